@@ -1,0 +1,118 @@
+/*
+ * Command-line plumbing shared by the subcommands.
+ */
+#include "cmd/cli.h"
+#include "util/util.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *cli_cmd = "bfill";
+
+int cli_fail(int code, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "bfill %s: ", cli_cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+int cli_exit_for(int rc)
+{
+	return rc == BF_EINVAL ? BF_EXIT_USAGE : BF_EXIT_FAIL;
+}
+
+int cli_getopt(int argc, char **argv, const struct option *longopts)
+{
+	int c;
+
+	opterr = 0;
+	c = getopt_long(argc, argv, ":h", longopts, NULL);
+	if (c == '?') {
+		cli_fail(BF_EXIT_USAGE, "unknown option '%s' (see --help)", argv[optind - 1]);
+		return '?';
+	}
+	if (c == ':') {
+		cli_fail(BF_EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
+		return '?';
+	}
+	if (c == -1 && optind < argc) {
+		cli_fail(BF_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+		return '?';
+	}
+	return c;
+}
+
+bool cli_u64(const char *opt, const char *val, uint64_t *out)
+{
+	if (bf_parse_u64(val, out)) {
+		cli_fail(BF_EXIT_USAGE, "%s needs a non-negative integer, got '%s'", opt, val);
+		return false;
+	}
+	return true;
+}
+
+bool cli_size(const char *opt, const char *val, uint64_t *out)
+{
+	if (bf_parse_size(val, out)) {
+		cli_fail(BF_EXIT_USAGE, "%s needs a size like 512M or 2G, got '%s'", opt, val);
+		return false;
+	}
+	return true;
+}
+
+#define PLAIN_EVERY_MS 5000
+#define TTY_EVERY_MS 200
+
+void cli_progress_init(cli_progress *p, bool quiet)
+{
+	memset(p, 0, sizeof(*p));
+	p->tty = isatty(STDERR_FILENO);
+	p->quiet = quiet;
+	p->start_ms = p->last_ms = bf_now_ms();
+}
+
+void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
+			 uint64_t total, const char *note)
+{
+	int64_t now = bf_now_ms();
+	double secs = (double)(now - p->start_ms) / 1000.0;
+	double rate = secs > 0 ? (double)done / secs : 0;
+	char eta[32] = "-";
+
+	if (p->quiet || now - p->last_ms < (p->tty ? TTY_EVERY_MS : PLAIN_EVERY_MS))
+		return;
+	p->last_ms = now;
+	if (total && rate > 0 && done <= total)
+		snprintf(eta, sizeof(eta), "%.0fs", (double)(total - done) / rate);
+	if (p->tty) {
+		int width = 30, fill = total ? (int)((double)done / (double)total * width) : 0;
+		char bar[64];
+		if (fill > width)
+			fill = width;
+		memset(bar, '#', (size_t)fill);
+		memset(bar + fill, '.', (size_t)(width - fill));
+		bar[width] = '\0';
+		fprintf(stderr, "\r\033[K%-7s [%s] %" PRIu64 "/%" PRIu64 " rows  %.0f rows/s  ETA %s%s%s",
+			phase, bar, done, total, rate, eta, note && *note ? "  " : "", note ? note : "");
+		p->drawn = true;
+	} else {
+		fprintf(stderr, "%s: %" PRIu64 "/%" PRIu64 " rows, %.0f rows/s, ETA %s%s%s\n",
+			phase, done, total, rate, eta, note && *note ? ", " : "", note ? note : "");
+	}
+	fflush(stderr);
+}
+
+void cli_progress_done(cli_progress *p)
+{
+	if (p->tty && p->drawn)
+		fputc('\n', stderr);
+	p->drawn = false;
+}

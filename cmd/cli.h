@@ -1,0 +1,55 @@
+/*
+ * Shared pieces of the bfill command line: exit codes, one-line errors,
+ * option helpers and the progress display.
+ */
+#ifndef BFILL_CMD_CLI_H
+#define BFILL_CMD_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bfill/error.h"
+
+enum { BF_EXIT_OK = 0, BF_EXIT_FAIL = 1, BF_EXIT_USAGE = 2 };
+
+/* Prints "bfill <cmd>: <message>" on stderr and returns code. */
+int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Exit code for a library error: usage for BF_EINVAL, else failure. */
+int cli_exit_for(int rc);
+/* The subcommand name used in messages. */
+extern const char *cli_cmd;
+
+struct option;
+/*
+ * getopt_long with bfill's one-line errors. Returns the option, -1 at the
+ * end, or '?' after printing why the arguments are wrong. Positional
+ * arguments are refused too.
+ */
+int cli_getopt(int argc, char **argv, const struct option *longopts);
+
+/* Parses a required non-negative integer / size option, or fails usage. */
+bool cli_u64(const char *opt, const char *val, uint64_t *out);
+bool cli_size(const char *opt, const char *val, uint64_t *out);
+
+/* Progress: a redrawn bar on a terminal, plain lines every few seconds
+ * otherwise. */
+typedef struct cli_progress {
+	bool tty;
+	bool quiet;
+	int64_t start_ms, last_ms;
+	bool drawn;
+} cli_progress;
+
+void cli_progress_init(cli_progress *p, bool quiet);
+void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
+			 uint64_t total, const char *note);
+void cli_progress_done(cli_progress *p);
+
+int cmd_gen(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
+int cmd_add_index(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_check_index(int argc, char **argv);
+int cmd_cancel(int argc, char **argv);
+
+#endif

@@ -1,0 +1,118 @@
+/*
+ * bfill dump --store DIR --table T [--limit N]: decoded rows as TSV, for
+ * people debugging a store. NULL prints as \N.
+ */
+#include "bfill/catalog.h"
+#include "bfill/codec.h"
+#include "bfill/store.h"
+#include "cmd/cli.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+static void print_datum(const bf_datum *d)
+{
+	switch (d->kind) {
+	case BF_DATUM_NULL: fputs("\\N", stdout); break;
+	case BF_DATUM_INT: printf("%" PRId64, d->v.i); break;
+	case BF_DATUM_UINT: printf("%" PRIu64, d->v.u); break;
+	case BF_DATUM_BYTES:
+		/* Tabs, newlines and backslashes are escaped so a row stays a line. */
+		for (size_t i = 0; i < d->v.b.len; i++) {
+			uint8_t ch = d->v.b.ptr[i];
+			if (ch == '\t') fputs("\\t", stdout);
+			else if (ch == '\n') fputs("\\n", stdout);
+			else if (ch == '\\') fputs("\\\\", stdout);
+			else if (ch < 0x20 || ch == 0x7f) printf("\\x%02x", ch);
+			else putchar(ch);
+		}
+		break;
+	}
+}
+
+int cmd_dump(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "store", required_argument, 0, 's' }, { "table", required_argument, 0, 't' },
+		{ "limit", required_argument, 0, 'l' }, { "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	const char *store_dir = NULL, *table = NULL;
+	uint64_t limit = UINT64_MAX, printed = 0;
+	bf_store *st = NULL;
+	bf_store_iter *it = NULL;
+	bf_table t;
+	bf_err err = { 0 };
+	uint8_t lo[BF_RECORD_PREFIX_LEN], hi[BF_RECORD_PREFIX_LEN];
+	bf_iter_opts io = { .readahead = 2 << 20 };
+	int c, rc, code = BF_EXIT_OK;
+
+	while ((c = cli_getopt(argc, argv, longopts)) != -1) {
+		switch (c) {
+		case 's': store_dir = optarg; break;
+		case 't': table = optarg; break;
+		case 'l':
+			if (!cli_u64("--limit", optarg, &limit))
+				return BF_EXIT_USAGE;
+			break;
+		case 'h':
+			puts("usage: bfill dump --store DIR --table T [--limit N]");
+			return BF_EXIT_OK;
+		default: return BF_EXIT_USAGE;
+		}
+	}
+	if (!store_dir || !table)
+		return cli_fail(BF_EXIT_USAGE, "--store DIR and --table T are required");
+	rc = bf_store_open(store_dir, BF_STORE_READONLY, &st, &err);
+	if (rc == 0)
+		rc = bf_catalog_get_table(st, table, &t, &err);
+	if (rc) {
+		code = cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
+		goto out;
+	}
+	bf_codec_record_prefix(lo, t.id);
+	bf_codec_record_prefix(hi, t.id);
+	hi[BF_RECORD_PREFIX_LEN - 1]++; /* "_r" -> "_s": just past the records */
+	rc = bf_store_iter_create(st, lo, sizeof(lo), hi, sizeof(hi), &io, &it, &err);
+	if (rc) {
+		code = cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
+		goto out;
+	}
+	for (int i = 0; i < t.ncols; i++)
+		printf("%s%s", i ? "\t" : "", t.cols[i].name);
+	putchar('\n');
+	for (; printed < limit && bf_store_iter_valid(it); bf_store_iter_next(it), printed++) {
+		size_t klen, vlen;
+		const uint8_t *k = bf_store_iter_key(it, &klen), *v = bf_store_iter_value(it, &vlen);
+		int64_t handle;
+		bf_row_view rv;
+		rc = bf_codec_decode_record_key(k, klen, NULL, &handle);
+		if (rc == 0)
+			rc = bf_codec_row_view(&rv, v, vlen);
+		for (int i = 0; rc == 0 && i < t.ncols; i++) {
+			bf_datum d;
+			rc = bf_table_decode_column(&t, i, &rv, handle, &d);
+			if (rc)
+				break;
+			if (i)
+				putchar('\t');
+			print_datum(&d);
+		}
+		if (rc) {
+			fflush(stdout);
+			code = cli_fail(BF_EXIT_FAIL, "row #%" PRIu64 " of table '%s' is malformed: %s",
+					printed + 1, table, bf_strerror(rc));
+			goto out;
+		}
+		putchar('\n');
+	}
+	rc = bf_store_iter_status(it, &err);
+	if (rc)
+		code = cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
+out:
+	bf_store_iter_destroy(it);
+	bf_store_close(st);
+	return code;
+}

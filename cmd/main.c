@@ -1,0 +1,51 @@
+/*
+ * bfill: the command-line entry point. Dispatches to a subcommand.
+ */
+#include "cmd/cli.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *summary;
+} commands[] = {
+	{ "gen", cmd_gen, "--store DIR --rows N [--seed S] [--table T]   load a sysbench table" },
+	{ "dump", cmd_dump, "--store DIR --table T [--limit N]             print rows as TSV" },
+
+
+
+
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bfill <command> [options]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nbfill <command> --help shows a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	/* A vanished peer must be an error return, not a process kill. */
+	signal(SIGPIPE, SIG_IGN);
+	if (argc < 2) {
+		usage(stderr);
+		return BF_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return BF_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (!strcmp(argv[1], commands[i].name)) {
+			cli_cmd = commands[i].name;
+			return commands[i].fn(argc - 1, argv + 1);
+		}
+	}
+	fprintf(stderr, "bfill: unknown command '%s' (try bfill --help)\n", argv[1]);
+	return BF_EXIT_USAGE;
+}

@@ -1,0 +1,138 @@
+/*
+ * RocksDB glue shared by the store and the sort engine. Depends on
+ * rocksdb/c.h and util only.
+ */
+#include "engine/rdb.h"
+#include "bfill/sst.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct bf_store_iter {
+	rocksdb_iterator_t *it;
+	rocksdb_readoptions_t *ro;
+	char *lo, *hi; /* bounds must outlive the read options */
+	size_t lolen, hilen;
+};
+
+int bf_rdb_err(char *errptr, bf_err *err, const char *what)
+{
+	int code = BF_EIO;
+
+	if (!errptr)
+		return 0;
+	if (strstr(errptr, "lock") && (strstr(errptr, "LOCK") || strstr(errptr, "lock hold") ||
+				       strstr(errptr, "Resource temporarily unavailable")))
+		code = BF_ELOCKED;
+	else if (strstr(errptr, "No space left") || strstr(errptr, "NoSpace"))
+		code = BF_ENOSPC;
+	else if (strstr(errptr, "Corruption"))
+		code = BF_ECORRUPT;
+	else if (strstr(errptr, "does not exist") || strstr(errptr, "No such file"))
+		code = BF_ENOTFOUND;
+	bf_errf(err, code, "%s: %s", what, errptr);
+	free(errptr);
+	return code;
+}
+
+int bf_rdb_compression(int c)
+{
+	switch (c) {
+	case BF_COMPRESS_LZ4: return rocksdb_lz4_compression;
+	case BF_COMPRESS_ZSTD: return rocksdb_zstd_compression;
+	default: return rocksdb_no_compression;
+	}
+}
+
+static char *dup_bytes(const void *p, size_t n)
+{
+	char *d = malloc(n ? n : 1);
+	if (d && n)
+		memcpy(d, p, n);
+	return d;
+}
+
+int bf_rdb_iter_create(rocksdb_t *db, const rocksdb_snapshot_t *snap,
+		       const void *lo, size_t lolen, const void *hi, size_t hilen,
+		       size_t readahead, bool fill_cache, bf_store_iter **out,
+		       bf_err *err)
+{
+	bf_store_iter *it = calloc(1, sizeof(*it));
+	int rc = 0;
+
+	*out = NULL;
+	if (!it)
+		return bf_errf(err, BF_ENOMEM, "iterator: out of memory");
+	it->ro = rocksdb_readoptions_create();
+	if (lo) {
+		it->lo = dup_bytes(lo, lolen);
+		it->lolen = lolen;
+	}
+	if (hi) {
+		it->hi = dup_bytes(hi, hilen);
+		it->hilen = hilen;
+	}
+	if ((lo && !it->lo) || (hi && !it->hi)) {
+		rc = bf_errf(err, BF_ENOMEM, "iterator: out of memory");
+		goto out;
+	}
+	if (it->lo)
+		rocksdb_readoptions_set_iterate_lower_bound(it->ro, it->lo, it->lolen);
+	if (it->hi)
+		rocksdb_readoptions_set_iterate_upper_bound(it->ro, it->hi, it->hilen);
+	if (snap)
+		rocksdb_readoptions_set_snapshot(it->ro, snap);
+	if (readahead)
+		rocksdb_readoptions_set_readahead_size(it->ro, readahead);
+	rocksdb_readoptions_set_fill_cache(it->ro, fill_cache);
+	it->it = rocksdb_create_iterator(db, it->ro);
+	if (it->lo)
+		rocksdb_iter_seek(it->it, it->lo, it->lolen);
+	else
+		rocksdb_iter_seek_to_first(it->it);
+	rc = bf_store_iter_status(it, err);
+out:
+	if (rc) {
+		bf_store_iter_destroy(it);
+		return rc;
+	}
+	*out = it;
+	return 0;
+}
+
+bool bf_store_iter_valid(const bf_store_iter *it) { return rocksdb_iter_valid(it->it); }
+void bf_store_iter_next(bf_store_iter *it) { rocksdb_iter_next(it->it); }
+void bf_store_iter_seek(bf_store_iter *it, const void *key, size_t klen)
+{
+	rocksdb_iter_seek(it->it, key, klen);
+}
+
+const uint8_t *bf_store_iter_key(const bf_store_iter *it, size_t *len)
+{
+	return (const uint8_t *)rocksdb_iter_key(it->it, len);
+}
+
+const uint8_t *bf_store_iter_value(const bf_store_iter *it, size_t *len)
+{
+	return (const uint8_t *)rocksdb_iter_value(it->it, len);
+}
+
+int bf_store_iter_status(const bf_store_iter *it, bf_err *err)
+{
+	char *e = NULL;
+	rocksdb_iter_get_error(it->it, &e);
+	return bf_rdb_err(e, err, "iterator");
+}
+
+void bf_store_iter_destroy(bf_store_iter *it)
+{
+	if (!it)
+		return;
+	if (it->it)
+		rocksdb_iter_destroy(it->it);
+	if (it->ro)
+		rocksdb_readoptions_destroy(it->ro);
+	free(it->lo);
+	free(it->hi);
+	free(it);
+}

@@ -1,0 +1,306 @@
+/*
+ * The store: a RocksDB directory of raw TiDB keys plus bfill's catalog.
+ * Depends on engine/rdb and util.
+ */
+#include "bfill/store.h"
+#include "engine/rdb.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Marks a directory as a bfill store; its value is the format version. */
+#define MARKER_KEY BF_CATALOG_PREFIX "store"
+#define STORE_FORMAT "bfill-store-v1"
+/* The catalog is tiny and scans bypass the cache, so a small cache keeps
+ * the store's share of the job's memory budget small. */
+#define STORE_BLOCK_CACHE (16u << 20)
+
+struct bf_store {
+	rocksdb_t *db;
+	rocksdb_options_t *opts;
+	rocksdb_cache_t *cache;
+	rocksdb_block_based_table_options_t *table_opts;
+	rocksdb_writeoptions_t *wsync;
+	rocksdb_readoptions_t *ro;
+	bool readonly;
+	char path[PATH_MAX];
+};
+
+/* 1 when dir is missing or empty, 0 when it has entries, <0 on error. */
+static int dir_is_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int empty = 1;
+
+	if (!d)
+		return errno == ENOENT ? 1 : -errno;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			empty = 0;
+			break;
+		}
+	}
+	closedir(d);
+	return empty;
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+	char p[PATH_MAX];
+	struct stat sb;
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return stat(p, &sb) == 0;
+}
+
+void bf_store_close(bf_store *st)
+{
+	if (!st)
+		return;
+	if (st->db)
+		rocksdb_close(st->db);
+	if (st->opts)
+		rocksdb_options_destroy(st->opts);
+	if (st->table_opts)
+		rocksdb_block_based_options_destroy(st->table_opts);
+	if (st->cache)
+		rocksdb_cache_destroy(st->cache);
+	if (st->wsync)
+		rocksdb_writeoptions_destroy(st->wsync);
+	if (st->ro)
+		rocksdb_readoptions_destroy(st->ro);
+	free(st);
+}
+
+static void store_options(bf_store *st)
+{
+	st->opts = rocksdb_options_create();
+	st->cache = rocksdb_cache_create_lru(STORE_BLOCK_CACHE);
+	st->table_opts = rocksdb_block_based_options_create();
+	rocksdb_block_based_options_set_block_cache(st->table_opts, st->cache);
+	rocksdb_block_based_options_set_block_size(st->table_opts, 16 << 10);
+	rocksdb_options_set_block_based_table_factory(st->opts, st->table_opts);
+	rocksdb_options_set_compression(st->opts, rocksdb_lz4_compression);
+	/* Bulk data arrives as ingested SSTs; keep L0 from stalling writes. */
+	rocksdb_options_set_level0_slowdown_writes_trigger(st->opts, 64);
+	rocksdb_options_set_level0_stop_writes_trigger(st->opts, 128);
+	rocksdb_options_set_max_open_files(st->opts, 1024);
+	rocksdb_options_set_max_background_jobs(st->opts, 2);
+	st->wsync = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(st->wsync, 1);
+	st->ro = rocksdb_readoptions_create();
+}
+
+int bf_store_open(const char *dir, unsigned flags, bf_store **out, bf_err *err)
+{
+	bf_store *st = NULL;
+	char *e = NULL;
+	char *marker = NULL;
+	size_t mlen = 0;
+	int rc = 0, empty;
+	bool creating = false;
+
+	*out = NULL;
+	if (!dir || !*dir || strlen(dir) >= PATH_MAX)
+		return bf_errf(err, BF_EINVAL, "store path is empty or too long");
+	empty = dir_is_empty(dir);
+	if (empty < 0)
+		return bf_errf(err, empty, "store %s: %s", dir, bf_strerror(empty));
+	if (empty) {
+		if (!(flags & BF_STORE_CREATE) || (flags & BF_STORE_READONLY))
+			return bf_errf(err, BF_ENOTFOUND, "store %s does not exist", dir);
+		if (mkdir(dir, 0755) && errno != EEXIST)
+			return bf_errf(err, -errno, "store %s: mkdir: %s", dir, strerror(errno));
+		creating = true;
+	} else if (!file_exists(dir, "CURRENT")) {
+		return bf_errf(err, BF_ENOTSTORE, "%s is not a bfill store (no RocksDB database in it)", dir);
+	}
+
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return bf_errf(err, BF_ENOMEM, "store: out of memory");
+	snprintf(st->path, sizeof(st->path), "%s", dir);
+	st->readonly = flags & BF_STORE_READONLY;
+	store_options(st);
+	if (st->readonly) {
+		st->db = rocksdb_open_for_read_only(st->opts, dir, 0, &e);
+	} else {
+		rocksdb_options_set_create_if_missing(st->opts, creating);
+		st->db = rocksdb_open(st->opts, dir, &e);
+	}
+	if (e) {
+		rc = bf_rdb_err(e, err, dir);
+		if (rc == BF_ELOCKED)
+			bf_errf(err, rc, "store %s is open for writing in another process", dir);
+		goto out;
+	}
+	if (creating) {
+		rc = bf_store_put(st, MARKER_KEY, strlen(MARKER_KEY), STORE_FORMAT,
+				  strlen(STORE_FORMAT), err);
+		if (rc)
+			goto out;
+	}
+	rc = bf_store_get(st, MARKER_KEY, strlen(MARKER_KEY), &marker, &mlen, err);
+	if (rc == BF_ENOTFOUND || (rc == 0 && (mlen != strlen(STORE_FORMAT) ||
+					       memcmp(marker, STORE_FORMAT, mlen)))) {
+		rc = bf_errf(err, BF_ENOTSTORE, "%s is a RocksDB database but not a bfill store", dir);
+		goto out;
+	}
+out:
+	free(marker);
+	if (rc) {
+		bf_store_close(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+const char *bf_store_path(const bf_store *st) { return st->path; }
+bool bf_store_readonly(const bf_store *st) { return st->readonly; }
+void *bf_store_rocksdb(bf_store *st) { return st->db; }
+
+static int check_writable(const bf_store *st, bf_err *err)
+{
+	if (st->readonly)
+		return bf_errf(err, BF_ESTATE, "store %s is open read-only", st->path);
+	return 0;
+}
+
+int bf_store_get(bf_store *st, const void *key, size_t klen, char **val,
+		 size_t *vlen, bf_err *err)
+{
+	char *e = NULL;
+
+	*val = rocksdb_get(st->db, st->ro, key, klen, vlen, &e);
+	if (e)
+		return bf_rdb_err(e, err, "store get");
+	if (!*val)
+		return BF_ENOTFOUND;
+	return 0;
+}
+
+int bf_store_put(bf_store *st, const void *key, size_t klen, const void *val,
+		 size_t vlen, bf_err *err)
+{
+	char *e = NULL;
+	int rc = check_writable(st, err);
+	if (rc)
+		return rc;
+	rocksdb_put(st->db, st->wsync, key, klen, val, vlen, &e);
+	return bf_rdb_err(e, err, "store put");
+}
+
+int bf_store_delete(bf_store *st, const void *key, size_t klen, bf_err *err)
+{
+	char *e = NULL;
+	int rc = check_writable(st, err);
+	if (rc)
+		return rc;
+	rocksdb_delete(st->db, st->wsync, key, klen, &e);
+	return bf_rdb_err(e, err, "store delete");
+}
+
+bf_store_batch *bf_store_batch_create(void)
+{
+	return (bf_store_batch *)rocksdb_writebatch_create();
+}
+
+void bf_store_batch_put(bf_store_batch *b, const void *key, size_t klen,
+			const void *val, size_t vlen)
+{
+	rocksdb_writebatch_put((rocksdb_writebatch_t *)b, key, klen, val, vlen);
+}
+
+void bf_store_batch_delete(bf_store_batch *b, const void *key, size_t klen)
+{
+	rocksdb_writebatch_delete((rocksdb_writebatch_t *)b, key, klen);
+}
+
+void bf_store_batch_delete_range(bf_store_batch *b, const void *lo, size_t lolen,
+				 const void *hi, size_t hilen)
+{
+	rocksdb_writebatch_delete_range((rocksdb_writebatch_t *)b, lo, lolen, hi, hilen);
+}
+
+int bf_store_batch_commit(bf_store *st, bf_store_batch *b, bf_err *err)
+{
+	char *e = NULL;
+	int rc = check_writable(st, err);
+	if (rc)
+		return rc;
+	rocksdb_write(st->db, st->wsync, (rocksdb_writebatch_t *)b, &e);
+	return bf_rdb_err(e, err, "store write");
+}
+
+void bf_store_batch_destroy(bf_store_batch *b)
+{
+	if (b)
+		rocksdb_writebatch_destroy((rocksdb_writebatch_t *)b);
+}
+
+int bf_store_delete_range(bf_store *st, const void *lo, size_t lolen,
+			  const void *hi, size_t hilen, bf_err *err)
+{
+	bf_store_batch *b = bf_store_batch_create();
+	int rc;
+
+	bf_store_batch_delete_range(b, lo, lolen, hi, hilen);
+	rc = bf_store_batch_commit(st, b, err);
+	bf_store_batch_destroy(b);
+	return rc;
+}
+
+int bf_store_ingest(bf_store *st, const char *const *paths, size_t n, bf_err *err)
+{
+	rocksdb_ingestexternalfileoptions_t *io;
+	char *e = NULL;
+	int rc = check_writable(st, err);
+
+	if (rc || n == 0)
+		return rc;
+	io = rocksdb_ingestexternalfileoptions_create();
+	rocksdb_ingestexternalfileoptions_set_move_files(io, 1);
+	rocksdb_ingest_external_file(st->db, paths, n, io, &e);
+	rocksdb_ingestexternalfileoptions_destroy(io);
+	return bf_rdb_err(e, err, "store ingest");
+}
+
+int bf_store_approx_size(bf_store *st, const void *lo, size_t lolen,
+			 const void *hi, size_t hilen, uint64_t *bytes, bf_err *err)
+{
+	const char *s[1] = { lo }, *l[1] = { hi };
+	size_t sl[1] = { lolen }, ll[1] = { hilen };
+	char *e = NULL;
+
+	*bytes = 0;
+	rocksdb_approximate_sizes(st->db, 1, s, sl, l, ll, bytes, &e);
+	return bf_rdb_err(e, err, "store size");
+}
+
+bf_store_snap *bf_store_snapshot(bf_store *st)
+{
+	return (bf_store_snap *)rocksdb_create_snapshot(st->db);
+}
+
+void bf_store_snapshot_release(bf_store *st, bf_store_snap *snap)
+{
+	if (snap)
+		rocksdb_release_snapshot(st->db, (const rocksdb_snapshot_t *)snap);
+}
+
+int bf_store_iter_create(bf_store *st, const void *lo, size_t lolen,
+			 const void *hi, size_t hilen, const bf_iter_opts *opts,
+			 bf_store_iter **out, bf_err *err)
+{
+	bf_iter_opts def = { .fill_cache = true };
+	if (!opts)
+		opts = &def;
+	return bf_rdb_iter_create(st->db, (const rocksdb_snapshot_t *)opts->snap, lo, lolen,
+				  hi, hilen, opts->readahead, opts->fill_cache, out, err);
+}

@@ -1,0 +1,179 @@
+/*
+ * The catalog: tables (columns, indexes) and jobs, kept as small JSON
+ * records under BF_CATALOG_PREFIX in the store. Structs are plain values
+ * with fixed-size fields so that callers own them outright; nothing here
+ * returns memory the caller must free unless it says so.
+ */
+#ifndef BFILL_CATALOG_H
+#define BFILL_CATALOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bfill/codec.h"
+#include "bfill/error.h"
+#include "bfill/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BF_NAME_MAX 64
+#define BF_MAX_COLUMNS 64
+#define BF_MAX_INDEXES 16
+#define BF_MAX_INDEX_COLUMNS 16
+#define BF_MAX_JOB_INDEXES 8
+
+typedef enum bf_coltype {
+	BF_COL_INT = 0, /* signed integer; width 8 = BIGINT, 4 = INT, ... */
+	BF_COL_UINT,    /* unsigned integer of the same widths */
+	BF_COL_CHAR,    /* CHAR(len), binary collation */
+	BF_COL_VARCHAR, /* VARCHAR(len), binary collation */
+} bf_coltype;
+
+typedef struct bf_column {
+	char name[BF_NAME_MAX];
+	int64_t id;
+	bf_coltype type;
+	int len;       /* bytes for ints (1,2,3,4,8), characters for strings */
+	bool not_null;
+} bf_column;
+
+typedef enum bf_index_state {
+	BF_INDEX_NONE = 0,    /* declared, nothing written */
+	BF_INDEX_WRITE_REORG, /* being built; entries are not to be read */
+	BF_INDEX_PUBLIC,      /* complete and readable */
+} bf_index_state;
+
+typedef struct bf_index {
+	char name[BF_NAME_MAX];
+	int64_t id;
+	int ncols;
+	int cols[BF_MAX_INDEX_COLUMNS]; /* positions in bf_table.cols */
+	bool unique;
+	bf_index_state state;
+	int64_t job_id; /* the job building it, 0 when public */
+} bf_index;
+
+typedef struct bf_table {
+	char name[BF_NAME_MAX];
+	int64_t id;
+	int handle_col; /* position of the int primary key stored in the key */
+	int ncols;
+	bf_column cols[BF_MAX_COLUMNS];
+	int nindexes;
+	bf_index indexes[BF_MAX_INDEXES];
+	int64_t next_index_id;
+	uint64_t rows_hint; /* rows as loaded (0 = unknown); for progress only */
+} bf_table;
+
+/* Catalog text for a type / state ("bigint", "char(120)", "public"). */
+const char *bf_index_state_name(bf_index_state s);
+/* Formats a column type into buf; returns buf. */
+char *bf_coltype_format(const bf_column *c, char *buf, size_t n);
+/* Parses "bigint", "int", "bigint unsigned", "char(120)", "varchar(64)". */
+int bf_coltype_parse(const char *text, bf_column *c);
+
+/* Column position by name, or -1. */
+int bf_table_column(const bf_table *t, const char *name);
+/* Index position by name, or -1. */
+int bf_table_index(const bf_table *t, const char *name);
+/* Index position by id, or -1. */
+int bf_table_index_by_id(const bf_table *t, int64_t id);
+
+/*
+ * Decodes column `col` of a row: the handle column comes from the key, the
+ * others from the row-v2 view (zero-copy for strings). A column missing
+ * from the row reads as NULL. BF_ECORRUPT when the stored bytes do not fit
+ * the column's type.
+ */
+int bf_table_decode_column(const bf_table *t, int col, const bf_row_view *rv,
+			   int64_t handle, bf_datum *out);
+
+/* The sysbench sbtest schema (DESIGN §3), named name, no id yet. */
+void bf_table_sbtest(bf_table *t, const char *name);
+
+/* BF_ENOTFOUND when the table does not exist. */
+int bf_catalog_get_table(bf_store *st, const char *name, bf_table *out, bf_err *err);
+int bf_catalog_put_table(bf_store *st, const bf_table *t, bf_err *err);
+int bf_catalog_delete_table(bf_store *st, const char *name, bf_err *err);
+/* Allocates the next id of a counter ("table", "job"), durably. */
+int bf_catalog_next_id(bf_store *st, const char *counter, int64_t *id, bf_err *err);
+
+/* ---- jobs ---- */
+
+typedef enum bf_job_state {
+	BF_JOB_QUEUEING = 0,
+	BF_JOB_RUNNING,
+	BF_JOB_DONE,
+	BF_JOB_FAILED,
+	BF_JOB_CANCELLED,
+	BF_JOB_PAUSED,
+} bf_job_state;
+
+const char *bf_job_state_name(bf_job_state s);
+int bf_job_state_parse(const char *s, bf_job_state *out);
+bool bf_job_state_final(bf_job_state s); /* done or cancelled */
+
+/*
+ * Checkpoint (DESIGN §7): the next unprocessed record key, advanced only
+ * after the data before it is durable. "flushed" data is in the sort
+ * engine named engine_id; "imported" data is in the store.
+ */
+typedef struct bf_checkpoint {
+	bool has_flushed; /* false: nothing durable in the engine yet */
+	uint8_t flushed_key[BF_RECORD_KEY_LEN];
+	uint64_t flushed_rows;
+	bool has_imported;
+	uint8_t imported_key[BF_RECORD_KEY_LEN];
+	uint64_t imported_rows;
+	char engine_id[40];     /* engine directory name under sort_dir */
+	uint64_t imports;       /* completed import rounds */
+} bf_checkpoint;
+
+/* Parameters a resumed job reuses. */
+typedef struct bf_job_config {
+	int workers;
+	uint64_t mem_bytes;
+	uint64_t import_every; /* 0 = import once at the end */
+	char sort_dir[1024];
+	char etcd[512];        /* comma-separated endpoints, empty = in-process lock */
+	char lock_prefix[128];
+	int lock_ttl_s;
+	int lock_timeout_s;
+	int run_compression;    /* bf_compression for sort-engine runs */
+	int target_compression; /* bf_compression for import SSTs */
+} bf_job_config;
+
+typedef struct bf_job {
+	int64_t id;
+	char table[BF_NAME_MAX];
+	int64_t table_id;
+	int nindexes;
+	int64_t index_ids[BF_MAX_JOB_INDEXES];
+	char index_names[BF_MAX_JOB_INDEXES][BF_NAME_MAX];
+	bf_job_state state;
+	char phase[32];         /* scan, import, verify, ... */
+	char waiting[256];      /* what the job is waiting for, or empty */
+	uint64_t rows_done, rows_total;
+	double rate;            /* rows/s, recent */
+	int64_t start_ms, update_ms, end_ms;
+	int64_t pid;            /* process running the job, 0 when none */
+	char last_error[BF_ERR_MSG_MAX];
+	bf_checkpoint cp;
+	bf_job_config cfg;
+} bf_job;
+
+int bf_catalog_get_job(bf_store *st, int64_t id, bf_job *out, bf_err *err);
+int bf_catalog_put_job(bf_store *st, const bf_job *job, bf_err *err);
+/*
+ * Calls fn for every job in id order; a non-zero return from fn stops the
+ * walk and is returned.
+ */
+int bf_catalog_foreach_job(bf_store *st, int (*fn)(const bf_job *job, void *arg),
+			   void *arg, bf_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,113 @@
+/*
+ * The store: a RocksDB directory holding raw TiDB keys (record keys with
+ * row-v2 values, index keys) plus bfill's catalog under a prefix of its own
+ * ("m" keys; TiDB data keys all start with 't').
+ *
+ * One process opens a store for writing (RocksDB's LOCK file); any number
+ * may open it read-only at the same time, e.g. `bfill status`.
+ */
+#ifndef BFILL_STORE_H
+#define BFILL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bfill/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bf_store bf_store;
+typedef struct bf_store_snap bf_store_snap;
+typedef struct bf_store_iter bf_store_iter;
+typedef struct bf_store_batch bf_store_batch;
+
+enum {
+	BF_STORE_CREATE = 1 << 0,   /* create the store if DIR is absent or empty */
+	BF_STORE_READONLY = 1 << 1, /* no writes; does not take the lock */
+};
+
+/* Catalog keys start with this; it sorts before every 't' data key. */
+#define BF_CATALOG_PREFIX "mbfill/"
+
+/*
+ * Opens DIR. Errors: BF_ENOTFOUND (no store, without CREATE), BF_ENOTSTORE
+ * (a directory that is not a bfill store), BF_ELOCKED (open for writing in
+ * another process). *out is freed with bf_store_close.
+ */
+int bf_store_open(const char *dir, unsigned flags, bf_store **out, bf_err *err);
+void bf_store_close(bf_store *st);
+/* The directory given to open; owned by the store. */
+const char *bf_store_path(const bf_store *st);
+bool bf_store_readonly(const bf_store *st);
+
+/* Point read. *val is malloc'd and owned by the caller (free()); returns
+ * BF_ENOTFOUND when the key is absent. */
+int bf_store_get(bf_store *st, const void *key, size_t klen, char **val,
+		 size_t *vlen, bf_err *err);
+/* Durable (synced) single put / delete, for catalog records. */
+int bf_store_put(bf_store *st, const void *key, size_t klen, const void *val,
+		 size_t vlen, bf_err *err);
+int bf_store_delete(bf_store *st, const void *key, size_t klen, bf_err *err);
+/* Deletes every key in [lo, hi) atomically and durably. */
+int bf_store_delete_range(bf_store *st, const void *lo, size_t lolen,
+			  const void *hi, size_t hilen, bf_err *err);
+
+/* Write batches: applied atomically and synced by bf_store_batch_commit. */
+bf_store_batch *bf_store_batch_create(void);
+void bf_store_batch_put(bf_store_batch *b, const void *key, size_t klen,
+			const void *val, size_t vlen);
+void bf_store_batch_delete(bf_store_batch *b, const void *key, size_t klen);
+void bf_store_batch_delete_range(bf_store_batch *b, const void *lo, size_t lolen,
+				 const void *hi, size_t hilen);
+int bf_store_batch_commit(bf_store *st, bf_store_batch *b, bf_err *err);
+void bf_store_batch_destroy(bf_store_batch *b);
+
+/*
+ * Ingests finished SST files (moved, not copied, when on the same file
+ * system). All files go in one atomic step: either every key becomes
+ * visible or none does.
+ */
+int bf_store_ingest(bf_store *st, const char *const *paths, size_t n, bf_err *err);
+
+/* Approximate on-disk bytes in [lo, hi) (SST files, and memtables). */
+int bf_store_approx_size(bf_store *st, const void *lo, size_t lolen,
+			 const void *hi, size_t hilen, uint64_t *bytes, bf_err *err);
+
+/* A consistent point-in-time view; release with bf_store_snapshot_release. */
+bf_store_snap *bf_store_snapshot(bf_store *st);
+void bf_store_snapshot_release(bf_store *st, bf_store_snap *snap);
+
+typedef struct bf_iter_opts {
+	const bf_store_snap *snap; /* NULL: the latest state */
+	size_t readahead;          /* bytes; 0 = RocksDB's default */
+	bool fill_cache;           /* false for one-pass scans */
+} bf_iter_opts;
+
+/*
+ * Iterator over [lo, hi) (hi NULL = to the end), positioned at the first
+ * key. The bounds are copied. *out is freed with bf_store_iter_destroy.
+ */
+int bf_store_iter_create(bf_store *st, const void *lo, size_t lolen,
+			 const void *hi, size_t hilen, const bf_iter_opts *opts,
+			 bf_store_iter **out, bf_err *err);
+bool bf_store_iter_valid(const bf_store_iter *it);
+void bf_store_iter_next(bf_store_iter *it);
+void bf_store_iter_seek(bf_store_iter *it, const void *key, size_t klen);
+/* Borrowed until the next move of the iterator. */
+const uint8_t *bf_store_iter_key(const bf_store_iter *it, size_t *len);
+const uint8_t *bf_store_iter_value(const bf_store_iter *it, size_t *len);
+/* 0, or the error that made the iterator invalid. */
+int bf_store_iter_status(const bf_store_iter *it, bf_err *err);
+void bf_store_iter_destroy(bf_store_iter *it);
+
+/* The underlying RocksDB handle, for experiments that need more than this
+ * interface. Owned by the store. Typed void to keep rocksdb/c.h out. */
+void *bf_store_rocksdb(bf_store *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

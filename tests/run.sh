@@ -1,0 +1,50 @@
+#!/bin/sh
+# Runs every Criterion test binary given, then (after "--") the sanitizer
+# builds, and prints one summary line. Exits non-zero if anything failed.
+# Each binary's full output goes to build/test-logs/<name>.log; failures
+# are echoed.
+set -u
+logdir=build/test-logs
+mkdir -p "$logdir"
+export BFILL_BIN="${BFILL_BIN:-$(pwd)/bin/bfill}"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+# Leaks inside the system libraries (gRPC's global state, RocksDB's static
+# caches) are not ours to fix.
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0}"
+
+tested=0 passing=0 failing=0 crashing=0 skipped=0 bins=0 badbins=""
+suffix=""
+for bin in "$@"; do
+	if [ "$bin" = "--" ]; then
+		suffix=" [asan]"
+		continue
+	fi
+	name=$(echo "$bin" | sed 's|^build/||; s|/|_|g')
+	log="$logdir/$name.log"
+	bins=$((bins + 1))
+	start=$(date +%s)
+	"$bin" --jobs 1 >"$log" 2>&1 </dev/null
+	status=$?
+	secs=$(( $(date +%s) - start ))
+	line=$(grep 'Synthesis:' "$log" | tail -n 1)
+	t=$(echo "$line" | sed -n 's/.*Tested: \([0-9]*\).*/\1/p')
+	p=$(echo "$line" | sed -n 's/.*Passing: \([0-9]*\).*/\1/p')
+	f=$(echo "$line" | sed -n 's/.*Failing: \([0-9]*\).*/\1/p')
+	c=$(echo "$line" | sed -n 's/.*Crashing: \([0-9]*\).*/\1/p')
+	s=$(grep -c 'SKIP' "$log")
+	tested=$((tested + ${t:-0})); passing=$((passing + ${p:-0}))
+	failing=$((failing + ${f:-0})); crashing=$((crashing + ${c:-0}))
+	skipped=$((skipped + s))
+	if [ $status -ne 0 ] || [ -z "$line" ]; then
+		badbins="$badbins $bin"
+		echo "FAIL $bin$suffix (${secs}s, exit $status) -- log: $log"
+		grep -E '\[(FAIL|----)\]|Assertion|ERROR|runtime error|Sanitizer' "$log" | head -n 40
+	else
+		echo "ok   $bin$suffix (${t:-0} tests, ${secs}s)"
+	fi
+	grep 'SKIP' "$log" | sed 's/^/     /' | head -n 10
+done
+echo "bfill tests: $tested tested, $passing passing, $failing failing, $crashing crashing, $skipped skipped ($bins binaries)"
+[ -z "$badbins" ] || { echo "failed:$badbins"; exit 1; }
+exit 0

@@ -1,0 +1,201 @@
+/*
+ * Internal helpers: clocks, file-system chores, size parsing.
+ */
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t bf_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t bf_now_ms(void) { return bf_now_ns() / 1000000; }
+
+int64_t bf_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void bf_sleep_ms(int64_t ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+int bf_ncpu(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+int bf_mkdirs(const char *path, bf_err *err)
+{
+	char tmp[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(tmp))
+		return bf_errf(err, BF_EINVAL, "bad directory path '%s'", path);
+	memcpy(tmp, path, n + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) && errno != EEXIST)
+			return bf_errf(err, -errno, "mkdir %s: %s", tmp, strerror(errno));
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) && errno != EEXIST)
+		return bf_errf(err, -errno, "mkdir %s: %s", tmp, strerror(errno));
+	return 0;
+}
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *f)
+{
+	(void)sb;
+	(void)f;
+	if (flag == FTW_DP)
+		return rmdir(p) && errno != ENOENT ? -errno : 0;
+	return unlink(p) && errno != ENOENT ? -errno : 0;
+}
+
+int bf_rmtree(const char *path, bf_err *err)
+{
+	struct stat sb;
+	int rc;
+
+	if (lstat(path, &sb))
+		return errno == ENOENT ? 0 : bf_errf(err, -errno, "%s: %s", path, strerror(errno));
+	rc = nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	if (rc)
+		return bf_errf(err, rc < 0 ? rc : BF_EIO, "removing %s failed", path);
+	return 0;
+}
+
+int bf_fs_avail(const char *path, uint64_t *bytes, bf_err *err)
+{
+	struct statvfs vfs;
+	if (statvfs(path, &vfs))
+		return bf_errf(err, -errno, "statvfs %s: %s", path, strerror(errno));
+	*bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	return 0;
+}
+
+static __thread uint64_t du_total;
+
+static int du_entry(const char *p, const struct stat *sb, int flag, struct FTW *f)
+{
+	(void)p;
+	(void)f;
+	if (flag == FTW_F && S_ISREG(sb->st_mode))
+		du_total += (uint64_t)sb->st_size;
+	return 0;
+}
+
+uint64_t bf_du(const char *path)
+{
+	du_total = 0;
+	nftw(path, du_entry, 16, FTW_PHYS);
+	return du_total;
+}
+
+void bf_dirname(const char *path, char *out, size_t n)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash) {
+		snprintf(out, n, ".");
+		return;
+	}
+	if (slash == path) {
+		snprintf(out, n, "/");
+		return;
+	}
+	snprintf(out, n, "%.*s", (int)(slash - path), path);
+}
+
+int bf_parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	if (!s || !*s || *s == '-' || *s == '+')
+		return BF_EINVAL;
+	for (const char *p = s; *p; p++)
+		if (*p < '0' || *p > '9')
+			return BF_EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v > INT64_MAX)
+		return BF_EINVAL;
+	*out = v;
+	return 0;
+}
+
+int bf_parse_size(const char *s, uint64_t *out)
+{
+	char num[32];
+	size_t n = s ? strlen(s) : 0;
+	uint64_t mult = 1, v;
+
+	if (n == 0 || n >= sizeof(num))
+		return BF_EINVAL;
+	memcpy(num, s, n + 1);
+	char last = num[n - 1];
+	if (last == 'b' || last == 'B') {
+		num[--n] = '\0';
+		if (n == 0)
+			return BF_EINVAL;
+		last = num[n - 1];
+		if (last == 'i' || last == 'I') { /* "MiB" */
+			num[--n] = '\0';
+			if (n == 0)
+				return BF_EINVAL;
+			last = num[n - 1];
+		}
+	}
+	switch (last) {
+	case 'k': case 'K': mult = 1ULL << 10; break;
+	case 'm': case 'M': mult = 1ULL << 20; break;
+	case 'g': case 'G': mult = 1ULL << 30; break;
+	case 't': case 'T': mult = 1ULL << 40; break;
+	default: break;
+	}
+	if (mult != 1)
+		num[--n] = '\0';
+	if (bf_parse_u64(num, &v))
+		return BF_EINVAL;
+	if (v && mult > UINT64_MAX / v)
+		return BF_ERANGE;
+	*out = v * mult;
+	return 0;
+}
+
+char *bf_fmt_bytes(uint64_t v, char *buf, size_t n)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double d = (double)v;
+	int u = 0;
+	while (d >= 1024 && u < 4) {
+		d /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, n, "%" PRIu64 " B", v);
+	else
+		snprintf(buf, n, "%.1f %s", d, unit[u]);
+	return buf;
+}

@@ -1,0 +1,50 @@
+/*
+ * Small internal helpers used across layers: clocks, file-system chores,
+ * size parsing. Not part of the public API.
+ */
+#ifndef BFILL_UTIL_H
+#define BFILL_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bfill/error.h"
+
+/* Monotonic milliseconds / nanoseconds, and wall-clock milliseconds. */
+int64_t bf_now_ms(void);
+int64_t bf_now_ns(void);
+int64_t bf_wall_ms(void);
+void bf_sleep_ms(int64_t ms);
+
+/* Online CPUs, at least 1. */
+int bf_ncpu(void);
+
+/* mkdir -p. */
+int bf_mkdirs(const char *path, bf_err *err);
+/* rm -rf that never follows symlinks; a missing path is success. */
+int bf_rmtree(const char *path, bf_err *err);
+/* Bytes available to unprivileged users on path's file system. */
+int bf_fs_avail(const char *path, uint64_t *bytes, bf_err *err);
+/* Total size of regular files under path (0 when missing). */
+uint64_t bf_du(const char *path);
+/* Directory part of a path into out ("." for a bare name). */
+void bf_dirname(const char *path, char *out, size_t n);
+
+/* Parses "512M", "1G", "64k", "1000" (bytes; K/M/G/T are powers of 1024). */
+int bf_parse_size(const char *s, uint64_t *out);
+/* Parses a non-negative decimal integer that fits in int64. */
+int bf_parse_u64(const char *s, uint64_t *out);
+/* "1.5 GiB"-style rendering into buf; returns buf. */
+char *bf_fmt_bytes(uint64_t v, char *buf, size_t n);
+
+/* 64-bit mixing PRNG (splitmix64): fast, seedable, stateless per call. */
+static inline uint64_t bf_splitmix64(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+#endif
