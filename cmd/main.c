@@ -14,9 +14,10 @@ static const struct {
 } commands[] = {
 	{ "gen", cmd_gen, "--store DIR --rows N [--seed S] [--table T]   load a sysbench table" },
 	{ "dump", cmd_dump, "--store DIR --table T [--limit N]             print rows as TSV" },
-
-
-
+	{ "add-index", cmd_add_index, "--store DIR --table T --name I --columns a[,b] [--unique] ...  build an index" },
+	{ "status", cmd_status, "--store DIR [--job ID] [--json]              show jobs" },
+	{ "check-index", cmd_check_index, "--store DIR --table T --name I           verify an index against the rows" },
+	{ "cancel", cmd_cancel, "--store DIR --job ID                         roll back an unfinished job" },
 
 };
 

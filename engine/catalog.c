@@ -91,14 +91,16 @@ int bf_coltype_parse(const char *text, bf_column *c)
 		c->len = ints[i].len;
 		return 0;
 	}
-	int len = 0;
-	char tail = 0;
-	if (sscanf(buf, "char(%d)%c", &len, &tail) == 1 && len > 0 && len <= 255) {
+	/* %n is set only when the closing parenthesis matched; nothing may follow it. */
+	int len = 0, end = 0;
+	if (sscanf(buf, "char(%d)%n", &len, &end) == 1 && end && !buf[end] && len > 0 && len <= 255) {
 		c->type = BF_COL_CHAR;
 		c->len = len;
 		return 0;
 	}
-	if (sscanf(buf, "varchar(%d)%c", &len, &tail) == 1 && len > 0 && len <= 65535) {
+	end = 0;
+	if (sscanf(buf, "varchar(%d)%n", &len, &end) == 1 && end && !buf[end] && len > 0 &&
+	    len <= 65535) {
 		c->type = BF_COL_VARCHAR;
 		c->len = len;
 		return 0;
@@ -605,4 +607,32 @@ int bf_table_decode_column(const bf_table *t, int col, const bf_row_view *rv,
 		return 0;
 	}
 	return BF_ECORRUPT;
+}
+
+int bf_catalog_put_table_and_job(bf_store *st, const bf_table *t, const bf_job *job,
+				 bf_err *err)
+{
+	char tkey[256], jkey[128], *ttext = NULL, *jtext = NULL;
+	cJSON *to = table_to_json(t), *jo = job_to_json(job);
+	bf_store_batch *b = bf_store_batch_create();
+	int rc;
+
+	table_key(tkey, sizeof(tkey), t->name);
+	job_key(jkey, sizeof(jkey), job->id);
+	ttext = cJSON_PrintUnformatted(to);
+	jtext = cJSON_PrintUnformatted(jo);
+	if (!ttext || !jtext) {
+		rc = bf_errf(err, BF_ENOMEM, "catalog: out of memory");
+		goto out;
+	}
+	bf_store_batch_put(b, tkey, strlen(tkey), ttext, strlen(ttext));
+	bf_store_batch_put(b, jkey, strlen(jkey), jtext, strlen(jtext));
+	rc = bf_store_batch_commit(st, b, err);
+out:
+	free(ttext);
+	free(jtext);
+	cJSON_Delete(to);
+	cJSON_Delete(jo);
+	bf_store_batch_destroy(b);
+	return rc;
 }

@@ -107,6 +107,8 @@ void bf_store_iter_seek(bf_store_iter *it, const void *key, size_t klen)
 	rocksdb_iter_seek(it->it, key, klen);
 }
 
+void bf_store_iter_seek_last(bf_store_iter *it) { rocksdb_iter_seek_to_last(it->it); }
+
 const uint8_t *bf_store_iter_key(const bf_store_iter *it, size_t *len)
 {
 	return (const uint8_t *)rocksdb_iter_key(it->it, len);

@@ -164,6 +164,9 @@ typedef struct bf_job {
 	bf_job_config cfg;
 } bf_job;
 
+/* Writes a table and a job record in one atomic, durable step. */
+int bf_catalog_put_table_and_job(bf_store *st, const bf_table *t, const bf_job *job,
+				 bf_err *err);
 int bf_catalog_get_job(bf_store *st, int64_t id, bf_job *out, bf_err *err);
 int bf_catalog_put_job(bf_store *st, const bf_job *job, bf_err *err);
 /*

@@ -1,0 +1,170 @@
+/*
+ * Export: walk an engine range in key order and cut it into target SSTs of
+ * bounded size and key count (TiKV's region split limits), dropping the
+ * handle suffix of unique-index keys and catching duplicates on the way.
+ * Depends on engine (iterators, SST writer) and util.
+ */
+#include "bfill/engine.h"
+#include "bfill/fault.h"
+#include "util/util.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HANDLE_SUFFIX 8
+#define TARGET_BLOCK_SIZE (16u << 10)
+
+typedef struct keybuf {
+	uint8_t *p;
+	size_t len, cap;
+} keybuf;
+
+static int keybuf_set(keybuf *kb, const uint8_t *k, size_t n)
+{
+	if (n > kb->cap) {
+		size_t cap = n * 2 < 256 ? 256 : n * 2;
+		uint8_t *p = realloc(kb->p, cap);
+		if (!p)
+			return BF_ENOMEM;
+		kb->p = p;
+		kb->cap = cap;
+	}
+	memcpy(kb->p, k, n);
+	kb->len = n;
+	return 0;
+}
+
+static int report_dup(bf_export_opts *o, const uint8_t *k, size_t n, bf_err *err)
+{
+	if (o->dup_key) {
+		size_t c = n < o->dup_key_cap ? n : o->dup_key_cap;
+		memcpy(o->dup_key, k, c);
+		o->dup_key_len = c;
+	}
+	return bf_errf(err, BF_EDUP, "duplicate entry");
+}
+
+static int cmp_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+	int c = memcmp(a, b, an < bn ? an : bn);
+	return c ? c : (an > bn) - (an < bn);
+}
+
+/* Advances the store iterator to the first key >= k and reports a
+ * duplicate when that key is k itself with a value naming another row. */
+static int check_existing(bf_export_opts *o, bf_store_iter *it, const uint8_t *k, size_t kl,
+			  const uint8_t *v, size_t vl, bf_err *err)
+{
+	while (bf_store_iter_valid(it)) {
+		size_t sl, svl;
+		const uint8_t *sk = bf_store_iter_key(it, &sl);
+		int c = cmp_bytes(sk, sl, k, kl);
+		if (c > 0)
+			return 0;
+		if (c == 0) {
+			const uint8_t *sv = bf_store_iter_value(it, &svl);
+			if (svl != vl || memcmp(sv, v, vl))
+				return report_dup(o, k, kl, err);
+			return 0;
+		}
+		bf_store_iter_next(it);
+	}
+	return bf_store_iter_status(it, err);
+}
+
+static int finish_file(bf_export_opts *o, bf_sst_writer **w, const char *path, bf_err *err)
+{
+	uint64_t keys = bf_sst_writer_keys(*w), bytes = bf_sst_writer_raw_bytes(*w);
+	int rc = bf_sst_writer_finish(*w, NULL, err);
+	bf_sst_writer_destroy(*w);
+	*w = NULL;
+	if (rc)
+		return rc;
+	if (bf_fault_hit("import.write"))
+		return bf_errf(err, BF_EFAULT, "export: injected failure after %s", path);
+	return o->on_file(path, keys, bytes, o->arg, err);
+}
+
+int bf_engine_export(bf_engine *e, bf_export_opts *o, uint64_t *keys_out, uint64_t *bytes_out,
+		     bf_err *err)
+{
+	bf_store_iter *it = NULL, *existing = NULL;
+	bf_sst_writer *w = NULL;
+	keybuf prev = { 0 };
+	char path[PATH_MAX];
+	uint64_t total_keys = 0, total_bytes = 0, nfile = 0;
+	bool have_prev = false;
+	int rc;
+
+	rc = bf_engine_iter(e, o->lo, o->lolen, o->hi, o->hilen, &it, err);
+	if (rc)
+		goto out;
+	if (o->handle_suffix && o->existing) {
+		bf_iter_opts io = { .readahead = 2u << 20 };
+		rc = bf_store_iter_create(o->existing, o->lo, o->lolen, o->hi, o->hilen, &io,
+					  &existing, err);
+		if (rc)
+			goto out;
+	}
+	for (; bf_store_iter_valid(it); bf_store_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = bf_store_iter_key(it, &kl), *v = bf_store_iter_value(it, &vl);
+		if (o->stop && *o->stop) {
+			rc = bf_errf(err, BF_ECANCELLED, "export cancelled");
+			goto out;
+		}
+		if (o->handle_suffix) {
+			if (kl <= HANDLE_SUFFIX) {
+				rc = bf_errf(err, BF_ECORRUPT, "engine key of %zu bytes has no handle suffix", kl);
+				goto out;
+			}
+			kl -= HANDLE_SUFFIX;
+			if (have_prev && prev.len == kl && !memcmp(prev.p, k, kl)) {
+				rc = report_dup(o, k, kl, err);
+				goto out;
+			}
+			if (existing) {
+				rc = check_existing(o, existing, k, kl, v, vl, err);
+				if (rc)
+					goto out;
+			}
+			if (keybuf_set(&prev, k, kl)) {
+				rc = bf_errf(err, BF_ENOMEM, "export: out of memory");
+				goto out;
+			}
+			have_prev = true;
+		}
+		if (!w) {
+			snprintf(path, sizeof(path), "%s/%s-%06llu.sst", o->out_dir, o->file_tag,
+				 (unsigned long long)nfile++);
+			rc = bf_sst_writer_open(path, o->compression, TARGET_BLOCK_SIZE, &w, err);
+			if (rc)
+				goto out;
+		}
+		rc = bf_sst_writer_put(w, k, kl, v, vl, err);
+		if (rc)
+			goto out;
+		total_keys++;
+		total_bytes += kl + vl;
+		if (bf_sst_writer_raw_bytes(w) >= o->max_bytes || bf_sst_writer_keys(w) >= o->max_keys) {
+			rc = finish_file(o, &w, path, err);
+			if (rc)
+				goto out;
+		}
+	}
+	rc = bf_store_iter_status(it, err);
+	if (rc == 0 && w)
+		rc = finish_file(o, &w, path, err);
+out:
+	bf_sst_writer_destroy(w);
+	bf_store_iter_destroy(it);
+	bf_store_iter_destroy(existing);
+	free(prev.p);
+	if (keys_out)
+		*keys_out = total_keys;
+	if (bytes_out)
+		*bytes_out = total_bytes;
+	return rc;
+}

@@ -1,0 +1,219 @@
+/*
+ * The sort buffer behind every engine writer. One allocation per buffer,
+ * reused for every run: key-values are packed upward from the start, and
+ * 16-byte sort entries (key prefix + offset) grow downward from the end,
+ * with room reserved for the radix sort's scratch array. Sorting is an
+ * LSD radix sort on 8 key bytes taken right after the prefix shared by
+ * every key in the buffer (table + index id + flag for index keys), then a
+ * comparison sort within runs of equal prefixes.
+ * Depends on libc only.
+ */
+#include "bfill/engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define MIN_BUDGET (1u << 20)
+#define ENTRY_HEADER 4 /* u16 key length, u16 value length */
+#define MAX_PART 65535
+
+typedef struct sort_entry {
+	uint64_t prefix;
+	uint64_t off;
+} sort_entry;
+
+struct bf_sortbuf {
+	uint8_t *mem;
+	size_t cap;
+	size_t data_used;
+	size_t count;
+	size_t lcp;          /* bytes every key shares with the first key */
+	size_t kv_bytes;
+	bool sorted;
+	sort_entry *order;   /* sorted view, valid after sort */
+};
+
+int bf_sortbuf_create(size_t budget, bf_sortbuf **out, bf_err *err)
+{
+	bf_sortbuf *b = calloc(1, sizeof(*b));
+
+	*out = NULL;
+	if (!b)
+		return bf_errf(err, BF_ENOMEM, "sort buffer: out of memory");
+	if (budget < MIN_BUDGET)
+		budget = MIN_BUDGET;
+	budget &= ~(size_t)15;
+	b->mem = mmap(NULL, budget, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b->mem == MAP_FAILED) {
+		free(b);
+		return bf_errf(err, BF_ENOMEM, "sort buffer: cannot map %zu bytes", budget);
+	}
+	/* Huge pages make the first touch of a large buffer several times
+	 * cheaper; a refusal just means ordinary pages. */
+	madvise(b->mem, budget, MADV_HUGEPAGE);
+	b->cap = budget;
+	*out = b;
+	return 0;
+}
+
+void bf_sortbuf_destroy(bf_sortbuf *b)
+{
+	if (!b)
+		return;
+	munmap(b->mem, b->cap);
+	free(b);
+}
+
+static inline sort_entry *entry_slot(const bf_sortbuf *b, size_t i)
+{
+	return (sort_entry *)(b->mem + b->cap) - (i + 1);
+}
+
+bool bf_sortbuf_add(bf_sortbuf *b, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	size_t need = ENTRY_HEADER + klen + vlen;
+
+	if (klen > MAX_PART || vlen > MAX_PART)
+		return false;
+	/* Two entries per key: the array itself and the radix scratch. */
+	if (b->data_used + need + (b->count + 1) * 2 * sizeof(sort_entry) > b->cap)
+		return false;
+	uint8_t *p = b->mem + b->data_used;
+	p[0] = (uint8_t)klen;
+	p[1] = (uint8_t)(klen >> 8);
+	p[2] = (uint8_t)vlen;
+	p[3] = (uint8_t)(vlen >> 8);
+	memcpy(p + ENTRY_HEADER, key, klen);
+	if (vlen)
+		memcpy(p + ENTRY_HEADER + klen, val, vlen);
+	if (b->count == 0) {
+		b->lcp = klen;
+	} else if (b->lcp) {
+		const uint8_t *first = b->mem + ENTRY_HEADER;
+		size_t n = b->lcp < klen ? b->lcp : klen, i = 0;
+		while (i < n && first[i] == ((const uint8_t *)key)[i])
+			i++;
+		b->lcp = i;
+	}
+	entry_slot(b, b->count)->off = b->data_used;
+	b->data_used += need;
+	b->count++;
+	b->kv_bytes += klen + vlen;
+	b->sorted = false;
+	return true;
+}
+
+size_t bf_sortbuf_count(const bf_sortbuf *b) { return b->count; }
+size_t bf_sortbuf_kv_bytes(const bf_sortbuf *b) { return b->kv_bytes; }
+
+static inline size_t entry_klen(const uint8_t *p) { return (size_t)p[0] | ((size_t)p[1] << 8); }
+static inline size_t entry_vlen(const uint8_t *p) { return (size_t)p[2] | ((size_t)p[3] << 8); }
+
+static int cmp_keys(const void *a, const void *b, void *arg)
+{
+	const uint8_t *mem = arg;
+	const uint8_t *pa = mem + ((const sort_entry *)a)->off, *pb = mem + ((const sort_entry *)b)->off;
+	size_t la = entry_klen(pa), lb = entry_klen(pb);
+	int c = memcmp(pa + ENTRY_HEADER, pb + ENTRY_HEADER, la < lb ? la : lb);
+	return c ? c : (la > lb) - (la < lb);
+}
+
+static void radix_sort(sort_entry *a, sort_entry *tmp, size_t n)
+{
+	size_t counts[8][256];
+	sort_entry *src = a, *dst = tmp;
+
+	memset(counts, 0, sizeof(counts));
+	for (size_t i = 0; i < n; i++) {
+		uint64_t p = a[i].prefix;
+		for (int byte = 0; byte < 8; byte++)
+			counts[byte][(p >> (8 * byte)) & 0xFF]++;
+	}
+	for (int byte = 0; byte < 8; byte++) {
+		size_t *c = counts[byte], sum = 0;
+		/* A byte every key shares orders nothing: skip its pass. */
+		bool trivial = false;
+		for (int v = 0; v < 256; v++) {
+			if (c[v] == n) {
+				trivial = true;
+				break;
+			}
+			if (c[v])
+				break;
+		}
+		if (trivial)
+			continue;
+		for (int v = 0; v < 256; v++) {
+			size_t t = c[v];
+			c[v] = sum;
+			sum += t;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[c[(src[i].prefix >> (8 * byte)) & 0xFF]++] = src[i];
+		sort_entry *swap = src;
+		src = dst;
+		dst = swap;
+	}
+	if (src != a)
+		memcpy(a, src, n * sizeof(*a));
+}
+
+void bf_sortbuf_sort(bf_sortbuf *b)
+{
+	size_t n = b->count;
+	sort_entry *a, *tmp;
+
+	if (b->sorted)
+		return;
+	a = entry_slot(b, n - 1 + (n == 0));
+	if (n == 0) {
+		b->order = a;
+		b->sorted = true;
+		return;
+	}
+	tmp = a - n;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *p = b->mem + a[i].off;
+		size_t klen = entry_klen(p), take = klen > b->lcp ? klen - b->lcp : 0;
+		uint64_t prefix = 0;
+		if (take > 8)
+			take = 8;
+		for (size_t k = 0; k < take; k++)
+			prefix |= (uint64_t)p[ENTRY_HEADER + b->lcp + k] << (56 - 8 * k);
+		a[i].prefix = prefix;
+	}
+	radix_sort(a, tmp, n);
+	/* Equal prefixes (or keys shorter than the prefix window) need a full
+	 * comparison; such groups are small for real index keys. */
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && a[j].prefix == a[i].prefix)
+			j++;
+		if (j - i > 1)
+			qsort_r(a + i, j - i, sizeof(*a), cmp_keys, b->mem);
+		i = j;
+	}
+	b->order = a;
+	b->sorted = true;
+}
+
+void bf_sortbuf_get(const bf_sortbuf *b, size_t i, const uint8_t **key, size_t *klen,
+		    const uint8_t **val, size_t *vlen)
+{
+	const uint8_t *p = b->mem + b->order[i].off;
+	*klen = entry_klen(p);
+	*vlen = entry_vlen(p);
+	*key = p + ENTRY_HEADER;
+	*val = p + ENTRY_HEADER + *klen;
+}
+
+void bf_sortbuf_reset(bf_sortbuf *b)
+{
+	b->data_used = 0;
+	b->count = 0;
+	b->lcp = 0;
+	b->kv_bytes = 0;
+	b->sorted = false;
+	b->order = NULL;
+}

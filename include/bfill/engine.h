@@ -1,0 +1,139 @@
+/*
+ * The local sort engine (DESIGN §4).
+ *
+ * A bf_sortbuf holds key-values up to a memory budget and sorts them (radix
+ * sort on an 8-byte key prefix taken after the prefix every key shares,
+ * then a comparison sort of ties). A bf_engine is a RocksDB directory that
+ * receives sorted runs as SST files (written with SstFileWriter and
+ * ingested, so building never goes through a memtable or a compaction)
+ * and is read back in key order by the import.
+ */
+#ifndef BFILL_ENGINE_H
+#define BFILL_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bfill/error.h"
+#include "bfill/sst.h"
+#include "bfill/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- sort buffer ---- */
+
+typedef struct bf_sortbuf bf_sortbuf;
+
+/* A buffer whose entries plus sort bookkeeping stay within budget bytes.
+ * The memory is allocated once and reused by every run. */
+int bf_sortbuf_create(size_t budget, bf_sortbuf **out, bf_err *err);
+void bf_sortbuf_destroy(bf_sortbuf *b);
+/* Copies one key-value in. False when it does not fit: write a run, then
+ * add again. Keys and values are limited to 64 KiB each. */
+bool bf_sortbuf_add(bf_sortbuf *b, const void *key, size_t klen,
+		    const void *val, size_t vlen);
+size_t bf_sortbuf_count(const bf_sortbuf *b);
+/* Key + value bytes held. */
+size_t bf_sortbuf_kv_bytes(const bf_sortbuf *b);
+/* Sorts by key (bytewise); equal keys keep no particular order. */
+void bf_sortbuf_sort(bf_sortbuf *b);
+/* Entry i in sorted order (after bf_sortbuf_sort); pointers are borrowed
+ * until the next reset. */
+void bf_sortbuf_get(const bf_sortbuf *b, size_t i, const uint8_t **key,
+		    size_t *klen, const uint8_t **val, size_t *vlen);
+void bf_sortbuf_reset(bf_sortbuf *b);
+
+/* ---- engine ---- */
+
+typedef struct bf_engine bf_engine;
+
+typedef struct bf_engine_opts {
+	bf_compression run_compression; /* compression of run SSTs */
+	size_t block_cache;             /* bytes; 0 = 8 MiB */
+} bf_engine_opts;
+
+/* Opens (creating if needed) the engine in dir. *out is freed with
+ * bf_engine_close, which keeps the files; bf_engine_remove deletes them. */
+int bf_engine_open(const char *dir, const bf_engine_opts *opts, bf_engine **out,
+		   bf_err *err);
+void bf_engine_close(bf_engine *e);
+/* Closes (if e is not NULL) and deletes the engine directory. */
+int bf_engine_remove(bf_engine *e, const char *dir, bf_err *err);
+const char *bf_engine_dir(const bf_engine *e);
+
+/*
+ * Sorts the buffer, writes it as one SST run (identical keys are written
+ * once), ingests it and resets the buffer. Safe to call from several
+ * threads with different buffers. An empty buffer is a no-op.
+ */
+int bf_engine_write_run(bf_engine *e, bf_sortbuf *b, bf_err *err);
+
+/* Run SST bytes and keys held (approximate after a reopen). */
+uint64_t bf_engine_bytes(const bf_engine *e);
+uint64_t bf_engine_keys(const bf_engine *e);
+uint64_t bf_engine_runs(const bf_engine *e);
+
+/*
+ * Up to n-1 split keys cutting the engine's keys into n parts of about
+ * equal count, from samples taken while runs were written. strip is the
+ * number of trailing bytes to drop from each split key (so that keys that
+ * differ only in that suffix stay in one part). *keys is an array of
+ * malloc'd strings owned by the caller (free each and the array);
+ * *nkeys may be less than n-1.
+ */
+int bf_engine_split_keys(bf_engine *e, int n, size_t strip, uint8_t ***keys,
+			 size_t **lens, int *nkeys, bf_err *err);
+
+/* Iterator over the engine's keys in [lo, hi) (NULL bounds = open), merged
+ * across runs. Free with bf_store_iter_destroy. */
+int bf_engine_iter(bf_engine *e, const void *lo, size_t lolen, const void *hi,
+		   size_t hilen, bf_store_iter **out, bf_err *err);
+
+/* ---- export: engine → target SSTs ---- */
+
+/* Called for each finished target SST; the callee takes the file (moves
+ * or deletes it). A non-zero return stops the export with that error. */
+typedef int (*bf_export_fn)(const char *path, uint64_t keys, uint64_t bytes,
+			    void *arg, bf_err *err);
+
+typedef struct bf_export_opts {
+	const void *lo, *hi;       /* engine key range; NULL = open */
+	size_t lolen, hilen;
+	const char *out_dir;       /* where target SSTs are written */
+	const char *file_tag;      /* distinguishes concurrent exports' files */
+	uint64_t max_bytes;        /* cut a file at this many KV bytes */
+	uint64_t max_keys;         /* ... or this many keys */
+	bf_compression compression;
+	/*
+	 * Unique-index engines store each key with an 8-byte handle suffix so
+	 * that rows with equal values don't overwrite each other. With
+	 * handle_suffix set, the suffix is dropped on export, and two adjacent
+	 * keys equal without it are a duplicate: BF_EDUP, with the key copied
+	 * to dup_key (caller buffer of dup_key_cap bytes, may be NULL).
+	 */
+	bool handle_suffix;
+	uint8_t *dup_key;
+	size_t dup_key_cap, dup_key_len;
+	/*
+	 * With handle_suffix: also report as duplicates keys already in this
+	 * store (earlier imports of the same index) whose value names another
+	 * handle. NULL to skip.
+	 */
+	bf_store *existing;
+	bf_export_fn on_file;
+	void *arg;
+	volatile int *stop;        /* non-zero: stop early with BF_ECANCELLED */
+} bf_export_opts;
+
+/* Walks [lo, hi) in key order, writes target SSTs within the caps and
+ * hands each to on_file. Stats (may be NULL) get the totals. */
+int bf_engine_export(bf_engine *e, bf_export_opts *opts, uint64_t *keys_out,
+		     uint64_t *bytes_out, bf_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

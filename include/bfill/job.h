@@ -1,0 +1,83 @@
+/*
+ * Add-index jobs (DESIGN §7): create or resume a job, run the pipeline,
+ * keep the job record truthful, clean up. The library entry point behind
+ * `bfill add-index`, `bfill cancel`.
+ */
+#ifndef BFILL_JOB_H
+#define BFILL_JOB_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bfill/catalog.h"
+#include "bfill/error.h"
+#include "bfill/ingest.h"
+#include "bfill/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bf_index_spec {
+	const char *name;
+	const char *columns; /* "a" or "a,b" */
+	bool unique;
+} bf_index_spec;
+
+typedef struct bf_add_index_opts {
+	const char *table;
+	int nspecs;
+	bf_index_spec specs[BF_MAX_JOB_INDEXES];
+	int workers;              /* 0 = one per core */
+	uint64_t mem;             /* 0 = 512 MiB */
+	const char *sort_dir;     /* NULL = "<store>.sort" */
+	uint64_t import_every;    /* 0 = import once, at the end */
+	const char *etcd;         /* endpoints; NULL/"" = in-process lock */
+	const char *lock_prefix;  /* NULL = "/bfill/lock" */
+	int lock_ttl_s;           /* 0 = 10 */
+	int lock_timeout_s;       /* 0 = 60 */
+	int run_compression;      /* bf_compression; -1 = default (none) */
+	int target_compression;   /* -1 = default (none) */
+	int64_t job_id;           /* 0 = allocate */
+	bool resume;              /* continue job_id */
+	/* Called about every 200 ms with the job as it stands; may be NULL. */
+	void (*progress)(const bf_job *job, void *arg);
+	void *progress_arg;
+	/* Polled; when it reads non-zero the job stops and becomes paused. */
+	const volatile sig_atomic_t *interrupt;
+} bf_add_index_opts;
+
+typedef struct bf_add_index_result {
+	bf_job job;               /* the final record */
+	bool noop;                /* resumed a job that was already done */
+	double seconds;
+	uint64_t rows;            /* rows scanned by this run */
+	uint64_t index_keys, index_bytes;
+	uint64_t peak_sort_bytes; /* largest sort-dir size seen */
+	double scan_seconds, import_seconds;
+	bf_backend_stats backend;
+} bf_add_index_result;
+
+/*
+ * Builds the indexes (or resumes a job). On failure the job record says
+ * why, no entry of the indexes stays in the store, and — unless the
+ * failure can't be fixed by retrying (a duplicate entry) — the checkpoint
+ * and sort engines are kept so that a resume continues. Errors: BF_EINVAL
+ * (bad spec), BF_ENOTFOUND (table or job), BF_EEXIST (index name), BF_EDUP,
+ * BF_ETIMEDOUT (import lock), BF_ENOSPC, BF_ECANCELLED (interrupted), ...
+ */
+int bf_add_index(bf_store *st, const bf_add_index_opts *opts, bf_add_index_result *res,
+		 bf_err *err);
+
+/* Rolls back an unfinished job: deletes its index entries and sort files,
+ * removes its indexes from the table, marks it cancelled. */
+int bf_job_cancel(bf_store *st, int64_t job_id, bf_err *err);
+
+/* The sort directory a store uses by default ("<store>.sort"). */
+void bf_job_default_sort_dir(const char *store_dir, char *out, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

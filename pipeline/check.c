@@ -1,0 +1,198 @@
+/*
+ * check-index: recompute an index from the rows and compare. Shares only
+ * the codec and the sort engine with the build; the scan, the encoding
+ * loop and the comparison are its own, so a bug in the pipeline can't
+ * hide itself. Depends on codec, engine (store, catalog, engine) and util.
+ */
+#include "bfill/check.h"
+#include "bfill/catalog.h"
+#include "bfill/codec.h"
+#include "bfill/engine.h"
+#include "pipeline/pipe.h"
+#include "util/util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIN_MEM (8ULL << 20)
+
+static void add_example(bf_check_result *res, const char *what, const uint8_t *k, size_t kl)
+{
+	char *out;
+	size_t n;
+	if (res->nexamples == BF_CHECK_EXAMPLES)
+		return;
+	out = res->examples[res->nexamples++];
+	n = (size_t)snprintf(out, sizeof(res->examples[0]), "%s ", what);
+	for (size_t i = 0; i < kl && n + 3 < sizeof(res->examples[0]); i++)
+		n += (size_t)snprintf(out + n, sizeof(res->examples[0]) - n, "%02x", k[i]);
+}
+
+/* Encodes the expected entry of one row into buf; returns key length. */
+static size_t expected_entry(const bf_table *t, const bf_index *x, const bf_row_view *rv,
+			     int64_t handle, uint8_t **buf, size_t *cap, uint8_t *val, size_t *vl,
+			     int *rc)
+{
+	bf_datum cols[BF_MAX_INDEX_COLUMNS];
+	for (int c = 0; c < x->ncols; c++) {
+		*rc = bf_table_decode_column(t, x->cols[c], rv, handle, &cols[c]);
+		if (*rc)
+			return 0;
+	}
+	bool with = bf_codec_index_needs_handle(x->unique, cols, x->ncols);
+	size_t kl = bf_codec_index_key_len(cols, x->ncols, with);
+	if (kl > *cap) {
+		uint8_t *nb = realloc(*buf, kl * 2);
+		if (!nb) {
+			*rc = BF_ENOMEM;
+			return 0;
+		}
+		*buf = nb;
+		*cap = kl * 2;
+	}
+	*vl = bf_codec_index_value(val, with, handle);
+	return bf_codec_index_key(*buf, t->id, x->id, cols, x->ncols, with, handle);
+}
+
+static int fill_engine(bf_store *st, const bf_store_snap *snap, const bf_table *t,
+		       const bf_index *x, bf_engine *eng, bf_sortbuf *sb, bf_check_result *res,
+		       bf_err *err)
+{
+	uint8_t lo[BF_RECORD_PREFIX_LEN], hi[BF_RECORD_PREFIX_LEN], val[BF_INDEX_VALUE_MAX];
+	bf_iter_opts io = { .snap = snap, .readahead = 2u << 20 };
+	bf_store_iter *it = NULL;
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	int rc;
+
+	bf_pipe_record_range(t->id, lo, hi);
+	rc = bf_store_iter_create(st, lo, sizeof(lo), hi, sizeof(hi), &io, &it, err);
+	for (; rc == 0 && bf_store_iter_valid(it); bf_store_iter_next(it)) {
+		size_t kl, vl, evl;
+		const uint8_t *k = bf_store_iter_key(it, &kl), *v = bf_store_iter_value(it, &vl);
+		int64_t handle;
+		bf_row_view rv;
+		if (bf_codec_decode_record_key(k, kl, NULL, &handle) || bf_codec_row_view(&rv, v, vl)) {
+			rc = bf_errf(err, BF_ECORRUPT, "table '%s' holds a malformed row (key of %zu bytes)",
+				     t->name, kl);
+			break;
+		}
+		size_t ekl = expected_entry(t, x, &rv, handle, &buf, &cap, val, &evl, &rc);
+		if (rc) {
+			rc = bf_errf(err, rc, "table '%s': row %" PRId64 " can't be decoded", t->name, handle);
+			break;
+		}
+		res->rows++;
+		res->expected++;
+		if (!bf_sortbuf_add(sb, buf, ekl, val, evl)) {
+			rc = bf_engine_write_run(eng, sb, err);
+			if (rc == 0 && !bf_sortbuf_add(sb, buf, ekl, val, evl))
+				rc = bf_errf(err, BF_ENOMEM, "check: an entry does not fit the sort buffer");
+		}
+	}
+	if (rc == 0)
+		rc = bf_store_iter_status(it, err);
+	if (rc == 0)
+		rc = bf_engine_write_run(eng, sb, err);
+	bf_store_iter_destroy(it);
+	free(buf);
+	return rc;
+}
+
+static int cmp_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+	int c = memcmp(a, b, an < bn ? an : bn);
+	return c ? c : (an > bn) - (an < bn);
+}
+
+static int compare(bf_store *st, const bf_store_snap *snap, const bf_table *t, const bf_index *x,
+		   bf_engine *eng, bf_check_result *res, bf_err *err)
+{
+	uint8_t lo[BF_INDEX_PREFIX_LEN], hi[BF_INDEX_PREFIX_LEN];
+	bf_iter_opts io = { .snap = snap, .readahead = 2u << 20 };
+	bf_store_iter *want = NULL, *have = NULL;
+	int rc;
+
+	bf_codec_index_prefix(lo, t->id, x->id);
+	bf_codec_index_prefix(hi, t->id, x->id + 1);
+	rc = bf_engine_iter(eng, NULL, 0, NULL, 0, &want, err);
+	if (rc == 0)
+		rc = bf_store_iter_create(st, lo, sizeof(lo), hi, sizeof(hi), &io, &have, err);
+	if (rc)
+		goto out;
+	/* The expected count went up once per row; identical keys collapse in
+	 * the engine, so count what it really holds. */
+	res->expected = 0;
+	while (bf_store_iter_valid(want) || bf_store_iter_valid(have)) {
+		size_t wk = 0, hk = 0, wv, hv;
+		const uint8_t *wkey = bf_store_iter_valid(want) ? bf_store_iter_key(want, &wk) : NULL;
+		const uint8_t *hkey = bf_store_iter_valid(have) ? bf_store_iter_key(have, &hk) : NULL;
+		int c = !wkey ? 1 : !hkey ? -1 : cmp_bytes(wkey, wk, hkey, hk);
+		if (c < 0) {
+			res->expected++;
+			res->missing++;
+			add_example(res, "missing", wkey, wk);
+			bf_store_iter_next(want);
+		} else if (c > 0) {
+			res->found++;
+			res->extra++;
+			add_example(res, "extra", hkey, hk);
+			bf_store_iter_next(have);
+		} else {
+			const uint8_t *wval = bf_store_iter_value(want, &wv), *hval = bf_store_iter_value(have, &hv);
+			res->expected++;
+			res->found++;
+			if (wv != hv || memcmp(wval, hval, wv)) {
+				res->wrong_value++;
+				add_example(res, "wrong-value", hkey, hk);
+			}
+			bf_store_iter_next(want);
+			bf_store_iter_next(have);
+		}
+	}
+	rc = bf_store_iter_status(want, err);
+	if (rc == 0)
+		rc = bf_store_iter_status(have, err);
+out:
+	bf_store_iter_destroy(want);
+	bf_store_iter_destroy(have);
+	return rc;
+}
+
+int bf_check_index(bf_store *st, const char *table, const char *index, const char *tmp_dir,
+		   uint64_t mem, bf_check_result *res, bf_err *err)
+{
+	bf_table t;
+	bf_store_snap *snap = NULL;
+	bf_engine *eng = NULL;
+	bf_sortbuf *sb = NULL;
+	bf_engine_opts eo = { .run_compression = BF_COMPRESS_NONE };
+	int rc, pos;
+
+	memset(res, 0, sizeof(*res));
+	rc = bf_catalog_get_table(st, table, &t, err);
+	if (rc)
+		return rc;
+	pos = bf_table_index(&t, index);
+	if (pos < 0)
+		return bf_errf(err, BF_ENOTFOUND, "index '%s' does not exist on table '%s'", index, table);
+	snprintf(res->index_state, sizeof(res->index_state), "%s", bf_index_state_name(t.indexes[pos].state));
+	rc = bf_rmtree(tmp_dir, err);
+	if (rc == 0)
+		rc = bf_sortbuf_create((size_t)(mem < MIN_MEM ? MIN_MEM : mem), &sb, err);
+	if (rc == 0)
+		rc = bf_engine_open(tmp_dir, &eo, &eng, err);
+	if (rc)
+		goto out;
+	snap = bf_store_snapshot(st);
+	rc = fill_engine(st, snap, &t, &t.indexes[pos], eng, sb, res, err);
+	if (rc == 0)
+		rc = compare(st, snap, &t, &t.indexes[pos], eng, res, err);
+out:
+	bf_store_snapshot_release(st, snap);
+	bf_sortbuf_destroy(sb);
+	bf_engine_remove(eng, tmp_dir, NULL);
+	return rc;
+}

@@ -1,0 +1,69 @@
+/*
+ * Internal: the four-stage add-index pipeline of DESIGN §2.
+ *
+ *   task source ─► N readers ─► M writers ─► sink (the calling thread)
+ *
+ * Row batches circulate pool → reader → writer → sink → pool; the fixed
+ * pool is the back-pressure. The first error cancels every stage; all
+ * threads are joined before bf_pipe_run returns.
+ */
+#ifndef BFILL_PIPELINE_PIPE_H
+#define BFILL_PIPELINE_PIPE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bfill/catalog.h"
+#include "bfill/ingest.h"
+#include "bfill/store.h"
+
+typedef struct bf_pipe_index {
+	int64_t id;
+	bool unique;
+	int ncols;
+	int cols[BF_MAX_INDEX_COLUMNS]; /* positions in the table's columns */
+} bf_pipe_index;
+
+typedef struct bf_pipe_hooks {
+	void *arg;
+	/* About every 200 ms from the sink: rows written so far (absolute). */
+	void (*progress)(void *arg, uint64_t rows_done, const char *phase);
+	/* Everything before next_key is durable in the engines. */
+	int (*flushed)(void *arg, const uint8_t next_key[BF_RECORD_KEY_LEN], uint64_t rows,
+		       bf_err *err);
+	/* Called under the import locks after a fenced ingest: everything
+	 * before next_key is in the store; `final` for the last import. */
+	int (*imported)(void *arg, const uint8_t next_key[BF_RECORD_KEY_LEN], uint64_t rows,
+			bool final, bf_err *err);
+	/* Polled by the sink; true stops the job with BF_ECANCELLED. */
+	bool (*interrupted)(void *arg);
+} bf_pipe_hooks;
+
+typedef struct bf_pipe_opts {
+	bf_store *store;
+	const bf_table *table;
+	int nindexes;
+	const bf_pipe_index *indexes;
+	int readers, writers;
+	size_t sort_budget;       /* split between the writers */
+	bf_backend *backend;
+	uint64_t import_every;    /* import whenever the engines hold this much */
+	const uint8_t *start_key; /* NULL: the table's first record */
+	uint64_t base_rows;       /* rows already done before start_key */
+	bf_pipe_hooks hooks;
+} bf_pipe_opts;
+
+typedef struct bf_pipe_stats {
+	uint64_t rows;            /* rows processed in this run */
+	uint64_t tasks;
+	double scan_seconds;      /* until the last row was sorted */
+	double import_seconds;    /* the final import */
+} bf_pipe_stats;
+
+int bf_pipe_run(const bf_pipe_opts *opts, bf_pipe_stats *stats, bf_err *err);
+
+/* The [lo, hi) record key range of a table (hi is the "_s" prefix). */
+void bf_pipe_record_range(int64_t table_id, uint8_t lo[BF_RECORD_PREFIX_LEN],
+			  uint8_t hi[BF_RECORD_PREFIX_LEN]);
+
+#endif
