@@ -195,6 +195,8 @@ static int write_run_file(bf_engine *e, bf_sortbuf *b, const char *path, uint64_
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *k, *v;
 		size_t kl, vl;
+		/* Entries are scattered over the buffer in sorted order. */
+		bf_sortbuf_prefetch(b, i + 8);
 		bf_sortbuf_get(b, i, &k, &kl, &v, &vl);
 		/* A re-scanned row yields the very same key; keep one. */
 		if (prev && kl == prevlen && memcmp(k, prev, kl) == 0)
@@ -276,11 +278,13 @@ static int cmp_sample(const void *a, const void *b)
 	return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-int bf_engine_split_keys(bf_engine *e, int n, size_t strip, uint8_t ***keys, size_t **lens,
-			 int *nkeys, bf_err *err)
+int bf_engine_split_keys(bf_engine *e, bf_sortbuf *const *extra, int nextra, int n,
+			 size_t strip, uint8_t ***keys, size_t **lens, int *nkeys, bf_err *err)
 {
 	uint8_t **out = NULL;
 	size_t *outlen = NULL;
+	sample *all = NULL;
+	size_t nall = 0, cap;
 	int count = 0, rc = 0;
 
 	*keys = NULL;
@@ -289,15 +293,33 @@ int bf_engine_split_keys(bf_engine *e, int n, size_t strip, uint8_t ***keys, siz
 	if (n <= 1)
 		return 0;
 	pthread_mutex_lock(&e->sample_mu);
-	qsort(e->samples, e->nsamples, sizeof(sample), cmp_sample);
+	cap = e->nsamples;
+	for (int x = 0; x < nextra; x++)
+		cap += bf_sortbuf_count(extra[x]) / SAMPLE_EVERY + 1;
+	all = malloc((cap ? cap : 1) * sizeof(*all));
 	out = calloc((size_t)n, sizeof(*out));
 	outlen = calloc((size_t)n, sizeof(*outlen));
-	if (!out || !outlen) {
+	if (!all || !out || !outlen) {
 		rc = bf_errf(err, BF_ENOMEM, "engine: out of memory");
 		goto out;
 	}
-	for (int i = 1; i < n && e->nsamples > 0; i++) {
-		const sample *s = &e->samples[e->nsamples * (size_t)i / (size_t)n];
+	/* Borrowed pointers: the engine's samples and the sorted buffers both
+	 * outlive this function's use of them. */
+	memcpy(all, e->samples, e->nsamples * sizeof(*all));
+	nall = e->nsamples;
+	for (int x = 0; x < nextra; x++) {
+		for (size_t i = 0; i < bf_sortbuf_count(extra[x]); i += SAMPLE_EVERY) {
+			const uint8_t *k, *v;
+			size_t kl, vl;
+			bf_sortbuf_get(extra[x], i, &k, &kl, &v, &vl);
+			all[nall].key = (uint8_t *)k;
+			all[nall].len = kl;
+			nall++;
+		}
+	}
+	qsort(all, nall, sizeof(*all), cmp_sample);
+	for (int i = 1; i < n && nall > 0; i++) {
+		const sample *s = &all[nall * (size_t)i / (size_t)n];
 		size_t len = s->len > strip ? s->len - strip : 0;
 		if (len == 0)
 			continue;
@@ -314,6 +336,7 @@ int bf_engine_split_keys(bf_engine *e, int n, size_t strip, uint8_t ***keys, siz
 	}
 out:
 	pthread_mutex_unlock(&e->sample_mu);
+	free(all);
 	if (rc) {
 		for (int i = 0; i < count; i++)
 			free(out[i]);

@@ -87,20 +87,81 @@ static int finish_file(bf_export_opts *o, bf_sst_writer **w, const char *path, b
 	return o->on_file(path, keys, bytes, o->arg, err);
 }
 
+/* One ordered input of the merge: the engine, or a sorted buffer range. */
+typedef struct source {
+	bf_store_iter *it;
+	const bf_sortbuf *buf;
+	size_t pos, end;
+	const uint8_t *k, *v;
+	size_t kl, vl;
+	bool valid;
+} source;
+
+static void source_load(source *s)
+{
+	if (s->it) {
+		s->valid = bf_store_iter_valid(s->it);
+		if (s->valid) {
+			s->k = bf_store_iter_key(s->it, &s->kl);
+			s->v = bf_store_iter_value(s->it, &s->vl);
+		}
+		return;
+	}
+	s->valid = s->pos < s->end;
+	if (s->valid) {
+		bf_sortbuf_prefetch(s->buf, s->pos + 8);
+		bf_sortbuf_get(s->buf, s->pos, &s->k, &s->kl, &s->v, &s->vl);
+	}
+}
+
+static void source_next(source *s)
+{
+	if (s->it)
+		bf_store_iter_next(s->it);
+	else
+		s->pos++;
+	source_load(s);
+}
+
+/* The source holding the smallest key, or NULL when all are done. */
+static source *source_min(source *src, int n)
+{
+	source *best = NULL;
+	for (int i = 0; i < n; i++) {
+		if (!src[i].valid)
+			continue;
+		if (!best || cmp_bytes(src[i].k, src[i].kl, best->k, best->kl) < 0)
+			best = &src[i];
+	}
+	return best;
+}
+
 int bf_engine_export(bf_engine *e, bf_export_opts *o, uint64_t *keys_out, uint64_t *bytes_out,
 		     bf_err *err)
 {
-	bf_store_iter *it = NULL, *existing = NULL;
+	int nsrc = 1 + o->nextra;
+	source *src = calloc((size_t)nsrc, sizeof(*src));
+	bf_store_iter *existing = NULL;
 	bf_sst_writer *w = NULL;
-	keybuf prev = { 0 };
+	keybuf prev = { 0 }, prev_full = { 0 };
 	char path[PATH_MAX];
-	uint64_t total_keys = 0, total_bytes = 0, nfile = 0;
-	bool have_prev = false;
+	uint64_t total_keys = 0, total_bytes = 0, nfile = 0, steps = 0;
+	bool have_prev = false, have_full = false;
 	int rc;
 
-	rc = bf_engine_iter(e, o->lo, o->lolen, o->hi, o->hilen, &it, err);
+	if (!src)
+		return bf_errf(err, BF_ENOMEM, "export: out of memory");
+	rc = bf_engine_iter(e, o->lo, o->lolen, o->hi, o->hilen, &src[0].it, err);
 	if (rc)
 		goto out;
+	source_load(&src[0]);
+	for (int x = 0; x < o->nextra; x++) {
+		source *s = &src[1 + x];
+		s->buf = o->extra[x];
+		s->pos = o->lo ? bf_sortbuf_lower_bound(s->buf, o->lo, o->lolen) : 0;
+		s->end = o->hi ? bf_sortbuf_lower_bound(s->buf, o->hi, o->hilen) : bf_sortbuf_count(s->buf);
+		source_load(s);
+	}
 	if (o->handle_suffix && o->existing) {
 		bf_iter_opts io = { .readahead = 2u << 20 };
 		rc = bf_store_iter_create(o->existing, o->lo, o->lolen, o->hi, o->hilen, &io,
@@ -108,12 +169,23 @@ int bf_engine_export(bf_engine *e, bf_export_opts *o, uint64_t *keys_out, uint64
 		if (rc)
 			goto out;
 	}
-	for (; bf_store_iter_valid(it); bf_store_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = bf_store_iter_key(it, &kl), *v = bf_store_iter_value(it, &vl);
-		if (o->stop && *o->stop) {
+	for (source *s; (s = source_min(src, nsrc)); source_next(s)) {
+		const uint8_t *k = s->k, *v = s->v;
+		size_t kl = s->kl, vl = s->vl;
+		if ((++steps & 1023) == 0 && o->stop && *o->stop) {
 			rc = bf_errf(err, BF_ECANCELLED, "export cancelled");
 			goto out;
+		}
+		/* The same entry may sit in a run and in a buffer (a re-scanned
+		 * row after a resume): write it once. */
+		if (nsrc > 1) {
+			if (have_full && prev_full.len == kl && !memcmp(prev_full.p, k, kl))
+				continue;
+			if (keybuf_set(&prev_full, k, kl)) {
+				rc = bf_errf(err, BF_ENOMEM, "export: out of memory");
+				goto out;
+			}
+			have_full = true;
 		}
 		if (o->handle_suffix) {
 			if (kl <= HANDLE_SUFFIX) {
@@ -154,14 +226,16 @@ int bf_engine_export(bf_engine *e, bf_export_opts *o, uint64_t *keys_out, uint64
 				goto out;
 		}
 	}
-	rc = bf_store_iter_status(it, err);
+	rc = bf_store_iter_status(src[0].it, err);
 	if (rc == 0 && w)
 		rc = finish_file(o, &w, path, err);
 out:
 	bf_sst_writer_destroy(w);
-	bf_store_iter_destroy(it);
+	bf_store_iter_destroy(src[0].it);
 	bf_store_iter_destroy(existing);
+	free(src);
 	free(prev.p);
+	free(prev_full.p);
 	if (keys_out)
 		*keys_out = total_keys;
 	if (bytes_out)

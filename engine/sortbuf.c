@@ -217,3 +217,25 @@ void bf_sortbuf_reset(bf_sortbuf *b)
 	b->sorted = false;
 	b->order = NULL;
 }
+
+size_t bf_sortbuf_lower_bound(const bf_sortbuf *b, const void *key, size_t klen)
+{
+	size_t lo = 0, hi = b->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const uint8_t *p = b->mem + b->order[mid].off;
+		size_t kl = entry_klen(p);
+		int c = memcmp(p + ENTRY_HEADER, key, kl < klen ? kl : klen);
+		if (c < 0 || (c == 0 && kl < klen))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+void bf_sortbuf_prefetch(const bf_sortbuf *b, size_t i)
+{
+	if (i < b->count)
+		__builtin_prefetch(b->mem + b->order[i].off);
+}

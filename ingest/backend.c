@@ -255,6 +255,12 @@ int bf_backend_writer_flush(bf_backend_writer *w, bf_err *err)
 	return 0;
 }
 
+void bf_backend_writer_seal(bf_backend_writer *w)
+{
+	for (int i = 0; i < w->b->n; i++)
+		bf_sortbuf_sort(w->bufs[i]);
+}
+
 int bf_backend_writer_put(bf_backend_writer *w, int ix, const void *key, size_t klen,
 			  const void *val, size_t vlen, bf_err *err)
 {
@@ -293,6 +299,8 @@ typedef struct export_part {
 	char ***files;
 	size_t *nfiles, *cap;
 	atomic_int *stop;
+	bf_sortbuf *const *extra;
+	int nextra;
 	uint64_t keys, bytes;
 	uint8_t dup[DUP_KEY_MAX];
 	size_t duplen;
@@ -346,6 +354,7 @@ static void *export_thread(void *arg)
 		.existing = b->idx[p->ix].unique && (b->o.has_imported || b->stats.imports > 0)
 				    ? b->o.store : NULL,
 		.on_file = collect_file, .arg = p, .stop = (volatile int *)p->stop,
+		.extra = p->extra, .nextra = p->nextra,
 	};
 	p->rc = bf_engine_export(b->idx[p->ix].engine, &eo, &p->keys, &p->bytes, &p->err);
 	p->duplen = eo.dup_key_len;
@@ -372,10 +381,13 @@ static void remove_files(char **files, size_t n)
 	free(files);
 }
 
-/* Exports index ix's engine in parallel parts and ingests the files in
- * one atomic step, fenced before and after. */
-static int import_index(bf_backend *b, int ix, bf_err *err)
+/* Exports index ix's engine (plus, for the last import, the writers'
+ * sorted buffers) in parallel parts and ingests the files in one atomic
+ * step, fenced before and after. */
+static int import_index(bf_backend *b, int ix, bool last, bf_err *err)
 {
+	bf_sortbuf *extra[MAX_WRITERS];
+	int nextra = 0;
 	export_part parts[MAX_IMPORT_THREADS];
 	pthread_mutex_t files_mu = PTHREAD_MUTEX_INITIALIZER;
 	char **files = NULL, outdir[PATH_MAX];
@@ -392,10 +404,17 @@ static int import_index(bf_backend *b, int ix, bf_err *err)
 	rc = bf_mkdirs(outdir, err);
 	if (rc)
 		goto out;
-	if (bf_engine_keys(e) == 0 && bf_engine_runs(e) == 0 && bf_engine_bytes(e) == 0)
+	if (last) {
+		pthread_mutex_lock(&b->mu);
+		for (int w = 0; w < b->nwriters; w++)
+			if (bf_sortbuf_count(b->writers[w]->bufs[ix]))
+				extra[nextra++] = b->writers[w]->bufs[ix];
+		pthread_mutex_unlock(&b->mu);
+	}
+	if (nextra == 0 && bf_engine_keys(e) == 0 && bf_engine_runs(e) == 0 && bf_engine_bytes(e) == 0)
 		goto out;
-	rc = bf_engine_split_keys(e, b->o.import_threads, b->idx[ix].unique ? HANDLE_SUFFIX : 0,
-				  &splits, &splitlens, &nsplits, err);
+	rc = bf_engine_split_keys(e, extra, nextra, b->o.import_threads,
+				  b->idx[ix].unique ? HANDLE_SUFFIX : 0, &splits, &splitlens, &nsplits, err);
 	if (rc)
 		goto out;
 	nparts = nsplits + 1;
@@ -413,6 +432,8 @@ static int import_index(bf_backend *b, int ix, bf_err *err)
 		p->nfiles = &nfiles;
 		p->cap = &cap;
 		p->stop = &stop;
+		p->extra = extra;
+		p->nextra = nextra;
 		if (pthread_create(&p->thread, NULL, export_thread, p)) {
 			rc = bf_errf(err, BF_ENOMEM, "import: cannot start a thread");
 			atomic_store(&stop, 1);
@@ -518,14 +539,16 @@ static int reset_engines(bf_backend *b, bf_err *err)
 	return open_engines(b, err);
 }
 
-static int import_round(bf_backend *b, bf_backend_commit_fn commit, void *arg, bf_err *err)
+static int import_round(bf_backend *b, bool last, bf_backend_commit_fn commit, void *arg,
+			bf_err *err)
 {
-	int rc;
+	int rc = 0;
 
 	pthread_rwlock_wrlock(&b->flush_lock);
-	rc = flush_all_writers(b, err);
+	if (!last)
+		rc = flush_all_writers(b, err);
 	for (int i = 0; rc == 0 && i < b->n; i++)
-		rc = import_index(b, i, err);
+		rc = import_index(b, i, last, err);
 	for (int i = 0; rc == 0 && i < b->n; i++)
 		rc = fence(b, i, "before commit", err);
 	if (rc == 0) {
@@ -537,6 +560,12 @@ static int import_round(bf_backend *b, bf_backend_commit_fn commit, void *arg, b
 			rc = commit(arg, err);
 		if (rc == 0)
 			rc = reset_engines(b, err);
+		/* The buffers' entries are in the store now. */
+		pthread_mutex_lock(&b->mu);
+		for (int w = 0; rc == 0 && last && w < b->nwriters; w++)
+			for (int i = 0; i < b->n; i++)
+				bf_sortbuf_reset(b->writers[w]->bufs[i]);
+		pthread_mutex_unlock(&b->mu);
 	}
 	pthread_rwlock_unlock(&b->flush_lock);
 	return rc;
@@ -545,6 +574,7 @@ static int import_round(bf_backend *b, bf_backend_commit_fn commit, void *arg, b
 int bf_backend_flush(bf_backend *b, bf_flush_mode mode, bf_backend_commit_fn commit,
 		     void *commit_arg, bool *imported, bf_err *err)
 {
+	bool last = mode == BF_FLUSH_IMPORT_LAST;
 	int rc;
 
 	*imported = false;
@@ -566,7 +596,7 @@ int bf_backend_flush(bf_backend *b, bf_flush_mode mode, bf_backend_commit_fn com
 		 * however long etcd takes. */
 		rc = acquire_locks(b, err);
 		if (rc == 0)
-			rc = import_round(b, commit, commit_arg, err);
+			rc = import_round(b, last, commit, commit_arg, err);
 		release_locks(b);
 		if (rc != BF_ELOCKLOST)
 			break;
@@ -577,8 +607,15 @@ int bf_backend_flush(bf_backend *b, bf_flush_mode mode, bf_backend_commit_fn com
 		pthread_mutex_unlock(&b->mu);
 		bf_sleep_ms(FENCE_RETRY_MS);
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		*imported = true;
+	} else if (last && rc != BF_EDUP) {
+		/* Keep what the writers sorted: as runs it survives for --resume. */
+		bf_err ignored = { 0 };
+		pthread_rwlock_wrlock(&b->flush_lock);
+		flush_all_writers(b, &ignored);
+		pthread_rwlock_unlock(&b->flush_lock);
+	}
 	return rc;
 }
 

@@ -330,12 +330,12 @@ static void hook_progress(void *arg, uint64_t rows, const char *phase)
 		r->rate_ms = now;
 		r->rate_rows = rows;
 	}
-	if (now - r->last_save_ms >= STATUS_SAVE_MS) {
-		uint64_t du = bf_du(r->job_dir);
-		if (du > r->peak_sort)
-			r->peak_sort = du;
+	/* A handful of files: cheap enough to measure on every tick. */
+	uint64_t du = bf_du(r->job_dir);
+	if (du > r->peak_sort)
+		r->peak_sort = du;
+	if (now - r->last_save_ms >= STATUS_SAVE_MS)
 		save_job_locked(r);
-	}
 	copy = r->job;
 	pthread_mutex_unlock(&r->mu);
 	if (r->o->progress)

@@ -495,11 +495,12 @@ static void *writer_main(void *arg)
 		if (rc)
 			break;
 	}
-	/* The scan is over for this writer: make what it holds durable now,
-	 * in parallel with the other writers, rather than in the import. */
+	/* The scan is over for this writer: sort what it holds now, in
+	 * parallel with the other writers; the last import merges it from
+	 * memory. */
 	if (rc == 0 && !atomic_load(&p->stop)) {
 		bf_backend_writer_begin(w);
-		rc = bf_backend_writer_flush(w, &err);
+		bf_backend_writer_seal(w);
 		bf_backend_writer_end(w);
 	}
 	if (rc)
@@ -544,7 +545,8 @@ static void *importer_main(void *arg)
 
 		bf_err err = { 0 };
 		bool imported;
-		int rc = bf_backend_flush(p->o->backend, BF_FLUSH_IMPORT, import_commit, &c, &imported, &err);
+		int rc = bf_backend_flush(p->o->backend, c.final ? BF_FLUSH_IMPORT_LAST : BF_FLUSH_IMPORT,
+					  import_commit, &c, &imported, &err);
 
 		pthread_mutex_lock(&p->imp_mu);
 		p->imp_rc = rc;
@@ -699,6 +701,13 @@ static int run_sink(pipe *p, bf_pipe_stats *stats)
 	stats->rows = rows;
 	if (rc)
 		fail(p, rc, &err);
+	/* A failed last import wrote the writers' buffers as runs: record how
+	 * far that makes the engines durable, for a resume. */
+	if (final_requested && atomic_load(&p->stop) && !import_busy(p)) {
+		bf_err ignored = { 0 };
+		advance_watermarks(p);
+		save_flushed(p, &saved, &ignored);
+	}
 	return rc;
 }
 
@@ -780,10 +789,7 @@ int bf_pipe_run(const bf_pipe_opts *o, bf_pipe_stats *stats, bf_err *err)
 		goto out;
 	}
 	for (int i = 0; i < o->writers; i++) {
-		size_t per = o->sort_budget / (size_t)o->writers;
-		if (getenv("BFILL_SORTBUF_CAP"))
-			per = strtoull(getenv("BFILL_SORTBUF_CAP"), NULL, 10) << 20;
-		rc = bf_backend_writer_create(o->backend, per,
+		rc = bf_backend_writer_create(o->backend, o->sort_budget / (size_t)o->writers,
 					      &p->writers[i], err);
 		if (rc)
 			goto out;

@@ -45,6 +45,10 @@ void bf_sortbuf_sort(bf_sortbuf *b);
 void bf_sortbuf_get(const bf_sortbuf *b, size_t i, const uint8_t **key,
 		    size_t *klen, const uint8_t **val, size_t *vlen);
 void bf_sortbuf_reset(bf_sortbuf *b);
+/* First sorted position whose key is >= key (count when none). */
+size_t bf_sortbuf_lower_bound(const bf_sortbuf *b, const void *key, size_t klen);
+/* Hints that entry i (sorted order) will be read soon. */
+void bf_sortbuf_prefetch(const bf_sortbuf *b, size_t i);
 
 /* ---- engine ---- */
 
@@ -77,15 +81,15 @@ uint64_t bf_engine_keys(const bf_engine *e);
 uint64_t bf_engine_runs(const bf_engine *e);
 
 /*
- * Up to n-1 split keys cutting the engine's keys into n parts of about
- * equal count, from samples taken while runs were written. strip is the
- * number of trailing bytes to drop from each split key (so that keys that
- * differ only in that suffix stay in one part). *keys is an array of
- * malloc'd strings owned by the caller (free each and the array);
- * *nkeys may be less than n-1.
+ * Up to n-1 split keys cutting the engine's keys, plus those of the sorted
+ * buffers extra[0..nextra), into n parts of about equal count, from
+ * samples taken while runs were written. strip is the number of trailing
+ * bytes to drop from each split key (so that keys that differ only in
+ * that suffix stay in one part). *keys is an array of malloc'd strings
+ * owned by the caller (free each and the array); *nkeys may be < n-1.
  */
-int bf_engine_split_keys(bf_engine *e, int n, size_t strip, uint8_t ***keys,
-			 size_t **lens, int *nkeys, bf_err *err);
+int bf_engine_split_keys(bf_engine *e, bf_sortbuf *const *extra, int nextra, int n,
+			 size_t strip, uint8_t ***keys, size_t **lens, int *nkeys, bf_err *err);
 
 /* Iterator over the engine's keys in [lo, hi) (NULL bounds = open), merged
  * across runs. Free with bf_store_iter_destroy. */
@@ -118,6 +122,12 @@ typedef struct bf_export_opts {
 	uint8_t *dup_key;
 	size_t dup_key_cap, dup_key_len;
 	/*
+	 * Sorted buffers merged with the engine's keys (the last writer
+	 * buffers, which need not go through a run first). Not owned.
+	 */
+	bf_sortbuf *const *extra;
+	int nextra;
+	/*
 	 * With handle_suffix: also report as duplicates keys already in this
 	 * store (earlier imports of the same index) whose value names another
 	 * handle. NULL to skip.
@@ -128,7 +138,8 @@ typedef struct bf_export_opts {
 	volatile int *stop;        /* non-zero: stop early with BF_ECANCELLED */
 } bf_export_opts;
 
-/* Walks [lo, hi) in key order, writes target SSTs within the caps and
+/* Walks [lo, hi) of the engine and the extra buffers in key order (a key
+ * present in several sources is written once), writes target SSTs within the caps and
  * hands each to on_file. Stats (may be NULL) get the totals. */
 int bf_engine_export(bf_engine *e, bf_export_opts *opts, uint64_t *keys_out,
 		     uint64_t *bytes_out, bf_err *err);

@@ -36,6 +36,13 @@ typedef enum bf_flush_mode {
 	BF_FLUSH_AUTO = 0,         /* import when the engines hold import_every bytes */
 	BF_FLUSH_LOCAL,            /* writers' buffers to the engines only */
 	BF_FLUSH_IMPORT,           /* flush, then import into the target */
+	/*
+	 * The last import, once every writer is sealed: the writers' sorted
+	 * buffers are merged straight into the target files instead of going
+	 * through a run first. If the import fails they are written as runs,
+	 * so the data is durable for a resume all the same.
+	 */
+	BF_FLUSH_IMPORT_LAST,
 } bf_flush_mode;
 
 typedef struct bf_backend_index {
@@ -93,6 +100,9 @@ int bf_backend_writer_put(bf_backend_writer *w, int ix, const void *key, size_t 
 			  const void *val, size_t vlen, bf_err *err);
 /* Writes this writer's buffers as runs (between begin/end or alone). */
 int bf_backend_writer_flush(bf_backend_writer *w, bf_err *err);
+/* Sorts this writer's buffers and keeps them for BF_FLUSH_IMPORT_LAST;
+ * the writer adds nothing after this. */
+void bf_backend_writer_seal(bf_backend_writer *w);
 /* Completed local flushes of this writer: data it added before its n-th
  * flush is durable once this counter reaches n. */
 uint64_t bf_backend_writer_flushes(bf_backend_writer *w);
