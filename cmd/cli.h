@@ -51,5 +51,6 @@ int cmd_add_index(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_check_index(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
+int cmd_drop_index(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static const struct {
 	{ "add-index", cmd_add_index, "--store DIR --table T --name I --columns a[,b] [--unique] ...  build an index" },
 	{ "status", cmd_status, "--store DIR [--job ID] [--json]              show jobs" },
 	{ "check-index", cmd_check_index, "--store DIR --table T --name I           verify an index against the rows" },
+	{ "drop-index", cmd_drop_index, "--store DIR --table T --name I           remove a built index" },
 	{ "cancel", cmd_cancel, "--store DIR --job ID                         roll back an unfinished job" },
 
 };

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define TABLE_KEY BF_CATALOG_PREFIX "table/"
 #define JOB_KEY BF_CATALOG_PREFIX "job/"
@@ -110,8 +111,9 @@ int bf_coltype_parse(const char *text, bf_column *c)
 
 int bf_table_column(const bf_table *t, const char *name)
 {
+	/* Column names, like index names, ignore case (as in MySQL). */
 	for (int i = 0; i < t->ncols; i++)
-		if (!strcmp(t->cols[i].name, name))
+		if (!strcasecmp(t->cols[i].name, name))
 			return i;
 	return -1;
 }

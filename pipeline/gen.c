@@ -10,6 +10,7 @@
 #include "bfill/codec.h"
 #include "util/util.h"
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -162,6 +163,24 @@ out:
 	return NULL;
 }
 
+static void remove_stale_tmp(const char *store_dir)
+{
+	DIR *d = opendir(store_dir);
+	struct dirent *e;
+	char path[PATH_MAX];
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		if (strncmp(e->d_name, "bfill-gen.", 10) || n < 4 || strcmp(e->d_name + n - 4, ".tmp"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", store_dir, e->d_name);
+		bf_rmtree(path, NULL);
+	}
+	closedir(d);
+}
+
 int bf_gen_sbtest(bf_store *st, const bf_gen_opts *opts, bf_gen_stats *stats,
 		  bf_err *err)
 {
@@ -188,6 +207,9 @@ int bf_gen_sbtest(bf_store *st, const bf_gen_opts *opts, bf_gen_stats *stats,
 	if ((uint64_t)nthreads > opts->rows)
 		nthreads = opts->rows ? (int)opts->rows : 1;
 
+	/* This process holds the store's write lock, so any generator scratch
+	 * directory in it belongs to a load that was killed. */
+	remove_stale_tmp(bf_store_path(st));
 	snprintf(sh.tmpdir, sizeof(sh.tmpdir), "%s/bfill-gen.%d.tmp", bf_store_path(st), (int)getpid());
 	rc = bf_rmtree(sh.tmpdir, err);
 	if (rc == 0)
@@ -223,12 +245,18 @@ int bf_gen_sbtest(bf_store *st, const bf_gen_opts *opts, bf_gen_stats *stats,
 			}
 			started++;
 		}
-		while (opts->progress) {
+		/* Short naps so the load ends when the rows do, not on a tick. */
+		int64_t last = 0;
+		for (;;) {
 			uint64_t done = atomic_load(&sh.rows_done);
-			opts->progress(done, opts->rows, opts->progress_arg);
-			if (done >= opts->rows || atomic_load(&sh.failed))
+			bool over = done >= opts->rows || atomic_load(&sh.failed);
+			if (opts->progress && (over || bf_now_ms() - last >= 100)) {
+				opts->progress(done, opts->rows, opts->progress_arg);
+				last = bf_now_ms();
+			}
+			if (over)
 				break;
-			bf_sleep_ms(100);
+			bf_sleep_ms(5);
 		}
 	}
 	for (int i = 0; i < started; i++)

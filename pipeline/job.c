@@ -690,3 +690,29 @@ int bf_job_cancel(bf_store *st, int64_t job_id, bf_err *err)
 	rmdir(job.cfg.sort_dir);
 	return 0;
 }
+
+int bf_index_drop(bf_store *st, const char *table, const char *index, bf_err *err)
+{
+	uint8_t lo[BF_INDEX_PREFIX_LEN], hi[BF_INDEX_PREFIX_LEN];
+	bf_table t;
+	int rc = bf_catalog_get_table(st, table, &t, err);
+	int pos;
+
+	if (rc)
+		return rc;
+	pos = bf_table_index(&t, index);
+	if (pos < 0)
+		return bf_errf(err, BF_ENOTFOUND, "index '%s' does not exist on table '%s'", index, table);
+	if (t.indexes[pos].state != BF_INDEX_PUBLIC)
+		return bf_errf(err, BF_ESTATE, "index '%s' is being built by job %" PRId64 "; cancel the job instead",
+			       index, t.indexes[pos].job_id);
+	bf_codec_index_prefix(lo, t.id, t.indexes[pos].id);
+	bf_codec_index_prefix(hi, t.id, t.indexes[pos].id + 1);
+	/* Entries first: a crash in between leaves an index record whose
+	 * entries are gone (check-index says so), never orphaned entries. */
+	rc = bf_store_delete_range(st, lo, sizeof(lo), hi, sizeof(hi), err);
+	if (rc)
+		return rc;
+	t.indexes[pos] = t.indexes[--t.nindexes];
+	return bf_catalog_put_table(st, &t, err);
+}

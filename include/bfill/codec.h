@@ -155,7 +155,8 @@ typedef struct bf_row_col {
 } bf_row_col;
 
 /* Encoded size of a row; cols need not be sorted. Returns 0 on bad input
- * (duplicate or negative ids, more than 65535 columns). */
+ * (negative ids, more than 65535 columns); duplicate ids are caught by
+ * bf_codec_row_encode. */
 size_t bf_codec_row_len(const bf_row_col *cols, int ncols);
 /*
  * Encodes a row into dst (>= bf_codec_row_len bytes). cols need not be

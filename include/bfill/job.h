@@ -74,6 +74,10 @@ int bf_add_index(bf_store *st, const bf_add_index_opts *opts, bf_add_index_resul
  * removes its indexes from the table, marks it cancelled. */
 int bf_job_cancel(bf_store *st, int64_t job_id, bf_err *err);
 
+/* Drops a public index: deletes its entries and its catalog record. An
+ * index still being built is refused (cancel its job instead). */
+int bf_index_drop(bf_store *st, const char *table, const char *index, bf_err *err);
+
 /* The sort directory a store uses by default ("<store>.sort"). */
 void bf_job_default_sort_dir(const char *store_dir, char *out, size_t n);
 

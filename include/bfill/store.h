@@ -72,7 +72,8 @@ void bf_store_batch_destroy(bf_store_batch *b);
  */
 int bf_store_ingest(bf_store *st, const char *const *paths, size_t n, bf_err *err);
 
-/* Approximate on-disk bytes in [lo, hi) (SST files, and memtables). */
+/* Approximate on-disk bytes in [lo, hi), from SST files only (data still
+ * in a memtable is not counted). */
 int bf_store_approx_size(bf_store *st, const void *lo, size_t lolen,
 			 const void *hi, size_t hilen, uint64_t *bytes, bf_err *err);
 

@@ -1,0 +1,415 @@
+/*
+ * `bfill gen` and `bfill dump` as a user runs them: exit codes, one-line
+ * errors on stderr, TSV output and --json.
+ */
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/support/support.h"
+
+/* The test's scratch directory, removed by the suite's fini even when an
+ * assertion ends the test early. */
+static char *scratch_dir;
+
+static void remove_scratch(void)
+{
+	t_rmdir(scratch_dir);
+	scratch_dir = NULL;
+}
+
+TestSuite(cli_gen, .fini = remove_scratch);
+
+static char *new_scratch(const char *tag)
+{
+	cr_assert_null(scratch_dir, "one scratch directory per test");
+	scratch_dir = t_tmpdir(tag);
+	return scratch_dir;
+}
+
+static void need_bfill(void)
+{
+	cr_assert_eq(access(t_bfill(), X_OK), 0, "bfill binary %s: %s (build bin/bfill first)",
+		     t_bfill(), strerror(errno));
+}
+
+static bool path_exists(const char *p)
+{
+	struct stat sb;
+	return stat(p, &sb) == 0;
+}
+
+static char *path_in(const char *dir, const char *name)
+{
+	char *p = NULL;
+	cr_assert_geq(asprintf(&p, "%s/%s", dir, name), 0);
+	return p;
+}
+
+/* An error: the exit code, nothing on stdout, exactly one line on stderr
+ * that starts with "bfill" and contains every needle. */
+static void expect_error(t_run *r, int code, const char *what, const char *needle1,
+			 const char *needle2)
+{
+	cr_assert_eq(r->status, code, "%s: exit %d, want %d; stderr: %s", what, r->status, code, r->err);
+	cr_assert_str_eq(r->out, "", "%s: stdout should be empty: %s", what, r->out);
+	cr_assert_eq(t_count_lines(r->err), 1, "%s: want one line on stderr, got: [%s]", what, r->err);
+	size_t n = strlen(r->err);
+	cr_assert(n > 1 && r->err[n - 1] == '\n', "%s: stderr line is terminated", what);
+	cr_assert(!strncmp(r->err, "bfill", 5), "%s: message names the program: %s", what, r->err);
+	if (needle1)
+		cr_assert_not_null(strstr(r->err, needle1), "%s: '%s' not in: %s", what, needle1, r->err);
+	if (needle2)
+		cr_assert_not_null(strstr(r->err, needle2), "%s: '%s' not in: %s", what, needle2, r->err);
+}
+
+static bool is_digit_groups(const char *p, size_t len, int groups)
+{
+	if (len != (size_t)(groups * 12 - 1))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		bool dash = i % 12 == 11;
+		if (dash ? p[i] != '-' : (p[i] < '0' || p[i] > '9'))
+			return false;
+	}
+	return true;
+}
+
+/* Checks a dump of a sysbench table of `rows` rows, `lines` of them shown. */
+static void check_dump(const char *out, long rows, long lines)
+{
+	const char *line = out, *nl;
+	long n = 0;
+
+	cr_assert_eq((long)t_count_lines(out), lines + 1, "header + %ld lines, got %zu", lines,
+		     t_count_lines(out));
+	nl = strchr(line, '\n');
+	cr_assert(nl && (size_t)(nl - line) == strlen("id\tk\tc\tpad") &&
+			  !strncmp(line, "id\tk\tc\tpad", (size_t)(nl - line)),
+		  "header: %.*s", nl ? (int)(nl - line) : 40, line);
+	for (line = nl + 1; *line; line = nl + 1, n++) {
+		nl = strchr(line, '\n');
+		cr_assert_not_null(nl);
+		const char *f[4], *end[4], *p = line;
+		for (int i = 0; i < 4; i++) {
+			f[i] = p;
+			while (p < nl && *p != '\t')
+				p++;
+			end[i] = p;
+			cr_assert(i == 3 ? p == nl : *p == '\t', "line %ld: want 4 tab-separated fields: %.*s",
+				  n + 1, (int)(nl - line), line);
+			p++;
+		}
+		char *stop;
+		long id = strtol(f[0], &stop, 10), k = strtol(f[1], NULL, 10);
+		cr_assert(stop == end[0] && id == n + 1, "line %ld: id %.*s", n + 1,
+			  (int)(end[0] - f[0]), f[0]);
+		cr_assert(k >= 1 && k <= rows, "line %ld: k = %ld", n + 1, k);
+		cr_assert(is_digit_groups(f[2], (size_t)(end[2] - f[2]), 10), "line %ld: c = %.*s",
+			  n + 1, (int)(end[2] - f[2]), f[2]);
+		cr_assert(is_digit_groups(f[3], (size_t)(end[3] - f[3]), 5), "line %ld: pad = %.*s",
+			  n + 1, (int)(end[3] - f[3]), f[3]);
+	}
+	cr_assert_eq(n, lines);
+}
+
+Test(cli_gen, gen_then_dump, .init = need_bfill)
+{
+	char *tmp = new_scratch("cli");
+	char *store = path_in(tmp, "store");
+
+	t_run r = t_bfillf("gen --store '%s' --rows 500 --seed 3", store);
+	cr_assert_eq(r.status, 0, "gen: exit %d: %s", r.status, r.err);
+	cr_assert_eq(t_count_lines(r.out), 1, "one summary line: %s", r.out);
+	cr_assert_not_null(strstr(r.out, "500 rows"), "summary: %s", r.out);
+	cr_assert_str_eq(r.err, "", "a short run prints nothing on stderr");
+	t_run_free(&r);
+
+	r = t_bfillf("dump --store '%s' --table sbtest1", store);
+	cr_assert_eq(r.status, 0, "dump: exit %d: %s", r.status, r.err);
+	check_dump(r.out, 500, 500);
+	cr_assert_str_eq(r.err, "");
+	char *full = r.out;
+	r.out = NULL;
+	t_run_free(&r);
+
+	r = t_bfillf("dump --store '%s' --table sbtest1 --limit 7", store);
+	cr_assert_eq(r.status, 0);
+	check_dump(r.out, 500, 7);
+	/* --limit shows a prefix of the full dump. */
+	cr_assert(!strncmp(r.out, full, strlen(r.out)), "--limit 7 is the first 7 rows");
+	t_run_free(&r);
+	r = t_bfillf("dump --store '%s' --table sbtest1 --limit 0", store);
+	cr_assert_eq(r.status, 0);
+	cr_assert_str_eq(r.out, "id\tk\tc\tpad\n");
+	t_run_free(&r);
+	r = t_bfillf("dump --store '%s' --table sbtest1 --limit 100000", store);
+	cr_assert_eq(r.status, 0);
+	cr_assert_str_eq(r.out, full, "a limit beyond the table shows it all");
+	t_run_free(&r);
+
+	/* The same seed in another store dumps the same rows; another seed does not. */
+	char *same = path_in(tmp, "same"), *other = path_in(tmp, "other");
+	r = t_bfillf("gen --store '%s' --rows 500 --seed 3 --threads 1 --quiet", same);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "", "--quiet prints nothing");
+	t_run_free(&r);
+	r = t_bfillf("dump --store '%s' --table sbtest1", same);
+	cr_assert_str_eq(r.out, full, "same seed, same rows");
+	t_run_free(&r);
+	r = t_bfillf("gen --store '%s' --rows 500 --seed 4 --quiet", other);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	r = t_bfillf("dump --store '%s' --table sbtest1", other);
+	check_dump(r.out, 500, 500);
+	cr_assert_str_neq(r.out, full, "another seed, other rows");
+	t_run_free(&r);
+
+	free(full);
+	free(same);
+	free(other);
+	free(store);
+}
+
+Test(cli_gen, named_table_and_empty_table, .init = need_bfill)
+{
+	char *tmp = new_scratch("cli");
+	char *store = path_in(tmp, "store");
+
+	t_run r = t_bfillf("gen --store '%s' --rows 0 --table empty_one", store);
+	cr_assert_eq(r.status, 0, "--rows 0: exit %d: %s", r.status, r.err);
+	t_run_free(&r);
+	r = t_bfillf("dump --store '%s' --table empty_one", store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "id\tk\tc\tpad\n", "an empty table dumps its header only");
+	t_run_free(&r);
+
+	/* A second table in the same store. */
+	r = t_bfillf("gen --store '%s' --rows 20 --table t2 --json", store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_not_null(strstr(r.out, "\"table_id\":101"), "second table id: %s", r.out);
+	t_run_free(&r);
+	r = t_bfillf("dump --store '%s' --table t2", store);
+	check_dump(r.out, 20, 20);
+	t_run_free(&r);
+	r = t_bfillf("dump --store '%s' --table sbtest1", store);
+	expect_error(&r, 1, "dump of a table never made", "sbtest1", "does not exist");
+	t_run_free(&r);
+	free(store);
+}
+
+Test(cli_gen, json_output_parses, .init = need_bfill)
+{
+	char *tmp = new_scratch("cli");
+	char *store = path_in(tmp, "store");
+
+	t_run r = t_bfillf("gen --store '%s' --rows 1234 --seed 5 --json", store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_eq(t_count_lines(r.out), 1, "one JSON line: %s", r.out);
+	cr_assert_str_eq(r.err, "", "--json keeps stderr quiet");
+	cJSON *o = cJSON_Parse(r.out);
+	cr_assert_not_null(o, "not JSON: %s", r.out);
+	const cJSON *table = cJSON_GetObjectItemCaseSensitive(o, "table");
+	const cJSON *tid = cJSON_GetObjectItemCaseSensitive(o, "table_id");
+	const cJSON *rows = cJSON_GetObjectItemCaseSensitive(o, "rows");
+	const cJSON *bytes = cJSON_GetObjectItemCaseSensitive(o, "bytes");
+	const cJSON *files = cJSON_GetObjectItemCaseSensitive(o, "files");
+	const cJSON *secs = cJSON_GetObjectItemCaseSensitive(o, "seconds");
+	const cJSON *rate = cJSON_GetObjectItemCaseSensitive(o, "rows_per_s");
+	cr_assert(cJSON_IsString(table) && !strcmp(table->valuestring, "sbtest1"));
+	cr_assert(cJSON_IsNumber(tid) && tid->valuedouble == 100);
+	cr_assert(cJSON_IsNumber(rows) && rows->valuedouble == 1234);
+	/* Each row: a 19-byte key and a value of 6 + 3 + 6 + k + 119 + 59 bytes. */
+	cr_assert(cJSON_IsNumber(bytes) && bytes->valuedouble >= 1234.0 * (19 + 6 + 3 + 6 + 1 + 178) &&
+			  bytes->valuedouble <= 1234.0 * (19 + 6 + 3 + 6 + 2 + 178),
+		  "bytes %.0f", bytes->valuedouble);
+	cr_assert(cJSON_IsNumber(files) && files->valuedouble >= 1);
+	cr_assert(cJSON_IsNumber(secs) && secs->valuedouble >= 0);
+	cr_assert(cJSON_IsNumber(rate) && rate->valuedouble >= 0);
+	cJSON_Delete(o);
+	t_run_free(&r);
+	free(store);
+}
+
+Test(cli_gen, usage_errors_exit_2, .init = need_bfill)
+{
+	char *tmp = new_scratch("cli");
+	char *store = path_in(tmp, "store");
+	static const struct { const char *args, *needle1, *needle2; } cases[] = {
+		{ "gen", "--store", NULL },
+		{ "gen --rows 10", "--store", NULL },
+		{ "gen --store '%s'", "--rows", NULL },
+		{ "gen --store '%s' --rows -5", "--rows", "-5" },
+		{ "gen --store '%s' --rows abc", "--rows", "abc" },
+		{ "gen --store '%s' --rows 12x", "--rows", "12x" },
+		{ "gen --store '%s' --rows ''", "--rows", NULL },
+		{ "gen --store '%s' --rows 1e6", "--rows", "1e6" },
+		{ "gen --store '%s' --rows 99999999999999999999", "--rows", NULL },
+		{ "gen --store '%s' --rows 10 --seed -1", "--seed", "-1" },
+		{ "gen --store '%s' --rows 10 --bogus", "unknown option", "--bogus" },
+		{ "gen --store '%s' --rows", "--rows", "value" },
+		{ "gen --store '%s' --rows 10 extra", "unexpected argument", "extra" },
+		{ "gen --store '%s' --rows 10 --compression gzip", "--compression", NULL },
+		{ "gen --store '%s' --rows 10 --threads 65", "--threads", NULL },
+		{ "gen --store '%s' --rows 10 --table ''", "--table", NULL },
+		{ "dump --store '%s'", "--table", NULL },
+		{ "dump --table sbtest1", "--store", NULL },
+		{ "dump --store '%s' --table sbtest1 --limit -1", "--limit", NULL },
+		{ "frobnicate --store '%s'", "frobnicate", NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char what[256];
+		/* Every format has at most one %s: the store path. */
+		snprintf(what, sizeof(what), cases[i].args, store);
+		t_run r = t_bfillf(cases[i].args, store);
+		expect_error(&r, 2, what, cases[i].needle1, cases[i].needle2);
+		t_run_free(&r);
+		cr_assert(!path_exists(store), "%s: a usage error must not create the store", what);
+	}
+
+	/* bfill with no command is a usage error too (the usage text is several lines). */
+	t_run r = t_bfillf("%s", "");
+	cr_assert_eq(r.status, 2);
+	t_run_free(&r);
+	r = t_bfillf("gen --help");
+	cr_assert_eq(r.status, 0);
+	cr_assert_not_null(strstr(r.out, "--rows"), "help text: %s", r.out);
+	t_run_free(&r);
+	free(store);
+}
+
+Test(cli_gen, existing_table_fails_and_changes_nothing, .init = need_bfill)
+{
+	char *tmp = new_scratch("cli");
+	char *store = path_in(tmp, "store");
+
+	t_run r = t_bfillf("gen --store '%s' --rows 300 --seed 1 --quiet", store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	r = t_bfillf("dump --store '%s' --table sbtest1", store);
+	cr_assert_eq(r.status, 0);
+	char *before = r.out;
+	r.out = NULL;
+	t_run_free(&r);
+
+	r = t_bfillf("gen --store '%s' --rows 10 --seed 2", store);
+	expect_error(&r, 1, "gen over an existing table", "sbtest1", "already exists");
+	t_run_free(&r);
+	r = t_bfillf("dump --store '%s' --table sbtest1", store);
+	cr_assert_str_eq(r.out, before, "the refused gen changed the table");
+	t_run_free(&r);
+	/* A later table still gets the next id: the refusal used none. */
+	r = t_bfillf("gen --store '%s' --rows 1 --table sbtest2 --json", store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_not_null(strstr(r.out, "\"table_id\":101"), "%s", r.out);
+	t_run_free(&r);
+	free(before);
+	free(store);
+}
+
+Test(cli_gen, store_that_is_not_a_store_fails, .init = need_bfill)
+{
+	char *tmp = new_scratch("cli");
+	char *file = path_in(tmp, "notes.txt");
+	FILE *f = fopen(file, "w");
+	cr_assert_not_null(f);
+	fputs("keep me\n", f);
+	fclose(f);
+
+	t_run r = t_bfillf("gen --store '%s' --rows 10", tmp);
+	expect_error(&r, 1, "gen into a directory of other files", tmp, "not a bfill store");
+	t_run_free(&r);
+	r = t_bfillf("dump --store '%s' --table sbtest1", tmp);
+	expect_error(&r, 1, "dump of a directory of other files", "not a bfill store", NULL);
+	t_run_free(&r);
+	/* A regular file where the store should be. */
+	r = t_bfillf("gen --store '%s' --rows 10", file);
+	expect_error(&r, 1, "gen into a regular file", file, NULL);
+	t_run_free(&r);
+	/* Dump never creates a store. */
+	char *absent = path_in(tmp, "absent");
+	r = t_bfillf("dump --store '%s' --table sbtest1", absent);
+	expect_error(&r, 1, "dump of a missing store", absent, "does not exist");
+	t_run_free(&r);
+	cr_assert(!path_exists(absent));
+
+	/* Nothing was added next to the user's file. */
+	DIR *d = opendir(tmp);
+	struct dirent *e;
+	int entries = 0;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			entries++;
+	closedir(d);
+	cr_assert_eq(entries, 1, "the directory gained files");
+	free(absent);
+	free(file);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* True once the gen process `pid` has the store open and is loading: its
+ * scratch directory bfill-gen.<pid>.tmp exists inside the store. */
+static bool gen_is_loading(const char *store, int pid)
+{
+	char p[4096];
+	snprintf(p, sizeof(p), "%s/bfill-gen.%d.tmp", store, pid);
+	return path_exists(p);
+}
+
+Test(cli_gen, store_locked_by_running_gen_fails, .init = need_bfill)
+{
+	char *tmp = new_scratch("cli");
+	char *store = path_in(tmp, "store");
+	char *log = path_in(tmp, "bg.log");
+	int status = 0;
+
+	/* A long single-threaded load holds the store; it is killed as soon as
+	 * the second process has been refused. No assertion runs while it
+	 * lives, so a failure cannot leave it behind. */
+	int pid = t_spawn_bfillf(log, "gen --store '%s' --rows 20000000 --threads 1 --quiet", store);
+	bool loading = false;
+	for (int waited = 0; waited < 10000 && !loading; waited += 5) {
+		loading = gen_is_loading(store, pid);
+		if (!loading) {
+			if (waitpid(pid, &status, WNOHANG) == pid) {
+				pid = -1;
+				break;
+			}
+			sleep_ms(5);
+		}
+	}
+	t_run r = { 0 };
+	bool still_loading = false;
+	if (loading) {
+		r = t_bfillf("gen --store '%s' --rows 10 --table other", store);
+		still_loading = gen_is_loading(store, pid);
+	}
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+
+	cr_assert(loading, "the background gen never started loading (see %s)", log);
+	cr_assert(still_loading, "the background gen finished before the check; the result "
+				 "does not show locking");
+	expect_error(&r, 1, "gen into a store another bfill holds", "another process", store);
+	t_run_free(&r);
+	free(log);
+	free(store);
+}

@@ -1,0 +1,661 @@
+/*
+ * catalog: column types, table and job records round-tripped through a
+ * real store, id counters, and decoding a row's columns by the schema.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bfill/catalog.h"
+#include "bfill/codec.h"
+#include "bfill/error.h"
+#include "bfill/store.h"
+#include "tests/support/support.h"
+
+/* The test's scratch directory, removed by the suite's fini even when an
+ * assertion ends the test early. */
+static char *scratch_dir;
+
+static void remove_scratch(void)
+{
+	t_rmdir(scratch_dir);
+	scratch_dir = NULL;
+}
+
+TestSuite(catalog, .fini = remove_scratch);
+
+static char *new_scratch(const char *tag)
+{
+	cr_assert_null(scratch_dir, "one scratch directory per test");
+	scratch_dir = t_tmpdir(tag);
+	return scratch_dir;
+}
+
+static bf_store *open_store(const char *dir, unsigned flags)
+{
+	bf_store *st = NULL;
+	bf_err err = { 0 };
+	cr_assert_eq(bf_store_open(dir, flags, &st, &err), 0, "open %s: %s", dir, bf_err_text(&err));
+	return st;
+}
+
+/* ---- column types ---- */
+
+Test(catalog, coltype_round_trips)
+{
+	static const struct { const char *text; bf_coltype type; int len; } cases[] = {
+		{ "tinyint", BF_COL_INT, 1 },
+		{ "smallint", BF_COL_INT, 2 },
+		{ "mediumint", BF_COL_INT, 3 },
+		{ "int", BF_COL_INT, 4 },
+		{ "bigint", BF_COL_INT, 8 },
+		{ "tinyint unsigned", BF_COL_UINT, 1 },
+		{ "smallint unsigned", BF_COL_UINT, 2 },
+		{ "mediumint unsigned", BF_COL_UINT, 3 },
+		{ "int unsigned", BF_COL_UINT, 4 },
+		{ "bigint unsigned", BF_COL_UINT, 8 },
+		{ "char(1)", BF_COL_CHAR, 1 },
+		{ "char(120)", BF_COL_CHAR, 120 },
+		{ "char(255)", BF_COL_CHAR, 255 },
+		{ "varchar(1)", BF_COL_VARCHAR, 1 },
+		{ "varchar(64)", BF_COL_VARCHAR, 64 },
+		{ "varchar(65535)", BF_COL_VARCHAR, 65535 },
+	};
+	char buf[64];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bf_column c = { .type = BF_COL_VARCHAR, .len = -1 };
+		cr_assert_eq(bf_coltype_parse(cases[i].text, &c), 0, "parse '%s'", cases[i].text);
+		cr_assert_eq(c.type, cases[i].type, "'%s' type", cases[i].text);
+		cr_assert_eq(c.len, cases[i].len, "'%s' len %d", cases[i].text, c.len);
+		cr_assert_str_eq(bf_coltype_format(&c, buf, sizeof(buf)), cases[i].text);
+	}
+	/* Case does not matter on input; output is canonical lower case. */
+	bf_column c;
+	cr_assert_eq(bf_coltype_parse("BIGINT UNSIGNED", &c), 0);
+	cr_assert_str_eq(bf_coltype_format(&c, buf, sizeof(buf)), "bigint unsigned");
+	cr_assert_eq(bf_coltype_parse("Char(60)", &c), 0);
+	cr_assert_str_eq(bf_coltype_format(&c, buf, sizeof(buf)), "char(60)");
+	/* The formatter bounds its output. */
+	char tiny[5];
+	cr_assert_str_eq(bf_coltype_format(&c, tiny, sizeof(tiny)), "char");
+}
+
+Test(catalog, coltype_rejects)
+{
+	static const char *const bad[] = {
+		"", "integer", "bigint signed", "bigint unsigned zerofill", "int(11)", " int",
+		"int ", "bigintx", "text", "blob", "char", "char()", "char(0)", "char(256)",
+		"char(-1)", "char(10", "char(10]", "char(10)x", "char(10) ", "char(x)",
+		"varchar(0)", "varchar(65536)", "varchar(12", "varchar(12))", "varchar",
+		"char(1)char(1)",
+		"a type name far too long to fit in the parser's buffer of sixty-four chars",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		bf_column c = { .type = BF_COL_INT, .len = 8 };
+		cr_assert_eq(bf_coltype_parse(bad[i], &c), BF_EINVAL, "'%s' was accepted", bad[i]);
+	}
+}
+
+Test(catalog, state_names)
+{
+	cr_assert_str_eq(bf_index_state_name(BF_INDEX_NONE), "none");
+	cr_assert_str_eq(bf_index_state_name(BF_INDEX_WRITE_REORG), "write-reorg");
+	cr_assert_str_eq(bf_index_state_name(BF_INDEX_PUBLIC), "public");
+	cr_assert_str_eq(bf_index_state_name((bf_index_state)17), "unknown");
+
+	const bf_job_state all[] = { BF_JOB_QUEUEING, BF_JOB_RUNNING, BF_JOB_DONE,
+				     BF_JOB_FAILED, BF_JOB_CANCELLED, BF_JOB_PAUSED };
+	const char *const names[] = { "queueing", "running", "done", "failed", "cancelled", "paused" };
+	for (size_t i = 0; i < 6; i++) {
+		bf_job_state s = (bf_job_state)-1;
+		cr_assert_str_eq(bf_job_state_name(all[i]), names[i]);
+		cr_assert_eq(bf_job_state_parse(names[i], &s), 0);
+		cr_assert_eq(s, all[i]);
+	}
+	bf_job_state s = BF_JOB_PAUSED;
+	cr_assert_eq(bf_job_state_parse("Done", &s), BF_EINVAL);
+	cr_assert_eq(bf_job_state_parse("", &s), BF_EINVAL);
+	cr_assert_eq(s, BF_JOB_PAUSED);
+	cr_assert_str_eq(bf_job_state_name((bf_job_state)99), "unknown");
+	/* Only done and cancelled are final; a failed or paused job can resume. */
+	cr_assert(bf_job_state_final(BF_JOB_DONE));
+	cr_assert(bf_job_state_final(BF_JOB_CANCELLED));
+	cr_assert(!bf_job_state_final(BF_JOB_FAILED));
+	cr_assert(!bf_job_state_final(BF_JOB_PAUSED));
+	cr_assert(!bf_job_state_final(BF_JOB_RUNNING));
+	cr_assert(!bf_job_state_final(BF_JOB_QUEUEING));
+}
+
+/* ---- tables ---- */
+
+Test(catalog, sbtest_schema)
+{
+	bf_table t;
+	char buf[32];
+	static const char *const names[] = { "id", "k", "c", "pad" };
+	static const char *const types[] = { "bigint", "int", "char(120)", "char(60)" };
+
+	bf_table_sbtest(&t, "sbtest7");
+	cr_assert_str_eq(t.name, "sbtest7");
+	cr_assert_eq(t.ncols, 4);
+	cr_assert_eq(t.handle_col, 0);
+	cr_assert_eq(t.nindexes, 0);
+	cr_assert_eq(t.next_index_id, 1);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_str_eq(t.cols[i].name, names[i]);
+		cr_assert_eq(t.cols[i].id, i + 1, "column %s id", names[i]);
+		cr_assert_str_eq(bf_coltype_format(&t.cols[i], buf, sizeof(buf)), types[i]);
+		cr_assert(t.cols[i].not_null);
+		cr_assert_eq(bf_table_column(&t, names[i]), i);
+	}
+	cr_assert_eq(bf_table_column(&t, "nope"), -1);
+	cr_assert_eq(bf_table_index(&t, "k_1"), -1);
+	cr_assert_eq(bf_table_index_by_id(&t, 1), -1);
+}
+
+/* sbtest plus a nullable unsigned and a varchar, with three indexes in
+ * different states. */
+static void sample_table(bf_table *t)
+{
+	bf_table_sbtest(t, "orders");
+	t->id = 4242;
+	t->rows_hint = (1ULL << 60) + 3; /* beyond a double's 53 bits */
+	bf_column *u = &t->cols[t->ncols++];
+	snprintf(u->name, sizeof(u->name), "qty");
+	u->id = 9;
+	u->type = BF_COL_UINT;
+	u->len = 8;
+	u->not_null = false;
+	bf_column *v = &t->cols[t->ncols++];
+	snprintf(v->name, sizeof(v->name), "note");
+	v->id = 300;
+	v->type = BF_COL_VARCHAR;
+	v->len = 2000;
+	v->not_null = false;
+
+	bf_index *x = &t->indexes[t->nindexes++];
+	snprintf(x->name, sizeof(x->name), "k_1");
+	x->id = 1;
+	x->ncols = 1;
+	x->cols[0] = 1;
+	x->state = BF_INDEX_PUBLIC;
+	x = &t->indexes[t->nindexes++];
+	snprintf(x->name, sizeof(x->name), "uk_c_pad");
+	x->id = 2;
+	x->ncols = 2;
+	x->cols[0] = 2;
+	x->cols[1] = 3;
+	x->unique = true;
+	x->state = BF_INDEX_WRITE_REORG;
+	x->job_id = 77;
+	x = &t->indexes[t->nindexes++];
+	snprintf(x->name, sizeof(x->name), "idx_note");
+	x->id = 5;
+	x->ncols = 3;
+	x->cols[0] = 5;
+	x->cols[1] = 4;
+	x->cols[2] = 0;
+	x->state = BF_INDEX_NONE;
+	x->job_id = 78;
+	t->next_index_id = 6;
+}
+
+static void expect_same_table(const bf_table *a, const bf_table *b)
+{
+	cr_assert_str_eq(a->name, b->name);
+	cr_assert_eq(a->id, b->id);
+	cr_assert_eq(a->handle_col, b->handle_col);
+	cr_assert_eq(a->rows_hint, b->rows_hint, "rows_hint %llu vs %llu",
+		     (unsigned long long)a->rows_hint, (unsigned long long)b->rows_hint);
+	cr_assert_eq(a->next_index_id, b->next_index_id);
+	cr_assert_eq(a->ncols, b->ncols);
+	for (int i = 0; i < a->ncols; i++) {
+		cr_assert_str_eq(a->cols[i].name, b->cols[i].name);
+		cr_assert_eq(a->cols[i].id, b->cols[i].id, "column %s", a->cols[i].name);
+		cr_assert_eq(a->cols[i].type, b->cols[i].type, "column %s", a->cols[i].name);
+		cr_assert_eq(a->cols[i].len, b->cols[i].len, "column %s", a->cols[i].name);
+		cr_assert_eq(a->cols[i].not_null, b->cols[i].not_null, "column %s", a->cols[i].name);
+	}
+	cr_assert_eq(a->nindexes, b->nindexes);
+	for (int i = 0; i < a->nindexes; i++) {
+		const bf_index *x = &a->indexes[i], *y = &b->indexes[i];
+		cr_assert_str_eq(x->name, y->name);
+		cr_assert_eq(x->id, y->id, "index %s", x->name);
+		cr_assert_eq(x->ncols, y->ncols, "index %s", x->name);
+		for (int k = 0; k < x->ncols; k++)
+			cr_assert_eq(x->cols[k], y->cols[k], "index %s column %d", x->name, k);
+		cr_assert_eq(x->unique, y->unique, "index %s", x->name);
+		cr_assert_eq(x->state, y->state, "index %s", x->name);
+		cr_assert_eq(x->job_id, y->job_id, "index %s", x->name);
+	}
+}
+
+Test(catalog, table_round_trip)
+{
+	char *dir = new_scratch("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+	bf_table t, back;
+	bf_err err = { 0 };
+
+	sample_table(&t);
+	cr_assert_eq(bf_catalog_put_table(st, &t, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_get_table(st, "orders", &back, &err), 0, "%s", bf_err_text(&err));
+	expect_same_table(&t, &back);
+	cr_assert_eq(bf_table_index(&back, "uk_c_pad"), 1);
+	cr_assert_eq(bf_table_index_by_id(&back, 5), 2);
+	cr_assert_eq(bf_table_column(&back, "note"), 5);
+
+	/* A second put replaces the record; another table is separate. */
+	t.indexes[1].state = BF_INDEX_PUBLIC;
+	t.indexes[1].job_id = 0;
+	t.nindexes = 2;
+	cr_assert_eq(bf_catalog_put_table(st, &t, &err), 0);
+	bf_table other;
+	bf_table_sbtest(&other, "sbtest1");
+	other.id = 100;
+	cr_assert_eq(bf_catalog_put_table(st, &other, &err), 0);
+	bf_store_close(st);
+
+	/* Durable and readable through a read-only open. */
+	st = open_store(dir, BF_STORE_READONLY);
+	cr_assert_eq(bf_catalog_get_table(st, "orders", &back, &err), 0);
+	expect_same_table(&t, &back);
+	cr_assert_eq(bf_catalog_get_table(st, "sbtest1", &back, &err), 0);
+	expect_same_table(&other, &back);
+	bf_store_close(st);
+}
+
+Test(catalog, missing_table_and_delete)
+{
+	char *dir = new_scratch("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+	bf_table t;
+	bf_err err = { 0 };
+
+	cr_assert_eq(bf_catalog_get_table(st, "no_such_table", &t, &err), BF_ENOTFOUND);
+	cr_assert_eq(err.code, BF_ENOTFOUND);
+	cr_assert_not_null(strstr(err.msg, "no_such_table"), "message names the table: %s", err.msg);
+	cr_assert_eq(bf_catalog_get_table(st, "no_such_table", &t, NULL), BF_ENOTFOUND);
+
+	bf_table_sbtest(&t, "gone");
+	t.id = 101;
+	cr_assert_eq(bf_catalog_put_table(st, &t, &err), 0);
+	/* Names are exact: a prefix or a longer name is another table. */
+	cr_assert_eq(bf_catalog_get_table(st, "gon", &t, &err), BF_ENOTFOUND);
+	cr_assert_eq(bf_catalog_get_table(st, "gone2", &t, &err), BF_ENOTFOUND);
+	cr_assert_eq(bf_catalog_get_table(st, "gone", &t, &err), 0);
+	cr_assert_eq(bf_catalog_delete_table(st, "gone", &err), 0);
+	cr_assert_eq(bf_catalog_get_table(st, "gone", &t, &err), BF_ENOTFOUND);
+	bf_store_close(st);
+}
+
+Test(catalog, malformed_table_record)
+{
+	char *dir = new_scratch("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+	bf_table t;
+	bf_err err = { 0 };
+	static const struct { const char *name, *json; } bad[] = {
+		{ "notjson", "{\"name\": \"notjson\", " },
+		{ "nocols", "{\"name\":\"nocols\",\"id\":\"1\",\"handle\":\"id\",\"indexes\":[]}" },
+		{ "badtype", "{\"name\":\"badtype\",\"id\":\"1\",\"handle\":\"id\",\"indexes\":[],"
+			     "\"columns\":[{\"name\":\"id\",\"id\":\"1\",\"type\":\"float\"}]}" },
+		{ "nohandle", "{\"name\":\"nohandle\",\"id\":\"1\",\"handle\":\"zz\",\"indexes\":[],"
+			      "\"columns\":[{\"name\":\"id\",\"id\":\"1\",\"type\":\"bigint\"}]}" },
+		{ "badidx", "{\"name\":\"badidx\",\"id\":\"1\",\"handle\":\"id\","
+			    "\"columns\":[{\"name\":\"id\",\"id\":\"1\",\"type\":\"bigint\"}],"
+			    "\"indexes\":[{\"name\":\"i\",\"id\":\"1\",\"columns\":[\"nope\"]}]}" },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char key[128];
+		snprintf(key, sizeof(key), "%stable/%s", BF_CATALOG_PREFIX, bad[i].name);
+		cr_assert_eq(bf_store_put(st, key, strlen(key), bad[i].json, strlen(bad[i].json), &err), 0);
+		bf_err_clear(&err);
+		cr_assert_eq(bf_catalog_get_table(st, bad[i].name, &t, &err), BF_ECORRUPT,
+			     "record %s accepted", bad[i].name);
+		cr_assert_neq(err.msg[0], '\0', "record %s: no message", bad[i].name);
+	}
+	bf_store_close(st);
+}
+
+/* ---- id counters ---- */
+
+Test(catalog, next_id_counters)
+{
+	char *dir = new_scratch("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+	bf_err err = { 0 };
+	int64_t id = 0;
+
+	/* Table ids start at 100 like TiDB's user tables; other counters at 1. */
+	cr_assert_eq(bf_catalog_next_id(st, "table", &id, &err), 0);
+	cr_assert_eq(id, 100);
+	cr_assert_eq(bf_catalog_next_id(st, "table", &id, &err), 0);
+	cr_assert_eq(id, 101);
+	cr_assert_eq(bf_catalog_next_id(st, "job", &id, &err), 0);
+	cr_assert_eq(id, 1);
+	cr_assert_eq(bf_catalog_next_id(st, "job", &id, &err), 0);
+	cr_assert_eq(id, 2);
+	cr_assert_eq(bf_catalog_next_id(st, "table", &id, &err), 0);
+	cr_assert_eq(id, 102);
+	bf_store_close(st);
+
+	/* Counters are durable. */
+	st = open_store(dir, 0);
+	cr_assert_eq(bf_catalog_next_id(st, "table", &id, &err), 0);
+	cr_assert_eq(id, 103);
+	cr_assert_eq(bf_catalog_next_id(st, "job", &id, &err), 0);
+	cr_assert_eq(id, 3);
+	bf_store_close(st);
+
+	/* A read-only store cannot hand out ids, and does not pretend to. */
+	st = open_store(dir, BF_STORE_READONLY);
+	id = -7;
+	cr_assert_eq(bf_catalog_next_id(st, "job", &id, &err), BF_ESTATE);
+	cr_assert_eq(id, -7);
+	bf_store_close(st);
+}
+
+/* ---- jobs ---- */
+
+static void sample_job(bf_job *j, int64_t id)
+{
+	memset(j, 0, sizeof(*j));
+	j->id = id;
+	snprintf(j->table, sizeof(j->table), "sbtest1");
+	j->table_id = 100;
+	j->nindexes = 2;
+	j->index_ids[0] = 3;
+	j->index_ids[1] = 4;
+	snprintf(j->index_names[0], BF_NAME_MAX, "k_c");
+	snprintf(j->index_names[1], BF_NAME_MAX, "k_pad");
+	j->state = BF_JOB_RUNNING;
+	snprintf(j->phase, sizeof(j->phase), "import");
+	snprintf(j->waiting, sizeof(j->waiting), "etcd lock /bfill/lock/%lld/3", (long long)id);
+	j->rows_done = 123456789012ULL;
+	j->rows_total = (1ULL << 62) + 1;
+	j->rate = 1234567.25;
+	j->start_ms = 1700000000123LL;
+	j->update_ms = 1700000005123LL;
+	j->end_ms = 0;
+	j->pid = 4321;
+	snprintf(j->last_error, sizeof(j->last_error), "store \"x\": line1\nline2\ttab \\ slash");
+
+	j->cp.has_flushed = true;
+	bf_codec_record_key(j->cp.flushed_key, 100, 5000001);
+	j->cp.flushed_rows = 5000000;
+	j->cp.has_imported = false;
+	snprintf(j->cp.engine_id, sizeof(j->cp.engine_id), "job-%lld-engine", (long long)id);
+	j->cp.imports = 3;
+
+	j->cfg.workers = 6;
+	j->cfg.mem_bytes = 3ULL << 30;
+	j->cfg.import_every = 1000000;
+	snprintf(j->cfg.sort_dir, sizeof(j->cfg.sort_dir), "/var/tmp/bfill sort");
+	snprintf(j->cfg.etcd, sizeof(j->cfg.etcd), "10.0.0.1:2379,10.0.0.2:2379");
+	snprintf(j->cfg.lock_prefix, sizeof(j->cfg.lock_prefix), "/bfill/lock/");
+	j->cfg.lock_ttl_s = 7;
+	j->cfg.lock_timeout_s = 90;
+	j->cfg.run_compression = 0;
+	j->cfg.target_compression = 2;
+}
+
+static void expect_same_job(const bf_job *a, const bf_job *b)
+{
+	cr_assert_eq(a->id, b->id);
+	cr_assert_str_eq(a->table, b->table);
+	cr_assert_eq(a->table_id, b->table_id);
+	cr_assert_eq(a->nindexes, b->nindexes);
+	for (int i = 0; i < a->nindexes; i++) {
+		cr_assert_eq(a->index_ids[i], b->index_ids[i]);
+		cr_assert_str_eq(a->index_names[i], b->index_names[i]);
+	}
+	cr_assert_eq(a->state, b->state);
+	cr_assert_str_eq(a->phase, b->phase);
+	cr_assert_str_eq(a->waiting, b->waiting);
+	cr_assert_eq(a->rows_done, b->rows_done);
+	cr_assert_eq(a->rows_total, b->rows_total, "rows_total %llu vs %llu",
+		     (unsigned long long)a->rows_total, (unsigned long long)b->rows_total);
+	cr_assert_float_eq(a->rate, b->rate, 1e-6);
+	cr_assert_eq(a->start_ms, b->start_ms);
+	cr_assert_eq(a->update_ms, b->update_ms);
+	cr_assert_eq(a->end_ms, b->end_ms);
+	cr_assert_eq(a->pid, b->pid);
+	cr_assert_str_eq(a->last_error, b->last_error);
+
+	cr_assert_eq(a->cp.has_flushed, b->cp.has_flushed);
+	if (a->cp.has_flushed)
+		cr_assert(memcmp(a->cp.flushed_key, b->cp.flushed_key, BF_RECORD_KEY_LEN) == 0);
+	cr_assert_eq(a->cp.flushed_rows, b->cp.flushed_rows);
+	cr_assert_eq(a->cp.has_imported, b->cp.has_imported);
+	if (a->cp.has_imported)
+		cr_assert(memcmp(a->cp.imported_key, b->cp.imported_key, BF_RECORD_KEY_LEN) == 0);
+	cr_assert_eq(a->cp.imported_rows, b->cp.imported_rows);
+	cr_assert_str_eq(a->cp.engine_id, b->cp.engine_id);
+	cr_assert_eq(a->cp.imports, b->cp.imports);
+
+	cr_assert_eq(a->cfg.workers, b->cfg.workers);
+	cr_assert_eq(a->cfg.mem_bytes, b->cfg.mem_bytes);
+	cr_assert_eq(a->cfg.import_every, b->cfg.import_every);
+	cr_assert_str_eq(a->cfg.sort_dir, b->cfg.sort_dir);
+	cr_assert_str_eq(a->cfg.etcd, b->cfg.etcd);
+	cr_assert_str_eq(a->cfg.lock_prefix, b->cfg.lock_prefix);
+	cr_assert_eq(a->cfg.lock_ttl_s, b->cfg.lock_ttl_s);
+	cr_assert_eq(a->cfg.lock_timeout_s, b->cfg.lock_timeout_s);
+	cr_assert_eq(a->cfg.run_compression, b->cfg.run_compression);
+	cr_assert_eq(a->cfg.target_compression, b->cfg.target_compression);
+}
+
+Test(catalog, job_round_trip)
+{
+	char *dir = new_scratch("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+	bf_job j, back;
+	bf_err err = { 0 };
+
+	sample_job(&j, 12);
+	cr_assert_eq(bf_catalog_put_job(st, &j, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_get_job(st, 12, &back, &err), 0, "%s", bf_err_text(&err));
+	expect_same_job(&j, &back);
+	cr_assert(back.cp.has_flushed);
+	cr_assert(!back.cp.has_imported, "no imported checkpoint yet");
+
+	/* The job advances: both checkpoints set, a new state, every state survives. */
+	j.cp.has_imported = true;
+	bf_codec_record_key(j.cp.imported_key, 100, INT64_MIN);
+	j.cp.imported_rows = 4999999;
+	bf_codec_record_key(j.cp.flushed_key, 100, INT64_MAX);
+	for (bf_job_state s = BF_JOB_QUEUEING; s <= BF_JOB_PAUSED; s++) {
+		j.state = s;
+		j.end_ms = s == BF_JOB_DONE ? 1700000009999LL : 0;
+		cr_assert_eq(bf_catalog_put_job(st, &j, &err), 0);
+		cr_assert_eq(bf_catalog_get_job(st, 12, &back, &err), 0);
+		expect_same_job(&j, &back);
+	}
+
+	/* Nothing flushed: both checkpoints absent again. */
+	j.cp.has_flushed = false;
+	j.cp.has_imported = false;
+	j.cp.flushed_rows = j.cp.imported_rows = 0;
+	j.nindexes = 0;
+	j.last_error[0] = '\0';
+	cr_assert_eq(bf_catalog_put_job(st, &j, &err), 0);
+	bf_store_close(st);
+	st = open_store(dir, BF_STORE_READONLY);
+	cr_assert_eq(bf_catalog_get_job(st, 12, &back, &err), 0);
+	expect_same_job(&j, &back);
+	cr_assert(!back.cp.has_flushed && !back.cp.has_imported);
+	bf_store_close(st);
+}
+
+Test(catalog, missing_and_malformed_job)
+{
+	char *dir = new_scratch("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+	bf_job j;
+	bf_err err = { 0 };
+	char key[128];
+
+	cr_assert_eq(bf_catalog_get_job(st, 987654, &j, &err), BF_ENOTFOUND);
+	cr_assert_not_null(strstr(err.msg, "987654"), "message names the job: %s", err.msg);
+
+	/* Job 5 stored with an unknown state. */
+	sample_job(&j, 5);
+	cr_assert_eq(bf_catalog_put_job(st, &j, &err), 0);
+	bf_store_iter *it = NULL;
+	const char *lo = BF_CATALOG_PREFIX "job/";
+	cr_assert_eq(bf_store_iter_create(st, lo, strlen(lo), NULL, 0, NULL, &it, &err), 0);
+	cr_assert(bf_store_iter_valid(it));
+	size_t klen;
+	const uint8_t *k = bf_store_iter_key(it, &klen);
+	cr_assert_lt(klen, sizeof(key));
+	memcpy(key, k, klen);
+	key[klen] = '\0';
+	bf_store_iter_destroy(it);
+	const char *bad = "{\"id\":\"5\",\"state\":\"exploded\",\"indexes\":[],"
+			  "\"checkpoint\":{},\"config\":{}}";
+	cr_assert_eq(bf_store_put(st, key, klen, bad, strlen(bad), &err), 0);
+	cr_assert_eq(bf_catalog_get_job(st, 5, &j, &err), BF_ECORRUPT);
+	cr_assert_not_null(strstr(err.msg, "5"), "message: %s", err.msg);
+	bf_store_close(st);
+}
+
+struct walk {
+	int64_t ids[16];
+	int n;
+	int stop_after;
+};
+
+static int collect(const bf_job *job, void *arg)
+{
+	struct walk *w = arg;
+	cr_assert_lt(w->n, 16);
+	w->ids[w->n++] = job->id;
+	cr_assert_str_eq(job->table, "sbtest1", "job %lld decoded", (long long)job->id);
+	return w->stop_after && w->n == w->stop_after ? 42 : 0;
+}
+
+Test(catalog, foreach_job_in_id_order)
+{
+	char *dir = new_scratch("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+	bf_err err = { 0 };
+	struct walk w = { .n = 0 };
+	bf_job j;
+	bf_table t;
+
+	/* No jobs: no calls. */
+	cr_assert_eq(bf_catalog_foreach_job(st, collect, &w, &err), 0);
+	cr_assert_eq(w.n, 0);
+
+	/* Put in scrambled order, with a table record alongside. */
+	const int64_t ids[] = { 10, 2, 1000000000000LL, 100, 1, 99 };
+	const int64_t sorted[] = { 1, 2, 10, 99, 100, 1000000000000LL };
+	for (size_t i = 0; i < 6; i++) {
+		sample_job(&j, ids[i]);
+		cr_assert_eq(bf_catalog_put_job(st, &j, &err), 0);
+	}
+	bf_table_sbtest(&t, "sbtest1");
+	t.id = 100;
+	cr_assert_eq(bf_catalog_put_table(st, &t, &err), 0);
+
+	cr_assert_eq(bf_catalog_foreach_job(st, collect, &w, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(w.n, 6);
+	for (int i = 0; i < 6; i++)
+		cr_assert_eq(w.ids[i], sorted[i], "position %d: job %lld", i, (long long)w.ids[i]);
+
+	/* A non-zero return stops the walk and comes back. */
+	struct walk stop = { .stop_after = 2 };
+	cr_assert_eq(bf_catalog_foreach_job(st, collect, &stop, &err), 42);
+	cr_assert_eq(stop.n, 2);
+	bf_store_close(st);
+}
+
+/* ---- decoding a row by the schema ---- */
+
+/* A table: id (handle), a INT, b BIGINT UNSIGNED, c CHAR(5), d VARCHAR(10),
+ * e INT (added after the row was written: absent from it). */
+static void decode_table(bf_table *t)
+{
+	static const char *const types[] = { "bigint", "int", "bigint unsigned", "char(5)",
+					     "varchar(10)", "int" };
+	static const char *const names[] = { "id", "a", "b", "c", "d", "e" };
+	memset(t, 0, sizeof(*t));
+	snprintf(t->name, sizeof(t->name), "dec");
+	t->ncols = 6;
+	for (int i = 0; i < 6; i++) {
+		snprintf(t->cols[i].name, sizeof(t->cols[i].name), "%s", names[i]);
+		t->cols[i].id = i + 1;
+		cr_assert_eq(bf_coltype_parse(types[i], &t->cols[i]), 0);
+	}
+	t->handle_col = 0;
+}
+
+Test(catalog, decode_column)
+{
+	bf_table t;
+	uint8_t row[256];
+	int order[4];
+	bf_row_view rv;
+	bf_datum d;
+
+	decode_table(&t);
+	bf_row_col cols[4] = {
+		{ 2, bf_datum_int(-5) },
+		{ 3, bf_datum_uint(UINT64_MAX) },
+		{ 4, bf_datum_bytes("abc", 3) },
+		{ 5, bf_datum_null() },
+	};
+	long n = bf_codec_row_encode(row, cols, 4, order);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(bf_codec_row_view(&rv, row, (size_t)n), 0);
+
+	cr_assert_eq(bf_table_decode_column(&t, 0, &rv, 77, &d), 0);
+	cr_assert(d.kind == BF_DATUM_INT && d.v.i == 77, "the handle comes from the key");
+	cr_assert_eq(bf_table_decode_column(&t, 1, &rv, 77, &d), 0);
+	cr_assert(d.kind == BF_DATUM_INT && d.v.i == -5);
+	cr_assert_eq(bf_table_decode_column(&t, 2, &rv, 77, &d), 0);
+	cr_assert(d.kind == BF_DATUM_UINT && d.v.u == UINT64_MAX);
+	cr_assert_eq(bf_table_decode_column(&t, 3, &rv, 77, &d), 0);
+	cr_assert_eq(d.kind, BF_DATUM_BYTES);
+	cr_assert(d.v.b.len == 3 && memcmp(d.v.b.ptr, "abc", 3) == 0);
+	cr_assert(d.v.b.ptr >= row && d.v.b.ptr < row + n, "strings are zero-copy");
+	cr_assert_eq(bf_table_decode_column(&t, 4, &rv, 77, &d), 0);
+	cr_assert_eq(d.kind, BF_DATUM_NULL, "stored NULL");
+	cr_assert_eq(bf_table_decode_column(&t, 5, &rv, 77, &d), 0);
+	cr_assert_eq(d.kind, BF_DATUM_NULL, "a column missing from the row reads as NULL");
+}
+
+Test(catalog, decode_column_rejects_bad_widths)
+{
+	bf_table t;
+	uint8_t row[256];
+	int order[3];
+	bf_row_view rv;
+	bf_datum d;
+
+	decode_table(&t);
+	/* Bytes of widths no integer has, and a CHAR(5) longer than 5 chars can be. */
+	bf_row_col cols[3] = {
+		{ 2, bf_datum_bytes("\x01\x02\x03", 3) },
+		{ 3, bf_datum_bytes("\x01\x02\x03\x04\x05", 5) },
+		{ 4, bf_datum_bytes("abcdefghijklmnopqrstu", 21) },
+	};
+	long n = bf_codec_row_encode(row, cols, 3, order);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(bf_codec_row_view(&rv, row, (size_t)n), 0);
+	cr_assert_eq(bf_table_decode_column(&t, 1, &rv, 1, &d), BF_ECORRUPT);
+	cr_assert_eq(bf_table_decode_column(&t, 2, &rv, 1, &d), BF_ECORRUPT);
+	cr_assert_eq(bf_table_decode_column(&t, 3, &rv, 1, &d), BF_ECORRUPT);
+
+	/* Zero bytes is not an integer either; 20 bytes still fit CHAR(5) in UTF-8. */
+	bf_row_col edge[2] = { { 2, bf_datum_bytes("", 0) }, { 4, bf_datum_bytes("abcdefghijklmnopqrst", 20) } };
+	n = bf_codec_row_encode(row, edge, 2, order);
+	cr_assert_eq(bf_codec_row_view(&rv, row, (size_t)n), 0);
+	cr_assert_eq(bf_table_decode_column(&t, 1, &rv, 1, &d), BF_ECORRUPT);
+	cr_assert_eq(bf_table_decode_column(&t, 3, &rv, 1, &d), 0);
+	cr_assert_eq(d.v.b.len, 20);
+}
