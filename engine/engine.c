@@ -353,6 +353,7 @@ out:
 int bf_engine_iter(bf_engine *e, const void *lo, size_t lolen, const void *hi, size_t hilen,
 		   bf_store_iter **out, bf_err *err)
 {
-	/* One pass in key order over files much larger than the cache. */
-	return bf_rdb_iter_create(e->db, NULL, lo, lolen, hi, hilen, 4u << 20, false, out, err);
+	/* One pass in key order over files much larger than the cache; the
+	 * readahead is per run file, so it is kept modest for memory. */
+	return bf_rdb_iter_create(e->db, NULL, lo, lolen, hi, hilen, 1u << 20, false, out, err);
 }

@@ -119,6 +119,52 @@ static int cmp_keys(const void *a, const void *b, void *arg)
 	return c ? c : (la > lb) - (la < lb);
 }
 
+static uint64_t window_at(const bf_sortbuf *b, uint64_t off, size_t from)
+{
+	const uint8_t *p = b->mem + off;
+	size_t klen = entry_klen(p), take = klen > from ? klen - from : 0;
+	uint64_t w = 0;
+	if (take > 8)
+		take = 8;
+	for (size_t k = 0; k < take; k++)
+		w |= (uint64_t)p[ENTRY_HEADER + from + k] << (56 - 8 * k);
+	return w;
+}
+
+static int cmp_window(const void *x, const void *y)
+{
+	uint64_t a = ((const sort_entry *)x)->prefix, b = ((const sort_entry *)y)->prefix;
+	return (a > b) - (a < b);
+}
+
+/* Orders a group whose keys agree up to byte `from`. */
+static void sort_ties(bf_sortbuf *b, sort_entry *a, size_t n, size_t from)
+{
+	for (size_t i = 0; i < n; i++)
+		a[i].prefix = window_at(b, a[i].off, from);
+	if (n <= 16) {
+		for (size_t i = 1; i < n; i++) {
+			sort_entry cur = a[i];
+			size_t j = i;
+			while (j > 0 && a[j - 1].prefix > cur.prefix) {
+				a[j] = a[j - 1];
+				j--;
+			}
+			a[j] = cur;
+		}
+	} else {
+		qsort(a, n, sizeof(*a), cmp_window);
+	}
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && a[j].prefix == a[i].prefix)
+			j++;
+		if (j - i > 1)
+			qsort_r(a + i, j - i, sizeof(*a), cmp_keys, b->mem);
+		i = j;
+	}
+}
+
 static void radix_sort(sort_entry *a, sort_entry *tmp, size_t n)
 {
 	size_t counts[8][256];
@@ -173,25 +219,18 @@ void bf_sortbuf_sort(bf_sortbuf *b)
 		return;
 	}
 	tmp = a - n;
-	for (size_t i = 0; i < n; i++) {
-		const uint8_t *p = b->mem + a[i].off;
-		size_t klen = entry_klen(p), take = klen > b->lcp ? klen - b->lcp : 0;
-		uint64_t prefix = 0;
-		if (take > 8)
-			take = 8;
-		for (size_t k = 0; k < take; k++)
-			prefix |= (uint64_t)p[ENTRY_HEADER + b->lcp + k] << (56 - 8 * k);
-		a[i].prefix = prefix;
-	}
+	for (size_t i = 0; i < n; i++)
+		a[i].prefix = window_at(b, a[i].off, b->lcp);
 	radix_sort(a, tmp, n);
-	/* Equal prefixes (or keys shorter than the prefix window) need a full
-	 * comparison; such groups are small for real index keys. */
+	/* Keys equal in the window (an int index's duplicate values, say)
+	 * are ordered by the next 8 bytes, still as integers; only what ties
+	 * again falls back to comparing whole keys. */
 	for (size_t i = 0; i < n;) {
 		size_t j = i + 1;
 		while (j < n && a[j].prefix == a[i].prefix)
 			j++;
 		if (j - i > 1)
-			qsort_r(a + i, j - i, sizeof(*a), cmp_keys, b->mem);
+			sort_ties(b, a + i, j - i, b->lcp + 8);
 		i = j;
 	}
 	b->order = a;

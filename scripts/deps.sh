@@ -26,6 +26,7 @@ procps:cmd:pkill
 "
 bench="
 hyperfine:cmd:hyperfine
+bc:cmd:bc
 gnuplot-nox:cmd:gnuplot
 time:cmd:/usr/bin/time
 postgresql-15:cmd:/usr/lib/postgresql/15/bin/initdb

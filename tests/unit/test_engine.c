@@ -1,0 +1,297 @@
+/*
+ * engine: the sort buffer's order against a reference sort over awkward
+ * key shapes, runs in the engine (dedup, merge order, reopen), split keys,
+ * and export (size/key caps, unique suffixes and duplicates, buffers
+ * merged with runs).
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bfill/codec.h"
+#include "bfill/engine.h"
+#include "bfill/store.h"
+#include "tests/support/support.h"
+
+static uint64_t rng = 42;
+static uint64_t next_rand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+typedef struct kv {
+	uint8_t k[64];
+	size_t kl;
+} kv;
+
+static int cmp_kv(const void *a, const void *b)
+{
+	const kv *x = a, *y = b;
+	int c = memcmp(x->k, y->k, x->kl < y->kl ? x->kl : y->kl);
+	return c ? c : (x->kl > y->kl) - (x->kl < y->kl);
+}
+
+/* Shapes: a long shared prefix, prefixes of one another, ties in the
+ * first window, random bytes, tiny alphabets. */
+static void make_key(kv *e, int shape)
+{
+	memset(e->k, 0, sizeof(e->k));
+	switch (shape) {
+	case 0: /* shared 20-byte prefix, then an int with many duplicates */
+		memset(e->k, 'p', 20);
+		bf_codec_put_int(e->k + 20, (int64_t)(next_rand() % 50));
+		bf_codec_put_int(e->k + 28, (int64_t)(next_rand() % 1000000));
+		e->kl = 36;
+		break;
+	case 1: /* variable lengths, keys that are prefixes of others */
+		e->kl = next_rand() % 12;
+		for (size_t i = 0; i < e->kl; i++)
+			e->k[i] = (uint8_t)(next_rand() % 2);
+		break;
+	case 2: /* random */
+		e->kl = 1 + next_rand() % 40;
+		for (size_t i = 0; i < e->kl; i++)
+			e->k[i] = (uint8_t)next_rand();
+		break;
+	default: /* digits after a prefix, like the c index */
+		memset(e->k, 't', 10);
+		e->kl = 10 + 30;
+		for (size_t i = 10; i < e->kl; i++)
+			e->k[i] = (uint8_t)('0' + next_rand() % 10);
+	}
+}
+
+Test(engine, sortbuf_orders_like_reference)
+{
+	for (int shape = 0; shape < 4; shape++) {
+		size_t n = 20000;
+		kv *ref = calloc(n, sizeof(*ref));
+		bf_sortbuf *b;
+		cr_assert_eq(bf_sortbuf_create(8 << 20, &b, NULL), 0);
+		for (size_t i = 0; i < n; i++) {
+			make_key(&ref[i], shape);
+			cr_assert(bf_sortbuf_add(b, ref[i].k, ref[i].kl, "v", 1));
+		}
+		qsort(ref, n, sizeof(*ref), cmp_kv);
+		bf_sortbuf_sort(b);
+		cr_assert_eq(bf_sortbuf_count(b), n);
+		for (size_t i = 0; i < n; i++) {
+			const uint8_t *k, *v;
+			size_t kl, vl;
+			bf_sortbuf_get(b, i, &k, &kl, &v, &vl);
+			cr_assert_eq(kl, ref[i].kl, "shape %d entry %zu", shape, i);
+			cr_assert(memcmp(k, ref[i].k, kl) == 0, "shape %d entry %zu out of order", shape, i);
+			cr_assert_eq(vl, 1);
+		}
+		/* lower_bound agrees with the reference */
+		for (int t = 0; t < 200; t++) {
+			kv probe;
+			make_key(&probe, shape);
+			size_t want = 0;
+			while (want < n && cmp_kv(&ref[want], &probe) < 0)
+				want++;
+			cr_assert_eq(bf_sortbuf_lower_bound(b, probe.k, probe.kl), want);
+		}
+		bf_sortbuf_reset(b);
+		cr_assert_eq(bf_sortbuf_count(b), 0);
+		bf_sortbuf_destroy(b);
+		free(ref);
+	}
+}
+
+Test(engine, sortbuf_respects_budget)
+{
+	bf_sortbuf *b;
+	uint8_t key[100] = { 0 };
+	size_t added = 0;
+	cr_assert_eq(bf_sortbuf_create(1 << 20, &b, NULL), 0);
+	while (bf_sortbuf_add(b, key, sizeof(key), NULL, 0))
+		added++;
+	/* entry bytes + two 16-byte sort slots each must fit the budget */
+	cr_assert_leq(added * (4 + 100 + 32), 1u << 20);
+	cr_assert_gt(added * (4 + 100 + 32), (1u << 20) - 200);
+	uint8_t huge[70000] = { 0 };
+	bf_sortbuf_reset(b);
+	cr_assert(!bf_sortbuf_add(b, huge, sizeof(huge), NULL, 0), "keys over 64 KiB are refused");
+	bf_sortbuf_destroy(b);
+}
+
+static void put_run(bf_engine *e, const char *const *keys, int n)
+{
+	bf_sortbuf *b;
+	cr_assert_eq(bf_sortbuf_create(1 << 20, &b, NULL), 0);
+	for (int i = 0; i < n; i++)
+		cr_assert(bf_sortbuf_add(b, keys[i], strlen(keys[i]), "v", 1));
+	bf_err err = { 0 };
+	cr_assert_eq(bf_engine_write_run(e, b, &err), 0, "%s", err.msg);
+	cr_assert_eq(bf_sortbuf_count(b), 0, "a written run empties the buffer");
+	bf_sortbuf_destroy(b);
+}
+
+static int collect(bf_engine *e, char out[][16], int max)
+{
+	bf_store_iter *it;
+	int n = 0;
+	cr_assert_eq(bf_engine_iter(e, NULL, 0, NULL, 0, &it, NULL), 0);
+	for (; bf_store_iter_valid(it) && n < max; bf_store_iter_next(it)) {
+		size_t kl;
+		const uint8_t *k = bf_store_iter_key(it, &kl);
+		snprintf(out[n++], 16, "%.*s", (int)kl, (const char *)k);
+	}
+	bf_store_iter_destroy(it);
+	return n;
+}
+
+Test(engine, runs_merge_dedup_and_survive_reopen)
+{
+	char *dir = t_tmpdir("engine");
+	char edir[512], got[16][16];
+	bf_engine *e;
+	bf_engine_opts eo = { .run_compression = BF_COMPRESS_LZ4 };
+	snprintf(edir, sizeof(edir), "%s/e", dir);
+	cr_assert_eq(bf_engine_open(edir, &eo, &e, NULL), 0);
+	const char *r1[] = { "d", "a", "c", "a" }, *r2[] = { "b", "c", "e" };
+	put_run(e, r1, 4);
+	put_run(e, r2, 3);
+	cr_assert_eq(bf_engine_runs(e), 2);
+	int n = collect(e, got, 16);
+	const char *want[] = { "a", "b", "c", "d", "e" };
+	cr_assert_eq(n, 5);
+	for (int i = 0; i < 5; i++)
+		cr_assert_str_eq(got[i], want[i]);
+	bf_engine_close(e);
+	cr_assert_eq(bf_engine_open(edir, &eo, &e, NULL), 0);
+	cr_assert_eq(collect(e, got, 16), 5, "runs are durable across a reopen");
+	cr_assert_gt(bf_engine_bytes(e), 0);
+	cr_assert_eq(bf_engine_remove(e, edir, NULL), 0);
+	t_rmdir(dir);
+}
+
+typedef struct files {
+	int n;
+	uint64_t keys[64];
+	char paths[64][512];
+} files;
+
+static int keep_file(const char *path, uint64_t keys, uint64_t bytes, void *arg, bf_err *err)
+{
+	files *f = arg;
+	(void)bytes;
+	(void)err;
+	snprintf(f->paths[f->n], sizeof(f->paths[0]), "%s", path);
+	f->keys[f->n++] = keys;
+	return 0;
+}
+
+Test(engine, export_cuts_by_keys_and_merges_buffers)
+{
+	char *dir = t_tmpdir("export");
+	char edir[512];
+	bf_engine *e;
+	bf_sortbuf *extra;
+	files f = { 0 };
+	snprintf(edir, sizeof(edir), "%s/e", dir);
+	cr_assert_eq(bf_engine_open(edir, NULL, &e, NULL), 0);
+	const char *r1[] = { "k00", "k02", "k04", "k06", "k08" };
+	put_run(e, r1, 5);
+	cr_assert_eq(bf_sortbuf_create(1 << 20, &extra, NULL), 0);
+	const char *mem[] = { "k01", "k03", "k05", "k07", "k08" }; /* k08 also in the run */
+	for (int i = 0; i < 5; i++)
+		bf_sortbuf_add(extra, mem[i], 3, "v", 1);
+	bf_sortbuf_sort(extra);
+	bf_export_opts o = {
+		.out_dir = dir, .file_tag = "t", .max_bytes = 1 << 20, .max_keys = 4,
+		.on_file = keep_file, .arg = &f, .extra = &extra, .nextra = 1,
+	};
+	uint64_t keys, bytes;
+	bf_err err = { 0 };
+	cr_assert_eq(bf_engine_export(e, &o, &keys, &bytes, &err), 0, "%s", err.msg);
+	cr_assert_eq(keys, 9, "k08 is written once");
+	cr_assert_eq(f.n, 3);
+	cr_assert_eq(f.keys[0], 4);
+	cr_assert_eq(f.keys[1], 4);
+	cr_assert_eq(f.keys[2], 1);
+	bf_sortbuf_destroy(extra);
+	bf_engine_remove(e, edir, NULL);
+	t_rmdir(dir);
+}
+
+Test(engine, export_unique_suffix_and_duplicates)
+{
+	char *dir = t_tmpdir("export-uniq");
+	char edir[512];
+	bf_engine *e;
+	bf_sortbuf *b;
+	files f = { 0 };
+	uint8_t key[16], dup[64];
+	snprintf(edir, sizeof(edir), "%s/e", dir);
+	cr_assert_eq(bf_engine_open(edir, NULL, &e, NULL), 0);
+	cr_assert_eq(bf_sortbuf_create(1 << 20, &b, NULL), 0);
+	/* values "a", "b", "c" with handles 1..3 — distinct */
+	for (int i = 0; i < 3; i++) {
+		key[0] = (uint8_t)('a' + i);
+		bf_codec_put_int(key + 1, i + 1);
+		bf_sortbuf_add(b, key, 9, "h", 1);
+	}
+	cr_assert_eq(bf_engine_write_run(e, b, NULL), 0);
+	bf_export_opts o = {
+		.out_dir = dir, .file_tag = "u", .max_bytes = 1 << 20, .max_keys = 100,
+		.handle_suffix = true, .dup_key = dup, .dup_key_cap = sizeof(dup),
+		.on_file = keep_file, .arg = &f,
+	};
+	uint64_t keys;
+	cr_assert_eq(bf_engine_export(e, &o, &keys, NULL, NULL), 0);
+	cr_assert_eq(keys, 3);
+	/* now "b" again with handle 9: a duplicate */
+	key[0] = 'b';
+	bf_codec_put_int(key + 1, 9);
+	bf_sortbuf_add(b, key, 9, "h", 1);
+	cr_assert_eq(bf_engine_write_run(e, b, NULL), 0);
+	f.n = 0;
+	bf_err err = { 0 };
+	cr_assert_eq(bf_engine_export(e, &o, &keys, NULL, &err), BF_EDUP);
+	cr_assert_eq(o.dup_key_len, 1);
+	cr_assert_eq(dup[0], 'b');
+	for (int i = 0; i < f.n; i++)
+		remove(f.paths[i]);
+	bf_sortbuf_destroy(b);
+	bf_engine_remove(e, edir, NULL);
+	t_rmdir(dir);
+}
+
+Test(engine, split_keys_balance)
+{
+	char *dir = t_tmpdir("split");
+	char edir[512];
+	bf_engine *e;
+	bf_sortbuf *b;
+	snprintf(edir, sizeof(edir), "%s/e", dir);
+	cr_assert_eq(bf_engine_open(edir, NULL, &e, NULL), 0);
+	cr_assert_eq(bf_sortbuf_create(4 << 20, &b, NULL), 0);
+	for (int i = 0; i < 50000; i++) {
+		uint8_t k[8];
+		bf_codec_put_int(k, (int64_t)i);
+		bf_sortbuf_add(b, k, 8, NULL, 0);
+	}
+	cr_assert_eq(bf_engine_write_run(e, b, NULL), 0);
+	uint8_t **keys;
+	size_t *lens;
+	int n;
+	cr_assert_eq(bf_engine_split_keys(e, NULL, 0, 4, 0, &keys, &lens, &n, NULL), 0);
+	cr_assert_eq(n, 3);
+	for (int i = 0; i < n; i++) {
+		int64_t v = bf_codec_get_int(keys[i]);
+		int64_t want = 50000LL * (i + 1) / 4;
+		cr_assert(v > want - 2000 && v < want + 2000, "split %d at %lld, want ~%lld", i, (long long)v, (long long)want);
+		free(keys[i]);
+	}
+	free(keys);
+	free(lens);
+	bf_sortbuf_destroy(b);
+	bf_engine_remove(e, edir, NULL);
+	t_rmdir(dir);
+}
