@@ -129,8 +129,10 @@ int cmd_add_index(int argc, char **argv)
 		case 'm':
 			if (!cli_size("--mem", optarg, &o.mem))
 				return BF_EXIT_USAGE;
-			if (o.mem < (32ULL << 20))
-				return cli_fail(BF_EXIT_USAGE, "--mem must be at least 32M");
+			/* Below this the fixed needs (batches, RocksDB readers, the
+			 * import's merge) would not fit beside any sort buffer. */
+			if (o.mem < (128ULL << 20))
+				return cli_fail(BF_EXIT_USAGE, "--mem must be at least 128M");
 			break;
 		case 'd': o.sort_dir = optarg; break;
 		case 'I':

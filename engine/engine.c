@@ -25,6 +25,9 @@
 #define SAMPLES_FILE "samples.bin"
 #define DEFAULT_CACHE (8u << 20)
 #define RUN_BLOCK_SIZE (32u << 10)
+#define MERGE_READAHEAD_TOTAL (16u << 20) /* per merging iterator */
+#define MERGE_READAHEAD_MAX (2u << 20)
+#define MERGE_READAHEAD_MIN (64u << 10)
 
 typedef struct sample {
 	uint8_t *key;
@@ -353,7 +356,13 @@ out:
 int bf_engine_iter(bf_engine *e, const void *lo, size_t lolen, const void *hi, size_t hilen,
 		   bf_store_iter **out, bf_err *err)
 {
-	/* One pass in key order over files much larger than the cache; the
-	 * readahead is per run file, so it is kept modest for memory. */
-	return bf_rdb_iter_create(e->db, NULL, lo, lolen, hi, hilen, 1u << 20, false, out, err);
+	/* One pass in key order over files much larger than the cache. The
+	 * readahead buffer is per run file, so a merge of many runs (a small
+	 * memory budget makes many) shares a fixed total instead. */
+	uint64_t runs = atomic_load(&e->runs), ra = MERGE_READAHEAD_TOTAL / (runs ? runs : 1);
+	if (ra > MERGE_READAHEAD_MAX)
+		ra = MERGE_READAHEAD_MAX;
+	if (ra < MERGE_READAHEAD_MIN)
+		ra = MERGE_READAHEAD_MIN;
+	return bf_rdb_iter_create(e->db, NULL, lo, lolen, hi, hilen, (size_t)ra, false, out, err);
 }

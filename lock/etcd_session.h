@@ -1,0 +1,49 @@
+/*
+ * Internal: an etcd session, i.e. a lease of ttl_s seconds kept alive by a
+ * background thread over the LeaseKeepAlive stream (DESIGN §6 rule 3). The
+ * mutex ties its key to this lease, so the lock lives exactly as long as
+ * the session: when keepalives stop, etcd deletes the key after the TTL.
+ *
+ * The session calls itself lost when a keepalive reply says TTL <= 0 or
+ * when no keepalive succeeded for a whole TTL (measured from when the last
+ * good one was sent, so it errs on the early side). A lost session stays
+ * lost; the guarded acquire makes a new one.
+ *
+ * Depends on: the etcd client, util (clocks), fault seams "lock.session"
+ * (creation fails) and "lock.keepalive" (the thread stops sending).
+ */
+#ifndef BFILL_ETCD_SESSION_H
+#define BFILL_ETCD_SESSION_H
+
+#include <stdint.h>
+
+#include "bfill/error.h"
+#include "bfill/etcd.h"
+
+typedef struct bf_etcd_session bf_etcd_session;
+
+/*
+ * Grants the lease and starts the keepalive thread. client is borrowed and
+ * must outlive the session. Failure is BF_ESESSION (message says why) and
+ * leaves *out NULL: there is never a half-made session.
+ */
+int bf_etcd_session_create(bf_etcd *client, int ttl_s, bf_etcd_session **out, bf_err *err);
+
+/* 0 while the lease is believed alive; BF_ELOCKLOST with the reason once
+ * lost. Thread-safe. */
+int bf_etcd_session_check(bf_etcd_session *s, bf_err *err);
+
+/* The lease ID (the mutex key's suffix). */
+int64_t bf_etcd_session_lease(const bf_etcd_session *s);
+/* The TTL etcd granted, in seconds. */
+int bf_etcd_session_ttl(const bf_etcd_session *s);
+
+/*
+ * Stops and joins the keepalive thread, revokes the lease (bounded by the
+ * call timeout; an already expired lease is fine) and frees the session.
+ * Returns the revoke's status; the session is freed either way. NULL is
+ * allowed.
+ */
+int bf_etcd_session_close(bf_etcd_session *s, bf_err *err);
+
+#endif

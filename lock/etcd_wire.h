@@ -1,0 +1,76 @@
+/*
+ * Internal: the etcd client's wire layer. Encodes requests from bfill's
+ * plain structs (include/bfill/etcd.h) into protobuf bytes and decodes and
+ * validates replies back into them. Pure functions over buffers, with no
+ * gRPC, so that malformed, truncated and oversized replies can be tested
+ * directly. Depends on the protobuf-c code generated from proto/.
+ */
+#ifndef BFILL_ETCD_WIRE_H
+#define BFILL_ETCD_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bfill/etcd.h"
+
+/* An encoded message; data is malloc'd and owned by the holder. */
+typedef struct bf_etcd_buf {
+	uint8_t *data;
+	size_t len;
+} bf_etcd_buf;
+
+void bf_etcd_buf_free(bf_etcd_buf *b);
+
+/* Encoders: 0, BF_EINVAL (missing key) or BF_ENOMEM. */
+int bf_etcd_wire_range(const bf_etcd_range_req *req, bf_etcd_buf *out);
+int bf_etcd_wire_put(const char *key, const void *value, size_t value_len, int64_t lease,
+		     bf_etcd_buf *out);
+int bf_etcd_wire_delete(const char *key, const char *range_end, bf_etcd_buf *out);
+int bf_etcd_wire_txn(const bf_etcd_txn_req *req, bf_etcd_buf *out);
+int bf_etcd_wire_lease_grant(int64_t ttl_s, bf_etcd_buf *out);
+int bf_etcd_wire_lease_revoke(int64_t id, bf_etcd_buf *out);
+int bf_etcd_wire_lease_ttl(int64_t id, bf_etcd_buf *out);
+int bf_etcd_wire_keepalive(int64_t id, bf_etcd_buf *out);
+int bf_etcd_wire_watch_create(const char *key, int64_t start_revision, bf_etcd_buf *out);
+int bf_etcd_wire_status(bf_etcd_buf *out);
+
+/* What a watch reply says about the one watched key. */
+typedef struct bf_etcd_watch_reply {
+	int64_t revision;
+	int64_t watch_id;
+	int64_t compact_revision;
+	bool created;
+	bool canceled;
+	size_t puts;
+	size_t deletes;
+	char cancel_reason[160];
+} bf_etcd_watch_reply;
+
+/*
+ * Decoders: each refuses a reply longer than max_len, one protobuf-c
+ * cannot parse, or one that breaks etcd's contract (no header, a key-value
+ * without a key or with a non-positive create revision, a Txn response op
+ * with nothing set...), all as BF_EPROTO with a message naming the reply.
+ * Results own their memory (free with the bf_etcd_*_free functions).
+ */
+int bf_etcd_unwire_range(const uint8_t *buf, size_t len, size_t max_len,
+			 bf_etcd_range_result *res, bf_err *err);
+int bf_etcd_unwire_put(const uint8_t *buf, size_t len, size_t max_len, int64_t *revision,
+		       bf_err *err);
+int bf_etcd_unwire_delete(const uint8_t *buf, size_t len, size_t max_len, int64_t *deleted,
+			  int64_t *revision, bf_err *err);
+int bf_etcd_unwire_txn(const uint8_t *buf, size_t len, size_t max_len,
+		       bf_etcd_txn_result *res, bf_err *err);
+int bf_etcd_unwire_lease_grant(const uint8_t *buf, size_t len, size_t max_len, int64_t *id,
+			       int64_t *ttl_s, bf_err *err);
+int bf_etcd_unwire_lease_revoke(const uint8_t *buf, size_t len, size_t max_len, bf_err *err);
+int bf_etcd_unwire_lease_ttl(const uint8_t *buf, size_t len, size_t max_len, int64_t *ttl_s,
+			     bf_err *err);
+int bf_etcd_unwire_keepalive(const uint8_t *buf, size_t len, size_t max_len, int64_t *id,
+			     int64_t *ttl_s, bf_err *err);
+int bf_etcd_unwire_watch(const uint8_t *buf, size_t len, size_t max_len,
+			 bf_etcd_watch_reply *out, bf_err *err);
+int bf_etcd_unwire_status(const uint8_t *buf, size_t len, size_t max_len,
+			  bf_etcd_status_info *info, bf_err *err);
+
+#endif

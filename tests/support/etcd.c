@@ -1,0 +1,314 @@
+/*
+ * Test harness for real etcd clusters on loopback (see etcd.h).
+ */
+#include "tests/support/etcd.h"
+#include "tests/support/support.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_MEMBERS 3
+#define MAX_CLUSTERS 8
+#define READY_TIMEOUT_MS 20000
+
+typedef struct member {
+	int client_port;
+	int peer_port;
+	pid_t pid; /* 0 when not running */
+	char endpoint[32];
+	char data_dir[512];
+	char log_path[512];
+} member;
+
+struct t_etcd {
+	int n;
+	char *base; /* temp dir holding every member's data and log */
+	char token[48];
+	char initial_cluster[512];
+	char endpoints[MAX_MEMBERS * 32];
+	member m[MAX_MEMBERS];
+};
+
+/* Every cluster this process started and has not destroyed, so that .fini
+ * can stop them and remove their data even after a failed assertion. */
+static t_etcd *live[MAX_CLUSTERS];
+
+static void live_set(t_etcd *e, t_etcd *with)
+{
+	for (int i = 0; i < MAX_CLUSTERS; i++)
+		if (live[i] == e) {
+			live[i] = with;
+			return;
+		}
+}
+
+static void kill_pid(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(-pid, SIGKILL); /* its process group */
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+void t_etcd_stop_all(void)
+{
+	for (int i = 0; i < MAX_CLUSTERS; i++)
+		t_etcd_destroy(live[i]);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool in_path(const char *name)
+{
+	const char *path = getenv("PATH");
+	char buf[4096], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", path ? path : "/usr/bin:/bin");
+	for (char *dir = strtok_r(buf, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		char full[4200];
+		snprintf(full, sizeof(full), "%s/%s", dir, name);
+		if (access(full, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool t_etcd_available(void)
+{
+	return in_path("etcd") && in_path("etcdctl");
+}
+
+/* A port the kernel just handed out and we let go of again. */
+static int free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int port = 0;
+
+	cr_assert(fd >= 0, "socket: %s", strerror(errno));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	close(fd);
+	cr_assert(port > 0, "no free loopback port");
+	return port;
+}
+
+const char *t_etcd_dead_endpoint(void)
+{
+	static char buf[32];
+	snprintf(buf, sizeof(buf), "127.0.0.1:%d", free_port());
+	return buf;
+}
+
+static void spawn_member(t_etcd *e, int i)
+{
+	member *m = &e->m[i];
+	char name[16], client_url[64], peer_url[64];
+	pid_t parent = getpid();
+	pid_t pid;
+
+	snprintf(name, sizeof(name), "m%d", i);
+	snprintf(client_url, sizeof(client_url), "http://127.0.0.1:%d", m->client_port);
+	snprintf(peer_url, sizeof(peer_url), "http://127.0.0.1:%d", m->peer_port);
+	pid = fork();
+	cr_assert(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		/* Own process group, and dies with the test process whatever
+		 * happens to it. */
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		int fd = open(m->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		execlp("etcd", "etcd", "--name", name, "--data-dir", m->data_dir,
+		       "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
+		       "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+		       "--initial-cluster", e->initial_cluster, "--initial-cluster-token", e->token,
+		       "--initial-cluster-state", "new", "--heartbeat-interval", "50",
+		       "--election-timeout", "500", "--logger", "zap", "--log-level", "warn",
+		       (char *)NULL);
+		_exit(127);
+	}
+	m->pid = pid;
+}
+
+static bool healthy(const member *m)
+{
+	char ep[64];
+	pid_t pid;
+	int status = 0;
+
+	snprintf(ep, sizeof(ep), "--endpoints=http://%s", m->endpoint);
+	pid = fork();
+	if (pid < 0)
+		return false;
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		setenv("ETCDCTL_API", "3", 1);
+		execlp("etcdctl", "etcdctl", ep, "--dial-timeout=500ms", "--command-timeout=1s",
+		       "endpoint", "health", (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0)
+		return false;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static bool exited(member *m)
+{
+	int status;
+	if (m->pid > 0 && waitpid(m->pid, &status, WNOHANG) == m->pid) {
+		m->pid = 0;
+		return true;
+	}
+	return m->pid == 0;
+}
+
+/* Waits until members [from, to) answer health checks; false when one
+ * died (a port was taken, say) or time ran out. */
+static bool wait_ready(t_etcd *e, int from, int to)
+{
+	int64_t deadline = mono_ms() + READY_TIMEOUT_MS;
+
+	for (int i = from; i < to; i++) {
+		while (!healthy(&e->m[i])) {
+			if (exited(&e->m[i]) || mono_ms() > deadline)
+				return false;
+			usleep(100 * 1000);
+		}
+	}
+	return true;
+}
+
+static void layout(t_etcd *e)
+{
+	size_t off = 0, eoff = 0;
+
+	snprintf(e->token, sizeof(e->token), "bfill-test-%d-%ld", (int)getpid(), (long)mono_ms());
+	e->initial_cluster[0] = e->endpoints[0] = '\0';
+	for (int i = 0; i < e->n; i++) {
+		member *m = &e->m[i];
+		m->client_port = free_port();
+		m->peer_port = free_port();
+		snprintf(m->endpoint, sizeof(m->endpoint), "127.0.0.1:%d", m->client_port);
+		snprintf(m->data_dir, sizeof(m->data_dir), "%s/m%d.data", e->base, i);
+		snprintf(m->log_path, sizeof(m->log_path), "%s/m%d.log", e->base, i);
+		off += snprintf(e->initial_cluster + off, sizeof(e->initial_cluster) - off,
+				"%sm%d=http://127.0.0.1:%d", i ? "," : "", i, m->peer_port);
+		eoff += snprintf(e->endpoints + eoff, sizeof(e->endpoints) - eoff, "%s%s",
+				 i ? "," : "", m->endpoint);
+	}
+}
+
+static void dump_log(const member *m)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "tail -n 20 '%s' >&2", m->log_path);
+	if (system(cmd) != 0)
+		fprintf(stderr, "(no etcd log at %s)\n", m->log_path);
+}
+
+t_etcd *t_etcd_start(int n)
+{
+	t_etcd *e;
+
+	if (!t_etcd_available())
+		cr_skip_test("etcd/etcdctl not installed (Debian: apt-get install etcd-server "
+			     "etcd-client); the etcd lock tests need a real etcd");
+	cr_assert(n >= 1 && n <= MAX_MEMBERS, "t_etcd_start: 1..%d members", MAX_MEMBERS);
+	e = calloc(1, sizeof(*e));
+	cr_assert_not_null(e);
+	e->n = n;
+	e->base = t_tmpdir("etcd");
+	live_set(NULL, e);
+	/* Ports are picked then released; if another process grabs one in
+	 * between, etcd exits and we try again with new ones. */
+	for (int tries = 0; tries < 3; tries++) {
+		layout(e);
+		for (int i = 0; i < n; i++)
+			spawn_member(e, i);
+		if (wait_ready(e, 0, n))
+			return e;
+		for (int i = 0; i < n; i++) {
+			dump_log(&e->m[i]);
+			kill_pid(e->m[i].pid);
+			e->m[i].pid = 0;
+		}
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'/m*", e->base);
+		if (system(cmd) != 0)
+			fprintf(stderr, "warning: could not clean %s\n", e->base);
+	}
+	t_etcd_destroy(e);
+	cr_assert_fail("etcd (%d member%s) did not become healthy", n, n > 1 ? "s" : "");
+	return NULL;
+}
+
+void t_etcd_destroy(t_etcd *e)
+{
+	if (!e)
+		return;
+	live_set(e, NULL);
+	for (int i = 0; i < e->n; i++) {
+		kill_pid(e->m[i].pid);
+		e->m[i].pid = 0;
+	}
+	t_rmdir(e->base);
+	free(e);
+}
+
+const char *t_etcd_endpoints(const t_etcd *e)
+{
+	return e->endpoints;
+}
+
+const char *t_etcd_endpoint(const t_etcd *e, int i)
+{
+	return e->m[i].endpoint;
+}
+
+void t_etcd_kill(t_etcd *e, int i)
+{
+	kill_pid(e->m[i].pid);
+	e->m[i].pid = 0;
+}
+
+void t_etcd_restart(t_etcd *e, int i)
+{
+	cr_assert_eq(e->m[i].pid, 0, "member %d is still running", i);
+	spawn_member(e, i);
+	if (!wait_ready(e, i, i + 1)) {
+		dump_log(&e->m[i]);
+		cr_assert_fail("etcd member %d did not come back on %s", i, e->m[i].data_dir);
+	}
+}

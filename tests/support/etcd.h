@@ -1,0 +1,45 @@
+/*
+ * Test harness: real etcd servers on loopback for the lock tests. Starts a
+ * 1- or 3-member cluster on free ports with temporary data dirs, waits
+ * until every member answers `etcdctl endpoint health`, and always stops
+ * them: t_etcd_destroy, t_etcd_stop_all (for a Criterion .fini: it also
+ * removes the data of clusters a failed assertion left behind), and
+ * PR_SET_PDEATHSIG in each member so a crashed test cannot leave one
+ * running. Readiness goes through etcdctl rather than bfill's client so a
+ * test process can still fork before it first touches gRPC.
+ *
+ * When the etcd binary is missing, starting skips the test with a message.
+ */
+#ifndef BFILL_TEST_ETCD_H
+#define BFILL_TEST_ETCD_H
+
+#include <stdbool.h>
+
+typedef struct t_etcd t_etcd;
+
+/* True when etcd and etcdctl are installed. */
+bool t_etcd_available(void);
+
+/* Starts a cluster of n members (1..3) and waits until it is healthy;
+ * skips the test when etcd is missing, fails it when etcd won't start. */
+t_etcd *t_etcd_start(int n);
+/* Kills every member and removes the data dirs. NULL is allowed. */
+void t_etcd_destroy(t_etcd *e);
+/* Destroys every cluster this process started and has not destroyed yet
+ * (for .fini hooks, which also run after a failed assertion). */
+void t_etcd_stop_all(void);
+
+/* "127.0.0.1:p1,127.0.0.1:p2,..." for all members; owned by e. */
+const char *t_etcd_endpoints(const t_etcd *e);
+/* "127.0.0.1:p" of member i; owned by e. */
+const char *t_etcd_endpoint(const t_etcd *e, int i);
+
+/* SIGKILLs member i (its data dir stays). */
+void t_etcd_kill(t_etcd *e, int i);
+/* Starts member i again on its data dir and ports; waits until healthy. */
+void t_etcd_restart(t_etcd *e, int i);
+
+/* A loopback "host:port" nothing listens on (static buffer). */
+const char *t_etcd_dead_endpoint(void);
+
+#endif
