@@ -36,6 +36,7 @@ struct bf_backend_writer {
 	bf_backend *b;
 	bf_sortbuf *bufs[BF_BACKEND_MAX_INDEXES];
 	atomic_uint_fast64_t flushes;
+	uint64_t added; /* bytes added in the current begin/end span */
 };
 
 struct bf_backend {
@@ -50,6 +51,7 @@ struct bf_backend {
 	int nwriters;
 	bf_backend_stats stats;
 	atomic_int cancelled;
+	atomic_uint_fast64_t pending; /* bytes added since the last import */
 	int dup_index;
 	uint8_t dup_key[DUP_KEY_MAX];
 	size_t dup_len;
@@ -240,7 +242,16 @@ void bf_backend_writer_destroy(bf_backend_writer *w)
 }
 
 void bf_backend_writer_begin(bf_backend_writer *w) { pthread_rwlock_rdlock(&w->b->flush_lock); }
-void bf_backend_writer_end(bf_backend_writer *w) { pthread_rwlock_unlock(&w->b->flush_lock); }
+
+void bf_backend_writer_end(bf_backend_writer *w)
+{
+	/* One shared update per batch, not per entry. */
+	atomic_fetch_add(&w->b->pending, w->added);
+	w->added = 0;
+	pthread_rwlock_unlock(&w->b->flush_lock);
+}
+
+uint64_t bf_backend_pending_bytes(bf_backend *b) { return atomic_load(&b->pending); }
 uint64_t bf_backend_writer_flushes(bf_backend_writer *w) { return atomic_load(&w->flushes); }
 
 int bf_backend_writer_flush(bf_backend_writer *w, bf_err *err)
@@ -264,6 +275,7 @@ void bf_backend_writer_seal(bf_backend_writer *w)
 int bf_backend_writer_put(bf_backend_writer *w, int ix, const void *key, size_t klen,
 			  const void *val, size_t vlen, bf_err *err)
 {
+	w->added += klen + vlen;
 	if (bf_sortbuf_add(w->bufs[ix], key, klen, val, vlen))
 		return 0;
 	int rc = bf_backend_writer_flush(w, err);
@@ -547,6 +559,8 @@ static int import_round(bf_backend *b, bool last, bf_backend_commit_fn commit, v
 	pthread_rwlock_wrlock(&b->flush_lock);
 	if (!last)
 		rc = flush_all_writers(b, err);
+	/* Everything added so far is in this import. */
+	atomic_store(&b->pending, 0);
 	for (int i = 0; rc == 0 && i < b->n; i++)
 		rc = import_index(b, i, last, err);
 	for (int i = 0; rc == 0 && i < b->n; i++)
@@ -579,7 +593,7 @@ int bf_backend_flush(bf_backend *b, bf_flush_mode mode, bf_backend_commit_fn com
 
 	*imported = false;
 	if (mode == BF_FLUSH_AUTO) {
-		if (!b->o.import_every || bf_backend_engine_bytes(b) < b->o.import_every)
+		if (!b->o.import_every || bf_backend_pending_bytes(b) < b->o.import_every)
 			return 0;
 		mode = BF_FLUSH_IMPORT;
 	}

@@ -152,6 +152,7 @@ static int new_job(job_run *r, bf_err *err)
 		return bf_errf(err, BF_EINVAL, "table '%s' can't have more than %d indexes", t->name,
 			       BF_MAX_INDEXES);
 	memset(job, 0, sizeof(*job));
+	int first_new = t->nindexes;
 	for (int i = 0; i < o->nspecs; i++) {
 		const bf_index_spec *s = &o->specs[i];
 		bf_index x = { .unique = s->unique, .state = BF_INDEX_WRITE_REORG };
@@ -159,6 +160,9 @@ static int new_job(job_run *r, bf_err *err)
 			return bf_errf(err, BF_EINVAL, "index name must be 1..%d characters", BF_NAME_MAX - 1);
 		snprintf(x.name, sizeof(x.name), "%s", s->name);
 		int pos = bf_table_index(t, s->name);
+		/* An earlier spec of this job: no job exists yet to name. */
+		if (pos >= first_new)
+			return bf_errf(err, BF_EINVAL, "index '%s' is named twice in this job", s->name);
 		if (pos >= 0) {
 			const bf_index *old = &t->indexes[pos];
 			if (old->state == BF_INDEX_PUBLIC)
@@ -494,12 +498,14 @@ static int handle_failure(job_run *r, int rc, bf_err *err)
 	}
 	r->job.state = BF_JOB_FAILED;
 	snprintf(r->job.phase, sizeof(r->job.phase), "failed");
-	/* No entry of a failed build stays in the store. */
+	/* No entry of a failed build stays in the store. An import round
+	 * ingests index by index, so a round that failed part-way has left
+	 * entries although no import is on record: always delete. */
+	if (r->backend && bf_backend_delete_imported(r->backend, &e2))
+		snprintf(r->job.last_error + strlen(r->job.last_error),
+			 sizeof(r->job.last_error) - strlen(r->job.last_error),
+			 " (and removing its entries failed: %s)", bf_err_text(&e2));
 	if (r->backend && (cp->has_imported || cp->imports > 0 || rc == BF_EDUP)) {
-		if (bf_backend_delete_imported(r->backend, &e2))
-			snprintf(r->job.last_error + strlen(r->job.last_error),
-				 sizeof(r->job.last_error) - strlen(r->job.last_error),
-				 " (and removing its entries failed: %s)", bf_err_text(&e2));
 		/* What had been imported must be scanned again; the engines
 		 * may keep their runs, re-adding the same keys is harmless. */
 		cp->has_imported = false;

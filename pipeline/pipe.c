@@ -672,7 +672,7 @@ static int run_sink(pipe *p, bf_pipe_stats *stats)
 		 * import_every bytes, in the importer thread, while scanning
 		 * goes on. */
 		if (!done && o->import_every && !import_busy(p) &&
-		    bf_backend_engine_bytes(o->backend) >= o->import_every) {
+		    bf_backend_pending_bytes(o->backend) >= o->import_every) {
 			advance_watermarks(p);
 			request_import(p, false);
 		}

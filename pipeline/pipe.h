@@ -47,7 +47,7 @@ typedef struct bf_pipe_opts {
 	int readers, writers;
 	size_t sort_budget;       /* split between the writers */
 	bf_backend *backend;
-	uint64_t import_every;    /* import whenever the engines hold this much */
+	uint64_t import_every;    /* import whenever this many bytes are pending */
 	const uint8_t *start_key; /* NULL: the table's first record */
 	uint64_t base_rows;       /* rows already done before start_key */
 	bf_pipe_hooks hooks;

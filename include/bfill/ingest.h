@@ -33,7 +33,7 @@ typedef struct bf_backend_writer bf_backend_writer;
 #define BF_BACKEND_MAX_INDEXES 8
 
 typedef enum bf_flush_mode {
-	BF_FLUSH_AUTO = 0,         /* import when the engines hold import_every bytes */
+	BF_FLUSH_AUTO = 0,         /* import when import_every bytes are pending */
 	BF_FLUSH_LOCAL,            /* writers' buffers to the engines only */
 	BF_FLUSH_IMPORT,           /* flush, then import into the target */
 	/*
@@ -87,6 +87,9 @@ int bf_backend_remove_engines(bf_backend *b, bf_err *err);
 void bf_backend_stats_get(bf_backend *b, bf_backend_stats *out);
 /* Bytes the engines hold (run SSTs). */
 uint64_t bf_backend_engine_bytes(bf_backend *b);
+/* Key-value bytes added by the writers since the last import (in runs or
+ * still in their buffers): what --import-every measures. */
+uint64_t bf_backend_pending_bytes(bf_backend *b);
 /* Makes a waiting lock acquire or a running import stop soon. */
 void bf_backend_cancel(bf_backend *b);
 
