@@ -482,6 +482,7 @@ static int import_index(bf_backend *b, int ix, bool last, bf_err *err)
 	}
 	if (nfiles == 0)
 		goto out;
+	bf_fault_pause("import.stall");
 	rc = fence(b, ix, "before ingest", err);
 	if (rc)
 		goto out;
@@ -603,6 +604,7 @@ int bf_backend_flush(bf_backend *b, bf_flush_mode mode, bf_backend_commit_fn com
 		pthread_rwlock_unlock(&b->flush_lock);
 		return rc;
 	}
+	int64_t first_loss = 0;
 	for (;;) {
 		if (atomic_load(&b->cancelled))
 			return bf_errf(err, BF_ECANCELLED, "import cancelled");
@@ -615,10 +617,16 @@ int bf_backend_flush(bf_backend *b, bf_flush_mode mode, bf_backend_commit_fn com
 		if (rc != BF_ELOCKLOST)
 			break;
 		/* The lock was lost mid-import: nothing is committed, and a new
-		 * holder may be importing. Start the round over. */
+		 * holder may be importing. Start the round over, for as long as
+		 * acquiring itself would be allowed to take. */
 		pthread_mutex_lock(&b->mu);
 		b->stats.fence_losses++;
 		pthread_mutex_unlock(&b->mu);
+		if (!first_loss)
+			first_loss = bf_now_ms();
+		int timeout_s = b->o.lock.timeout_s > 0 ? b->o.lock.timeout_s : 60;
+		if (bf_now_ms() - first_loss > (int64_t)timeout_s * 1000)
+			break;
 		bf_sleep_ms(FENCE_RETRY_MS);
 	}
 	if (rc == 0) {

@@ -4,12 +4,16 @@
  * real components.
  *
  * A seam is armed by bf_fault_arm() or, for a whole process, by the
- * environment variable BFILL_FAULT="name[@N][,name[@N]...]": the seam fails
- * on its N-th hit (default 1) and every hit after it.
+ * environment variable BFILL_FAULT="spec[,spec...]" where spec is
+ *   name        fail on every hit
+ *   name@N      fail on the N-th hit and every hit after it
+ *   name@N-M    fail on hits N through M only
+ *   name~MS     (a pause seam) sleep MS milliseconds at every hit
  *
  * Seams in bfill: "engine.write" (a sort-engine run write), "engine.ingest",
  * "import.write", "store.ingest", "lock.session" (session creation),
- * "lock.keepalive" (keepalives stop being sent), "scan.read".
+ * "lock.keepalive" (keepalives stop being sent), "scan.read"; pause seam
+ * "import.stall" (before an import's fencing check).
  */
 #ifndef BFILL_FAULT_H
 #define BFILL_FAULT_H
@@ -22,10 +26,14 @@ extern "C" {
 
 /* Arms seam `name` to fail from its nth hit on (nth >= 1). */
 void bf_fault_arm(const char *name, long nth);
+/* Arms seam `name` to fail on hits first..last only. */
+void bf_fault_arm_range(const char *name, long first, long last);
 /* Disarms every seam and clears counters. */
 void bf_fault_reset(void);
 /* Counts a hit of seam `name`; true when it should fail now. Thread-safe. */
 bool bf_fault_hit(const char *name);
+/* Sleeps as long as pause seam `name` says (no-op when not armed). */
+void bf_fault_pause(const char *name);
 
 #ifdef __cplusplus
 }
