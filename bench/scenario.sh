@@ -18,7 +18,9 @@
 #
 # Options: --method blackhole|drop|neigh (how to cut; default blackhole), --rows N, --hold S
 # (how long a cut or outage lasts), --store DIR (reuse a generated store: the index is dropped
-# afterwards), --keep-cluster (leave the cluster running for the next scenario), --log DIR.
+# afterwards), --keep-cluster (leave the cluster running for the next scenario), --log DIR,
+# --stall MS (make every import pause MS before its fencing check, through the import.stall
+# fault seam, so that a small table still gives a long build).
 # Exit: 0 pass, 1 fail, 77 this machine cannot host the cluster (skip).
 set -euo pipefail
 
@@ -40,6 +42,7 @@ while [ $# -gt 0 ]; do
 	--store) STORE=$2; shift 2 ;;
 	--keep-cluster) KEEP=1; shift ;;
 	--log) LOG=$2; shift 2 ;;
+	--stall) export BFILL_FAULT="import.stall~$2"; shift 2 ;;
 	a|b|c|d|d-timeout) SCEN=$1; shift ;;
 	*) echo "scenario: unknown argument '$1'" >&2; exit 2 ;;
 	esac
@@ -120,15 +123,14 @@ start_build() {
 	BPID=$!
 }
 
-# Waits for the build; fails on a signal; prints its exit code.
+# Waits for the build; fails on a signal; leaves its exit code in $st.
 wait_build() {
-	local st=0
+	st=0
 	wait "$BPID" || st=$?
 	BPID=""
 	if [ $st -gt 128 ]; then
 		fail "bfill died on signal $((st - 128)) ($(cat "$LOG/build.err"))"
 	fi
-	echo "$st"
 }
 
 # Samples the job's status every 200 ms into $LOG/status.log until the build ends.
@@ -147,7 +149,7 @@ check_index() {
 
 wait_running() {
 	for _ in $(seq 1 100); do
-		[ "$(status_json "$JOB" | json_field state)" = running ] && return 0
+		[ "$(status_json "$JOB" | json_field state || true)" = running ] && return 0
 		kill -0 "$BPID" 2>/dev/null || return 0
 		sleep 0.05
 	done
@@ -166,7 +168,7 @@ a)
 	sleep "$HOLD"
 	"$CLUSTER" heal
 	say "healed"
-	st=$(wait_build)
+	wait_build
 	[ "$st" -eq 0 ] || fail "bfill exited $st: $(cat "$LOG/build.err")"
 	summary
 	check_index
@@ -179,13 +181,13 @@ b)
 	( sample_status ) &
 	SAMPLER=$!
 	sleep 5
-	state=$(status_json "$JOB" | json_field state)
+	state=$(status_json "$JOB" | json_field state || true)
 	say "status 5 s after the start: $state"
 	[ "$state" = running ] || fail "status says '$state' 5 s after the start (want running)"
 	sleep $((HOLD > 5 ? HOLD - 5 : 0))
 	"$CLUSTER" heal
 	say "healed"
-	st=$(wait_build)
+	wait_build
 	wait "$SAMPLER" 2>/dev/null || true
 	[ "$st" -eq 0 ] || fail "bfill exited $st: $(cat "$LOG/build.err")"
 	# Never queueing once a second has passed.
@@ -205,7 +207,7 @@ c)
 		sleep 2
 	done
 	say "$cuts cuts of ${HOLD}s during the build"
-	st=$(wait_build)
+	wait_build
 	[ "$st" -eq 0 ] || fail "bfill exited $st: $(cat "$LOG/build.err")"
 	summary
 	check_index
@@ -223,7 +225,7 @@ d | d-timeout)
 	sleep "$HOLD"
 	"$CLUSTER" start all >/dev/null
 	say "all members restarted"
-	st=$(wait_build)
+	wait_build
 	wait "$SAMPLER" 2>/dev/null || true
 	if grep -q '"waiting":"waiting for etcd lock' "$LOG/status.log"; then
 		say "status said: $(grep -o '"waiting":"waiting for etcd lock[^"]*' "$LOG/status.log" | head -n 1 | cut -c12-)"
@@ -237,7 +239,7 @@ d | d-timeout)
 		[ "$st" -eq 1 ] || fail "with --lock-timeout 8 the build should fail (exit 1), got $st"
 		[ "$(wc -l <"$LOG/build.err")" -eq 1 ] || fail "more than one error line: $(cat "$LOG/build.err")"
 		say "failed cleanly: $(cat "$LOG/build.err")"
-		found=$("$BFILL" check-index --store "$STORE" --table sbtest1 --name "$NAME" --json 2>/dev/null | json_field found)
+		found=$("$BFILL" check-index --store "$STORE" --table sbtest1 --name "$NAME" --json 2>/dev/null | json_field found || true)
 		[ "$found" = 0 ] || fail "the failed build left $found index entries in the store"
 		say "no index entry left in the store; resuming"
 		"$BFILL" add-index --store "$STORE" --resume --job-id "$JOB" --etcd "$EPS" --json >"$LOG/build.json" 2>"$LOG/build.err" ||

@@ -308,7 +308,8 @@ int bf_engine_split_keys(bf_engine *e, bf_sortbuf *const *extra, int nextra, int
 	}
 	/* Borrowed pointers: the engine's samples and the sorted buffers both
 	 * outlive this function's use of them. */
-	memcpy(all, e->samples, e->nsamples * sizeof(*all));
+	if (e->nsamples)
+		memcpy(all, e->samples, e->nsamples * sizeof(*all));
 	nall = e->nsamples;
 	for (int x = 0; x < nextra; x++) {
 		for (size_t i = 0; i < bf_sortbuf_count(extra[x]); i += SAMPLE_EVERY) {

@@ -52,6 +52,7 @@ struct bf_backend {
 	bf_backend_stats stats;
 	atomic_int cancelled;
 	atomic_uint_fast64_t pending; /* bytes added since the last import */
+	atomic_uint_fast64_t runs;    /* runs written, all engines and generations */
 	int dup_index;
 	uint8_t dup_key[DUP_KEY_MAX];
 	size_t dup_len;
@@ -174,6 +175,7 @@ void bf_backend_stats_get(bf_backend *b, bf_backend_stats *out)
 	pthread_mutex_lock(&b->mu);
 	*out = b->stats;
 	pthread_mutex_unlock(&b->mu);
+	out->runs = atomic_load(&b->runs);
 }
 
 uint64_t bf_backend_engine_bytes(bf_backend *b)
@@ -258,9 +260,12 @@ int bf_backend_writer_flush(bf_backend_writer *w, bf_err *err)
 {
 	bf_backend *b = w->b;
 	for (int i = 0; i < b->n; i++) {
+		bool empty = bf_sortbuf_count(w->bufs[i]) == 0;
 		int rc = bf_engine_write_run(b->idx[i].engine, w->bufs[i], err);
 		if (rc)
 			return bf_err_prefix(err, rc, "index %" PRId64, b->idx[i].id);
+		if (!empty)
+			atomic_fetch_add(&b->runs, 1);
 	}
 	atomic_fetch_add(&w->flushes, 1);
 	return 0;

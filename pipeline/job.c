@@ -43,6 +43,7 @@ typedef struct job_run {
 	uint64_t peak_sort;
 	int persist_rc;      /* a failed status write, reported at the end */
 	bf_err persist_err;
+	bool committed;      /* the last import made the indexes public */
 } job_run;
 
 void bf_job_default_sort_dir(const char *store_dir, char *out, size_t n)
@@ -72,6 +73,18 @@ static void save_job_locked(job_run *r)
 }
 
 /* ---- validation and setup ---- */
+
+/* MySQL's unquoted identifiers: letters, digits, '_' and '$'. */
+static bool valid_name(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	if (n == 0 || n >= BF_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '_' && name[i] != '$')
+			return false;
+	return true;
+}
 
 static int parse_columns(const bf_table *t, const char *list, bf_index *x, bf_err *err)
 {
@@ -156,8 +169,9 @@ static int new_job(job_run *r, bf_err *err)
 	for (int i = 0; i < o->nspecs; i++) {
 		const bf_index_spec *s = &o->specs[i];
 		bf_index x = { .unique = s->unique, .state = BF_INDEX_WRITE_REORG };
-		if (!s->name || !*s->name || strlen(s->name) >= BF_NAME_MAX)
-			return bf_errf(err, BF_EINVAL, "index name must be 1..%d characters", BF_NAME_MAX - 1);
+		if (!valid_name(s->name))
+			return bf_errf(err, BF_EINVAL, "index name '%s' must be 1..%d letters, digits, '_' or '$'",
+				       s->name ? s->name : "", BF_NAME_MAX - 1);
 		snprintf(x.name, sizeof(x.name), "%s", s->name);
 		int pos = bf_table_index(t, s->name);
 		/* An earlier spec of this job: no job exists yet to name. */
@@ -201,12 +215,9 @@ static int new_job(job_run *r, bf_err *err)
 	job->start_ms = bf_wall_ms();
 	job->rows_total = t->rows_hint;
 	fill_config(&job->cfg, o, bf_store_path(r->st), false);
-	/* The job is on record before the table names its indexes, so an
+	/* The job and the table naming its indexes appear together, so an
 	 * index in write-reorg always has a job to resume or cancel. */
-	rc = bf_catalog_put_job(r->st, job, err);
-	if (rc == 0)
-		rc = bf_catalog_put_table(r->st, t, err);
-	return rc;
+	return bf_catalog_put_table_and_job(r->st, t, job, err);
 }
 
 static int load_job(job_run *r, bool *noop, bf_err *err)
@@ -403,6 +414,7 @@ static int hook_imported(void *arg, const uint8_t key[BF_RECORD_KEY_LEN], uint64
 		r->job.pid = 0;
 		/* Public index and finished job become visible together. */
 		rc = bf_catalog_put_table_and_job(r->st, &r->table, &r->job, err);
+		r->committed = rc == 0;
 	} else {
 		rc = bf_catalog_put_job(r->st, &r->job, err);
 	}
@@ -632,9 +644,24 @@ int bf_add_index(bf_store *st, const bf_add_index_opts *opts, bf_add_index_resul
 	} else {
 		rc = new_job(&r, err);
 	}
+	if (noop) {
+		/* A process that died between the last commit and its clean-up
+		 * left sort files; the job is done, so they can go. */
+		job_dir_of(&r.job, r.job_dir, sizeof(r.job_dir));
+		bf_rmtree(r.job_dir, NULL);
+		rmdir(r.job.cfg.sort_dir);
+	}
 	if (rc || noop)
 		goto out;
 	rc = run_job(&r, res, err);
+	if (rc && r.committed) {
+		/* An interrupt or error that came after the last import had
+		 * committed changes nothing: the job is done, and failure
+		 * handling would contradict the record (or delete the entries
+		 * of a public index). */
+		rc = 0;
+		bf_err_clear(err);
+	}
 	if (rc) {
 		/* Setup errors before the job ran still mark it failed. */
 		rc = handle_failure(&r, rc, err);

@@ -71,6 +71,7 @@ typedef struct bf_backend_opts {
 /* Statistics of the backend's imports so far. */
 typedef struct bf_backend_stats {
 	uint64_t imports;           /* completed import rounds */
+	uint64_t runs;              /* sorted runs written to the engines */
 	uint64_t imported_keys, imported_bytes, sst_files;
 	uint64_t lock_acquires;
 	uint64_t lock_wait_ms;      /* total time spent acquiring */

@@ -1,0 +1,587 @@
+/*
+ * `bfill add-index`, `check-index`, `status` and `cancel` as a user runs
+ * them: usage errors (exit 2) and failures (exit 1) as one line on stderr
+ * naming the cause, --json output, check-index catching tampered entries,
+ * status answering while a job runs in another process, cancel of a
+ * failed job, and the memory budget of a build that spills.
+ */
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bfill/catalog.h"
+#include "bfill/codec.h"
+#include "bfill/store.h"
+#include "tests/support/support.h"
+#include "tests/support/table.h"
+
+static char *scratch_dir;
+static pid_t bg_pid;
+
+static void teardown(void)
+{
+	if (bg_pid > 0) {
+		kill(bg_pid, SIGKILL);
+		waitpid(bg_pid, NULL, 0);
+		bg_pid = 0;
+	}
+	t_rmdir(scratch_dir);
+	scratch_dir = NULL;
+}
+
+static void need_bfill(void)
+{
+	cr_assert_eq(access(t_bfill(), X_OK), 0, "bfill binary %s: %s (build bin/bfill first)",
+		     t_bfill(), strerror(errno));
+}
+
+TestSuite(cli_add_index, .init = need_bfill, .fini = teardown, .timeout = 120);
+
+static char *path_in(const char *dir, const char *name)
+{
+	char *p = NULL;
+	cr_assert_geq(asprintf(&p, "%s/%s", dir, name), 0);
+	return p;
+}
+
+static bool path_exists(const char *p)
+{
+	struct stat sb;
+	return stat(p, &sb) == 0;
+}
+
+/* A fresh scratch dir with a sysbench store of `rows` rows in it. */
+static char *new_store(long rows)
+{
+	cr_assert_null(scratch_dir, "one scratch directory per test");
+	scratch_dir = t_tmpdir("cliadd");
+	char *store = path_in(scratch_dir, "store");
+	t_run r = t_bfillf("gen --store '%s' --rows %ld --seed 9 --quiet", store, rows);
+	cr_assert_eq(r.status, 0, "gen: %s", r.err);
+	t_run_free(&r);
+	return store;
+}
+
+/* An error as the CLI must report it: the exit code, nothing on stdout,
+ * one line on stderr naming the subcommand and containing each needle. */
+static void expect_error(t_run *r, int code, const char *what, const char *needle1,
+			 const char *needle2)
+{
+	cr_assert_eq(r->status, code, "%s: exit %d, want %d; stderr: %s", what, r->status, code, r->err);
+	cr_assert_str_eq(r->out, "", "%s: stdout should be empty: %s", what, r->out);
+	cr_assert_eq(t_count_lines(r->err), 1, "%s: want one line on stderr, got: [%s]", what, r->err);
+	size_t n = strlen(r->err);
+	cr_assert(n > 1 && r->err[n - 1] == '\n', "%s: the line is terminated", what);
+	cr_assert(!strncmp(r->err, "bfill ", 6), "%s: the line names the program: %s", what, r->err);
+	if (needle1)
+		cr_assert_not_null(strstr(r->err, needle1), "%s: '%s' not in: %s", what, needle1, r->err);
+	if (needle2)
+		cr_assert_not_null(strstr(r->err, needle2), "%s: '%s' not in: %s", what, needle2, r->err);
+	t_run_free(r);
+}
+
+static int job_count(const char *store)
+{
+	t_run r = t_bfillf("status --store '%s' --json", store);
+	cr_assert_eq(r.status, 0, "status: %s", r.err);
+	cJSON *o = cJSON_Parse(r.out);
+	cr_assert_not_null(o, "status --json: %s", r.out);
+	const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(o, "jobs");
+	cr_assert(cJSON_IsArray(jobs), "status --json has a jobs array: %s", r.out);
+	int n = cJSON_GetArraySize(jobs);
+	cJSON_Delete(o);
+	t_run_free(&r);
+	return n;
+}
+
+static void check_index_ok(const char *store, const char *index, long rows)
+{
+	char want[64];
+	t_run r = t_bfillf("check-index --store '%s' --table sbtest1 --name %s", store, index);
+	cr_assert_eq(r.status, 0, "check-index %s: exit %d: %s%s", index, r.status, r.out, r.err);
+	snprintf(want, sizeof(want), "%ld found: OK", rows);
+	cr_assert_not_null(strstr(r.out, want), "check-index %s: %s", index, r.out);
+	t_run_free(&r);
+}
+
+/* ---- usage errors and failures ---- */
+
+Test(cli_add_index, bad_usage_exits_2)
+{
+	char *store = new_store(100);
+	t_run r;
+
+#define ADD "add-index --store '%s' "
+	r = t_bfillf("add-index --table sbtest1 --name x --columns c");
+	expect_error(&r, 2, "no --store", "--store", NULL);
+	r = t_bfillf(ADD "--name x --columns c", store);
+	expect_error(&r, 2, "no --table", "--table", NULL);
+	r = t_bfillf(ADD "--table sbtest1 --columns c", store);
+	expect_error(&r, 2, "--columns first", "--columns", "--name");
+	r = t_bfillf(ADD "--table sbtest1", store);
+	expect_error(&r, 2, "no --name", "--name", NULL);
+	r = t_bfillf(ADD "--table sbtest1 --name x", store);
+	expect_error(&r, 2, "no --columns", "'x'", "--columns");
+	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --bogus", store);
+	expect_error(&r, 2, "unknown option", "--bogus", NULL);
+	r = t_bfillf(ADD "--table sbtest1 --name x --columns c extra", store);
+	expect_error(&r, 2, "positional argument", "extra", NULL);
+	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --mem lots", store);
+	expect_error(&r, 2, "bad --mem", "--mem", "lots");
+	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --mem 1M", store);
+	expect_error(&r, 2, "tiny --mem", "--mem", "at least");
+	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --workers 0", store);
+	expect_error(&r, 2, "--workers 0", "--workers", NULL);
+	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --workers two", store);
+	expect_error(&r, 2, "--workers two", "--workers", "two");
+	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --workers 1000", store);
+	expect_error(&r, 2, "--workers 1000", "--workers", NULL);
+	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --import-every soon", store);
+	expect_error(&r, 2, "bad --import-every", "--import-every", NULL);
+	r = t_bfillf(ADD "--resume", store);
+	expect_error(&r, 2, "--resume alone", "--job-id", NULL);
+	r = t_bfillf(ADD "--table sbtest1 --name x --columns nope", store);
+	expect_error(&r, 2, "unknown column", "'nope'", NULL);
+	r = t_bfillf(ADD "--table sbtest1 --name x --columns c,c", store);
+	expect_error(&r, 2, "column twice", "'c'", NULL);
+	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --name x --columns k", store);
+	expect_error(&r, 2, "index named twice", "'x'", NULL);
+	r = t_bfillf("check-index --store '%s' --table sbtest1", store);
+	expect_error(&r, 2, "check-index without --name", "--name", NULL);
+	r = t_bfillf("cancel --store '%s'", store);
+	expect_error(&r, 2, "cancel without --job", "--job", NULL);
+#undef ADD
+	cr_assert_eq(job_count(store), 0, "usage errors start no job");
+	free(store);
+}
+
+Test(cli_add_index, failures_exit_1)
+{
+	char *store = new_store(100);
+	char *missing = path_in(scratch_dir, "no-such-store");
+	t_run r = t_bfillf("add-index --store '%s' --table sbtest1 --name k_idx --columns k", store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+
+	r = t_bfillf("add-index --store '%s' --table nosuch --name x --columns k", store);
+	expect_error(&r, 1, "unknown table", "'nosuch'", NULL);
+	r = t_bfillf("add-index --store '%s' --table sbtest1 --name k_idx --columns c", store);
+	expect_error(&r, 1, "existing index", "'k_idx'", "already exists");
+	r = t_bfillf("add-index --store '%s' --table sbtest1 --name x --columns k", missing);
+	expect_error(&r, 1, "missing store", "no-such-store", NULL);
+	cr_assert_not(path_exists(missing), "a failed add-index creates no store");
+	r = t_bfillf("check-index --store '%s' --table sbtest1 --name nosuch", store);
+	expect_error(&r, 1, "check of an unknown index", "'nosuch'", NULL);
+	r = t_bfillf("status --store '%s' --job 42", store);
+	expect_error(&r, 1, "status of an unknown job", "42", NULL);
+	r = t_bfillf("cancel --store '%s' --job 42", store);
+	expect_error(&r, 1, "cancel of an unknown job", "42", NULL);
+	r = t_bfillf("cancel --store '%s' --job 1", store);
+	expect_error(&r, 1, "cancel of a done job", "done", NULL);
+
+	cr_assert_eq(job_count(store), 1, "failed requests start no job");
+	check_index_ok(store, "k_idx", 100);
+	free(store);
+	free(missing);
+}
+
+/* ---- --json ---- */
+
+static const cJSON *field(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	cr_assert_not_null(v, "JSON lacks '%s'", k);
+	return v;
+}
+
+static double num(const cJSON *o, const char *k)
+{
+	const cJSON *v = field(o, k);
+	cr_assert(cJSON_IsNumber(v), "'%s' is a number", k);
+	return v->valuedouble;
+}
+
+Test(cli_add_index, json_output_parses)
+{
+	char *store = new_store(5000);
+	t_run r = t_bfillf("add-index --store '%s' --table sbtest1 --name c_idx --columns c"
+			   " --name kc_idx --columns k,c --json", store);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert_eq(t_count_lines(r.out), 1, "one JSON line: %s", r.out);
+	cr_assert_str_eq(r.err, "");
+	cJSON *o = cJSON_Parse(r.out);
+	cr_assert_not_null(o, "not JSON: %s", r.out);
+	cr_assert_eq(num(o, "job_id"), 1);
+	cr_assert_str_eq(field(o, "state")->valuestring, "done");
+	cr_assert_str_eq(field(o, "table")->valuestring, "sbtest1");
+	const cJSON *idx = field(o, "indexes");
+	cr_assert(cJSON_IsArray(idx) && cJSON_GetArraySize(idx) == 2);
+	cr_assert_str_eq(cJSON_GetArrayItem(idx, 0)->valuestring, "c_idx");
+	cr_assert_str_eq(cJSON_GetArrayItem(idx, 1)->valuestring, "kc_idx");
+	cr_assert(cJSON_IsFalse(field(o, "noop")));
+	cr_assert_eq(num(o, "rows"), 5000);
+	cr_assert_eq(num(o, "rows_total"), 5000);
+	cr_assert_eq(num(o, "index_keys"), 10000);
+	cr_assert_gt(num(o, "index_bytes"), 0);
+	cr_assert_geq(num(o, "imports"), 1);
+	cr_assert_geq(num(o, "sst_files"), 2, "at least one file per index");
+	cr_assert_geq(num(o, "seconds"), 0);
+	for (const char *const *k = (const char *const[]){ "scan_seconds", "import_seconds", "rows_per_s",
+							   "mb_per_s", "peak_sort_dir_bytes", "lock_acquires",
+							   "lock_wait_ms", "lock_wait_max_ms", "fence_losses",
+							   NULL }; *k; k++)
+		num(o, *k);
+	cr_assert(cJSON_IsNull(field(o, "error")));
+	cJSON_Delete(o);
+	t_run_free(&r);
+
+	/* A failed job in JSON: state and error, and still one line on stderr. */
+	r = t_bfillf("add-index --store '%s' --table sbtest1 --name uk --columns k --unique --json", store);
+	cr_assert_eq(r.status, 1, "unique k over duplicates: exit %d", r.status);
+	cr_assert_eq(t_count_lines(r.err), 1, "one line on stderr: %s", r.err);
+	cr_assert_not_null(strstr(r.err, "Duplicate entry '"), "%s", r.err);
+	cr_assert_not_null(strstr(r.err, "' for key 'sbtest1.uk'"), "%s", r.err);
+	o = cJSON_Parse(r.out);
+	cr_assert_not_null(o, "not JSON: %s", r.out);
+	cr_assert_str_eq(field(o, "state")->valuestring, "failed");
+	const cJSON *e = field(o, "error");
+	cr_assert(cJSON_IsString(e) && !strncmp(e->valuestring, "Duplicate entry '", 17), "error: %s", r.out);
+	cJSON_Delete(o);
+	t_run_free(&r);
+
+	/* status --json and check-index --json parse too. */
+	r = t_bfillf("status --store '%s' --json", store);
+	cr_assert_eq(r.status, 0);
+	o = cJSON_Parse(r.out);
+	cr_assert_not_null(o, "status: %s", r.out);
+	const cJSON *jobs = field(o, "jobs");
+	cr_assert_eq(cJSON_GetArraySize(jobs), 2);
+	const cJSON *j1 = cJSON_GetArrayItem(jobs, 0), *j2 = cJSON_GetArrayItem(jobs, 1);
+	cr_assert_str_eq(field(j1, "state")->valuestring, "done");
+	cr_assert_eq(num(j1, "rows_done"), 5000);
+	cr_assert_eq(num(field(j1, "checkpoint"), "imported_rows"), 5000);
+	cr_assert_str_eq(field(j2, "state")->valuestring, "failed");
+	cr_assert_not_null(strstr(field(j2, "last_error")->valuestring, "Duplicate entry"));
+	cJSON_Delete(o);
+	t_run_free(&r);
+
+	r = t_bfillf("check-index --store '%s' --table sbtest1 --name kc_idx --json", store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	o = cJSON_Parse(r.out);
+	cr_assert_not_null(o, "check-index: %s", r.out);
+	cr_assert(cJSON_IsTrue(field(o, "ok")));
+	cr_assert_str_eq(field(o, "state")->valuestring, "public");
+	cr_assert_eq(num(o, "expected"), 5000);
+	cr_assert_eq(num(o, "found"), 5000);
+	cr_assert_eq(num(o, "missing") + num(o, "extra") + num(o, "wrong_value"), 0);
+	cJSON_Delete(o);
+	t_run_free(&r);
+	free(store);
+}
+
+/* ---- check-index catches tampering ---- */
+
+/* The index key of row `handle` in sbtest index `index` over column col. */
+static size_t sbtest_key(const bf_table *t, const char *index, const t_rows *rows, int64_t handle,
+			 uint8_t *key)
+{
+	int pos = bf_table_index(t, index);
+	cr_assert_geq(pos, 0);
+	const bf_index *x = &t->indexes[pos];
+	const bf_datum *row = t_rows_get(rows, (size_t)(handle - 1));
+	bf_datum cols[BF_MAX_INDEX_COLUMNS];
+	for (int c = 0; c < x->ncols; c++)
+		cols[c] = row[x->cols[c]];
+	return bf_codec_index_key(key, t->id, x->id, cols, x->ncols, !x->unique, handle);
+}
+
+Test(cli_add_index, check_index_catches_tampering)
+{
+	char *store = new_store(2000);
+	t_run r = t_bfillf("add-index --store '%s' --table sbtest1 --name c_idx --columns c"
+			   " --name upad --columns pad --unique", store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	check_index_ok(store, "c_idx", 2000);
+	check_index_ok(store, "upad", 2000);
+
+	/* Tamper through the library while no bfill process holds the store. */
+	bf_store *st = t_table_open_store(store);
+	bf_err err = { 0 };
+	bf_table t;
+	t_rows rows;
+	uint8_t key[512], val[BF_INDEX_VALUE_MAX];
+	t_table_get(st, "sbtest1", &t);
+	t_rows_sbtest(&rows, &t, 9, 2000);
+	size_t n = sbtest_key(&t, "c_idx", &rows, 10, key);
+	char *got = NULL;
+	size_t gotlen = 0;
+	cr_assert_eq(bf_store_get(st, key, n, &got, &gotlen, NULL), 0, "the entry to delete is there");
+	free(got);
+	cr_assert_eq(bf_store_delete(st, key, n, &err), 0, "%s", bf_err_text(&err));
+	/* An extra entry: row 11's key with a handle no row has. */
+	n = sbtest_key(&t, "c_idx", &rows, 11, key);
+	bf_codec_put_int(key + n - 8, 777777);
+	cr_assert_eq(bf_store_put(st, key, n, "0", 1, &err), 0, "%s", bf_err_text(&err));
+	/* A unique entry that names the wrong row. */
+	n = sbtest_key(&t, "upad", &rows, 20, key);
+	size_t vl = bf_codec_index_value(val, false, 21);
+	cr_assert_eq(bf_store_put(st, key, n, val, vl, &err), 0, "%s", bf_err_text(&err));
+	t_rows_free(&rows);
+	bf_store_close(st);
+
+	r = t_bfillf("check-index --store '%s' --table sbtest1 --name c_idx", store);
+	cr_assert_eq(r.status, 1, "a damaged index fails the check: %s", r.out);
+	cr_assert_not_null(strstr(r.out, "2000 rows"), "%s", r.out);
+	cr_assert_not_null(strstr(r.out, "1 missing, 1 extra, 0 wrong value"), "counts: %s", r.out);
+	cr_assert_not_null(strstr(r.out, "missing 74"), "an example key: %s", r.out);
+	cr_assert_not_null(strstr(r.out, "extra 74"), "an example key: %s", r.out);
+	cr_assert_eq(t_count_lines(r.err), 1, "one line on stderr: %s", r.err);
+	cr_assert_not_null(strstr(r.err, "sbtest1.c_idx"), "%s", r.err);
+	t_run_free(&r);
+
+	r = t_bfillf("check-index --store '%s' --table sbtest1 --name upad", store);
+	cr_assert_eq(r.status, 1);
+	cr_assert_not_null(strstr(r.out, "0 missing, 0 extra, 1 wrong value"), "counts: %s", r.out);
+	t_run_free(&r);
+
+	r = t_bfillf("check-index --store '%s' --table sbtest1 --name c_idx --json", store);
+	cr_assert_eq(r.status, 1);
+	cJSON *o = cJSON_Parse(r.out);
+	cr_assert_not_null(o, "%s", r.out);
+	cr_assert(cJSON_IsFalse(field(o, "ok")));
+	cr_assert_eq(num(o, "rows"), 2000);
+	cr_assert_eq(num(o, "expected"), 2000);
+	cr_assert_eq(num(o, "found"), 2000);
+	cr_assert_eq(num(o, "missing"), 1);
+	cr_assert_eq(num(o, "extra"), 1);
+	cr_assert_eq(num(o, "wrong_value"), 0);
+	cr_assert_eq(cJSON_GetArraySize(field(o, "examples")), 2);
+	cJSON_Delete(o);
+	t_run_free(&r);
+	free(store);
+}
+
+/* ---- status while a job runs in another process ---- */
+
+/* A second add-index on a store that a running job holds is refused
+ * with one line, unless the job ended in the meantime. */
+static void second_writer_refused(const char *store, int *job_status)
+{
+	t_run r = t_bfillf("add-index --store '%s' --table sbtest1 --name k_idx --columns k", store);
+	if (r.status == 0) {
+		cr_assert_eq(waitpid(bg_pid, job_status, WNOHANG), bg_pid,
+			     "a second add-index ran while the first job held the store");
+		bg_pid = 0;
+		t_run_free(&r);
+		return;
+	}
+	expect_error(&r, 1, "second writer", "another process", NULL);
+}
+
+Test(cli_add_index, status_while_running)
+{
+	char *store = new_store(1000000);
+	char *log = path_in(scratch_dir, "job.log");
+	int running = 0, calls = 0, st = 0;
+
+	bg_pid = t_spawn_bfillf(log, "add-index --store '%s' --table sbtest1 --name c_idx --columns c"
+				" --workers 1 --job-id 1 --quiet", store);
+	for (;;) {
+		if (!bg_pid || waitpid(bg_pid, &st, WNOHANG) == bg_pid) {
+			bg_pid = 0;
+			break;
+		}
+		t_run r = t_bfillf("status --store '%s' --json", store);
+		calls++;
+		cr_assert_eq(r.status, 0, "status while add-index runs: exit %d: %s", r.status, r.err);
+		cJSON *o = cJSON_Parse(r.out);
+		cr_assert_not_null(o, "status output is JSON: %s", r.out);
+		const cJSON *jobs = field(o, "jobs");
+		if (cJSON_GetArraySize(jobs) == 1) {
+			const cJSON *j = cJSON_GetArrayItem(jobs, 0);
+			const char *state = field(j, "state")->valuestring;
+			if (!strcmp(state, "running")) {
+				running++;
+				cr_assert(cJSON_IsTrue(field(j, "alive")), "the running job's process is alive");
+				cr_assert_eq(num(j, "pid"), bg_pid);
+				cr_assert_eq(num(j, "rows_total"), 1000000);
+				if (running == 1)
+					second_writer_refused(store, &st);
+			} else {
+				cr_assert(!strcmp(state, "queueing") || !strcmp(state, "done"),
+					  "state %s while the job runs", state);
+			}
+		}
+		cJSON_Delete(o);
+		t_run_free(&r);
+		usleep(50000);
+	}
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "add-index failed; see %s", log);
+	cr_log_info("status answered %d times, %d of them 'running'", calls, running);
+	cr_assert_geq(running, 2, "status saw the job running %d times in %d calls", running, calls);
+
+	t_run r = t_bfillf("status --store '%s'", store);
+	cr_assert_eq(r.status, 0);
+	cr_assert_not_null(strstr(r.out, "state done"), "%s", r.out);
+	t_run_free(&r);
+	free(log);
+	free(store);
+}
+
+/* ---- cancel ---- */
+
+Test(cli_add_index, cancel_failed_job)
+{
+	char *store = new_store(20000);
+	char *cmd = NULL, *jobdir = NULL;
+	cr_assert_geq(asprintf(&cmd, "exec '%s' add-index --store '%s' --table sbtest1 --name c_idx"
+			       " --columns c", t_bfill(), store), 0);
+	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	char *env[] = { "BFILL_FAULT=store.ingest", NULL };
+	t_run r = t_exec(argv, env);
+	expect_error(&r, 1, "failed import", "injected", "--resume --job-id 1");
+	free(cmd);
+
+	/* A leftover entry in the failed index's range, as a crash between an
+	 * ingest and the clean-up would leave it. */
+	bf_store *st = t_table_open_store(store);
+	bf_table t;
+	uint8_t key[64];
+	bf_err err = { 0 };
+	t_table_get(st, "sbtest1", &t);
+	int pos = bf_table_index(&t, "c_idx");
+	cr_assert_geq(pos, 0);
+	int64_t iid = t.indexes[pos].id;
+	bf_datum d = bf_datum_bytes("leftover", 8);
+	size_t n = bf_codec_index_key(key, t.id, iid, &d, 1, true, 5);
+	cr_assert_eq(bf_store_put(st, key, n, "0", 1, &err), 0, "%s", bf_err_text(&err));
+	bf_store_close(st);
+
+	r = t_bfillf("cancel --store '%s' --job 1", store);
+	cr_assert_eq(r.status, 0, "cancel: exit %d: %s", r.status, r.err);
+	cr_assert_str_eq(r.out, "job 1 cancelled\n");
+	cr_assert_str_eq(r.err, "");
+	t_run_free(&r);
+
+	st = t_table_open_store(store);
+	t_table_get(st, "sbtest1", &t);
+	cr_assert_lt(bf_table_index(&t, "c_idx"), 0, "cancel drops the index");
+	cr_assert_eq(t_table_index_count(st, t.id, iid), 0, "cancel removes the index's entries");
+	bf_store_close(st);
+	cr_assert_geq(asprintf(&jobdir, "%s.sort/job-1", store), 0);
+	cr_assert_not(path_exists(jobdir), "cancel removes the job's sort files");
+
+	r = t_bfillf("status --store '%s'", store);
+	cr_assert_not_null(strstr(r.out, "state cancelled"), "%s", r.out);
+	t_run_free(&r);
+	r = t_bfillf("check-index --store '%s' --table sbtest1 --name c_idx", store);
+	expect_error(&r, 1, "check of a cancelled index", "does not exist", NULL);
+	r = t_bfillf("add-index --store '%s' --resume --job-id 1", store);
+	expect_error(&r, 1, "resume of a cancelled job", "cancelled", NULL);
+
+	/* The name is free again. */
+	r = t_bfillf("add-index --store '%s' --table sbtest1 --name c_idx --columns c", store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	check_index_ok(store, "c_idx", 20000);
+	free(jobdir);
+	free(store);
+}
+
+/* ---- memory budget ---- */
+
+#define MEM_ROWS 1000000
+#define MEM_BUDGET_MB 128
+#define MEM_SLACK_MB 64
+
+/* Runs bfill with argv directly (no shell, so rusage is bfill's own),
+ * stdout and stderr to out_path; returns the exit status and peak RSS in
+ * KiB. */
+static int run_measured(char *const argv[], const char *fault, const char *out_path, long *maxrss_kb)
+{
+	struct rusage ru;
+	int st;
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		if (!freopen(out_path, "w", stdout) || dup2(fileno(stdout), 2) < 0)
+			_exit(126);
+		if (fault)
+			setenv("BFILL_FAULT", fault, 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	bg_pid = pid;
+	cr_assert_eq(wait4(pid, &st, 0, &ru), pid);
+	bg_pid = 0;
+	*maxrss_kb = ru.ru_maxrss;
+	cr_assert(WIFEXITED(st), "bfill died of signal %d", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	return WEXITSTATUS(st);
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	static char buf[8192];
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+Test(cli_add_index, memory_budget_respected)
+{
+	char *store = new_store(MEM_ROWS);
+	char *out = path_in(scratch_dir, "out.json");
+	char bin[4096], mem[16];
+	long rss_kb = 0;
+	snprintf(bin, sizeof(bin), "%s", t_bfill());
+	snprintf(mem, sizeof(mem), "%dM", MEM_BUDGET_MB);
+
+	/* The c index of 1M rows is ~165 MB of entries; the sort buffers get
+	 * what --mem leaves after a fixed reserve, about half of that. */
+	char *argv[] = { bin, "add-index", "--store", store, "--table", "sbtest1", "--name", "c_idx",
+			 "--columns", "c", "--mem", mem, "--workers", "2", "--json", NULL };
+	int code = run_measured(argv, NULL, out, &rss_kb);
+	char *json = slurp(out);
+	cr_assert_eq(code, 0, "add-index --mem %s: exit %d: %s", mem, code, json);
+	cr_assert_eq(t_count_lines(json), 1, "only the JSON line: %s", json);
+	cJSON *o = cJSON_Parse(json);
+	cr_assert_not_null(o, "%s", json);
+	double bytes = num(o, "index_bytes");
+	cr_assert_eq(num(o, "index_keys"), MEM_ROWS);
+	cr_assert_gt(bytes, 1.2 * MEM_BUDGET_MB * 1048576, "the entries exceed the budget");
+	cr_log_info("--mem %s: %.0f MB of entries, peak sort dir %.0f MB, peak RSS %ld MiB", mem,
+		    bytes / 1e6, num(o, "peak_sort_dir_bytes") / 1e6, rss_kb / 1024);
+	cJSON_Delete(o);
+	check_index_ok(store, "c_idx", MEM_ROWS);
+
+	/* The engine spilled: with the run writer failing at its 3rd write,
+	 * the same build fails, so it wrote at least three runs (the last
+	 * import merges what is left in memory without writing one). */
+	char *argv2[] = { bin, "add-index", "--store", store, "--table", "sbtest1", "--name", "c2",
+			  "--columns", "c", "--mem", mem, "--workers", "2", "--json", NULL };
+	long rss2 = 0;
+	code = run_measured(argv2, "engine.write@3", out, &rss2);
+	json = slurp(out);
+	cr_assert_eq(code, 1, "with engine.write@3 the build must reach a third run write: %s", json);
+	cr_assert_not_null(strstr(json, "injected write failure"), "%s", json);
+
+	cr_assert_leq(rss_kb, (long)(MEM_BUDGET_MB + MEM_SLACK_MB) * 1024,
+		      "peak RSS %ld MiB exceeds --mem %dM + %d MiB", rss_kb / 1024, MEM_BUDGET_MB,
+		      MEM_SLACK_MB);
+	free(out);
+	free(store);
+}
