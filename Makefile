@@ -37,7 +37,7 @@ ASAN_SUP_OBJS := $(call obj,$(ASAN),$(TEST_SUPPORT))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 ASAN_TEST_BINS := $(patsubst tests/%.c,$(ASAN)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all deps test test-only test-asan demo clean bench-deps tsan
+.PHONY: all deps test test-only test-asan demo clean bench-deps tsan tsan-pipeline
 .SECONDARY: $(PROTO_C) $(PROTO_H)
 
 all: lib/libbfill.a bin/bfill $(TEST_BINS)
@@ -149,7 +149,25 @@ $(TSAN)/bfill-lockbench: $(TSAN)/obj/bench/lock_latency.o $(TSAN)/libbfill.a
 	$(CC) $(CFLAGS) $(TSAN_FLAGS) -o $@ $< $(TSAN)/libbfill.a $(LDLIBS)
 
 TSAN_STRESS_ARGS ?= 40 --threads 3 --ttl 3
-tsan: $(TSAN_TEST_BINS) $(TSAN)/bfill-lockbench
+$(TSAN)/bfill: $(call obj,$(TSAN),$(CMD_SRCS)) $(TSAN)/libbfill.a
+	$(CC) $(CFLAGS) $(TSAN_FLAGS) -o $@ $(call obj,$(TSAN),$(CMD_SRCS)) $(TSAN)/libbfill.a $(LDLIBS)
+
+# The pipeline under TSan: a real add-index (readers, writers, sink,
+# importer, several imports) and check-index, with the in-process lock.
+tsan-pipeline: $(TSAN)/bfill
+	@mkdir -p $(BUILD)/test-logs
+	@log=$(BUILD)/test-logs/tsan_pipeline.log; d=$$(mktemp -d /tmp/bfill-tsan.XXXXXX); \
+	export TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan-pipeline.supp"; \
+	{ $(TSAN)/bfill gen --store $$d/s --rows 200000 --quiet && \
+	  $(TSAN)/bfill add-index --store $$d/s --table sbtest1 --name c1 --columns c \
+		--name k1 --columns k --mem 128M --import-every 8M --workers 3 --json && \
+	  $(TSAN)/bfill check-index --store $$d/s --table sbtest1 --name c1; } >$$log 2>&1; st=$$?; \
+	rm -rf $$d $$d.sort; \
+	if [ $$st -ne 0 ] || grep -q 'ThreadSanitizer' $$log; then \
+		echo "FAIL tsan pipeline (exit $$st) -- log: $$log"; grep -A20 'WARNING: ThreadSanitizer' $$log | head -60; exit 1; \
+	else echo "ok   tsan pipeline"; tail -n 2 $$log; fi
+
+tsan: tsan-pipeline $(TSAN_TEST_BINS) $(TSAN)/bfill-lockbench
 	@mkdir -p $(BUILD)/test-logs
 	@log=$(BUILD)/test-logs/tsan_lockbench.log; \
 	TSAN_OPTIONS="$${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/bench/lock_latency.tsan.supp}" \
