@@ -50,12 +50,12 @@ static void print_json(const bf_add_index_result *r, int rc, const bf_err *err)
 	       ",\"scan_seconds\":%.3f,\"import_seconds\":%.3f,\"rows_per_s\":%.0f"
 	       ",\"index_keys\":%" PRIu64 ",\"index_bytes\":%" PRIu64 ",\"mb_per_s\":%.1f"
 	       ",\"peak_sort_dir_bytes\":%" PRIu64 ",\"runs\":%" PRIu64 ",\"imports\":%" PRIu64 ",\"sst_files\":%" PRIu64
-	       ",\"lock_acquires\":%" PRIu64 ",\"lock_wait_ms\":%" PRIu64 ",\"lock_wait_max_ms\":%" PRIu64
+	       ",\"lock_acquires\":%" PRIu64 ",\"lock_wait_ms\":%" PRIu64 ",\"lock_wait_max_ms\":%" PRIu64 ",\"lock_release_ms\":%" PRIu64
 	       ",\"fence_losses\":%" PRIu64 ",\"error\":",
 	       r->noop ? "true" : "false", r->rows, j->rows_total, r->seconds, r->scan_seconds,
 	       r->import_seconds, rate, r->index_keys, r->index_bytes,
 	       r->seconds > 0 ? (double)r->index_bytes / r->seconds / 1e6 : 0, r->peak_sort_bytes,
-	       b->runs, b->imports, b->sst_files, b->lock_acquires, b->lock_wait_ms, b->lock_wait_max_ms,
+	       b->runs, b->imports, b->sst_files, b->lock_acquires, b->lock_wait_ms, b->lock_wait_max_ms, b->lock_release_ms,
 	       b->fence_losses);
 	if (rc) {
 		putchar('"');

@@ -136,12 +136,16 @@ int bf_backend_open(const bf_backend_opts *opts, bf_backend **out, bf_err *err)
 
 static void release_locks(bf_backend *b)
 {
+	int64_t t0 = bf_now_ms();
 	for (int i = 0; i < b->n; i++) {
 		if (b->idx[i].held) {
 			bf_lock_release(b->idx[i].lock, NULL);
 			b->idx[i].held = false;
 		}
 	}
+	pthread_mutex_lock(&b->mu);
+	b->stats.lock_release_ms += (uint64_t)(bf_now_ms() - t0);
+	pthread_mutex_unlock(&b->mu);
 }
 
 void bf_backend_close(bf_backend *b)

@@ -76,6 +76,7 @@ typedef struct bf_backend_stats {
 	uint64_t lock_acquires;
 	uint64_t lock_wait_ms;      /* total time spent acquiring */
 	uint64_t lock_wait_max_ms;
+	uint64_t lock_release_ms;   /* total time spent releasing (unlock + revoke) */
 	uint64_t fence_losses;      /* imports restarted because a lock was lost */
 	uint64_t generation;        /* current engine generation */
 } bf_backend_stats;
