@@ -5,7 +5,9 @@
  * bytes, enforces deadlines and turns gRPC statuses into bfill codes.
  *
  * Unary calls are one batch on a per-call pluck completion queue, waited on
- * in short slices so an interrupt hook can cancel them. A stream owns a
+ * in short slices so an interrupt hook can cancel them. A thread per client
+ * keeps a connectivity watch on every channel, so that reconnecting goes on
+ * between calls (see conn_thread_main). A stream owns a
  * "next" completion queue that only its owning thread drives, so every
  * buffer handed to gRPC is touched by one thread only.
  *
@@ -23,6 +25,7 @@
 #include <grpc/support/time.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +34,9 @@
 /* How long one wait on a completion queue lasts before the interrupt hook
  * is polled again. */
 #define POLL_SLICE_MS 50
+/* Lifetime of one connectivity watch; also bounds how long destroying a
+ * client can wait for its connection thread. */
+#define CONN_WATCH_MS 250
 
 typedef struct endpoint {
 	char *target;          /* "host:port", owned */
@@ -45,6 +51,11 @@ struct bf_etcd {
 	size_t max_reply;
 	bool (*interrupted)(void *arg);
 	void *interrupt_arg;
+	grpc_completion_queue *conn_cq; /* owned; drained by conn_thread only */
+	pthread_t conn_thread;
+	bool conn_thread_started;
+	pthread_mutex_t conn_mu; /* conn_stopping, and arming watches */
+	bool conn_stopping;     /* set before the channels are destroyed */
 };
 
 /* A gRPC method and how a failed call on it may be retried. */
@@ -213,6 +224,89 @@ static grpc_metadata hasleader_md(void)
 
 /* ---- client lifetime --------------------------------------------------- */
 
+/*
+ * Why a thread: gRPC core moves a connection attempt forward only while
+ * some thread polls a completion queue interested in that channel. A
+ * fail-fast call on a channel in TRANSIENT_FAILURE fails at once, so with
+ * calls alone the reconnect that the backoff timer starts is never driven
+ * (it ends in "tcp handshaker shutdown"), and a member that was down stays
+ * unusable for this client however long it has been back. A connectivity
+ * watch puts this thread's queue among the interested parties, and asking
+ * for the state with try_to_connect takes an idle channel out of idleness.
+ */
+
+/* Arms a watch on endpoint i; the caller holds conn_mu. */
+static void conn_watch(bf_etcd *c, size_t i)
+{
+	grpc_connectivity_state st = grpc_channel_check_connectivity_state(c->eps[i].channel, 1);
+	gpr_timespec until = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+					  gpr_time_from_millis(CONN_WATCH_MS, GPR_TIMESPAN));
+	grpc_channel_watch_connectivity_state(c->eps[i].channel, st, until, c->conn_cq,
+					      (void *)(uintptr_t)(i + 1));
+}
+
+static void *conn_thread_main(void *arg)
+{
+	bf_etcd *c = arg;
+
+	for (;;) {
+		grpc_event ev = grpc_completion_queue_next(c->conn_cq,
+							   gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		if (ev.type == GRPC_QUEUE_SHUTDOWN)
+			break;
+		if (ev.type != GRPC_OP_COMPLETE)
+			continue;
+		/* A state change or the end of the watch's time: watch again,
+		 * unless the channels are about to go. */
+		pthread_mutex_lock(&c->conn_mu);
+		if (!c->conn_stopping)
+			conn_watch(c, (size_t)(uintptr_t)ev.tag - 1);
+		pthread_mutex_unlock(&c->conn_mu);
+	}
+	return NULL;
+}
+
+static int conn_start(bf_etcd *c, bf_err *err)
+{
+	pthread_mutex_init(&c->conn_mu, NULL);
+	c->conn_cq = grpc_completion_queue_create_for_next(NULL);
+	pthread_mutex_lock(&c->conn_mu);
+	for (size_t i = 0; i < c->n_eps; i++)
+		conn_watch(c, i);
+	pthread_mutex_unlock(&c->conn_mu);
+	if (pthread_create(&c->conn_thread, NULL, conn_thread_main, c) != 0)
+		return bf_errf(err, BF_ENOMEM, "etcd: cannot start the connection thread");
+	c->conn_thread_started = true;
+	return 0;
+}
+
+/* Part one of stopping, before the channels are destroyed: no new watch. */
+static void conn_stop_watching(bf_etcd *c)
+{
+	if (!c->conn_cq)
+		return;
+	pthread_mutex_lock(&c->conn_mu);
+	c->conn_stopping = true;
+	pthread_mutex_unlock(&c->conn_mu);
+}
+
+/* Part two, after the channels are destroyed (which ends their watches). */
+static void conn_finish(bf_etcd *c)
+{
+	if (!c->conn_cq)
+		return;
+	grpc_completion_queue_shutdown(c->conn_cq);
+	if (c->conn_thread_started)
+		pthread_join(c->conn_thread, NULL);
+	else
+		while (grpc_completion_queue_next(c->conn_cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+						  NULL).type != GRPC_QUEUE_SHUTDOWN)
+			;
+	grpc_completion_queue_destroy(c->conn_cq);
+	c->conn_cq = NULL;
+	pthread_mutex_destroy(&c->conn_mu);
+}
+
 static int add_endpoint(bf_etcd *c, const char *spec, size_t len, grpc_channel_credentials *creds,
 			const grpc_channel_args *args, bf_err *err)
 {
@@ -316,6 +410,9 @@ int bf_etcd_create(const char *endpoints, const bf_etcd_opts *opts, bf_etcd **ou
 		goto out;
 	}
 	atomic_init(&c->current, 0);
+	rc = conn_start(c, err);
+	if (rc)
+		goto out;
 	*out = c;
 	c = NULL;
 out:
@@ -332,10 +429,12 @@ void bf_etcd_destroy(bf_etcd *c)
 {
 	if (!c)
 		return;
+	conn_stop_watching(c);
 	for (size_t i = 0; i < c->n_eps; i++) {
 		grpc_channel_destroy(c->eps[i].channel);
 		free(c->eps[i].target);
 	}
+	conn_finish(c);
 	free(c->eps);
 	free(c);
 	grpc_shutdown();

@@ -582,6 +582,16 @@ static bool import_busy(pipe *p)
 	return busy;
 }
 
+/* Waits while an import runs; once the pipeline is stopped its lock wait
+ * is cancelled, so that is short. */
+static void wait_import_ended(pipe *p)
+{
+	pthread_mutex_lock(&p->imp_mu);
+	while (p->imp_state == IMPORT_RUNNING)
+		pthread_cond_wait(&p->imp_cv, &p->imp_mu);
+	pthread_mutex_unlock(&p->imp_mu);
+}
+
 /* ---- sink ---- */
 
 static void advance_watermarks(pipe *p)
@@ -702,7 +712,12 @@ static int run_sink(pipe *p, bf_pipe_stats *stats)
 	if (rc)
 		fail(p, rc, &err);
 	/* A failed last import wrote the writers' buffers as runs: record how
-	 * far that makes the engines durable, for a resume. */
+	 * far that makes the engines durable, for a resume. When the sink
+	 * itself stopped the job (an interrupt while the import waited for
+	 * the lock), the cancelled import is still ending: wait for it, or
+	 * the runs it writes would be left out and the resume re-scan all. */
+	if (final_requested && atomic_load(&p->stop))
+		wait_import_ended(p);
 	if (final_requested && atomic_load(&p->stop) && !import_busy(p)) {
 		bf_err ignored = { 0 };
 		advance_watermarks(p);
