@@ -52,7 +52,11 @@ st=$?
 set -e
 [ $st -eq 77 ] && { say "SKIP: $(tail -n 1 "$WORK/setup.err")"; exit 77; }
 [ $st -eq 0 ] || { say "cluster setup failed"; cat "$WORK/setup.err"; exit 1; }
-say "cluster: $EPS"
+# The worst case: bfill talks to the leader when the leader is cut off (as a PD client talks
+# to the PD leader), so the leader's endpoint goes first.
+LEADER_IP=$("$CLUSTER" leader | cut -d' ' -f2)
+EPS="$LEADER_IP:2379,$(echo "$EPS" | tr ',' '\n' | grep -v "^$LEADER_IP:" | paste -sd,)"
+say "cluster: $EPS (leader first)"
 "$BFILL" gen --store "$STORE" --rows "$ROWS" --seed 11 --quiet
 mkdir -p "$OUT"
 
@@ -74,13 +78,13 @@ run() {
 	BPID=$!
 	while kill -0 "$BPID" 2>/dev/null; do
 		now=$(date +%s.%N)
-		rows=$("$BFILL" status --store "$STORE" --job "$job" --json 2>/dev/null |
+		rows=$({ "$BFILL" status --store "$STORE" --job "$job" --json 2>/dev/null || true; } |
 			python3 -c 'import json,sys
 try: print(json.load(sys.stdin)["rows_done"])
 except Exception: print("")')
 		[ -n "$rows" ] && echo "$(echo "$now - $t0" | bc -l),$rows" >>"$WORK/$name.csv"
 		if [ "$with_cut" = 1 ] && [ -z "$cut_at" ] && [ -n "$rows" ] && [ "$rows" -ge "$first_import_rows" ]; then
-			"$CLUSTER" partition --method "$METHOD" >"$WORK/cut.txt"
+			"$CLUSTER" partition "$LEADER_IP" --method "$METHOD" >"$WORK/cut.txt"
 			cut_at=$(echo "$(date +%s.%N) - $t0" | bc -l)
 			( sleep "$CUT"; "$CLUSTER" heal >/dev/null ) &
 			HEALER=$!

@@ -24,6 +24,7 @@
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_CAP_MS 2000
 #define NAP_MS 50
+#define MAX_ORPHANS 8
 
 typedef struct etcd_lock {
 	bf_lock base;
@@ -40,6 +41,14 @@ typedef struct etcd_lock {
 	char *key;                /* owned: "<prefix>/<name>" being acquired or held */
 	bool held;
 	uint64_t rng;             /* backoff jitter */
+	/*
+	 * Leases of dropped sessions whose revoke did not get through (etcd
+	 * had no leader at that moment, say). Their lock keys would stay
+	 * ahead of the next session's key in the queue until the lease TTL
+	 * ran out, so they are revoked before anything else is tried.
+	 */
+	int64_t orphans[MAX_ORPHANS];
+	int norphans;
 } etcd_lock;
 
 /* Cancellation interrupts etcd calls only while acquiring: release and
@@ -63,13 +72,32 @@ static int drop_all(etcd_lock *lk, bf_err *err)
 		lk->mutex = NULL;
 	}
 	if (lk->session) {
+		int64_t lease = bf_etcd_session_lease(lk->session);
 		rc2 = bf_etcd_session_close(lk->session, rc ? &tmp : err);
 		lk->session = NULL;
+		if (rc2 && lk->norphans < MAX_ORPHANS)
+			lk->orphans[lk->norphans++] = lease;
 		if (!rc)
 			rc = rc2;
 	}
 	lk->held = false;
 	return rc;
+}
+
+/* Revokes leftover leases; 0 once none is left (a lease etcd no longer
+ * knows is gone already). */
+static int revoke_orphans(etcd_lock *lk, bf_err *err)
+{
+	while (lk->norphans > 0) {
+		int64_t lease = lk->orphans[lk->norphans - 1];
+		int rc = bf_etcd_lease_revoke(lk->client, lease, err);
+		if (rc && rc != BF_ENOTFOUND)
+			return bf_err_prefix(err, rc, "revoking lease %llx of an earlier session",
+					     (unsigned long long)lease);
+		bf_err_clear(err);
+		lk->norphans--;
+	}
+	return 0;
 }
 
 /*
@@ -83,6 +111,9 @@ static int attempt(etcd_lock *lk, int64_t deadline_ms, bf_err *err)
 
 	if (lk->session && bf_etcd_session_check(lk->session, NULL) != 0)
 		drop_all(lk, NULL);
+	rc = revoke_orphans(lk, err);
+	if (rc)
+		return rc;
 	if (!lk->session) {
 		rc = bf_etcd_session_create(lk->client, lk->ttl_s, &lk->session, err);
 		if (rc)
@@ -205,6 +236,8 @@ static void etcd_destroy(bf_lock *base)
 	etcd_lock *lk = (etcd_lock *)base;
 
 	drop_all(lk, NULL);
+	/* One more try for leftovers; their TTL bounds them if this fails. */
+	revoke_orphans(lk, NULL);
 	bf_etcd_destroy(lk->client);
 	free(lk->prefix);
 	free(lk->key);

@@ -13,6 +13,7 @@
  *   4. then confirm our key still exists, else the session expired.
  */
 #include "lock/etcd_mutex.h"
+#include "bfill/fault.h"
 #include "util/util.h"
 
 #include <stdio.h>
@@ -299,7 +300,10 @@ int bf_etcd_mutex_unlock(bf_etcd_mutex *m, bf_err *err)
 
 	if (!m)
 		return 0;
-	rc = bf_etcd_delete(m->client, m->my_key, NULL, NULL, NULL, err);
+	if (bf_fault_hit("lock.unlock"))
+		rc = bf_errf(err, BF_EUNAVAIL, "etcd delete of %s: injected failure", m->my_key);
+	else
+		rc = bf_etcd_delete(m->client, m->my_key, NULL, NULL, NULL, err);
 	/* Even when etcd could not be told, we no longer act as the holder;
 	 * revoking the lease (or its TTL) removes the key. */
 	m->locked = false;

@@ -226,7 +226,11 @@ int bf_etcd_session_close(bf_etcd_session *s, bf_err *err)
 
 	/* Revoking deletes the lock key with the lease at once, rather than
 	 * after the TTL. A lease etcd already dropped is not an error. */
-	rc = bf_etcd_lease_revoke(s->client, s->lease_id, err);
+	if (bf_fault_hit("lock.revoke"))
+		rc = bf_errf(err, BF_EUNAVAIL, "etcd revoke of lease %llx: injected failure",
+			     (unsigned long long)s->lease_id);
+	else
+		rc = bf_etcd_lease_revoke(s->client, s->lease_id, err);
 	if (rc == BF_ENOTFOUND) {
 		bf_err_clear(err);
 		rc = 0;

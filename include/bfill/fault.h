@@ -12,7 +12,8 @@
  *
  * Seams in bfill: "engine.write" (a sort-engine run write), "engine.ingest",
  * "import.write", "store.ingest", "lock.session" (session creation),
- * "lock.keepalive" (keepalives stop being sent), "scan.read"; pause seam
+ * "lock.keepalive" (keepalives stop being sent), "lock.unlock" and
+ * "lock.revoke" (a release that can't reach etcd), "scan.read"; pause seam
  * "import.stall" (before an import's fencing check).
  */
 #ifndef BFILL_FAULT_H

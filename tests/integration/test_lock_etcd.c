@@ -494,3 +494,35 @@ Test(lock_etcd, cancel_stops_a_waiting_acquire)
 	bf_lock_destroy(a);
 	t_etcd_destroy(e);
 }
+
+/* A release that could not reach etcd leaves the key and the lease; the
+ * next acquire revokes that lease first instead of queueing behind its
+ * own stale key until the TTL runs out. */
+Test(lock_etcd, stale_own_key_is_revoked_before_the_next_acquire)
+{
+	t_etcd *e = t_etcd_start(1);
+	/* A lock timeout well under the TTL: waiting the stale key out is not
+	 * an option, only revoking it is. */
+	bf_lock *lk = make_lock(t_etcd_endpoints(e), 20, 4, NULL);
+	int64_t tok1, tok2;
+	bf_err err = { 0 };
+
+	cr_assert_eq(bf_lock_acquire(lk, "stale/1", &tok1, &err), 0, "%s", err.msg);
+	bf_fault_arm_range("lock.unlock", 1, 1);
+	bf_fault_arm_range("lock.revoke", 1, 1);
+	cr_assert_neq(bf_lock_release(lk, &err), 0, "the injected release failure is reported");
+	bf_etcd_range_result keys = contenders(t_etcd_endpoints(e), "/bfill/lock/stale/1");
+	cr_assert_eq(keys.n_kvs, 1, "the stale key is still there");
+	bf_etcd_range_result_free(&keys);
+
+	cr_assert_eq(bf_lock_acquire(lk, "stale/1", &tok2, &err), 0, "%s", err.msg);
+	cr_assert_gt(tok2, tok1);
+	keys = contenders(t_etcd_endpoints(e), "/bfill/lock/stale/1");
+	cr_assert_eq(keys.n_kvs, 1, "only the new key is queued");
+	cr_assert_eq(keys.kvs[0].create_revision, tok2, "the holder is the new key, not the stale one");
+	bf_etcd_range_result_free(&keys);
+	cr_assert_eq(bf_lock_check(lk, &err), 0, "%s", err.msg);
+	bf_fault_reset();
+	bf_lock_destroy(lk);
+	t_etcd_destroy(e);
+}
