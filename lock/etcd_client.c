@@ -588,7 +588,14 @@ static int unary(bf_etcd *c, const method *m, const bf_etcd_buf *req, int timeou
 			return bf_errf(err, BF_ECANCELLED, "etcd %s %s: cancelled", c->eps[ep].target,
 				       m->name);
 		memset(&res, 0, sizeof(res));
-		rc = unary_once(c, ep, m, req, deadline, &res, err);
+		/* A read may go on to the next member, so one member that hangs
+		 * (a leader cut off from its followers accepts the request and
+		 * never answers) must not use up the whole deadline: it gets half
+		 * of what is left, the last member all of it. */
+		int64_t attempt_deadline = deadline;
+		if (m->read_only && attempt + 1 < c->n_eps)
+			attempt_deadline = bf_now_ms() + (deadline - bf_now_ms()) / 2;
+		rc = unary_once(c, ep, m, req, attempt_deadline, &res, err);
 		if (rc)
 			return rc;
 		if (res.status == GRPC_STATUS_OK) {
