@@ -50,7 +50,7 @@ done
 [ -n "$SCEN" ] || { echo "usage: $0 [options] a|b|c|d|d-timeout" >&2; exit 2; }
 case $SCEN in
 a) : "${ROWS:=1000000}" "${HOLD:=15}" ;;
-b) : "${ROWS:=5000000}" "${HOLD:=10}" ;;
+b) : "${ROWS:=10000000}" "${HOLD:=10}" ;;
 c) : "${ROWS:=10000000}" "${HOLD:=3}" ;;
 d | d-timeout) : "${ROWS:=3000000}" "${HOLD:=20}" ;;
 esac

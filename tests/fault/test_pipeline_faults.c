@@ -9,13 +9,11 @@
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,46 +25,20 @@
 #include "tests/support/support.h"
 #include "tests/support/table.h"
 
-static char *scratch_dir;
 static pid_t bg_pid;
 
 static void teardown(void)
 {
-	if (bg_pid > 0) {
-		kill(bg_pid, SIGKILL);
-		waitpid(bg_pid, NULL, 0);
-		bg_pid = 0;
-	}
-	t_rmdir(scratch_dir);
-	scratch_dir = NULL;
+	t_kill_reap(&bg_pid);
+	t_scratch_remove();
 }
 
 TestSuite(faults, .fini = teardown, .timeout = 240);
 
-static char *path_in(const char *dir, const char *name)
-{
-	char *p = NULL;
-	cr_assert_geq(asprintf(&p, "%s/%s", dir, name), 0);
-	return p;
-}
-
-static bool path_exists(const char *p)
-{
-	struct stat sb;
-	return stat(p, &sb) == 0;
-}
-
-static void need_bfill(void)
-{
-	cr_assert_eq(access(t_bfill(), X_OK), 0, "bfill binary %s: %s (build bin/bfill first)",
-		     t_bfill(), strerror(errno));
-}
-
 static void new_scratch(void)
 {
-	cr_assert_null(scratch_dir, "one scratch directory per test");
 	bf_fault_reset();
-	scratch_dir = t_tmpdir("faults");
+	t_scratch_new("faults");
 }
 
 /* ---- in-process: each seam fails the job cleanly, resume finishes ---- */
@@ -86,8 +58,8 @@ static void seam_fails_then_resumes(const char *seam, long nth)
 	bf_job rec;
 
 	new_scratch();
-	char *store_dir = path_in(scratch_dir, "store"), *sort_dir = path_in(scratch_dir, "sort");
-	char *check_dir = path_in(scratch_dir, "check");
+	char *store_dir = t_path_in(t_scratch_dir, "store");
+	char *sort_dir = t_path_in(t_scratch_dir, "sort"), *check_dir = t_path_in(t_scratch_dir, "check");
 	bf_store *st = t_table_open_store(store_dir);
 	t_table_gen_sbtest(st, "sbtest1", SEAM_ROWS, 21, &t);
 
@@ -132,7 +104,7 @@ static void seam_fails_then_resumes(const char *seam, long nth)
 	rc = bf_add_index(st, &ro, &res, &err);
 	cr_assert_eq(rc, 0, "resume after %s: %s", seam, bf_err_text(&err));
 	cr_assert_eq(res.job.state, BF_JOB_DONE);
-	cr_assert_not(path_exists(sort_dir), "sort dir removed once the job is done");
+	cr_assert_not(t_path_exists(sort_dir), "sort dir removed once the job is done");
 	t_rows rows;
 	t_rows_sbtest(&rows, &t, 21, SEAM_ROWS);
 	t_table_verify_index(st, "sbtest1", "c_idx", &rows);
@@ -167,20 +139,6 @@ typedef struct job_view {
 	uint64_t rows_done, flushed_rows, imported_rows, imports;
 } job_view;
 
-static uint64_t json_u64(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	cr_assert(cJSON_IsNumber(v), "status JSON lacks number '%s'", k);
-	return (uint64_t)v->valuedouble;
-}
-
-static void json_text(const cJSON *o, const char *k, char *out, size_t n)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	cr_assert(cJSON_IsString(v), "status JSON lacks string '%s'", k);
-	snprintf(out, n, "%s", v->valuestring);
-}
-
 /* `bfill status --job id --json`; false when it answers that there is no
  * such job (yet), with must_exist an assertion. */
 static bool try_status(const char *store, int64_t id, bool must_exist, job_view *out)
@@ -194,16 +152,16 @@ static bool try_status(const char *store, int64_t id, bool must_exist, job_view 
 	cr_assert_eq(r.status, 0, "status: exit %d: %s", r.status, r.err);
 	cJSON *o = cJSON_Parse(r.out);
 	cr_assert_not_null(o, "status output is JSON: %s", r.out);
-	json_text(o, "state", v.state, sizeof(v.state));
-	json_text(o, "phase", v.phase, sizeof(v.phase));
-	json_text(o, "last_error", v.last_error, sizeof(v.last_error));
+	snprintf(v.state, sizeof(v.state), "%s", t_json_str(o, "state"));
+	snprintf(v.phase, sizeof(v.phase), "%s", t_json_str(o, "phase"));
+	snprintf(v.last_error, sizeof(v.last_error), "%s", t_json_str(o, "last_error"));
 	v.alive = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "alive"));
-	v.rows_done = json_u64(o, "rows_done");
+	v.rows_done = (uint64_t)t_json_num(o, "rows_done");
 	const cJSON *cp = cJSON_GetObjectItemCaseSensitive(o, "checkpoint");
 	cr_assert(cJSON_IsObject(cp), "status JSON has a checkpoint");
-	v.flushed_rows = json_u64(cp, "flushed_rows");
-	v.imported_rows = json_u64(cp, "imported_rows");
-	v.imports = json_u64(cp, "imports");
+	v.flushed_rows = (uint64_t)t_json_num(cp, "flushed_rows");
+	v.imported_rows = (uint64_t)t_json_num(cp, "imported_rows");
+	v.imports = (uint64_t)t_json_num(cp, "imports");
 	cJSON_Delete(o);
 	t_run_free(&r);
 	*out = v;
@@ -253,46 +211,24 @@ static void expect_one_line_failure(const t_run *r, const char *what, const char
 		cr_assert_not_null(strstr(r->err, n2), "%s: '%s' not in: %s", what, n2, r->err);
 }
 
-static void gen_cli(const char *store, long rows)
-{
-	t_run r = t_bfillf("gen --store '%s' --rows %ld --seed 5 --quiet", store, rows);
-	cr_assert_eq(r.status, 0, "gen: %s", r.err);
-	t_run_free(&r);
-}
-
-static void check_index_ok(const char *store, const char *index, long rows)
-{
-	char want[64];
-	t_run r = t_bfillf("check-index --store '%s' --table sbtest1 --name %s", store, index);
-	cr_assert_eq(r.status, 0, "check-index %s: exit %d: %s%s", index, r.status, r.out, r.err);
-	snprintf(want, sizeof(want), "%ld found: OK", rows);
-	cr_assert_not_null(strstr(r.out, want), "check-index %s: %s", index, r.out);
-	t_run_free(&r);
-}
-
-Test(faults, cli_each_seam, .init = need_bfill)
+Test(faults, cli_each_seam, .init = t_need_bfill)
 {
 	static const char *const seams[] = { "engine.write", "engine.ingest", "import.write",
 					     "store.ingest", "scan.read" };
 	new_scratch();
-	char *store = path_in(scratch_dir, "store");
-	gen_cli(store, SEAM_ROWS);
+	char *store = t_path_in(t_scratch_dir, "store");
+	t_bfill_gen(store, SEAM_ROWS, 5);
 
 	for (int i = 0; i < 5; i++) {
-		char index[32], fault[64], *cmd = NULL, resume_hint[64];
+		char index[32], resume_hint[64];
 		int64_t id = i + 1;
 		snprintf(index, sizeof(index), "f%d", i);
-		snprintf(fault, sizeof(fault), "BFILL_FAULT=%s", seams[i]);
-		cr_assert_geq(asprintf(&cmd, "exec '%s' add-index --store '%s' --table sbtest1 --name %s"
-				       " --columns c --workers 1 --mem 128M --import-every 1M --job-id %" PRId64,
-				       t_bfill(), store, index, id), 0);
-		char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-		char *env[] = { fault, NULL };
-		t_run r = t_exec(argv, env);
+		t_run r = t_bfill_faultf(seams[i], "add-index --store '%s' --table sbtest1 --name %s"
+					 " --columns c --workers 1 --mem 128M --import-every 1M"
+					 " --job-id %" PRId64, store, index, id);
 		snprintf(resume_hint, sizeof(resume_hint), "--resume --job-id %" PRId64, id);
 		expect_one_line_failure(&r, seams[i], "injected", resume_hint);
 		t_run_free(&r);
-		free(cmd);
 
 		job_view v = status_of(store, id);
 		cr_assert_str_eq(v.state, "failed", "%s: status says %s", seams[i], v.state);
@@ -308,17 +244,17 @@ Test(faults, cli_each_seam, .init = need_bfill)
 		r = t_bfillf("add-index --store '%s' --resume --job-id %" PRId64, store, id);
 		cr_assert_eq(r.status, 0, "resume after %s: exit %d: %s", seams[i], r.status, r.err);
 		t_run_free(&r);
-		check_index_ok(store, index, SEAM_ROWS);
+		t_check_index_ok(store, index, SEAM_ROWS);
 		cr_assert_str_eq(status_of(store, id).state, "done");
 	}
 	free(store);
 }
 
-Test(faults, cli_resume_done_and_unknown, .init = need_bfill)
+Test(faults, cli_resume_done_and_unknown, .init = t_need_bfill)
 {
 	new_scratch();
-	char *store = path_in(scratch_dir, "store");
-	gen_cli(store, 1000);
+	char *store = t_path_in(t_scratch_dir, "store");
+	t_bfill_gen(store, 1000, 5);
 	t_run r = t_bfillf("add-index --store '%s' --table sbtest1 --name k_idx --columns k", store);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	t_run_free(&r);
@@ -339,7 +275,7 @@ Test(faults, cli_resume_done_and_unknown, .init = need_bfill)
 	cr_assert_eq(t_count_lines(r.err), 1, "one line: %s", r.err);
 	cr_assert_not_null(strstr(r.err, "99"), "names the job: %s", r.err);
 	t_run_free(&r);
-	check_index_ok(store, "k_idx", 1000);
+	t_check_index_ok(store, "k_idx", 1000);
 	free(store);
 }
 
@@ -387,12 +323,12 @@ static bool has_imported(const job_view *v) { return v->imports > 0 && v->import
 
 #define KILL_ROWS 1000000L
 
-Test(faults, kill_at_checkpoint_then_resume, .init = need_bfill)
+Test(faults, kill_at_checkpoint_then_resume, .init = t_need_bfill)
 {
 	new_scratch();
-	char *store = path_in(scratch_dir, "store"), *log = path_in(scratch_dir, "job.log");
+	char *store = t_path_in(t_scratch_dir, "store"), *log = t_path_in(t_scratch_dir, "job.log");
 	char *sort = NULL;
-	gen_cli(store, KILL_ROWS);
+	t_bfill_gen(store, KILL_ROWS, 5);
 
 	bg_pid = t_spawn_bfillf(log, "add-index --store '%s' --table sbtest1 --name c_idx --columns c"
 				" --workers 1 --mem 128M --job-id 1 --quiet", store);
@@ -419,10 +355,10 @@ Test(faults, kill_at_checkpoint_then_resume, .init = need_bfill)
 		      " flushed)", rows->valuedouble, flushed);
 	cJSON_Delete(o);
 	t_run_free(&r);
-	check_index_ok(store, "c_idx", KILL_ROWS);
+	t_check_index_ok(store, "c_idx", KILL_ROWS);
 	cr_assert_str_eq(status_of(store, 1).state, "done");
 	cr_assert_geq(asprintf(&sort, "%s.sort", store), 0);
-	cr_assert_not(path_exists(sort), "the sort dir is removed when the resumed job ends");
+	cr_assert_not(t_path_exists(sort), "the sort dir is removed when the resumed job ends");
 	free(sort);
 	free(store);
 	free(log);
@@ -430,7 +366,7 @@ Test(faults, kill_at_checkpoint_then_resume, .init = need_bfill)
 
 #define RANDOM_ROWS 600000L
 
-Test(faults, kill_at_random_moments_then_resume, .init = need_bfill)
+Test(faults, kill_at_random_moments_then_resume, .init = t_need_bfill)
 {
 	/* Delays from the moment the job is on record (a kill before that
 	 * leaves nothing to resume); the later ones land in imports. */
@@ -442,8 +378,8 @@ Test(faults, kill_at_random_moments_then_resume, .init = need_bfill)
 	bool resume_killed = false;
 
 	new_scratch();
-	char *store = path_in(scratch_dir, "store"), *log = path_in(scratch_dir, "job.log");
-	gen_cli(store, RANDOM_ROWS);
+	char *store = t_path_in(t_scratch_dir, "store"), *log = t_path_in(t_scratch_dir, "job.log");
+	t_bfill_gen(store, RANDOM_ROWS, 5);
 	srand(seed);
 	cr_log_info("kill jitter seed %u", seed);
 
@@ -471,19 +407,19 @@ Test(faults, kill_at_random_moments_then_resume, .init = need_bfill)
 		t_run r = t_bfillf("add-index --store '%s' --resume --job-id %" PRId64, store, id);
 		cr_assert_eq(r.status, 0, "iteration %d: resume: exit %d: %s", i, r.status, r.err);
 		t_run_free(&r);
-		check_index_ok(store, index, RANDOM_ROWS);
+		t_check_index_ok(store, index, RANDOM_ROWS);
 	}
 	cr_assert_geq(killed, 3, "only %d of the jobs were still running at their kill", killed);
 	free(store);
 	free(log);
 }
 
-Test(faults, cancel_killed_job_with_imports, .init = need_bfill)
+Test(faults, cancel_killed_job_with_imports, .init = t_need_bfill)
 {
 	new_scratch();
-	char *store = path_in(scratch_dir, "store"), *log = path_in(scratch_dir, "job.log");
+	char *store = t_path_in(t_scratch_dir, "store"), *log = t_path_in(t_scratch_dir, "job.log");
 	char *jobdir = NULL;
-	gen_cli(store, RANDOM_ROWS);
+	t_bfill_gen(store, RANDOM_ROWS, 5);
 
 	bg_pid = t_spawn_bfillf(log, "add-index --store '%s' --table sbtest1 --name c_idx --columns c"
 				" --workers 1 --mem 128M --import-every 2M --job-id 1 --quiet", store);
@@ -505,7 +441,7 @@ Test(faults, cancel_killed_job_with_imports, .init = need_bfill)
 	cr_assert_not(exists, "cancel drops the index");
 	cr_assert_str_eq(status_of(store, 1).state, "cancelled");
 	cr_assert_geq(asprintf(&jobdir, "%s.sort/job-1", store), 0);
-	cr_assert_not(path_exists(jobdir), "cancel removes the sort files");
+	cr_assert_not(t_path_exists(jobdir), "cancel removes the sort files");
 
 	/* Every index key of the table is gone. */
 	bf_store *st = NULL;
@@ -541,28 +477,17 @@ static int term_job(void)
 	return WEXITSTATUS(st);
 }
 
-static char *read_log(const char *path)
-{
-	static char buf[4096];
-	FILE *f = fopen(path, "r");
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
-Test(faults, sigterm_during_scan_pauses, .init = need_bfill)
+Test(faults, sigterm_during_scan_pauses, .init = t_need_bfill)
 {
 	new_scratch();
-	char *store = path_in(scratch_dir, "store"), *log = path_in(scratch_dir, "job.log");
-	gen_cli(store, KILL_ROWS);
+	char *store = t_path_in(t_scratch_dir, "store"), *log = t_path_in(t_scratch_dir, "job.log");
+	t_bfill_gen(store, KILL_ROWS, 5);
 	bg_pid = t_spawn_bfillf(log, "add-index --store '%s' --table sbtest1 --name c_idx --columns c"
 				" --workers 1 --job-id 1 --quiet", store);
 	job_view v = wait_for(store, 1, scanning, 60000);
 	cr_assert_str_eq(v.state, "running", "the job ended (%s) before its scan was seen", v.state);
 	int code = term_job();
-	char *out = read_log(log);
+	char *out = t_read_file(log);
 	cr_assert_eq(code, 1, "an interrupted job exits 1: %s", out);
 	cr_assert_eq(t_count_lines(out), 1, "one line: %s", out);
 	cr_assert_not_null(strstr(out, "paused"), "%s", out);
@@ -578,7 +503,8 @@ Test(faults, sigterm_during_scan_pauses, .init = need_bfill)
 	t_run r = t_bfillf("add-index --store '%s' --resume --job-id 1", store);
 	cr_assert_eq(r.status, 0, "resume of a paused job: exit %d: %s", r.status, r.err);
 	t_run_free(&r);
-	check_index_ok(store, "c_idx", KILL_ROWS);
+	t_check_index_ok(store, "c_idx", KILL_ROWS);
+	free(out);
 	free(store);
 	free(log);
 }
@@ -588,27 +514,17 @@ Test(faults, sigterm_during_scan_pauses, .init = need_bfill)
  * still commits. Whatever the outcome, job record and index must agree and
  * a resume must succeed.
  */
-Test(faults, sigterm_during_last_import, .init = need_bfill)
+Test(faults, sigterm_during_last_import, .init = t_need_bfill)
 {
 	new_scratch();
-	char *store = path_in(scratch_dir, "store"), *log = path_in(scratch_dir, "job.log");
-	char *cmd = NULL;
-	gen_cli(store, 200000);
-	cr_assert_geq(asprintf(&cmd, "exec '%s' add-index --store '%s' --table sbtest1 --name c_idx"
-			       " --columns c --workers 1 --job-id 1 --quiet >'%s' 2>&1 </dev/null",
-			       t_bfill(), store, log), 0);
-	bg_pid = fork();
-	cr_assert_geq(bg_pid, 0);
-	if (bg_pid == 0) {
-		setenv("BFILL_FAULT", "import.stall~1500", 1);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	free(cmd);
+	char *store = t_path_in(t_scratch_dir, "store"), *log = t_path_in(t_scratch_dir, "job.log");
+	t_bfill_gen(store, 200000, 5);
+	bg_pid = t_spawn_bfill_faultf("import.stall~1500", log, "add-index --store '%s' --table sbtest1"
+				      " --name c_idx --columns c --workers 1 --job-id 1 --quiet", store);
 	job_view v = wait_for(store, 1, importing, 60000);
 	cr_assert_str_eq(v.state, "running", "the job ended (%s) before its import was seen", v.state);
 	int code = term_job();
-	char *out = read_log(log);
+	char *out = t_read_file(log);
 
 	v = status_of(store, 1);
 	bf_index_state state = BF_INDEX_NONE;
@@ -628,7 +544,8 @@ Test(faults, sigterm_during_last_import, .init = need_bfill)
 	t_run r = t_bfillf("add-index --store '%s' --resume --job-id 1", store);
 	cr_assert_eq(r.status, 0, "resume after SIGTERM in the last import: exit %d: %s", r.status, r.err);
 	t_run_free(&r);
-	check_index_ok(store, "c_idx", 200000);
+	t_check_index_ok(store, "c_idx", 200000);
+	free(out);
 	free(store);
 	free(log);
 }

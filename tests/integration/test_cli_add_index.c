@@ -8,14 +8,11 @@
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
-#include <errno.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,69 +22,23 @@
 #include "tests/support/support.h"
 #include "tests/support/table.h"
 
-static char *scratch_dir;
 static pid_t bg_pid;
 
 static void teardown(void)
 {
-	if (bg_pid > 0) {
-		kill(bg_pid, SIGKILL);
-		waitpid(bg_pid, NULL, 0);
-		bg_pid = 0;
-	}
-	t_rmdir(scratch_dir);
-	scratch_dir = NULL;
+	t_kill_reap(&bg_pid);
+	t_scratch_remove();
 }
 
-static void need_bfill(void)
-{
-	cr_assert_eq(access(t_bfill(), X_OK), 0, "bfill binary %s: %s (build bin/bfill first)",
-		     t_bfill(), strerror(errno));
-}
+TestSuite(cli_add_index, .init = t_need_bfill, .fini = teardown, .timeout = 120);
 
-TestSuite(cli_add_index, .init = need_bfill, .fini = teardown, .timeout = 120);
-
-static char *path_in(const char *dir, const char *name)
-{
-	char *p = NULL;
-	cr_assert_geq(asprintf(&p, "%s/%s", dir, name), 0);
-	return p;
-}
-
-static bool path_exists(const char *p)
-{
-	struct stat sb;
-	return stat(p, &sb) == 0;
-}
-
-/* A fresh scratch dir with a sysbench store of `rows` rows in it. */
+/* A fresh scratch dir with a sysbench store of `rows` rows in it; the
+ * store's path is malloc'd. */
 static char *new_store(long rows)
 {
-	cr_assert_null(scratch_dir, "one scratch directory per test");
-	scratch_dir = t_tmpdir("cliadd");
-	char *store = path_in(scratch_dir, "store");
-	t_run r = t_bfillf("gen --store '%s' --rows %ld --seed 9 --quiet", store, rows);
-	cr_assert_eq(r.status, 0, "gen: %s", r.err);
-	t_run_free(&r);
+	char *store = t_path_in(t_scratch_new("cliadd"), "store");
+	t_bfill_gen(store, rows, 9);
 	return store;
-}
-
-/* An error as the CLI must report it: the exit code, nothing on stdout,
- * one line on stderr naming the subcommand and containing each needle. */
-static void expect_error(t_run *r, int code, const char *what, const char *needle1,
-			 const char *needle2)
-{
-	cr_assert_eq(r->status, code, "%s: exit %d, want %d; stderr: %s", what, r->status, code, r->err);
-	cr_assert_str_eq(r->out, "", "%s: stdout should be empty: %s", what, r->out);
-	cr_assert_eq(t_count_lines(r->err), 1, "%s: want one line on stderr, got: [%s]", what, r->err);
-	size_t n = strlen(r->err);
-	cr_assert(n > 1 && r->err[n - 1] == '\n', "%s: the line is terminated", what);
-	cr_assert(!strncmp(r->err, "bfill ", 6), "%s: the line names the program: %s", what, r->err);
-	if (needle1)
-		cr_assert_not_null(strstr(r->err, needle1), "%s: '%s' not in: %s", what, needle1, r->err);
-	if (needle2)
-		cr_assert_not_null(strstr(r->err, needle2), "%s: '%s' not in: %s", what, needle2, r->err);
-	t_run_free(r);
 }
 
 static int job_count(const char *store)
@@ -104,16 +55,6 @@ static int job_count(const char *store)
 	return n;
 }
 
-static void check_index_ok(const char *store, const char *index, long rows)
-{
-	char want[64];
-	t_run r = t_bfillf("check-index --store '%s' --table sbtest1 --name %s", store, index);
-	cr_assert_eq(r.status, 0, "check-index %s: exit %d: %s%s", index, r.status, r.out, r.err);
-	snprintf(want, sizeof(want), "%ld found: OK", rows);
-	cr_assert_not_null(strstr(r.out, want), "check-index %s: %s", index, r.out);
-	t_run_free(&r);
-}
-
 /* ---- usage errors and failures ---- */
 
 Test(cli_add_index, bad_usage_exits_2)
@@ -123,43 +64,43 @@ Test(cli_add_index, bad_usage_exits_2)
 
 #define ADD "add-index --store '%s' "
 	r = t_bfillf("add-index --table sbtest1 --name x --columns c");
-	expect_error(&r, 2, "no --store", "--store", NULL);
+	t_expect_cli_error(&r, 2, "bfill ", "no --store", "--store", NULL);
 	r = t_bfillf(ADD "--name x --columns c", store);
-	expect_error(&r, 2, "no --table", "--table", NULL);
+	t_expect_cli_error(&r, 2, "bfill ", "no --table", "--table", NULL);
 	r = t_bfillf(ADD "--table sbtest1 --columns c", store);
-	expect_error(&r, 2, "--columns first", "--columns", "--name");
+	t_expect_cli_error(&r, 2, "bfill ", "--columns first", "--columns", "--name");
 	r = t_bfillf(ADD "--table sbtest1", store);
-	expect_error(&r, 2, "no --name", "--name", NULL);
+	t_expect_cli_error(&r, 2, "bfill ", "no --name", "--name", NULL);
 	r = t_bfillf(ADD "--table sbtest1 --name x", store);
-	expect_error(&r, 2, "no --columns", "'x'", "--columns");
+	t_expect_cli_error(&r, 2, "bfill ", "no --columns", "'x'", "--columns");
 	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --bogus", store);
-	expect_error(&r, 2, "unknown option", "--bogus", NULL);
+	t_expect_cli_error(&r, 2, "bfill ", "unknown option", "--bogus", NULL);
 	r = t_bfillf(ADD "--table sbtest1 --name x --columns c extra", store);
-	expect_error(&r, 2, "positional argument", "extra", NULL);
+	t_expect_cli_error(&r, 2, "bfill ", "positional argument", "extra", NULL);
 	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --mem lots", store);
-	expect_error(&r, 2, "bad --mem", "--mem", "lots");
+	t_expect_cli_error(&r, 2, "bfill ", "bad --mem", "--mem", "lots");
 	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --mem 1M", store);
-	expect_error(&r, 2, "tiny --mem", "--mem", "at least");
+	t_expect_cli_error(&r, 2, "bfill ", "tiny --mem", "--mem", "at least");
 	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --workers 0", store);
-	expect_error(&r, 2, "--workers 0", "--workers", NULL);
+	t_expect_cli_error(&r, 2, "bfill ", "--workers 0", "--workers", NULL);
 	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --workers two", store);
-	expect_error(&r, 2, "--workers two", "--workers", "two");
+	t_expect_cli_error(&r, 2, "bfill ", "--workers two", "--workers", "two");
 	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --workers 1000", store);
-	expect_error(&r, 2, "--workers 1000", "--workers", NULL);
+	t_expect_cli_error(&r, 2, "bfill ", "--workers 1000", "--workers", NULL);
 	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --import-every soon", store);
-	expect_error(&r, 2, "bad --import-every", "--import-every", NULL);
+	t_expect_cli_error(&r, 2, "bfill ", "bad --import-every", "--import-every", NULL);
 	r = t_bfillf(ADD "--resume", store);
-	expect_error(&r, 2, "--resume alone", "--job-id", NULL);
+	t_expect_cli_error(&r, 2, "bfill ", "--resume alone", "--job-id", NULL);
 	r = t_bfillf(ADD "--table sbtest1 --name x --columns nope", store);
-	expect_error(&r, 2, "unknown column", "'nope'", NULL);
+	t_expect_cli_error(&r, 2, "bfill ", "unknown column", "'nope'", NULL);
 	r = t_bfillf(ADD "--table sbtest1 --name x --columns c,c", store);
-	expect_error(&r, 2, "column twice", "'c'", NULL);
+	t_expect_cli_error(&r, 2, "bfill ", "column twice", "'c'", NULL);
 	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --name x --columns k", store);
-	expect_error(&r, 2, "index named twice", "'x'", NULL);
+	t_expect_cli_error(&r, 2, "bfill ", "index named twice", "'x'", NULL);
 	r = t_bfillf("check-index --store '%s' --table sbtest1", store);
-	expect_error(&r, 2, "check-index without --name", "--name", NULL);
+	t_expect_cli_error(&r, 2, "bfill ", "check-index without --name", "--name", NULL);
 	r = t_bfillf("cancel --store '%s'", store);
-	expect_error(&r, 2, "cancel without --job", "--job", NULL);
+	t_expect_cli_error(&r, 2, "bfill ", "cancel without --job", "--job", NULL);
 #undef ADD
 	cr_assert_eq(job_count(store), 0, "usage errors start no job");
 	free(store);
@@ -168,48 +109,34 @@ Test(cli_add_index, bad_usage_exits_2)
 Test(cli_add_index, failures_exit_1)
 {
 	char *store = new_store(100);
-	char *missing = path_in(scratch_dir, "no-such-store");
+	char *missing = t_path_in(t_scratch_dir, "no-such-store");
 	t_run r = t_bfillf("add-index --store '%s' --table sbtest1 --name k_idx --columns k", store);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	t_run_free(&r);
 
 	r = t_bfillf("add-index --store '%s' --table nosuch --name x --columns k", store);
-	expect_error(&r, 1, "unknown table", "'nosuch'", NULL);
+	t_expect_cli_error(&r, 1, "bfill ", "unknown table", "'nosuch'", NULL);
 	r = t_bfillf("add-index --store '%s' --table sbtest1 --name k_idx --columns c", store);
-	expect_error(&r, 1, "existing index", "'k_idx'", "already exists");
+	t_expect_cli_error(&r, 1, "bfill ", "existing index", "'k_idx'", "already exists");
 	r = t_bfillf("add-index --store '%s' --table sbtest1 --name x --columns k", missing);
-	expect_error(&r, 1, "missing store", "no-such-store", NULL);
-	cr_assert_not(path_exists(missing), "a failed add-index creates no store");
+	t_expect_cli_error(&r, 1, "bfill ", "missing store", "no-such-store", NULL);
+	cr_assert_not(t_path_exists(missing), "a failed add-index creates no store");
 	r = t_bfillf("check-index --store '%s' --table sbtest1 --name nosuch", store);
-	expect_error(&r, 1, "check of an unknown index", "'nosuch'", NULL);
+	t_expect_cli_error(&r, 1, "bfill ", "check of an unknown index", "'nosuch'", NULL);
 	r = t_bfillf("status --store '%s' --job 42", store);
-	expect_error(&r, 1, "status of an unknown job", "42", NULL);
+	t_expect_cli_error(&r, 1, "bfill ", "status of an unknown job", "42", NULL);
 	r = t_bfillf("cancel --store '%s' --job 42", store);
-	expect_error(&r, 1, "cancel of an unknown job", "42", NULL);
+	t_expect_cli_error(&r, 1, "bfill ", "cancel of an unknown job", "42", NULL);
 	r = t_bfillf("cancel --store '%s' --job 1", store);
-	expect_error(&r, 1, "cancel of a done job", "done", NULL);
+	t_expect_cli_error(&r, 1, "bfill ", "cancel of a done job", "done", NULL);
 
 	cr_assert_eq(job_count(store), 1, "failed requests start no job");
-	check_index_ok(store, "k_idx", 100);
+	t_check_index_ok(store, "k_idx", 100);
 	free(store);
 	free(missing);
 }
 
 /* ---- --json ---- */
-
-static const cJSON *field(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	cr_assert_not_null(v, "JSON lacks '%s'", k);
-	return v;
-}
-
-static double num(const cJSON *o, const char *k)
-{
-	const cJSON *v = field(o, k);
-	cr_assert(cJSON_IsNumber(v), "'%s' is a number", k);
-	return v->valuedouble;
-}
 
 Test(cli_add_index, json_output_parses)
 {
@@ -221,27 +148,27 @@ Test(cli_add_index, json_output_parses)
 	cr_assert_str_eq(r.err, "");
 	cJSON *o = cJSON_Parse(r.out);
 	cr_assert_not_null(o, "not JSON: %s", r.out);
-	cr_assert_eq(num(o, "job_id"), 1);
-	cr_assert_str_eq(field(o, "state")->valuestring, "done");
-	cr_assert_str_eq(field(o, "table")->valuestring, "sbtest1");
-	const cJSON *idx = field(o, "indexes");
+	cr_assert_eq(t_json_num(o, "job_id"), 1);
+	cr_assert_str_eq(t_json_field(o, "state")->valuestring, "done");
+	cr_assert_str_eq(t_json_field(o, "table")->valuestring, "sbtest1");
+	const cJSON *idx = t_json_field(o, "indexes");
 	cr_assert(cJSON_IsArray(idx) && cJSON_GetArraySize(idx) == 2);
 	cr_assert_str_eq(cJSON_GetArrayItem(idx, 0)->valuestring, "c_idx");
 	cr_assert_str_eq(cJSON_GetArrayItem(idx, 1)->valuestring, "kc_idx");
-	cr_assert(cJSON_IsFalse(field(o, "noop")));
-	cr_assert_eq(num(o, "rows"), 5000);
-	cr_assert_eq(num(o, "rows_total"), 5000);
-	cr_assert_eq(num(o, "index_keys"), 10000);
-	cr_assert_gt(num(o, "index_bytes"), 0);
-	cr_assert_geq(num(o, "imports"), 1);
-	cr_assert_geq(num(o, "sst_files"), 2, "at least one file per index");
-	cr_assert_geq(num(o, "seconds"), 0);
+	cr_assert(cJSON_IsFalse(t_json_field(o, "noop")));
+	cr_assert_eq(t_json_num(o, "rows"), 5000);
+	cr_assert_eq(t_json_num(o, "rows_total"), 5000);
+	cr_assert_eq(t_json_num(o, "index_keys"), 10000);
+	cr_assert_gt(t_json_num(o, "index_bytes"), 0);
+	cr_assert_geq(t_json_num(o, "imports"), 1);
+	cr_assert_geq(t_json_num(o, "sst_files"), 2, "at least one file per index");
+	cr_assert_geq(t_json_num(o, "seconds"), 0);
 	for (const char *const *k = (const char *const[]){ "scan_seconds", "import_seconds", "rows_per_s",
 							   "mb_per_s", "peak_sort_dir_bytes", "lock_acquires",
 							   "lock_wait_ms", "lock_wait_max_ms", "fence_losses",
 							   NULL }; *k; k++)
-		num(o, *k);
-	cr_assert(cJSON_IsNull(field(o, "error")));
+		t_json_num(o, *k);
+	cr_assert(cJSON_IsNull(t_json_field(o, "error")));
 	cJSON_Delete(o);
 	t_run_free(&r);
 
@@ -253,8 +180,8 @@ Test(cli_add_index, json_output_parses)
 	cr_assert_not_null(strstr(r.err, "' for key 'sbtest1.uk'"), "%s", r.err);
 	o = cJSON_Parse(r.out);
 	cr_assert_not_null(o, "not JSON: %s", r.out);
-	cr_assert_str_eq(field(o, "state")->valuestring, "failed");
-	const cJSON *e = field(o, "error");
+	cr_assert_str_eq(t_json_field(o, "state")->valuestring, "failed");
+	const cJSON *e = t_json_field(o, "error");
 	cr_assert(cJSON_IsString(e) && !strncmp(e->valuestring, "Duplicate entry '", 17), "error: %s", r.out);
 	cJSON_Delete(o);
 	t_run_free(&r);
@@ -264,14 +191,14 @@ Test(cli_add_index, json_output_parses)
 	cr_assert_eq(r.status, 0);
 	o = cJSON_Parse(r.out);
 	cr_assert_not_null(o, "status: %s", r.out);
-	const cJSON *jobs = field(o, "jobs");
+	const cJSON *jobs = t_json_field(o, "jobs");
 	cr_assert_eq(cJSON_GetArraySize(jobs), 2);
 	const cJSON *j1 = cJSON_GetArrayItem(jobs, 0), *j2 = cJSON_GetArrayItem(jobs, 1);
-	cr_assert_str_eq(field(j1, "state")->valuestring, "done");
-	cr_assert_eq(num(j1, "rows_done"), 5000);
-	cr_assert_eq(num(field(j1, "checkpoint"), "imported_rows"), 5000);
-	cr_assert_str_eq(field(j2, "state")->valuestring, "failed");
-	cr_assert_not_null(strstr(field(j2, "last_error")->valuestring, "Duplicate entry"));
+	cr_assert_str_eq(t_json_field(j1, "state")->valuestring, "done");
+	cr_assert_eq(t_json_num(j1, "rows_done"), 5000);
+	cr_assert_eq(t_json_num(t_json_field(j1, "checkpoint"), "imported_rows"), 5000);
+	cr_assert_str_eq(t_json_field(j2, "state")->valuestring, "failed");
+	cr_assert_not_null(strstr(t_json_field(j2, "last_error")->valuestring, "Duplicate entry"));
 	cJSON_Delete(o);
 	t_run_free(&r);
 
@@ -279,11 +206,12 @@ Test(cli_add_index, json_output_parses)
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	o = cJSON_Parse(r.out);
 	cr_assert_not_null(o, "check-index: %s", r.out);
-	cr_assert(cJSON_IsTrue(field(o, "ok")));
-	cr_assert_str_eq(field(o, "state")->valuestring, "public");
-	cr_assert_eq(num(o, "expected"), 5000);
-	cr_assert_eq(num(o, "found"), 5000);
-	cr_assert_eq(num(o, "missing") + num(o, "extra") + num(o, "wrong_value"), 0);
+	cr_assert(cJSON_IsTrue(t_json_field(o, "ok")));
+	cr_assert_str_eq(t_json_field(o, "state")->valuestring, "public");
+	cr_assert_eq(t_json_num(o, "expected"), 5000);
+	cr_assert_eq(t_json_num(o, "found"), 5000);
+	cr_assert_eq(t_json_num(o, "missing") + t_json_num(o, "extra") +
+			     t_json_num(o, "wrong_value"), 0);
 	cJSON_Delete(o);
 	t_run_free(&r);
 	free(store);
@@ -312,8 +240,8 @@ Test(cli_add_index, check_index_catches_tampering)
 			   " --name upad --columns pad --unique", store);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	t_run_free(&r);
-	check_index_ok(store, "c_idx", 2000);
-	check_index_ok(store, "upad", 2000);
+	t_check_index_ok(store, "c_idx", 2000);
+	t_check_index_ok(store, "upad", 2000);
 
 	/* Tamper through the library while no bfill process holds the store. */
 	bf_store *st = t_table_open_store(store);
@@ -359,14 +287,14 @@ Test(cli_add_index, check_index_catches_tampering)
 	cr_assert_eq(r.status, 1);
 	cJSON *o = cJSON_Parse(r.out);
 	cr_assert_not_null(o, "%s", r.out);
-	cr_assert(cJSON_IsFalse(field(o, "ok")));
-	cr_assert_eq(num(o, "rows"), 2000);
-	cr_assert_eq(num(o, "expected"), 2000);
-	cr_assert_eq(num(o, "found"), 2000);
-	cr_assert_eq(num(o, "missing"), 1);
-	cr_assert_eq(num(o, "extra"), 1);
-	cr_assert_eq(num(o, "wrong_value"), 0);
-	cr_assert_eq(cJSON_GetArraySize(field(o, "examples")), 2);
+	cr_assert(cJSON_IsFalse(t_json_field(o, "ok")));
+	cr_assert_eq(t_json_num(o, "rows"), 2000);
+	cr_assert_eq(t_json_num(o, "expected"), 2000);
+	cr_assert_eq(t_json_num(o, "found"), 2000);
+	cr_assert_eq(t_json_num(o, "missing"), 1);
+	cr_assert_eq(t_json_num(o, "extra"), 1);
+	cr_assert_eq(t_json_num(o, "wrong_value"), 0);
+	cr_assert_eq(cJSON_GetArraySize(t_json_field(o, "examples")), 2);
 	cJSON_Delete(o);
 	t_run_free(&r);
 	free(store);
@@ -386,13 +314,13 @@ static void second_writer_refused(const char *store, int *job_status)
 		t_run_free(&r);
 		return;
 	}
-	expect_error(&r, 1, "second writer", "another process", NULL);
+	t_expect_cli_error(&r, 1, "bfill ", "second writer", "another process", NULL);
 }
 
 Test(cli_add_index, status_while_running)
 {
 	char *store = new_store(1000000);
-	char *log = path_in(scratch_dir, "job.log");
+	char *log = t_path_in(t_scratch_dir, "job.log");
 	int running = 0, calls = 0, st = 0;
 
 	bg_pid = t_spawn_bfillf(log, "add-index --store '%s' --table sbtest1 --name c_idx --columns c"
@@ -407,15 +335,16 @@ Test(cli_add_index, status_while_running)
 		cr_assert_eq(r.status, 0, "status while add-index runs: exit %d: %s", r.status, r.err);
 		cJSON *o = cJSON_Parse(r.out);
 		cr_assert_not_null(o, "status output is JSON: %s", r.out);
-		const cJSON *jobs = field(o, "jobs");
+		const cJSON *jobs = t_json_field(o, "jobs");
 		if (cJSON_GetArraySize(jobs) == 1) {
 			const cJSON *j = cJSON_GetArrayItem(jobs, 0);
-			const char *state = field(j, "state")->valuestring;
+			const char *state = t_json_field(j, "state")->valuestring;
 			if (!strcmp(state, "running")) {
 				running++;
-				cr_assert(cJSON_IsTrue(field(j, "alive")), "the running job's process is alive");
-				cr_assert_eq(num(j, "pid"), bg_pid);
-				cr_assert_eq(num(j, "rows_total"), 1000000);
+				cr_assert(cJSON_IsTrue(t_json_field(j, "alive")),
+					  "the running job's process is alive");
+				cr_assert_eq(t_json_num(j, "pid"), bg_pid);
+				cr_assert_eq(t_json_num(j, "rows_total"), 1000000);
 				if (running == 1)
 					second_writer_refused(store, &st);
 			} else {
@@ -444,14 +373,10 @@ Test(cli_add_index, status_while_running)
 Test(cli_add_index, cancel_failed_job)
 {
 	char *store = new_store(20000);
-	char *cmd = NULL, *jobdir = NULL;
-	cr_assert_geq(asprintf(&cmd, "exec '%s' add-index --store '%s' --table sbtest1 --name c_idx"
-			       " --columns c", t_bfill(), store), 0);
-	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-	char *env[] = { "BFILL_FAULT=store.ingest", NULL };
-	t_run r = t_exec(argv, env);
-	expect_error(&r, 1, "failed import", "injected", "--resume --job-id 1");
-	free(cmd);
+	char *jobdir = NULL;
+	t_run r = t_bfill_faultf("store.ingest", "add-index --store '%s' --table sbtest1 --name c_idx"
+				 " --columns c", store);
+	t_expect_cli_error(&r, 1, "bfill ", "failed import", "injected", "--resume --job-id 1");
 
 	/* A leftover entry in the failed index's range, as a crash between an
 	 * ingest and the clean-up would leave it. */
@@ -480,21 +405,21 @@ Test(cli_add_index, cancel_failed_job)
 	cr_assert_eq(t_table_index_count(st, t.id, iid), 0, "cancel removes the index's entries");
 	bf_store_close(st);
 	cr_assert_geq(asprintf(&jobdir, "%s.sort/job-1", store), 0);
-	cr_assert_not(path_exists(jobdir), "cancel removes the job's sort files");
+	cr_assert_not(t_path_exists(jobdir), "cancel removes the job's sort files");
 
 	r = t_bfillf("status --store '%s'", store);
 	cr_assert_not_null(strstr(r.out, "state cancelled"), "%s", r.out);
 	t_run_free(&r);
 	r = t_bfillf("check-index --store '%s' --table sbtest1 --name c_idx", store);
-	expect_error(&r, 1, "check of a cancelled index", "does not exist", NULL);
+	t_expect_cli_error(&r, 1, "bfill ", "check of a cancelled index", "does not exist", NULL);
 	r = t_bfillf("add-index --store '%s' --resume --job-id 1", store);
-	expect_error(&r, 1, "resume of a cancelled job", "cancelled", NULL);
+	t_expect_cli_error(&r, 1, "bfill ", "resume of a cancelled job", "cancelled", NULL);
 
 	/* The name is free again. */
 	r = t_bfillf("add-index --store '%s' --table sbtest1 --name c_idx --columns c", store);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	t_run_free(&r);
-	check_index_ok(store, "c_idx", 20000);
+	t_check_index_ok(store, "c_idx", 20000);
 	free(jobdir);
 	free(store);
 }
@@ -530,21 +455,10 @@ static int run_measured(char *const argv[], const char *fault, const char *out_p
 	return WEXITSTATUS(st);
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	static char buf[8192];
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
 Test(cli_add_index, memory_budget_respected)
 {
 	char *store = new_store(MEM_ROWS);
-	char *out = path_in(scratch_dir, "out.json");
+	char *out = t_path_in(t_scratch_dir, "out.json");
 	char bin[4096], mem[16];
 	long rss_kb = 0;
 	snprintf(bin, sizeof(bin), "%s", t_bfill());
@@ -555,18 +469,19 @@ Test(cli_add_index, memory_budget_respected)
 	char *argv[] = { bin, "add-index", "--store", store, "--table", "sbtest1", "--name", "c_idx",
 			 "--columns", "c", "--mem", mem, "--workers", "2", "--json", NULL };
 	int code = run_measured(argv, NULL, out, &rss_kb);
-	char *json = slurp(out);
+	char *json = t_read_file(out);
 	cr_assert_eq(code, 0, "add-index --mem %s: exit %d: %s", mem, code, json);
 	cr_assert_eq(t_count_lines(json), 1, "only the JSON line: %s", json);
 	cJSON *o = cJSON_Parse(json);
 	cr_assert_not_null(o, "%s", json);
-	double bytes = num(o, "index_bytes");
-	cr_assert_eq(num(o, "index_keys"), MEM_ROWS);
+	double bytes = t_json_num(o, "index_bytes");
+	cr_assert_eq(t_json_num(o, "index_keys"), MEM_ROWS);
 	cr_assert_gt(bytes, 1.2 * MEM_BUDGET_MB * 1048576, "the entries exceed the budget");
 	cr_log_info("--mem %s: %.0f MB of entries, peak sort dir %.0f MB, peak RSS %ld MiB", mem,
-		    bytes / 1e6, num(o, "peak_sort_dir_bytes") / 1e6, rss_kb / 1024);
+		    bytes / 1e6, t_json_num(o, "peak_sort_dir_bytes") / 1e6, rss_kb / 1024);
 	cJSON_Delete(o);
-	check_index_ok(store, "c_idx", MEM_ROWS);
+	free(json);
+	t_check_index_ok(store, "c_idx", MEM_ROWS);
 
 	/* The engine spilled: with the run writer failing at its 3rd write,
 	 * the same build fails, so it wrote at least three runs (the last
@@ -575,13 +490,14 @@ Test(cli_add_index, memory_budget_respected)
 			  "--columns", "c", "--mem", mem, "--workers", "2", "--json", NULL };
 	long rss2 = 0;
 	code = run_measured(argv2, "engine.write@3", out, &rss2);
-	json = slurp(out);
+	json = t_read_file(out);
 	cr_assert_eq(code, 1, "with engine.write@3 the build must reach a third run write: %s", json);
 	cr_assert_not_null(strstr(json, "injected write failure"), "%s", json);
 
 	cr_assert_leq(rss_kb, (long)(MEM_BUDGET_MB + MEM_SLACK_MB) * 1024,
 		      "peak RSS %ld MiB exceeds --mem %dM + %d MiB", rss_kb / 1024, MEM_BUDGET_MB,
 		      MEM_SLACK_MB);
+	free(json);
 	free(out);
 	free(store);
 }

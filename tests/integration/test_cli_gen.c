@@ -5,84 +5,19 @@
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <dirent.h>
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tests/support/support.h"
+#include "util/util.h"
 
-/* The test's scratch directory, removed by the suite's fini even when an
+/* Each test's scratch directory goes in the suite's fini, even when an
  * assertion ends the test early. */
-static char *scratch_dir;
-
-static void remove_scratch(void)
-{
-	t_rmdir(scratch_dir);
-	scratch_dir = NULL;
-}
-
-TestSuite(cli_gen, .fini = remove_scratch);
-
-static char *new_scratch(const char *tag)
-{
-	cr_assert_null(scratch_dir, "one scratch directory per test");
-	scratch_dir = t_tmpdir(tag);
-	return scratch_dir;
-}
-
-static void need_bfill(void)
-{
-	cr_assert_eq(access(t_bfill(), X_OK), 0, "bfill binary %s: %s (build bin/bfill first)",
-		     t_bfill(), strerror(errno));
-}
-
-static bool path_exists(const char *p)
-{
-	struct stat sb;
-	return stat(p, &sb) == 0;
-}
-
-static char *path_in(const char *dir, const char *name)
-{
-	char *p = NULL;
-	cr_assert_geq(asprintf(&p, "%s/%s", dir, name), 0);
-	return p;
-}
-
-/* An error: the exit code, nothing on stdout, exactly one line on stderr
- * that starts with "bfill" and contains every needle. */
-static void expect_error(t_run *r, int code, const char *what, const char *needle1,
-			 const char *needle2)
-{
-	cr_assert_eq(r->status, code, "%s: exit %d, want %d; stderr: %s", what, r->status, code, r->err);
-	cr_assert_str_eq(r->out, "", "%s: stdout should be empty: %s", what, r->out);
-	cr_assert_eq(t_count_lines(r->err), 1, "%s: want one line on stderr, got: [%s]", what, r->err);
-	size_t n = strlen(r->err);
-	cr_assert(n > 1 && r->err[n - 1] == '\n', "%s: stderr line is terminated", what);
-	cr_assert(!strncmp(r->err, "bfill", 5), "%s: message names the program: %s", what, r->err);
-	if (needle1)
-		cr_assert_not_null(strstr(r->err, needle1), "%s: '%s' not in: %s", what, needle1, r->err);
-	if (needle2)
-		cr_assert_not_null(strstr(r->err, needle2), "%s: '%s' not in: %s", what, needle2, r->err);
-}
-
-static bool is_digit_groups(const char *p, size_t len, int groups)
-{
-	if (len != (size_t)(groups * 12 - 1))
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		bool dash = i % 12 == 11;
-		if (dash ? p[i] != '-' : (p[i] < '0' || p[i] > '9'))
-			return false;
-	}
-	return true;
-}
+TestSuite(cli_gen, .fini = t_scratch_remove);
 
 /* Checks a dump of a sysbench table of `rows` rows, `lines` of them shown. */
 static void check_dump(const char *out, long rows, long lines)
@@ -114,18 +49,18 @@ static void check_dump(const char *out, long rows, long lines)
 		cr_assert(stop == end[0] && id == n + 1, "line %ld: id %.*s", n + 1,
 			  (int)(end[0] - f[0]), f[0]);
 		cr_assert(k >= 1 && k <= rows, "line %ld: k = %ld", n + 1, k);
-		cr_assert(is_digit_groups(f[2], (size_t)(end[2] - f[2]), 10), "line %ld: c = %.*s",
+		cr_assert(t_is_digit_groups(f[2], (size_t)(end[2] - f[2]), 10), "line %ld: c = %.*s",
 			  n + 1, (int)(end[2] - f[2]), f[2]);
-		cr_assert(is_digit_groups(f[3], (size_t)(end[3] - f[3]), 5), "line %ld: pad = %.*s",
+		cr_assert(t_is_digit_groups(f[3], (size_t)(end[3] - f[3]), 5), "line %ld: pad = %.*s",
 			  n + 1, (int)(end[3] - f[3]), f[3]);
 	}
 	cr_assert_eq(n, lines);
 }
 
-Test(cli_gen, gen_then_dump, .init = need_bfill)
+Test(cli_gen, gen_then_dump, .init = t_need_bfill)
 {
-	char *tmp = new_scratch("cli");
-	char *store = path_in(tmp, "store");
+	char *tmp = t_scratch_new("cli");
+	char *store = t_path_in(tmp, "store");
 
 	t_run r = t_bfillf("gen --store '%s' --rows 500 --seed 3", store);
 	cr_assert_eq(r.status, 0, "gen: exit %d: %s", r.status, r.err);
@@ -158,7 +93,7 @@ Test(cli_gen, gen_then_dump, .init = need_bfill)
 	t_run_free(&r);
 
 	/* The same seed in another store dumps the same rows; another seed does not. */
-	char *same = path_in(tmp, "same"), *other = path_in(tmp, "other");
+	char *same = t_path_in(tmp, "same"), *other = t_path_in(tmp, "other");
 	r = t_bfillf("gen --store '%s' --rows 500 --seed 3 --threads 1 --quiet", same);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert_str_eq(r.out, "", "--quiet prints nothing");
@@ -180,10 +115,10 @@ Test(cli_gen, gen_then_dump, .init = need_bfill)
 	free(store);
 }
 
-Test(cli_gen, named_table_and_empty_table, .init = need_bfill)
+Test(cli_gen, named_table_and_empty_table, .init = t_need_bfill)
 {
-	char *tmp = new_scratch("cli");
-	char *store = path_in(tmp, "store");
+	char *tmp = t_scratch_new("cli");
+	char *store = t_path_in(tmp, "store");
 
 	t_run r = t_bfillf("gen --store '%s' --rows 0 --table empty_one", store);
 	cr_assert_eq(r.status, 0, "--rows 0: exit %d: %s", r.status, r.err);
@@ -202,15 +137,14 @@ Test(cli_gen, named_table_and_empty_table, .init = need_bfill)
 	check_dump(r.out, 20, 20);
 	t_run_free(&r);
 	r = t_bfillf("dump --store '%s' --table sbtest1", store);
-	expect_error(&r, 1, "dump of a table never made", "sbtest1", "does not exist");
-	t_run_free(&r);
+	t_expect_cli_error(&r, 1, "bfill", "dump of a table never made", "sbtest1", "does not exist");
 	free(store);
 }
 
-Test(cli_gen, json_output_parses, .init = need_bfill)
+Test(cli_gen, json_output_parses, .init = t_need_bfill)
 {
-	char *tmp = new_scratch("cli");
-	char *store = path_in(tmp, "store");
+	char *tmp = t_scratch_new("cli");
+	char *store = t_path_in(tmp, "store");
 
 	t_run r = t_bfillf("gen --store '%s' --rows 1234 --seed 5 --json", store);
 	cr_assert_eq(r.status, 0, "%s", r.err);
@@ -240,10 +174,10 @@ Test(cli_gen, json_output_parses, .init = need_bfill)
 	free(store);
 }
 
-Test(cli_gen, usage_errors_exit_2, .init = need_bfill)
+Test(cli_gen, usage_errors_exit_2, .init = t_need_bfill)
 {
-	char *tmp = new_scratch("cli");
-	char *store = path_in(tmp, "store");
+	char *tmp = t_scratch_new("cli");
+	char *store = t_path_in(tmp, "store");
 	static const struct { const char *args, *needle1, *needle2; } cases[] = {
 		{ "gen", "--store", NULL },
 		{ "gen --rows 10", "--store", NULL },
@@ -272,9 +206,8 @@ Test(cli_gen, usage_errors_exit_2, .init = need_bfill)
 		/* Every format has at most one %s: the store path. */
 		snprintf(what, sizeof(what), cases[i].args, store);
 		t_run r = t_bfillf(cases[i].args, store);
-		expect_error(&r, 2, what, cases[i].needle1, cases[i].needle2);
-		t_run_free(&r);
-		cr_assert(!path_exists(store), "%s: a usage error must not create the store", what);
+		t_expect_cli_error(&r, 2, "bfill", what, cases[i].needle1, cases[i].needle2);
+		cr_assert(!t_path_exists(store), "%s: a usage error must not create the store", what);
 	}
 
 	/* bfill with no command is a usage error too (the usage text is several lines). */
@@ -288,10 +221,10 @@ Test(cli_gen, usage_errors_exit_2, .init = need_bfill)
 	free(store);
 }
 
-Test(cli_gen, existing_table_fails_and_changes_nothing, .init = need_bfill)
+Test(cli_gen, existing_table_fails_and_changes_nothing, .init = t_need_bfill)
 {
-	char *tmp = new_scratch("cli");
-	char *store = path_in(tmp, "store");
+	char *tmp = t_scratch_new("cli");
+	char *store = t_path_in(tmp, "store");
 
 	t_run r = t_bfillf("gen --store '%s' --rows 300 --seed 1 --quiet", store);
 	cr_assert_eq(r.status, 0, "%s", r.err);
@@ -303,8 +236,7 @@ Test(cli_gen, existing_table_fails_and_changes_nothing, .init = need_bfill)
 	t_run_free(&r);
 
 	r = t_bfillf("gen --store '%s' --rows 10 --seed 2", store);
-	expect_error(&r, 1, "gen over an existing table", "sbtest1", "already exists");
-	t_run_free(&r);
+	t_expect_cli_error(&r, 1, "bfill", "gen over an existing table", "sbtest1", "already exists");
 	r = t_bfillf("dump --store '%s' --table sbtest1", store);
 	cr_assert_str_eq(r.out, before, "the refused gen changed the table");
 	t_run_free(&r);
@@ -317,31 +249,27 @@ Test(cli_gen, existing_table_fails_and_changes_nothing, .init = need_bfill)
 	free(store);
 }
 
-Test(cli_gen, store_that_is_not_a_store_fails, .init = need_bfill)
+Test(cli_gen, store_that_is_not_a_store_fails, .init = t_need_bfill)
 {
-	char *tmp = new_scratch("cli");
-	char *file = path_in(tmp, "notes.txt");
+	char *tmp = t_scratch_new("cli");
+	char *file = t_path_in(tmp, "notes.txt");
 	FILE *f = fopen(file, "w");
 	cr_assert_not_null(f);
 	fputs("keep me\n", f);
 	fclose(f);
 
 	t_run r = t_bfillf("gen --store '%s' --rows 10", tmp);
-	expect_error(&r, 1, "gen into a directory of other files", tmp, "not a bfill store");
-	t_run_free(&r);
+	t_expect_cli_error(&r, 1, "bfill", "gen into a directory of other files", tmp, "not a bfill store");
 	r = t_bfillf("dump --store '%s' --table sbtest1", tmp);
-	expect_error(&r, 1, "dump of a directory of other files", "not a bfill store", NULL);
-	t_run_free(&r);
+	t_expect_cli_error(&r, 1, "bfill", "dump of a directory of other files", "not a bfill store", NULL);
 	/* A regular file where the store should be. */
 	r = t_bfillf("gen --store '%s' --rows 10", file);
-	expect_error(&r, 1, "gen into a regular file", file, NULL);
-	t_run_free(&r);
+	t_expect_cli_error(&r, 1, "bfill", "gen into a regular file", file, NULL);
 	/* Dump never creates a store. */
-	char *absent = path_in(tmp, "absent");
+	char *absent = t_path_in(tmp, "absent");
 	r = t_bfillf("dump --store '%s' --table sbtest1", absent);
-	expect_error(&r, 1, "dump of a missing store", absent, "does not exist");
-	t_run_free(&r);
-	cr_assert(!path_exists(absent));
+	t_expect_cli_error(&r, 1, "bfill", "dump of a missing store", absent, "does not exist");
+	cr_assert(!t_path_exists(absent));
 
 	/* Nothing was added next to the user's file. */
 	DIR *d = opendir(tmp);
@@ -356,27 +284,20 @@ Test(cli_gen, store_that_is_not_a_store_fails, .init = need_bfill)
 	free(file);
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /* True once the gen process `pid` has the store open and is loading: its
  * scratch directory bfill-gen.<pid>.tmp exists inside the store. */
 static bool gen_is_loading(const char *store, int pid)
 {
 	char p[4096];
 	snprintf(p, sizeof(p), "%s/bfill-gen.%d.tmp", store, pid);
-	return path_exists(p);
+	return t_path_exists(p);
 }
 
-Test(cli_gen, store_locked_by_running_gen_fails, .init = need_bfill)
+Test(cli_gen, store_locked_by_running_gen_fails, .init = t_need_bfill)
 {
-	char *tmp = new_scratch("cli");
-	char *store = path_in(tmp, "store");
-	char *log = path_in(tmp, "bg.log");
+	char *tmp = t_scratch_new("cli");
+	char *store = t_path_in(tmp, "store");
+	char *log = t_path_in(tmp, "bg.log");
 	int status = 0;
 
 	/* A long single-threaded load holds the store; it is killed as soon as
@@ -391,7 +312,7 @@ Test(cli_gen, store_locked_by_running_gen_fails, .init = need_bfill)
 				pid = -1;
 				break;
 			}
-			sleep_ms(5);
+			bf_sleep_ms(5);
 		}
 	}
 	t_run r = { 0 };
@@ -408,8 +329,7 @@ Test(cli_gen, store_locked_by_running_gen_fails, .init = need_bfill)
 	cr_assert(loading, "the background gen never started loading (see %s)", log);
 	cr_assert(still_loading, "the background gen finished before the check; the result "
 				 "does not show locking");
-	expect_error(&r, 1, "gen into a store another bfill holds", "another process", store);
-	t_run_free(&r);
+	t_expect_cli_error(&r, 1, "bfill", "gen into a store another bfill holds", "another process", store);
 	free(log);
 	free(store);
 }

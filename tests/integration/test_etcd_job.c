@@ -35,35 +35,23 @@
 #include "bfill/store.h"
 #include "tests/support/etcd.h"
 #include "tests/support/support.h"
+#include "util/util.h"
 
 #define MAX_BG 4
 #define ROWS_SMALL 100000L
 #define ROWS_IMPORTS 200000L
 
-static char *scratch_dir;
 static pid_t bg_pids[MAX_BG];
 
 static void teardown(void)
 {
-	for (int i = 0; i < MAX_BG; i++) {
-		if (bg_pids[i] > 0) {
-			kill(bg_pids[i], SIGKILL);
-			waitpid(bg_pids[i], NULL, 0);
-			bg_pids[i] = 0;
-		}
-	}
+	for (int i = 0; i < MAX_BG; i++)
+		t_kill_reap(&bg_pids[i]);
 	t_etcd_stop_all();
-	t_rmdir(scratch_dir);
-	scratch_dir = NULL;
+	t_scratch_remove();
 }
 
-static void need_bfill(void)
-{
-	cr_assert_eq(access(t_bfill(), X_OK), 0, "bfill binary %s: %s (build bin/bfill first)",
-		     t_bfill(), strerror(errno));
-}
-
-TestSuite(etcd_job, .init = need_bfill, .fini = teardown, .timeout = 90);
+TestSuite(etcd_job, .init = t_need_bfill, .fini = teardown, .timeout = 90);
 
 static void need_etcd(void)
 {
@@ -74,13 +62,6 @@ static void need_etcd(void)
 
 /* ---- time, files, processes ------------------------------------------- */
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t wall_us(void)
 {
 	struct timespec ts;
@@ -88,76 +69,27 @@ static int64_t wall_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /* A path in this test's scratch dir (created on first use); malloc'd. */
 static char *path_in(const char *name)
 {
-	char *p = NULL;
-	if (!scratch_dir)
-		scratch_dir = t_tmpdir("etcdjob");
-	cr_assert_geq(asprintf(&p, "%s/%s", scratch_dir, name), 0);
-	return p;
+	if (!t_scratch_dir)
+		t_scratch_new("etcdjob");
+	return t_path_in(t_scratch_dir, name);
 }
 
+/* The whole file, or "" when there is none (a process that never started
+ * leaves no output); malloc'd. */
 static char *slurp(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t cap = 0, n = 0, r;
-
-	if (!f)
-		return strdup("");
-	do {
-		if (cap - n < 4096) {
-			cap = cap ? cap * 2 : 8192;
-			buf = realloc(buf, cap);
-			cr_assert_not_null(buf);
-		}
-		r = fread(buf + n, 1, cap - n - 1, f);
-		n += r;
-	} while (r > 0);
-	fclose(f);
-	buf[n] = '\0';
-	return buf;
+	return t_path_exists(path) ? t_read_file(path) : strdup("");
 }
 
-/* A sysbench store of `rows` rows, in the scratch dir. */
+/* A sysbench store of `rows` rows, in the scratch dir; malloc'd. */
 static char *new_store(const char *name, long rows)
 {
 	char *store = path_in(name);
-	t_run r = t_bfillf("gen --store '%s' --rows %ld --seed 7 --quiet", store, rows);
-	cr_assert_eq(r.status, 0, "gen: %s", r.err);
-	t_run_free(&r);
+	t_bfill_gen(store, rows, 7);
 	return store;
-}
-
-/* `bfill <args>` with BFILL_FAULT=fault (NULL: no fault), waited for. */
-static t_run bfill_fault(const char *fault, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static t_run bfill_fault(const char *fault, const char *fmt, ...)
-{
-	char *args = NULL, *cmd = NULL, *env0 = NULL;
-	va_list ap;
-	t_run r;
-
-	va_start(ap, fmt);
-	cr_assert_geq(vasprintf(&args, fmt, ap), 0);
-	va_end(ap);
-	cr_assert_geq(asprintf(&cmd, "exec '%s' %s", t_bfill(), args), 0);
-	cr_assert_geq(asprintf(&env0, "BFILL_FAULT=%s", fault ? fault : ""), 0);
-	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-	char *env[] = { env0, NULL };
-	r = t_exec(argv, env);
-	free(args);
-	free(cmd);
-	free(env0);
-	return r;
 }
 
 /* Starts `bfill <args>` in the background with BFILL_FAULT=fault, stdout
@@ -206,7 +138,7 @@ typedef struct bg_exit {
  * (teardown kills it) when it is still running then. */
 static bg_exit wait_bg(pid_t pid, int timeout_ms)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = bf_now_ms() + timeout_ms;
 	bg_exit ex = { 0 };
 	int st = 0;
 
@@ -215,9 +147,9 @@ static bg_exit wait_bg(pid_t pid, int timeout_ms)
 		if (got == pid)
 			break;
 		cr_assert(got == 0 || errno == EINTR, "waitpid %d: %s", (int)pid, strerror(errno));
-		cr_assert_lt(mono_ms(), deadline, "bfill (pid %d) still running after %d ms", (int)pid,
+		cr_assert_lt(bf_now_ms(), deadline, "bfill (pid %d) still running after %d ms", (int)pid,
 			     timeout_ms);
-		sleep_ms(20);
+		bf_sleep_ms(20);
 	}
 	for (int i = 0; i < MAX_BG; i++)
 		if (bg_pids[i] == pid)
@@ -229,30 +161,9 @@ static bg_exit wait_bg(pid_t pid, int timeout_ms)
 
 /* ---- what a run left behind ------------------------------------------- */
 
-static cJSON *parse_json(const char *text, const char *what)
-{
-	cJSON *o = cJSON_Parse(text);
-	cr_assert_not_null(o, "%s: not JSON: [%s]", what, text);
-	return o;
-}
-
-static double jnum(const cJSON *o, const char *key)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
-	cr_assert(cJSON_IsNumber(it), "no number \"%s\" in the JSON", key);
-	return it->valuedouble;
-}
-
-static const char *jstr(const cJSON *o, const char *key)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
-	cr_assert(cJSON_IsString(it), "no string \"%s\" in the JSON", key);
-	return it->valuestring;
-}
-
 static long jlong(const cJSON *o, const char *key)
 {
-	return (long)jnum(o, key);
+	return (long)t_json_num(o, key);
 }
 
 /* The job record as `bfill status --json --job id` shows it; NULL when the
@@ -262,7 +173,7 @@ static cJSON *job_status(const char *store, long id)
 	t_run r = t_bfillf("status --store '%s' --json --job %ld", store, id);
 	cJSON *o = NULL;
 	if (r.status == 0)
-		o = parse_json(r.out, "status --json");
+		o = t_json_parse(r.out, "status --json");
 	t_run_free(&r);
 	return o;
 }
@@ -368,21 +279,11 @@ static int etcd_keys(const char *endpoints, const char *prefix)
 /* Waits up to timeout_ms for no key to be left under prefix. */
 static void expect_no_keys(const char *endpoints, const char *prefix, int timeout_ms)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = bf_now_ms() + timeout_ms;
 	int n;
-	while ((n = etcd_keys(endpoints, prefix)) > 0 && mono_ms() < deadline)
-		sleep_ms(200);
+	while ((n = etcd_keys(endpoints, prefix)) > 0 && bf_now_ms() < deadline)
+		bf_sleep_ms(200);
 	cr_assert_eq(n, 0, "%d lock key(s) still under %s after %d ms", n, prefix, timeout_ms);
-}
-
-static void check_index_ok(const char *store, const char *index, long rows)
-{
-	char want[64];
-	t_run r = t_bfillf("check-index --store '%s' --table sbtest1 --name %s", store, index);
-	cr_assert_eq(r.status, 0, "check-index %s: exit %d: %s%s", index, r.status, r.out, r.err);
-	snprintf(want, sizeof(want), "%ld found: OK", rows);
-	cr_assert_not_null(strstr(r.out, want), "check-index %s: %s", index, r.out);
-	t_run_free(&r);
 }
 
 /* A failed run as the CLI must report it: exit 1 (not a signal), one line
@@ -398,8 +299,8 @@ static cJSON *expect_failed_run(const t_run *r, const char *what, const char *ne
 		cr_assert_not_null(strstr(r->err, needle1), "%s: '%s' not in: %s", what, needle1, r->err);
 	if (needle2)
 		cr_assert_not_null(strstr(r->err, needle2), "%s: '%s' not in: %s", what, needle2, r->err);
-	cJSON *j = parse_json(r->out, what);
-	cr_assert_str_eq(jstr(j, "state"), "failed", "%s: %s", what, r->out);
+	cJSON *j = t_json_parse(r->out, what);
+	cr_assert_str_eq(t_json_str(j, "state"), "failed", "%s: %s", what, r->out);
 	cr_assert_eq(jlong(j, "imports"), 0, "%s: %s", what, r->out);
 	cr_assert_eq(jlong(j, "index_keys"), 0, "%s: %s", what, r->out);
 	return j;
@@ -410,10 +311,10 @@ static void expect_failed_record(const char *store, long id, const char *needle)
 {
 	cJSON *s = job_status(store, id);
 	cr_assert_not_null(s, "job %ld has no record", id);
-	cr_assert_str_eq(jstr(s, "state"), "failed");
-	cr_assert_str_eq(jstr(s, "waiting"), "", "a failed job waits for nothing");
+	cr_assert_str_eq(t_json_str(s, "state"), "failed");
+	cr_assert_str_eq(t_json_str(s, "waiting"), "", "a failed job waits for nothing");
 	cr_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(s, "alive")));
-	const char *e = jstr(s, "last_error");
+	const char *e = t_json_str(s, "last_error");
 	cr_assert_not_null(strstr(e, needle), "last_error lacks '%s': %s", needle, e);
 	cJSON_Delete(s);
 }
@@ -429,11 +330,11 @@ Test(etcd_job, several_imports_take_the_lock_once_each)
 	char *store = new_store("s", ROWS_IMPORTS);
 	int64_t t0 = wall_us(), times[64];
 
-	t_run r = bfill_fault(NULL, ADD_C1 " --etcd %s --import-every 8M --lock-ttl 3"
+	t_run r = t_bfill_faultf(NULL, ADD_C1 " --etcd %s --import-every 8M --lock-ttl 3"
 				    " --lock-timeout 10 --json", store, t_etcd_endpoints(e));
 	cr_assert_eq(r.status, 0, "add-index: exit %d: %s", r.status, r.err);
-	cJSON *j = parse_json(r.out, "add-index --json");
-	cr_assert_str_eq(jstr(j, "state"), "done");
+	cJSON *j = t_json_parse(r.out, "add-index --json");
+	cr_assert_str_eq(t_json_str(j, "state"), "done");
 	long imports = jlong(j, "imports");
 	cr_assert_geq(imports, 2, "8M per import over ~33 MB of entries: %s", r.out);
 	cr_assert_eq(jlong(j, "lock_acquires"), imports, "one acquisition per import: %s", r.out);
@@ -445,7 +346,7 @@ Test(etcd_job, several_imports_take_the_lock_once_each)
 	size_t ningest = store_ingests(store, t0, times, 64);
 	cr_assert(ningest >= 1 && ningest <= (size_t)imports, "%zu ingests for %ld imports", ningest,
 		  imports);
-	check_index_ok(store, "c1", ROWS_IMPORTS);
+	t_check_index_ok(store, "c1", ROWS_IMPORTS);
 	/* Unlocked and revoked after every import: nothing left in etcd. */
 	cr_assert_eq(etcd_keys(t_etcd_endpoints(e), "/bfill/lock/"), 0);
 	cJSON_Delete(j);
@@ -463,9 +364,9 @@ Test(etcd_job, unreachable_etcd_fails_cleanly_and_resume_rescans_nothing)
 	char dead[64];
 	snprintf(dead, sizeof(dead), "%s", t_etcd_dead_endpoint());
 
-	int64_t t0 = mono_ms();
-	t_run r = bfill_fault(NULL, ADD_C1 " --etcd %s --lock-timeout 3 --json", store, dead);
-	int64_t took = mono_ms() - t0;
+	int64_t t0 = bf_now_ms();
+	t_run r = t_bfill_faultf(NULL, ADD_C1 " --etcd %s --lock-timeout 3 --json", store, dead);
+	int64_t took = bf_now_ms() - t0;
 	cJSON *j = expect_failed_run(&r, "add-index, etcd unreachable", "etcd", dead);
 	cr_assert_not_null(strstr(r.err, "gave up after 3 s"), "the cause: %s", r.err);
 	cr_assert_eq(jlong(j, "lock_acquires"), 0);
@@ -483,14 +384,14 @@ Test(etcd_job, unreachable_etcd_fails_cleanly_and_resume_rescans_nothing)
 
 	/* etcd is back: the resume imports what was sorted, scanning nothing. */
 	t_etcd *e = t_etcd_start(1);
-	t_run r2 = bfill_fault(NULL, "add-index --store '%s' --resume --job-id %ld --etcd %s --json",
+	t_run r2 = t_bfill_faultf(NULL, "add-index --store '%s' --resume --job-id %ld --etcd %s --json",
 			       store, id, t_etcd_endpoints(e));
 	cr_assert_eq(r2.status, 0, "resume: exit %d: %s", r2.status, r2.err);
-	cJSON *j2 = parse_json(r2.out, "resume --json");
-	cr_assert_str_eq(jstr(j2, "state"), "done");
+	cJSON *j2 = t_json_parse(r2.out, "resume --json");
+	cr_assert_str_eq(t_json_str(j2, "state"), "done");
 	cr_assert_eq(jlong(j2, "rows"), 0, "resume re-scanned rows: %s", r2.out);
 	cr_assert_eq(jlong(j2, "lock_acquires"), 1);
-	check_index_ok(store, "c1", ROWS_SMALL);
+	t_check_index_ok(store, "c1", ROWS_SMALL);
 	cJSON_Delete(j);
 	cJSON_Delete(j2);
 	t_run_free(&r);
@@ -511,16 +412,16 @@ Test(etcd_job, status_while_waiting_says_running_and_why)
 
 	pid_t pid = spawn_bfill(NULL, out, errp, ADD_C1 " --etcd %s --lock-timeout 15 --json",
 				store, dead);
-	int64_t t0 = mono_ms();
+	int64_t t0 = bf_now_ms();
 	bool seen_running = false, seen_waiting = false;
 	int polls = 0;
 	char last[1024] = "";
-	while (mono_ms() - t0 < 5000 && !seen_waiting) {
+	while (bf_now_ms() - t0 < 5000 && !seen_waiting) {
 		cJSON *s = job_status(store, 1);
 		polls++;
 		if (s) {
-			const char *state = jstr(s, "state");
-			const char *waiting = jstr(s, "waiting");
+			const char *state = t_json_str(s, "state");
+			const char *waiting = t_json_str(s, "waiting");
 			snprintf(last, sizeof(last), "%s / %s", state, waiting);
 			/* queueing is the instant between creating the job and
 			 * starting it, never a place to wait in. */
@@ -541,21 +442,21 @@ Test(etcd_job, status_while_waiting_says_running_and_why)
 			cJSON_Delete(s);
 		}
 		if (!seen_waiting)
-			sleep_ms(100);
+			bf_sleep_ms(100);
 	}
 	cr_assert(seen_waiting, "after %d polls in 5 s status never said it waits for the lock; "
 		  "last: %s", polls, last);
 
 	/* Interrupted while waiting: paused at once, and resumable. */
 	kill(pid, SIGTERM);
-	int64_t t1 = mono_ms();
+	int64_t t1 = bf_now_ms();
 	bg_exit ex = wait_bg(pid, 10000);
 	cr_assert(!ex.signaled, "SIGTERM killed it instead of pausing the job");
 	cr_assert_eq(ex.status, 1);
-	cr_assert_lt(mono_ms() - t1, 5000, "took %" PRId64 " ms to stop", mono_ms() - t1);
+	cr_assert_lt(bf_now_ms() - t1, 5000, "took %" PRId64 " ms to stop", bf_now_ms() - t1);
 	cJSON *s = job_status(store, 1);
-	cr_assert_str_eq(jstr(s, "state"), "paused");
-	cr_assert_str_eq(jstr(s, "waiting"), "");
+	cr_assert_str_eq(t_json_str(s, "state"), "paused");
+	cr_assert_str_eq(t_json_str(s, "waiting"), "");
 	/* The scan was over: what it sorted is kept, on record, for --resume. */
 	const cJSON *cp = cJSON_GetObjectItemCaseSensitive(s, "checkpoint");
 	cr_assert_eq(jlong(cp, "flushed_rows"), ROWS_SMALL,
@@ -565,14 +466,14 @@ Test(etcd_job, status_while_waiting_says_running_and_why)
 	cr_assert_eq(job_index_entries(store, 1, NULL), 0);
 
 	t_etcd *e = t_etcd_start(1);
-	t_run r = bfill_fault(NULL, "add-index --store '%s' --resume --job-id 1 --etcd %s --json",
+	t_run r = t_bfill_faultf(NULL, "add-index --store '%s' --resume --job-id 1 --etcd %s --json",
 			      store, t_etcd_endpoints(e));
 	cr_assert_eq(r.status, 0, "resume: exit %d: %s", r.status, r.err);
-	cJSON *j = parse_json(r.out, "resume --json");
-	cr_assert_str_eq(jstr(j, "state"), "done");
+	cJSON *j = t_json_parse(r.out, "resume --json");
+	cr_assert_str_eq(t_json_str(j, "state"), "done");
 	cr_assert_eq(jlong(j, "rows"), 0, "resume re-scanned rows: %s", r.out);
 	cJSON_Delete(j);
-	check_index_ok(store, "c1", ROWS_SMALL);
+	t_check_index_ok(store, "c1", ROWS_SMALL);
 	t_run_free(&r);
 	free(out);
 	free(errp);
@@ -588,10 +489,10 @@ Test(etcd_job, session_creation_always_failing_is_a_clean_failure)
 	t_etcd *e = t_etcd_start(1);
 	char *store = new_store("s", ROWS_SMALL);
 
-	int64_t t0 = mono_ms();
-	t_run r = bfill_fault("lock.session", ADD_C1 " --etcd %s --lock-timeout 3 --json", store,
+	int64_t t0 = bf_now_ms();
+	t_run r = t_bfill_faultf("lock.session", ADD_C1 " --etcd %s --lock-timeout 3 --json", store,
 			      t_etcd_endpoints(e));
-	int64_t took = mono_ms() - t0;
+	int64_t took = bf_now_ms() - t0;
 	cJSON *j = expect_failed_run(&r, "add-index, no session", "etcd", "session");
 	cr_assert_eq(jlong(j, "lock_acquires"), 0);
 	cr_assert_geq(took, 2900, "gave up after %" PRId64 " ms", took);
@@ -612,15 +513,15 @@ Test(etcd_job, session_creation_failing_at_first_then_working_succeeds)
 	t_etcd *e = t_etcd_start(1);
 	char *store = new_store("s", ROWS_SMALL);
 
-	t_run r = bfill_fault("lock.session@1-3", ADD_C1 " --etcd %s --lock-timeout 10 --json",
+	t_run r = t_bfill_faultf("lock.session@1-3", ADD_C1 " --etcd %s --lock-timeout 10 --json",
 			      store, t_etcd_endpoints(e));
 	cr_assert(!r.signaled, "killed by signal %d", r.status - 128);
 	cr_assert_eq(r.status, 0, "add-index: exit %d: %s", r.status, r.err);
-	cJSON *j = parse_json(r.out, "add-index --json");
-	cr_assert_str_eq(jstr(j, "state"), "done");
+	cJSON *j = t_json_parse(r.out, "add-index --json");
+	cr_assert_str_eq(t_json_str(j, "state"), "done");
 	cr_assert_eq(jlong(j, "lock_acquires"), 1);
 	cr_assert_eq(jlong(j, "imports"), 1);
-	check_index_ok(store, "c1", ROWS_SMALL);
+	t_check_index_ok(store, "c1", ROWS_SMALL);
 	cJSON_Delete(j);
 	t_run_free(&r);
 	free(store);
@@ -638,7 +539,7 @@ Test(etcd_job, lease_lost_every_time_fencing_stops_every_ingest)
 
 	/* Keepalives never sent, and 3 s between acquiring and the fencing
 	 * check: the 2 s lease is always gone by then. */
-	t_run r = bfill_fault("lock.keepalive,import.stall~3000",
+	t_run r = t_bfill_faultf("lock.keepalive,import.stall~3000",
 			      ADD_C1 " --etcd %s --lock-ttl 2 --lock-timeout 8 --json", store,
 			      t_etcd_endpoints(e));
 	cJSON *j = expect_failed_run(&r, "add-index, lease always lost", "stopped before ingest",
@@ -665,13 +566,13 @@ Test(etcd_job, lease_lost_once_then_the_new_holder_ingests)
 	char *store = new_store("s", ROWS_SMALL);
 	int64_t t0 = wall_us(), times[8];
 
-	t_run r = bfill_fault("lock.keepalive@1-4,import.stall~3000",
+	t_run r = t_bfill_faultf("lock.keepalive@1-4,import.stall~3000",
 			      ADD_C1 " --etcd %s --lock-ttl 2 --lock-timeout 10 --json", store,
 			      t_etcd_endpoints(e));
 	cr_assert(!r.signaled, "killed by signal %d", r.status - 128);
 	cr_assert_eq(r.status, 0, "add-index: exit %d: %s", r.status, r.err);
-	cJSON *j = parse_json(r.out, "add-index --json");
-	cr_assert_str_eq(jstr(j, "state"), "done");
+	cJSON *j = t_json_parse(r.out, "add-index --json");
+	cr_assert_str_eq(t_json_str(j, "state"), "done");
 	long losses = jlong(j, "fence_losses");
 	cr_assert_geq(losses, 1, "the first lease must have expired: %s", r.out);
 	cr_assert_eq(jlong(j, "imports"), 1);
@@ -679,7 +580,7 @@ Test(etcd_job, lease_lost_once_then_the_new_holder_ingests)
 	cr_assert_eq(jlong(j, "index_keys"), ROWS_SMALL);
 	/* Only the holder that kept its lease ingested: one ingest in all. */
 	cr_assert_eq(store_ingests(store, t0, times, 8), 1);
-	check_index_ok(store, "c1", ROWS_SMALL);
+	t_check_index_ok(store, "c1", ROWS_SMALL);
 	cJSON_Delete(j);
 	t_run_free(&r);
 	free(store);
@@ -701,15 +602,15 @@ Test(etcd_job, etcd_killed_while_held_then_restarted_job_recovers, .timeout = 12
 				" --json", store, t_etcd_endpoints(e));
 	/* The lock key appears when the first import holds the lock; its
 	 * stall keeps it held for 2 s. */
-	int64_t deadline = mono_ms() + 10000;
+	int64_t deadline = bf_now_ms() + 10000;
 	while (etcd_keys(t_etcd_endpoints(e), "/bfill/lock/") == 0) {
-		cr_assert_lt(mono_ms(), deadline, "the job never took the lock");
-		sleep_ms(50);
+		cr_assert_lt(bf_now_ms(), deadline, "the job never took the lock");
+		bf_sleep_ms(50);
 	}
-	sleep_ms(300);
+	bf_sleep_ms(300);
 	int64_t killed_us = wall_us();
 	t_etcd_kill(e, 0);
-	sleep_ms(3000);
+	bf_sleep_ms(3000);
 	t_etcd_restart(e, 0);
 	int64_t back_us = wall_us();
 
@@ -718,8 +619,8 @@ Test(etcd_job, etcd_killed_while_held_then_restarted_job_recovers, .timeout = 12
 	cr_assert(!ex.signaled, "killed by signal %d", ex.status - 128);
 	cr_assert_eq(ex.status, 0, "the job did not recover from the etcd restart: exit %d: %s",
 		     ex.status, er);
-	cJSON *j = parse_json(o, "add-index --json");
-	cr_assert_str_eq(jstr(j, "state"), "done");
+	cJSON *j = t_json_parse(o, "add-index --json");
+	cr_assert_str_eq(t_json_str(j, "state"), "done");
 	cr_assert_geq(jlong(j, "fence_losses"), 1, "the holder could not have kept the lock: %s", o);
 	/* Every key was ingested once: the round that lost the lock ingested
 	 * nothing (had it, the retried round would count its keys again). */
@@ -734,7 +635,7 @@ Test(etcd_job, etcd_killed_while_held_then_restarted_job_recovers, .timeout = 12
 		cr_assert(times[i] < killed_us || times[i] > back_us,
 			  "an ingest %.3f s after etcd was killed, before it was back (%.3f s)",
 			  (double)(times[i] - killed_us) / 1e6, (double)(back_us - killed_us) / 1e6);
-	check_index_ok(store, "c1", ROWS_IMPORTS);
+	t_check_index_ok(store, "c1", ROWS_IMPORTS);
 	cJSON_Delete(j);
 	free(o);
 	free(er);
@@ -769,8 +670,8 @@ Test(etcd_job, two_stores_same_job_id_take_turns)
 		char *o = slurp(out[i]), *er = slurp(errp[i]);
 		cr_assert(!ex.signaled, "process %d: killed by signal %d", i, ex.status - 128);
 		cr_assert_eq(ex.status, 0, "process %d: exit %d: %s", i, ex.status, er);
-		j[i] = parse_json(o, "add-index --json");
-		cr_assert_str_eq(jstr(j[i], "state"), "done");
+		j[i] = t_json_parse(o, "add-index --json");
+		cr_assert_str_eq(t_json_str(j[i], "state"), "done");
 		cr_assert_eq(jlong(j[i], "lock_acquires"), 1);
 		cr_assert_eq(jlong(j[i], "fence_losses"), 0);
 		cr_assert_eq(store_ingests(store[i], t0, times, 8), 1, "process %d", i);
@@ -792,7 +693,7 @@ Test(etcd_job, two_stores_same_job_id_take_turns)
 				? jlong(j[0], "lock_wait_ms") : jlong(j[1], "lock_wait_ms");
 	cr_assert_geq(wait_max, 1500, "neither waited for the other's 2 s hold (%ld ms)", wait_max);
 	for (int i = 0; i < 2; i++) {
-		check_index_ok(store[i], "c1", ROWS_SMALL);
+		t_check_index_ok(store[i], "c1", ROWS_SMALL);
 		cJSON_Delete(j[i]);
 		free(store[i]);
 		free(out[i]);
@@ -812,19 +713,19 @@ Test(etcd_job, three_members_one_stopped_build_succeeds)
 
 	/* The first endpoint the client tries is the dead one. */
 	t_etcd_kill(e, 0);
-	t_run r = bfill_fault(NULL, ADD_C1 " --etcd %s --import-every 8M --lock-ttl 3"
+	t_run r = t_bfill_faultf(NULL, ADD_C1 " --etcd %s --import-every 8M --lock-ttl 3"
 				    " --lock-timeout 15 --json", store, t_etcd_endpoints(e));
 	cr_assert(!r.signaled, "killed by signal %d", r.status - 128);
 	cr_assert_eq(r.status, 0, "add-index: exit %d: %s", r.status, r.err);
-	cJSON *j = parse_json(r.out, "add-index --json");
-	cr_assert_str_eq(jstr(j, "state"), "done");
+	cJSON *j = t_json_parse(r.out, "add-index --json");
+	cr_assert_str_eq(t_json_str(j, "state"), "done");
 	long imports = jlong(j, "imports");
 	cr_assert_geq(imports, 2, "%s", r.out);
 	cr_assert_eq(jlong(j, "lock_acquires"), imports, "%s", r.out);
 	/* A dead member answers "connection refused" at once: the client
 	 * moves on without waiting out a deadline. */
 	cr_assert_lt(jlong(j, "lock_wait_max_ms"), 3000, "slow failover: %s", r.out);
-	check_index_ok(store, "c1", ROWS_IMPORTS);
+	t_check_index_ok(store, "c1", ROWS_IMPORTS);
 	char live[80];
 	snprintf(live, sizeof(live), "%s,%s", t_etcd_endpoint(e, 1), t_etcd_endpoint(e, 2));
 	cr_assert_eq(etcd_keys(live, "/bfill/lock/"), 0);

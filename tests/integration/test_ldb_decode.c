@@ -18,14 +18,6 @@
 
 #define ROWS 20000
 
-static char *scratch_dir;
-
-static void remove_scratch(void)
-{
-	t_rmdir(scratch_dir);
-	scratch_dir = NULL;
-}
-
 static bool have_tool(const char *name)
 {
 	char *cmd = NULL;
@@ -51,7 +43,7 @@ static void need_ldb_and_python(void)
 	need_python();
 }
 
-TestSuite(ldb_decode, .fini = remove_scratch);
+TestSuite(ldb_decode, .fini = t_scratch_remove);
 
 /* tests/tools/ldb_decode.py next to the bfill binary's checkout, else
  * relative to the working directory. Static buffer. */
@@ -76,12 +68,9 @@ static const char *script(void)
 
 static char *make_store(int rows)
 {
-	char *store = NULL;
-	scratch_dir = t_tmpdir("ldb");
-	cr_assert_geq(asprintf(&store, "%s/store", scratch_dir), 0);
-	t_run r = t_bfillf("gen --store '%s' --rows %d --seed 42 --quiet", store, rows);
-	cr_assert_eq(r.status, 0, "bfill gen: exit %d: %s", r.status, r.err);
-	t_run_free(&r);
+	t_scratch_dir = t_tmpdir("ldb");
+	char *store = t_path_in(t_scratch_dir, "store");
+	t_bfill_gen(store, rows, 42);
 	return store;
 }
 
@@ -202,9 +191,8 @@ static size_t sbtest_value(uint8_t *v, uint8_t kbyte, size_t clen, size_t padlen
 
 Test(ldb_decode, rejects_hand_made_bad_rows, .init = need_python)
 {
-	scratch_dir = t_tmpdir("ldb");
-	char *input = NULL;
-	cr_assert_geq(asprintf(&input, "%s/scan.txt", scratch_dir), 0);
+	t_scratch_dir = t_tmpdir("ldb");
+	char *input = t_path_in(t_scratch_dir, "scan.txt");
 	FILE *f = fopen(input, "w");
 	cr_assert_not_null(f);
 	uint8_t key[20], val[256];

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "bfill/catalog.h"
 #include "bfill/check.h"
@@ -24,15 +23,7 @@
 #include "tests/support/support.h"
 #include "tests/support/table.h"
 
-static char *scratch_dir;
-
-static void remove_scratch(void)
-{
-	t_rmdir(scratch_dir);
-	scratch_dir = NULL;
-}
-
-TestSuite(pipeline, .fini = remove_scratch, .timeout = 120);
+TestSuite(pipeline, .fini = t_scratch_remove, .timeout = 120);
 
 /* A test's world: a scratch dir with a store and a sort dir in it. */
 typedef struct world {
@@ -40,27 +31,13 @@ typedef struct world {
 	bf_store *st;
 } world;
 
-static char *path_in(const char *dir, const char *name)
-{
-	char *p = NULL;
-	cr_assert_geq(asprintf(&p, "%s/%s", dir, name), 0);
-	return p;
-}
-
-static bool path_exists(const char *p)
-{
-	struct stat sb;
-	return stat(p, &sb) == 0;
-}
-
 static void world_open(world *w)
 {
-	cr_assert_null(scratch_dir, "one world per test");
 	bf_fault_reset();
-	scratch_dir = t_tmpdir("pipe");
-	w->store_dir = path_in(scratch_dir, "store");
-	w->sort_dir = path_in(scratch_dir, "sort");
-	w->check_dir = path_in(scratch_dir, "check");
+	char *dir = t_scratch_new("pipe");
+	w->store_dir = t_path_in(dir, "store");
+	w->sort_dir = t_path_in(dir, "sort");
+	w->check_dir = t_path_in(dir, "check");
 	w->st = t_table_open_store(w->store_dir);
 }
 
@@ -115,7 +92,7 @@ static void build_ok(const world *w, const bf_add_index_opts *o, bf_add_index_re
 	bf_job rec;
 	cr_assert_eq(bf_catalog_get_job(w->st, res->job.id, &rec, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(rec.state, BF_JOB_DONE, "job record says %s", bf_job_state_name(rec.state));
-	cr_assert_not(path_exists(w->sort_dir), "sort dir %s is removed when the job ends", w->sort_dir);
+	cr_assert_not(t_path_exists(w->sort_dir), "sort dir %s is removed when the job ends", w->sort_dir);
 }
 
 /* Builds and asserts failure with code want; returns the job. */
@@ -313,7 +290,7 @@ Test(pipeline, ten_thousand_rows)
 	cr_assert_eq(rc, 0, "%s", bf_err_text(&err));
 	char def_sort[4096];
 	bf_job_default_sort_dir(w.store_dir, def_sort, sizeof(def_sort));
-	cr_assert_not(path_exists(def_sort), "default sort dir %s is removed", def_sort);
+	cr_assert_not(t_path_exists(def_sort), "default sort dir %s is removed", def_sort);
 	cr_assert_eq(res.rows, 10000);
 	cr_assert_eq(res.index_keys, 10000);
 	cr_assert_eq(res.job.rows_done, 10000);
@@ -556,7 +533,7 @@ static void expect_unique_violation(world *w, const bf_table *t, const char *nam
 		     "no entry of the index stays in the store");
 	char jobdir[4200];
 	snprintf(jobdir, sizeof(jobdir), "%s/job-%" PRId64, w->sort_dir, job.id);
-	cr_assert_not(path_exists(jobdir), "the job's sort files are removed");
+	cr_assert_not(t_path_exists(jobdir), "the job's sort files are removed");
 }
 
 Test(pipeline, unique_duplicates)
@@ -823,7 +800,7 @@ Test(pipeline, resume_done_and_unknown)
 	o.job_id = id;
 	bf_err_clear(&err);
 	cr_assert_eq(bf_add_index(w.st, &o, &res, &err), 0, "resuming a done job: %s", bf_err_text(&err));
-	cr_assert_not(path_exists(w.sort_dir), "resuming a done job removes its leftover sort files");
+	cr_assert_not(t_path_exists(w.sort_dir), "resuming a done job removes its leftover sort files");
 	cr_assert(res.noop, "resuming a done job is a no-op");
 	cr_assert_eq(res.job.state, BF_JOB_DONE);
 	cr_assert_eq(res.rows, 0);
@@ -861,7 +838,7 @@ Test(pipeline, cancel_failed_job)
 	t_table_get(w.st, "sbtest1", &t);
 	cr_assert_eq(t.nindexes, 0, "the job's indexes are dropped");
 	cr_assert_eq(t_table_index_count(w.st, t.id, 0), 0);
-	cr_assert_not(path_exists(w.sort_dir), "sort files removed");
+	cr_assert_not(t_path_exists(w.sort_dir), "sort files removed");
 	cr_assert_eq(bf_job_cancel(w.st, job.id, &err), 0, "cancelling twice is harmless");
 
 	/* A cancelled job can't be resumed; its names are free again. */

@@ -13,24 +13,9 @@
 #include "bfill/store.h"
 #include "tests/support/support.h"
 
-/* The test's scratch directory, removed by the suite's fini even when an
+/* Each test's scratch directory goes in the suite's fini, even when an
  * assertion ends the test early. */
-static char *scratch_dir;
-
-static void remove_scratch(void)
-{
-	t_rmdir(scratch_dir);
-	scratch_dir = NULL;
-}
-
-TestSuite(catalog, .fini = remove_scratch);
-
-static char *new_scratch(const char *tag)
-{
-	cr_assert_null(scratch_dir, "one scratch directory per test");
-	scratch_dir = t_tmpdir(tag);
-	return scratch_dir;
-}
+TestSuite(catalog, .fini = t_scratch_remove);
 
 static bf_store *open_store(const char *dir, unsigned flags)
 {
@@ -234,7 +219,7 @@ static void expect_same_table(const bf_table *a, const bf_table *b)
 
 Test(catalog, table_round_trip)
 {
-	char *dir = new_scratch("catalog");
+	char *dir = t_scratch_new("catalog");
 	bf_store *st = open_store(dir, BF_STORE_CREATE);
 	bf_table t, back;
 	bf_err err = { 0 };
@@ -269,7 +254,7 @@ Test(catalog, table_round_trip)
 
 Test(catalog, missing_table_and_delete)
 {
-	char *dir = new_scratch("catalog");
+	char *dir = t_scratch_new("catalog");
 	bf_store *st = open_store(dir, BF_STORE_CREATE);
 	bf_table t;
 	bf_err err = { 0 };
@@ -293,7 +278,7 @@ Test(catalog, missing_table_and_delete)
 
 Test(catalog, malformed_table_record)
 {
-	char *dir = new_scratch("catalog");
+	char *dir = t_scratch_new("catalog");
 	bf_store *st = open_store(dir, BF_STORE_CREATE);
 	bf_table t;
 	bf_err err = { 0 };
@@ -325,7 +310,7 @@ Test(catalog, malformed_table_record)
 
 Test(catalog, next_id_counters)
 {
-	char *dir = new_scratch("catalog");
+	char *dir = t_scratch_new("catalog");
 	bf_store *st = open_store(dir, BF_STORE_CREATE);
 	bf_err err = { 0 };
 	int64_t id = 0;
@@ -451,7 +436,7 @@ static void expect_same_job(const bf_job *a, const bf_job *b)
 
 Test(catalog, job_round_trip)
 {
-	char *dir = new_scratch("catalog");
+	char *dir = t_scratch_new("catalog");
 	bf_store *st = open_store(dir, BF_STORE_CREATE);
 	bf_job j, back;
 	bf_err err = { 0 };
@@ -493,7 +478,7 @@ Test(catalog, job_round_trip)
 
 Test(catalog, missing_and_malformed_job)
 {
-	char *dir = new_scratch("catalog");
+	char *dir = t_scratch_new("catalog");
 	bf_store *st = open_store(dir, BF_STORE_CREATE);
 	bf_job j;
 	bf_err err = { 0 };
@@ -540,7 +525,7 @@ static int collect(const bf_job *job, void *arg)
 
 Test(catalog, foreach_job_in_id_order)
 {
-	char *dir = new_scratch("catalog");
+	char *dir = t_scratch_new("catalog");
 	bf_store *st = open_store(dir, BF_STORE_CREATE);
 	bf_err err = { 0 };
 	struct walk w = { .n = 0 };

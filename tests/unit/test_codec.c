@@ -9,6 +9,7 @@
 
 #include "bfill/codec.h"
 #include "bfill/error.h"
+#include "tests/support/support.h"
 
 static void expect_bytes(const uint8_t *got, size_t gotlen, const char *hex)
 {
@@ -219,13 +220,7 @@ Test(codec, rowv2_rejects_duplicates)
 }
 
 static uint64_t rng = 0x1234567;
-static uint64_t next_rand(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
+static uint64_t next_rand(void) { return t_xorshift64(&rng); }
 
 Test(codec, bytes_round_trip_random)
 {

@@ -15,13 +15,7 @@
 #include "tests/support/support.h"
 
 static uint64_t rng = 42;
-static uint64_t next_rand(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
+static uint64_t next_rand(void) { return t_xorshift64(&rng); }
 
 typedef struct kv {
 	uint8_t k[64];

@@ -16,24 +16,9 @@
 #include "bfill/store.h"
 #include "tests/support/support.h"
 
-/* The test's scratch directory, removed by the suite's fini even when an
+/* Each test's scratch directory goes in the suite's fini, even when an
  * assertion ends the test early. */
-static char *scratch_dir;
-
-static void remove_scratch(void)
-{
-	t_rmdir(scratch_dir);
-	scratch_dir = NULL;
-}
-
-TestSuite(gen, .fini = remove_scratch);
-
-static char *new_scratch(const char *tag)
-{
-	cr_assert_null(scratch_dir, "one scratch directory per test");
-	scratch_dir = t_tmpdir(tag);
-	return scratch_dir;
-}
+TestSuite(gen, .fini = t_scratch_remove);
 
 /* Every key and value of a store, length-prefixed, in key order. */
 typedef struct scan {
@@ -125,18 +110,6 @@ static void expect_no_scratch(const char *dir)
 	closedir(d);
 }
 
-static bool is_digit_groups(const uint8_t *p, size_t len, int groups)
-{
-	if (len != (size_t)(groups * 12 - 1))
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		bool dash = i % 12 == 11;
-		if (dash ? p[i] != '-' : (p[i] < '0' || p[i] > '9'))
-			return false;
-	}
-	return true;
-}
-
 Test(gen, row_function_is_deterministic)
 {
 	int64_t k1, k2;
@@ -145,8 +118,8 @@ Test(gen, row_function_is_deterministic)
 	bf_gen_sbtest_row(5, 1234, 1000000, &k1, c1, p1);
 	bf_gen_sbtest_row(5, 1234, 1000000, &k2, c2, p2);
 	cr_assert(k1 == k2 && !memcmp(c1, c2, sizeof(c1)) && !memcmp(p1, p2, sizeof(p1)));
-	cr_assert(is_digit_groups((uint8_t *)c1, sizeof(c1), 10));
-	cr_assert(is_digit_groups((uint8_t *)p1, sizeof(p1), 5));
+	cr_assert(t_is_digit_groups(c1, sizeof(c1), 10));
+	cr_assert(t_is_digit_groups(p1, sizeof(p1), 5));
 	cr_assert_eq(BF_SBTEST_C_LEN, 119);
 	cr_assert_eq(BF_SBTEST_PAD_LEN, 59);
 
@@ -165,7 +138,7 @@ Test(gen, row_function_is_deterministic)
 
 Test(gen, same_seed_same_store)
 {
-	char *tmp = new_scratch("gen");
+	char *tmp = t_scratch_new("gen");
 	bf_gen_opts o = { .rows = 20000, .seed = 7 };
 	char *a = gen_store(tmp, "a", &o, NULL);
 	char *b = gen_store(tmp, "b", &o, NULL);
@@ -189,7 +162,7 @@ Test(gen, same_seed_same_store)
 
 Test(gen, thread_split_does_not_change_data)
 {
-	char *tmp = new_scratch("gen");
+	char *tmp = t_scratch_new("gen");
 	/* An odd count, so the split leaves a remainder. */
 	bf_gen_opts o = { .rows = 10007, .seed = 99, .threads = 1 };
 	bf_gen_stats s1, s2, s3;
@@ -235,7 +208,7 @@ static void on_progress(uint64_t done, uint64_t total, void *arg)
 Test(gen, rows_have_sysbench_shape)
 {
 	enum { N = 50000 };
-	char *tmp = new_scratch("gen");
+	char *tmp = t_scratch_new("gen");
 	struct progress_log prog = { .monotonic = true };
 	bf_gen_opts o = { .rows = N, .seed = 2024, .progress = on_progress, .progress_arg = &prog };
 	bf_gen_stats stats;
@@ -292,10 +265,10 @@ Test(gen, rows_have_sysbench_shape)
 		cr_assert(d[1].v.i >= 1 && d[1].v.i <= N, "row %lld: k = %lld", (long long)h, (long long)d[1].v.i);
 		cr_assert_eq(d[2].kind, BF_DATUM_BYTES);
 		cr_assert_eq(d[2].v.b.len, 119, "row %lld: c length %zu", (long long)h, d[2].v.b.len);
-		cr_assert(is_digit_groups(d[2].v.b.ptr, d[2].v.b.len, 10), "row %lld: c = %.*s",
+		cr_assert(t_is_digit_groups(d[2].v.b.ptr, d[2].v.b.len, 10), "row %lld: c = %.*s",
 			  (long long)h, (int)d[2].v.b.len, d[2].v.b.ptr);
 		cr_assert_eq(d[3].v.b.len, 59, "row %lld: pad length %zu", (long long)h, d[3].v.b.len);
-		cr_assert(is_digit_groups(d[3].v.b.ptr, d[3].v.b.len, 5), "row %lld: pad = %.*s",
+		cr_assert(t_is_digit_groups(d[3].v.b.ptr, d[3].v.b.len, 5), "row %lld: pad = %.*s",
 			  (long long)h, (int)d[3].v.b.len, d[3].v.b.ptr);
 
 		/* The stored row is exactly the row function's. */
@@ -341,7 +314,7 @@ Test(gen, rows_have_sysbench_shape)
 
 Test(gen, zero_rows_is_an_empty_table)
 {
-	char *tmp = new_scratch("gen");
+	char *tmp = t_scratch_new("gen");
 	bf_gen_opts o = { .rows = 0, .seed = 1 };
 	bf_gen_stats stats;
 	char *dir = gen_store(tmp, "s", &o, &stats);
@@ -370,7 +343,7 @@ Test(gen, zero_rows_is_an_empty_table)
 
 Test(gen, one_row)
 {
-	char *tmp = new_scratch("gen");
+	char *tmp = t_scratch_new("gen");
 	bf_gen_opts o = { .rows = 1, .seed = 3, .threads = 4 };
 	bf_gen_stats stats;
 	char *dir = gen_store(tmp, "s", &o, &stats);
@@ -405,7 +378,7 @@ Test(gen, one_row)
 
 Test(gen, existing_table_leaves_store_unchanged)
 {
-	char *tmp = new_scratch("gen");
+	char *tmp = t_scratch_new("gen");
 	bf_gen_opts o = { .rows = 3000, .seed = 11 };
 	bf_gen_stats stats;
 	char *dir = gen_store(tmp, "s", &o, &stats);
@@ -448,7 +421,7 @@ Test(gen, existing_table_leaves_store_unchanged)
 
 Test(gen, read_only_store_is_refused)
 {
-	char *tmp = new_scratch("gen");
+	char *tmp = t_scratch_new("gen");
 	bf_gen_opts o = { .rows = 100, .seed = 1, .table = "first" };
 	char *dir = gen_store(tmp, "s", &o, NULL);
 	bf_store *st = NULL;

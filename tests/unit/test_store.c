@@ -19,32 +19,9 @@
 #include "bfill/store.h"
 #include "tests/support/support.h"
 
-/* The test's scratch directory, removed by the suite's fini even when an
+/* Each test's scratch directory goes in the suite's fini, even when an
  * assertion ends the test early. */
-static char *scratch_dir;
-
-static void remove_scratch(void)
-{
-	t_rmdir(scratch_dir);
-	scratch_dir = NULL;
-}
-
-TestSuite(store, .fini = remove_scratch);
-
-static char *new_scratch(const char *tag)
-{
-	cr_assert_null(scratch_dir, "one scratch directory per test");
-	scratch_dir = t_tmpdir(tag);
-	return scratch_dir;
-}
-
-/* "<dir>/<name>", malloc'd. */
-static char *path_in(const char *dir, const char *name)
-{
-	char *p = NULL;
-	cr_assert_geq(asprintf(&p, "%s/%s", dir, name), 0);
-	return p;
-}
+TestSuite(store, .fini = t_scratch_remove);
 
 static bf_store *open_or_die(const char *dir, unsigned flags)
 {
@@ -122,8 +99,8 @@ static bool file_exists(const char *path)
 
 Test(store, open_missing_without_create)
 {
-	char *tmp = new_scratch("store");
-	char *dir = path_in(tmp, "absent");
+	char *tmp = t_scratch_new("store");
+	char *dir = t_path_in(tmp, "absent");
 	bf_store *st = NULL;
 	bf_err err = { 0 };
 
@@ -142,8 +119,8 @@ Test(store, open_missing_without_create)
 
 Test(store, create_then_reopen)
 {
-	char *tmp = new_scratch("store");
-	char *dir = path_in(tmp, "s");
+	char *tmp = t_scratch_new("store");
+	char *dir = t_path_in(tmp, "s");
 	bf_store *st = open_or_die(dir, BF_STORE_CREATE);
 
 	cr_assert_str_eq(bf_store_path(st), dir);
@@ -169,8 +146,8 @@ Test(store, create_then_reopen)
 
 Test(store, open_dir_with_unrelated_files)
 {
-	char *tmp = new_scratch("store");
-	char *file = path_in(tmp, "notes.txt");
+	char *tmp = t_scratch_new("store");
+	char *file = t_path_in(tmp, "notes.txt");
 	bf_store *st = NULL;
 	bf_err err = { 0 };
 
@@ -181,7 +158,7 @@ Test(store, open_dir_with_unrelated_files)
 	cr_assert_eq(bf_store_open(tmp, BF_STORE_CREATE, &st, &err), BF_ENOTSTORE);
 	cr_assert_eq(bf_store_open(tmp, BF_STORE_READONLY, &st, &err), BF_ENOTSTORE);
 	cr_assert_null(st);
-	char *current = path_in(tmp, "CURRENT");
+	char *current = t_path_in(tmp, "CURRENT");
 	cr_assert(!file_exists(current), "a refused open must leave the directory alone");
 	free(current);
 	free(file);
@@ -189,8 +166,8 @@ Test(store, open_dir_with_unrelated_files)
 
 Test(store, open_plain_rocksdb_is_not_a_store)
 {
-	char *tmp = new_scratch("store");
-	char *dir = path_in(tmp, "plain");
+	char *tmp = t_scratch_new("store");
+	char *dir = t_path_in(tmp, "plain");
 	char *e = NULL;
 	bf_store *st = NULL;
 	bf_err err = { 0 };
@@ -241,8 +218,8 @@ static void lock_holder(const char *dir, int ready_fd, int release_fd)
 
 Test(store, locked_by_another_process)
 {
-	char *tmp = new_scratch("store");
-	char *dir = path_in(tmp, "s");
+	char *tmp = t_scratch_new("store");
+	char *dir = t_path_in(tmp, "s");
 	int ready[2], release[2], status;
 	char c = 0;
 	bf_store *st = NULL;
@@ -292,7 +269,7 @@ Test(store, locked_by_another_process)
 
 Test(store, second_writer_in_same_process_is_refused)
 {
-	char *tmp = new_scratch("store");
+	char *tmp = t_scratch_new("store");
 	bf_store *a = open_or_die(tmp, BF_STORE_CREATE), *b = NULL;
 	bf_err err = { 0 };
 
@@ -306,7 +283,7 @@ Test(store, second_writer_in_same_process_is_refused)
 
 Test(store, get_put_delete)
 {
-	char *tmp = new_scratch("store");
+	char *tmp = t_scratch_new("store");
 	bf_store *st = open_or_die(tmp, BF_STORE_CREATE);
 	bf_err err = { 0 };
 	char *val = NULL;
@@ -340,7 +317,7 @@ Test(store, get_put_delete)
 
 Test(store, write_batch_is_atomic_and_invisible_until_commit)
 {
-	char *tmp = new_scratch("store");
+	char *tmp = t_scratch_new("store");
 	bf_store *st = open_or_die(tmp, BF_STORE_CREATE);
 	bf_err err = { 0 };
 
@@ -391,7 +368,7 @@ Test(store, write_batch_is_atomic_and_invisible_until_commit)
 
 Test(store, delete_range_is_half_open)
 {
-	char *tmp = new_scratch("store");
+	char *tmp = t_scratch_new("store");
 	bf_store *st = open_or_die(tmp, BF_STORE_CREATE);
 	bf_err err = { 0 };
 	char k[3] = "t?";
@@ -418,7 +395,7 @@ Test(store, delete_range_is_half_open)
 
 Test(store, iterator_bounds_and_seek)
 {
-	char *tmp = new_scratch("store");
+	char *tmp = t_scratch_new("store");
 	bf_store *st = open_or_die(tmp, BF_STORE_CREATE);
 	bf_iter_opts one_pass = { .readahead = 1 << 20, .fill_cache = false };
 
@@ -460,7 +437,7 @@ Test(store, iterator_bounds_and_seek)
 
 Test(store, snapshot_does_not_see_later_writes)
 {
-	char *tmp = new_scratch("store");
+	char *tmp = t_scratch_new("store");
 	bf_store *st = open_or_die(tmp, BF_STORE_CREATE);
 	bf_err err = { 0 };
 
@@ -552,9 +529,9 @@ static size_t count_data_keys(bf_store *st)
 
 Test(store, sst_ingest_two_files_in_one_step)
 {
-	char *tmp = new_scratch("store");
-	char *dir = path_in(tmp, "s");
-	char *f1 = path_in(tmp, "a.sst"), *f2 = path_in(tmp, "b.sst");
+	char *tmp = t_scratch_new("store");
+	char *dir = t_path_in(tmp, "s");
+	char *f1 = t_path_in(tmp, "a.sst"), *f2 = t_path_in(tmp, "b.sst");
 	bf_store *st = open_or_die(dir, BF_STORE_CREATE);
 	bf_err err = { 0 };
 
@@ -577,7 +554,7 @@ Test(store, sst_ingest_two_files_in_one_step)
 	st = open_or_die(dir, BF_STORE_READONLY);
 	cr_assert_eq(count_data_keys(st), 12000);
 	expect_sst_keys(st, 11990, 12000, "b");
-	char *f3 = path_in(tmp, "c.sst");
+	char *f3 = t_path_in(tmp, "c.sst");
 	write_sst(f3, 20000, 20010, "c", BF_COMPRESS_NONE);
 	const char *ro_files[] = { f3 };
 	cr_assert_eq(bf_store_ingest(st, ro_files, 1, &err), BF_ESTATE);
@@ -590,8 +567,8 @@ Test(store, sst_ingest_two_files_in_one_step)
 
 Test(store, sst_writer_rejects_unordered_keys_and_cleans_up)
 {
-	char *tmp = new_scratch("store");
-	char *f = path_in(tmp, "x.sst");
+	char *tmp = t_scratch_new("store");
+	char *f = t_path_in(tmp, "x.sst");
 	bf_sst_writer *w = NULL;
 	bf_err err = { 0 };
 
@@ -606,7 +583,7 @@ Test(store, sst_writer_rejects_unordered_keys_and_cleans_up)
 	cr_assert(!file_exists(f), "unfinished %s must be removed", f);
 
 	/* A path in a missing directory fails at open. */
-	char *bad = path_in(tmp, "no/such/dir/x.sst");
+	char *bad = t_path_in(tmp, "no/such/dir/x.sst");
 	cr_assert_neq(bf_sst_writer_open(bad, BF_COMPRESS_NONE, 0, &w, &err), 0);
 	cr_assert_null(w);
 	free(bad);
@@ -615,10 +592,10 @@ Test(store, sst_writer_rejects_unordered_keys_and_cleans_up)
 
 Test(store, failed_ingest_leaves_nothing)
 {
-	char *tmp = new_scratch("store");
-	char *dir = path_in(tmp, "s");
-	char *good = path_in(tmp, "good.sst"), *junk = path_in(tmp, "junk.sst");
-	char *missing = path_in(tmp, "missing.sst");
+	char *tmp = t_scratch_new("store");
+	char *dir = t_path_in(tmp, "s");
+	char *good = t_path_in(tmp, "good.sst"), *junk = t_path_in(tmp, "junk.sst");
+	char *missing = t_path_in(tmp, "missing.sst");
 	bf_store *st = open_or_die(dir, BF_STORE_CREATE);
 	bf_err err = { 0 };
 
@@ -656,9 +633,9 @@ Test(store, failed_ingest_leaves_nothing)
 
 Test(store, ingest_overrides_older_values)
 {
-	char *tmp = new_scratch("store");
-	char *dir = path_in(tmp, "s");
-	char *f = path_in(tmp, "a.sst"), *again = path_in(tmp, "again.sst");
+	char *tmp = t_scratch_new("store");
+	char *dir = t_path_in(tmp, "s");
+	char *f = t_path_in(tmp, "a.sst"), *again = t_path_in(tmp, "again.sst");
 	bf_store *st = open_or_die(dir, BF_STORE_CREATE);
 	bf_err err = { 0 };
 
@@ -682,9 +659,9 @@ Test(store, ingest_overrides_older_values)
 
 Test(store, approx_size_tracks_ingested_data)
 {
-	char *tmp = new_scratch("store");
-	char *dir = path_in(tmp, "s");
-	char *f = path_in(tmp, "a.sst");
+	char *tmp = t_scratch_new("store");
+	char *dir = t_path_in(tmp, "s");
+	char *f = t_path_in(tmp, "a.sst");
 	bf_store *st = open_or_die(dir, BF_STORE_CREATE);
 	bf_err err = { 0 };
 	uint64_t bytes = 1;
