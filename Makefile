@@ -34,8 +34,10 @@ ASAN      := $(BUILD)/asan
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_LIB_OBJS := $(call obj,$(ASAN),$(LIB_SRCS)) $(patsubst $(BUILD)/%,$(ASAN)/%,$(PROTO_C:.c=.o))
 ASAN_SUP_OBJS := $(call obj,$(ASAN),$(TEST_SUPPORT))
-UNIT_SRCS := $(wildcard tests/unit/*.c)
-ASAN_TEST_BINS := $(patsubst tests/%.c,$(ASAN)/tests/%,$(UNIT_SRCS))
+# Under ASan+UBSan: every unit test, plus the in-process pipeline tests (the
+# threaded code where a memory error would hide best).
+ASAN_SRCS := $(wildcard tests/unit/*.c) tests/integration/test_pipeline.c
+ASAN_TEST_BINS := $(patsubst tests/%.c,$(ASAN)/tests/%,$(ASAN_SRCS))
 
 .PHONY: all deps test test-only test-asan demo clean bench-deps tsan tsan-pipeline
 .SECONDARY: $(PROTO_C) $(PROTO_H)

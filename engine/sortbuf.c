@@ -29,7 +29,6 @@ struct bf_sortbuf {
 	size_t data_used;
 	size_t count;
 	size_t lcp;          /* bytes every key shares with the first key */
-	size_t kv_bytes;
 	bool sorted;
 	sort_entry *order;   /* sorted view, valid after sort */
 };
@@ -99,13 +98,11 @@ bool bf_sortbuf_add(bf_sortbuf *b, const void *key, size_t klen, const void *val
 	entry_slot(b, b->count)->off = b->data_used;
 	b->data_used += need;
 	b->count++;
-	b->kv_bytes += klen + vlen;
 	b->sorted = false;
 	return true;
 }
 
 size_t bf_sortbuf_count(const bf_sortbuf *b) { return b->count; }
-size_t bf_sortbuf_kv_bytes(const bf_sortbuf *b) { return b->kv_bytes; }
 
 static inline size_t entry_klen(const uint8_t *p) { return (size_t)p[0] | ((size_t)p[1] << 8); }
 static inline size_t entry_vlen(const uint8_t *p) { return (size_t)p[2] | ((size_t)p[3] << 8); }
@@ -252,7 +249,6 @@ void bf_sortbuf_reset(bf_sortbuf *b)
 	b->data_used = 0;
 	b->count = 0;
 	b->lcp = 0;
-	b->kv_bytes = 0;
 	b->sorted = false;
 	b->order = NULL;
 }

@@ -182,15 +182,6 @@ void bf_backend_stats_get(bf_backend *b, bf_backend_stats *out)
 	out->runs = atomic_load(&b->runs);
 }
 
-uint64_t bf_backend_engine_bytes(bf_backend *b)
-{
-	uint64_t sum = 0;
-	for (int i = 0; i < b->n; i++)
-		if (b->idx[i].engine)
-			sum += bf_engine_bytes(b->idx[i].engine);
-	return sum;
-}
-
 void bf_backend_cancel(bf_backend *b)
 {
 	atomic_store(&b->cancelled, 1);
@@ -602,17 +593,6 @@ int bf_backend_flush(bf_backend *b, bf_flush_mode mode, bf_backend_commit_fn com
 	int rc;
 
 	*imported = false;
-	if (mode == BF_FLUSH_AUTO) {
-		if (!b->o.import_every || bf_backend_pending_bytes(b) < b->o.import_every)
-			return 0;
-		mode = BF_FLUSH_IMPORT;
-	}
-	if (mode == BF_FLUSH_LOCAL) {
-		pthread_rwlock_wrlock(&b->flush_lock);
-		rc = flush_all_writers(b, err);
-		pthread_rwlock_unlock(&b->flush_lock);
-		return rc;
-	}
 	int64_t first_loss = 0;
 	for (;;) {
 		if (atomic_load(&b->cancelled))

@@ -589,7 +589,7 @@ static int run_job(job_run *r, bf_add_index_result *res, bf_err *err)
 		.generation = gen, .nindexes = job->nindexes, .indexes = bidx,
 		.run_compression = job->cfg.run_compression,
 		.target_compression = job->cfg.target_compression,
-		.import_threads = job->cfg.workers, .import_every = job->cfg.import_every,
+		.import_threads = job->cfg.workers,
 		.has_imported = job->cp.has_imported || job->cp.imports > 0,
 		.lock = {
 			.endpoints = job->cfg.etcd, .prefix = job->cfg.lock_prefix,

@@ -36,8 +36,6 @@ void bf_sortbuf_destroy(bf_sortbuf *b);
 bool bf_sortbuf_add(bf_sortbuf *b, const void *key, size_t klen,
 		    const void *val, size_t vlen);
 size_t bf_sortbuf_count(const bf_sortbuf *b);
-/* Key + value bytes held. */
-size_t bf_sortbuf_kv_bytes(const bf_sortbuf *b);
 /* Sorts by key (bytewise); equal keys keep no particular order. */
 void bf_sortbuf_sort(bf_sortbuf *b);
 /* Entry i in sorted order (after bf_sortbuf_sort); pointers are borrowed

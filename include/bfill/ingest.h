@@ -33,9 +33,7 @@ typedef struct bf_backend_writer bf_backend_writer;
 #define BF_BACKEND_MAX_INDEXES 8
 
 typedef enum bf_flush_mode {
-	BF_FLUSH_AUTO = 0,         /* import when import_every bytes are pending */
-	BF_FLUSH_LOCAL,            /* writers' buffers to the engines only */
-	BF_FLUSH_IMPORT,           /* flush, then import into the target */
+	BF_FLUSH_IMPORT = 0,       /* writers' buffers to the engines, then import */
 	/*
 	 * The last import, once every writer is sealed: the writers' sorted
 	 * buffers are merged straight into the target files instead of going
@@ -61,7 +59,6 @@ typedef struct bf_backend_opts {
 	bf_compression run_compression;
 	bf_compression target_compression;
 	int import_threads;         /* 0 = one per core */
-	uint64_t import_every;      /* 0 = only the final import */
 	uint64_t max_sst_bytes;     /* 0 = BF_IMPORT_MAX_BYTES */
 	uint64_t max_sst_keys;      /* 0 = BF_IMPORT_MAX_KEYS */
 	bool has_imported;          /* earlier import rounds exist (resume) */
@@ -87,8 +84,6 @@ void bf_backend_close(bf_backend *b);
 /* Deletes every engine directory of the backend (closing them). */
 int bf_backend_remove_engines(bf_backend *b, bf_err *err);
 void bf_backend_stats_get(bf_backend *b, bf_backend_stats *out);
-/* Bytes the engines hold (run SSTs). */
-uint64_t bf_backend_engine_bytes(bf_backend *b);
 /* Key-value bytes added by the writers since the last import (in runs or
  * still in their buffers): what --import-every measures. */
 uint64_t bf_backend_pending_bytes(bf_backend *b);
@@ -120,9 +115,10 @@ uint64_t bf_backend_writer_flushes(bf_backend_writer *w);
 typedef int (*bf_backend_commit_fn)(void *arg, bf_err *err);
 
 /*
- * Flush (see bf_flush_mode). *imported tells whether an import ran. With
- * an import, `commit` (may be NULL) runs under the locks after the last
- * ingest. Errors: BF_EDUP (dup_key set, see bf_backend_dup_key),
+ * Flush and import (see bf_flush_mode): acquire every index's lock, take
+ * the writers, export, ingest with fencing, commit, start new engines.
+ * *imported tells whether it completed. `commit` (may be NULL) runs under
+ * the locks after the last ingest. Errors: BF_EDUP (dup_key set, see bf_backend_dup_key),
  * BF_ETIMEDOUT (lock), BF_ECANCELLED, I/O errors.
  */
 int bf_backend_flush(bf_backend *b, bf_flush_mode mode, bf_backend_commit_fn commit,
