@@ -22,7 +22,7 @@ BFILL=${BFILL:-$(cd "$(dirname "$0")/.." && pwd)/bin/bfill}
 EXTRA=${EXTRA:-}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 [ $# -gt 0 ] && SIZES=("$@") || SIZES=(1000000 10000000)
-BENCH_DIR=${BENCH_DIR:-$(mktemp -d /tmp/bfill-bench-ai.XXXXXX)}
+BENCH_DIR=${BENCH_DIR:-$(mktemp -d /tmp/bfill-bench-add-index.XXXXXX)}
 PGDATA=$BENCH_DIR/pg
 PGSOCK=$BENCH_DIR/sock
 
