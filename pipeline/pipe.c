@@ -657,12 +657,14 @@ static int run_sink(pipe *p, bf_pipe_stats *stats)
 		} else if (!done && !timed_out) {
 			if (atomic_load(&p->stop))
 				break;
-			/* Every writer is finished and its data flushed. */
+			/* Every writer is finished and has sorted what it holds. */
 			done = true;
 			stats->scan_seconds = (double)(bf_now_ms() - t0) / 1e3;
 		}
 		int64_t now = bf_now_ms();
-		if (now - last_tick >= TICK_MS || done) {
+		/* Once more right when the scan ends, so the checkpoint and the
+		 * phase are current before the last import starts. */
+		if (now - last_tick >= TICK_MS || (done && !final_requested)) {
 			last_tick = now;
 			advance_watermarks(p);
 			if (o->hooks.interrupted && o->hooks.interrupted(o->hooks.arg)) {
@@ -671,16 +673,16 @@ static int run_sink(pipe *p, bf_pipe_stats *stats)
 			}
 			if (o->hooks.progress)
 				o->hooks.progress(o->hooks.arg, o->base_rows + rows, done ? "import" : "scan");
-			if (now - last_cp >= CHECKPOINT_MS || done) {
+			if (now - last_cp >= CHECKPOINT_MS || (done && !final_requested)) {
 				last_cp = now;
 				rc = save_flushed(p, &saved, &err);
 				if (rc)
 					break;
 			}
 		}
-		/* Like TiDB's disk quota: import whenever the engines hold
-		 * import_every bytes, in the importer thread, while scanning
-		 * goes on. */
+		/* Like TiDB's disk quota: import whenever import_every bytes were
+		 * added since the last import, in the importer thread, while
+		 * scanning goes on. */
 		if (!done && o->import_every && !import_busy(p) &&
 		    bf_backend_pending_bytes(o->backend) >= o->import_every) {
 			advance_watermarks(p);
