@@ -28,7 +28,8 @@ extern "C" {
 typedef struct bf_sortbuf bf_sortbuf;
 
 /* A buffer whose entries plus sort bookkeeping stay within budget bytes.
- * The memory is allocated once and reused by every run. */
+ * The memory is allocated once and reused by every run. *out is freed
+ * with bf_sortbuf_destroy. */
 int bf_sortbuf_create(size_t budget, bf_sortbuf **out, bf_err *err);
 void bf_sortbuf_destroy(bf_sortbuf *b);
 /* Copies one key-value in. False when it does not fit: write a run, then
@@ -64,6 +65,7 @@ int bf_engine_open(const char *dir, const bf_engine_opts *opts, bf_engine **out,
 void bf_engine_close(bf_engine *e);
 /* Closes (if e is not NULL) and deletes the engine directory. */
 int bf_engine_remove(bf_engine *e, const char *dir, bf_err *err);
+/* Owned by the engine. */
 const char *bf_engine_dir(const bf_engine *e);
 
 /*

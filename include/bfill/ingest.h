@@ -78,6 +78,8 @@ typedef struct bf_backend_stats {
 	uint64_t generation;        /* current engine generation */
 } bf_backend_stats;
 
+/* The options (and their strings) are copied; the store must outlive the
+ * backend. *out is freed with bf_backend_close. */
 int bf_backend_open(const bf_backend_opts *opts, bf_backend **out, bf_err *err);
 /* Closes engines and locks (released); engine files stay for a resume. */
 void bf_backend_close(bf_backend *b);
@@ -90,7 +92,9 @@ uint64_t bf_backend_pending_bytes(bf_backend *b);
 /* Makes a waiting lock acquire or a running import stop soon. */
 void bf_backend_cancel(bf_backend *b);
 
-/* Writers: one per writer thread, each with its own sort buffers. */
+/* Writers: one per writer thread, each with its own sort buffers (budget
+ * bytes in all). *out is freed with bf_backend_writer_destroy, before the
+ * backend is closed. */
 int bf_backend_writer_create(bf_backend *b, size_t budget, bf_backend_writer **out, bf_err *err);
 void bf_backend_writer_destroy(bf_backend_writer *w);
 void bf_backend_writer_begin(bf_backend_writer *w);

@@ -55,7 +55,8 @@ int bf_store_delete(bf_store *st, const void *key, size_t klen, bf_err *err);
 int bf_store_delete_range(bf_store *st, const void *lo, size_t lolen,
 			  const void *hi, size_t hilen, bf_err *err);
 
-/* Write batches: applied atomically and synced by bf_store_batch_commit. */
+/* Write batches: applied atomically and synced by bf_store_batch_commit.
+ * A batch is freed with bf_store_batch_destroy (also after a commit). */
 bf_store_batch *bf_store_batch_create(void);
 void bf_store_batch_put(bf_store_batch *b, const void *key, size_t klen,
 			const void *val, size_t vlen);
