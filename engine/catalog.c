@@ -203,14 +203,31 @@ static bool hex_decode(const char *s, uint8_t *out, size_t n)
 	return true;
 }
 
-static int put_json(bf_store *st, const char *key, cJSON *o, bf_err *err)
+/*
+ * Writes n JSON records (each deleted here) in one atomic, durable batch,
+ * so that records written together (a table and its job) never disagree.
+ */
+static int put_records(bf_store *st, const char *const *keys, cJSON **objs, int n, bf_err *err)
 {
-	char *text = cJSON_PrintUnformatted(o);
-	int rc;
-	if (!text)
-		return bf_errf(err, BF_ENOMEM, "catalog: out of memory");
-	rc = bf_store_put(st, key, strlen(key), text, strlen(text), err);
-	free(text);
+	bf_store_batch *b = bf_store_batch_create();
+	int rc = 0;
+
+	for (int i = 0; i < n; i++) {
+		char *text = rc == 0 && objs[i] ? cJSON_PrintUnformatted(objs[i]) : NULL;
+		cJSON_Delete(objs[i]);
+		if (rc)
+			continue;
+		if (!text) {
+			rc = bf_errf(err, BF_ENOMEM, "catalog: out of memory");
+			continue;
+		}
+		/* The batch keeps its own copy. */
+		bf_store_batch_put(b, keys[i], strlen(keys[i]), text, strlen(text));
+		free(text);
+	}
+	if (rc == 0)
+		rc = bf_store_batch_commit(st, b, err);
+	bf_store_batch_destroy(b);
 	return rc;
 }
 
@@ -346,13 +363,11 @@ int bf_catalog_get_table(bf_store *st, const char *name, bf_table *out, bf_err *
 int bf_catalog_put_table(bf_store *st, const bf_table *t, bf_err *err)
 {
 	char key[256];
-	cJSON *o = table_to_json(t);
-	int rc;
+	const char *keys[1] = { key };
+	cJSON *objs[1] = { table_to_json(t) };
 
 	table_key(key, sizeof(key), t->name);
-	rc = put_json(st, key, o, err);
-	cJSON_Delete(o);
-	return rc;
+	return put_records(st, keys, objs, 1, err);
 }
 
 int bf_catalog_delete_table(bf_store *st, const char *name, bf_err *err)
@@ -535,13 +550,11 @@ int bf_catalog_get_job(bf_store *st, int64_t id, bf_job *out, bf_err *err)
 int bf_catalog_put_job(bf_store *st, const bf_job *job, bf_err *err)
 {
 	char key[128];
-	cJSON *o = job_to_json(job);
-	int rc;
+	const char *keys[1] = { key };
+	cJSON *objs[1] = { job_to_json(job) };
 
 	job_key(key, sizeof(key), job->id);
-	rc = put_json(st, key, o, err);
-	cJSON_Delete(o);
-	return rc;
+	return put_records(st, keys, objs, 1, err);
 }
 
 int bf_catalog_foreach_job(bf_store *st, int (*fn)(const bf_job *job, void *arg),
@@ -614,27 +627,11 @@ int bf_table_decode_column(const bf_table *t, int col, const bf_row_view *rv,
 int bf_catalog_put_table_and_job(bf_store *st, const bf_table *t, const bf_job *job,
 				 bf_err *err)
 {
-	char tkey[256], jkey[128], *ttext = NULL, *jtext = NULL;
-	cJSON *to = table_to_json(t), *jo = job_to_json(job);
-	bf_store_batch *b = bf_store_batch_create();
-	int rc;
+	char tkey[256], jkey[128];
+	const char *keys[2] = { tkey, jkey };
+	cJSON *objs[2] = { table_to_json(t), job_to_json(job) };
 
 	table_key(tkey, sizeof(tkey), t->name);
 	job_key(jkey, sizeof(jkey), job->id);
-	ttext = cJSON_PrintUnformatted(to);
-	jtext = cJSON_PrintUnformatted(jo);
-	if (!ttext || !jtext) {
-		rc = bf_errf(err, BF_ENOMEM, "catalog: out of memory");
-		goto out;
-	}
-	bf_store_batch_put(b, tkey, strlen(tkey), ttext, strlen(ttext));
-	bf_store_batch_put(b, jkey, strlen(jkey), jtext, strlen(jtext));
-	rc = bf_store_batch_commit(st, b, err);
-out:
-	free(ttext);
-	free(jtext);
-	cJSON_Delete(to);
-	cJSON_Delete(jo);
-	bf_store_batch_destroy(b);
-	return rc;
+	return put_records(st, keys, objs, 2, err);
 }
