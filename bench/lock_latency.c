@@ -87,7 +87,7 @@ static void *work(void *arg)
 		return NULL;
 	}
 	for (int i = 0; i < r->iterations; i++) {
-		int64_t token;
+		bf_fence_token token;
 		double t0 = now_ms();
 		if (bf_lock_acquire(lk, r->name, &token, &err) != 0) {
 			fail(r, i, "acquire", &err);
@@ -122,7 +122,7 @@ typedef struct cancelled_acquire {
 static void *acquire_to_cancel(void *arg)
 {
 	cancelled_acquire *c = arg;
-	int64_t token;
+	bf_fence_token token;
 	c->rc = bf_lock_acquire(c->lk, c->name, &token, NULL);
 	return NULL;
 }

@@ -145,7 +145,7 @@ int cmd_status(int argc, char **argv)
 		return cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
 	if (c.json && !c.only)
 		printf("{\"jobs\":[");
-	rc = bf_catalog_foreach_job(st, show_job, &c, &err);
+	rc = bf_catalog_foreach_job(st, show_job, NULL, &c, &err);
 	if (c.json && !c.only)
 		puts("]}");
 	else if (c.json && c.shown)

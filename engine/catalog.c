@@ -3,6 +3,7 @@
  * Depends on the store and cJSON.
  */
 #include "bfill/catalog.h"
+#include "util/util.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -15,6 +16,7 @@
 #define TABLE_KEY BF_CATALOG_PREFIX "table/"
 #define JOB_KEY BF_CATALOG_PREFIX "job/"
 #define COUNTER_KEY BF_CATALOG_PREFIX "counter/"
+#define FENCE_KEY BF_CATALOG_PREFIX "fence/"
 
 static const char *const index_states[] = { "none", "write-reorg", "public" };
 static const char *const job_states[] = { "queueing", "running", "done",
@@ -452,6 +454,16 @@ static cJSON *job_to_json(const bf_job *j)
 	json_put_int(o, "update_ms", j->update_ms);
 	json_put_int(o, "end_ms", j->end_ms);
 	json_put_int(o, "pid", j->pid);
+	cJSON_AddBoolToObject(o, "importing", j->importing);
+	cJSON_AddBoolToObject(o, "rolled_back", j->rolled_back);
+	json_put_int(o, "rows_scanned", (int64_t)j->rows_scanned);
+	cJSON_AddStringToObject(o, "lock_key", j->lock_key);
+	cJSON *leases = cJSON_AddArrayToObject(o, "lock_leases");
+	for (int i = 0; i < j->nindexes; i++) {
+		char buf[32];
+		snprintf(buf, sizeof(buf), "%" PRId64, j->lock_leases[i]);
+		cJSON_AddItemToArray(leases, cJSON_CreateString(buf));
+	}
 	cJSON_AddStringToObject(o, "last_error", j->last_error);
 
 	put_key_hex(cp, "flushed_key", j->cp.has_flushed, j->cp.flushed_key);
@@ -459,6 +471,7 @@ static cJSON *job_to_json(const bf_job *j)
 	put_key_hex(cp, "imported_key", j->cp.has_imported, j->cp.imported_key);
 	json_put_int(cp, "imported_rows", (int64_t)j->cp.imported_rows);
 	cJSON_AddStringToObject(cp, "engine_id", j->cp.engine_id);
+	json_put_int(cp, "first_gen", (int64_t)j->cp.first_gen);
 	json_put_int(cp, "imports", (int64_t)j->cp.imports);
 
 	json_put_int(cfg, "workers", j->cfg.workers);
@@ -506,6 +519,16 @@ static int job_from_json(const cJSON *o, bf_job *j)
 	j->update_ms = json_int(o, "update_ms", 0);
 	j->end_ms = json_int(o, "end_ms", 0);
 	j->pid = json_int(o, "pid", 0);
+	j->importing = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "importing"));
+	j->rolled_back = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "rolled_back"));
+	j->rows_scanned = (uint64_t)json_int(o, "rows_scanned", 0);
+	json_str(o, "lock_key", j->lock_key, sizeof(j->lock_key));
+	const cJSON *leases = cJSON_GetObjectItemCaseSensitive(o, "lock_leases");
+	int nl = 0;
+	cJSON_ArrayForEach(it, leases) {
+		if (nl < BF_MAX_JOB_INDEXES)
+			j->lock_leases[nl++] = cJSON_IsString(it) ? strtoll(it->valuestring, NULL, 10) : 0;
+	}
 	json_str(o, "last_error", j->last_error, sizeof(j->last_error));
 
 	j->cp.has_flushed = get_key_hex(cp, "flushed_key", j->cp.flushed_key);
@@ -513,6 +536,7 @@ static int job_from_json(const cJSON *o, bf_job *j)
 	j->cp.has_imported = get_key_hex(cp, "imported_key", j->cp.imported_key);
 	j->cp.imported_rows = (uint64_t)json_int(cp, "imported_rows", 0);
 	json_str(cp, "engine_id", j->cp.engine_id, sizeof(j->cp.engine_id));
+	j->cp.first_gen = (uint64_t)json_int(cp, "first_gen", 0);
 	j->cp.imports = (uint64_t)json_int(cp, "imports", 0);
 
 	j->cfg.workers = (int)json_int(cfg, "workers", 0);
@@ -558,6 +582,7 @@ int bf_catalog_put_job(bf_store *st, const bf_job *job, bf_err *err)
 }
 
 int bf_catalog_foreach_job(bf_store *st, int (*fn)(const bf_job *job, void *arg),
+			   void (*damaged)(const char *record, const char *why, void *arg),
 			   void *arg, bf_err *err)
 {
 	static const char lo[] = JOB_KEY, hi[] = BF_CATALOG_PREFIX "job0";
@@ -574,6 +599,13 @@ int bf_catalog_foreach_job(bf_store *st, int (*fn)(const bf_job *job, void *arg)
 		cJSON *o = cJSON_ParseWithLength((const char *)v, vlen);
 		rc = o ? job_from_json(o, &job) : BF_ECORRUPT;
 		cJSON_Delete(o);
+		if (rc && damaged) {
+			char rec[128];
+			snprintf(rec, sizeof(rec), "%.*s", (int)klen, (const char *)k);
+			damaged(rec, "malformed", arg);
+			rc = 0;
+			continue;
+		}
 		if (rc) {
 			rc = bf_errf(err, rc, "catalog record %.*s is malformed", (int)klen, (const char *)k);
 			break;
@@ -634,4 +666,98 @@ int bf_catalog_put_table_and_job(bf_store *st, const bf_table *t, const bf_job *
 	table_key(tkey, sizeof(tkey), t->name);
 	job_key(jkey, sizeof(jkey), job->id);
 	return put_records(st, keys, objs, 2, err);
+}
+
+bool bf_name_valid(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	if (n == 0 || n >= BF_NAME_MAX || name[n - 1] == ' ')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return false;
+	return true;
+}
+
+int bf_catalog_reserve_id(bf_store *st, const char *counter, int64_t id, bf_err *err)
+{
+	char key[128], *val = NULL, buf[32];
+	size_t vlen;
+	int64_t cur = 0;
+	int rc;
+
+	snprintf(key, sizeof(key), "%s%s", COUNTER_KEY, counter);
+	rc = bf_store_get(st, key, strlen(key), &val, &vlen, err);
+	if (rc == 0) {
+		snprintf(buf, sizeof(buf), "%.*s", (int)(vlen < 31 ? vlen : 31), val);
+		cur = strtoll(buf, NULL, 10);
+		free(val);
+	} else if (rc != BF_ENOTFOUND) {
+		return rc;
+	}
+	if (cur >= id)
+		return 0;
+	snprintf(buf, sizeof(buf), "%" PRId64, id);
+	return bf_store_put(st, key, strlen(key), buf, strlen(buf), err);
+}
+
+int bf_catalog_decode_table(const char *json, size_t len, const char *record, bf_table *out,
+			    bf_err *err)
+{
+	cJSON *o = cJSON_ParseWithLength(json, len);
+	int rc = o ? table_from_json(o, out) : BF_ECORRUPT;
+	cJSON_Delete(o);
+	if (rc)
+		return bf_errf(err, rc, "catalog record %s is damaged", record);
+	return 0;
+}
+
+int bf_catalog_decode_job(const char *json, size_t len, const char *record, bf_job *out,
+			  bf_err *err)
+{
+	cJSON *o = cJSON_ParseWithLength(json, len);
+	int rc = o ? job_from_json(o, out) : BF_ECORRUPT;
+	cJSON_Delete(o);
+	if (rc)
+		return bf_errf(err, rc, "catalog record %s is damaged", record);
+	return 0;
+}
+
+static int fence_key(char *buf, size_t n, const char *key, bf_err *err)
+{
+	if ((size_t)snprintf(buf, n, "%s%s", FENCE_KEY, key) >= n)
+		return bf_errf(err, BF_EINVAL, "fence key %s is too long", key);
+	return 0;
+}
+
+int bf_catalog_get_fence(bf_store *st, const char *key, int64_t *revision, bf_err *err)
+{
+	char k[BF_FENCE_KEY_MAX + 32], *val = NULL, buf[32];
+	size_t vlen;
+	int rc = fence_key(k, sizeof(k), key, err);
+
+	*revision = 0;
+	if (rc)
+		return rc;
+	rc = bf_store_get(st, k, strlen(k), &val, &vlen, err);
+	if (rc == BF_ENOTFOUND)
+		return 0;
+	if (rc)
+		return rc;
+	snprintf(buf, sizeof(buf), "%.*s", (int)(vlen < 31 ? vlen : 31), val);
+	free(val);
+	if (bf_parse_i64(buf, revision) || *revision < 0)
+		return bf_errf(err, BF_ECORRUPT, "catalog record %s is damaged", k);
+	return 0;
+}
+
+int bf_catalog_put_fence(bf_store *st, const char *key, int64_t revision, bf_err *err)
+{
+	char k[BF_FENCE_KEY_MAX + 32], buf[32];
+	int rc = fence_key(k, sizeof(k), key, err);
+
+	if (rc)
+		return rc;
+	snprintf(buf, sizeof(buf), "%" PRId64, revision);
+	return bf_store_put(st, k, strlen(k), buf, strlen(buf), err);
 }

@@ -11,11 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 /* Marks a directory as a bfill store; its value is the format version. */
 #define MARKER_KEY BF_CATALOG_PREFIX "store"
 #define STORE_FORMAT "bfill-store-v1"
+#define UUID_KEY BF_CATALOG_PREFIX "uuid"
+#define UUID_LEN 36
 /* The catalog is tiny and scans bypass the cache, so a small cache keeps
  * the store's share of the job's memory budget small. */
 #define STORE_BLOCK_CACHE (16u << 20)
@@ -29,6 +32,7 @@ struct bf_store {
 	rocksdb_readoptions_t *ro;
 	bool readonly;
 	char path[PATH_MAX];
+	char uuid[UUID_LEN + 1];
 };
 
 /* 1 when dir is missing or empty, 0 when it has entries, <0 on error. */
@@ -96,6 +100,60 @@ static void store_options(bf_store *st)
 	st->ro = rocksdb_readoptions_create();
 }
 
+/* A random (version 4) UUID. */
+static int make_uuid(char out[UUID_LEN + 1], bf_err *err)
+{
+	uint8_t b[16];
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		return bf_errf(err, -errno, "store: no random bytes for a UUID: %s", strerror(errno));
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	snprintf(out, UUID_LEN + 1,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
+	return 0;
+}
+
+static bool uuid_well_formed(const char *v, size_t n)
+{
+	if (n != UUID_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? v[i] != '-' : !((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+/* Reads the store's UUID; a writable store without one (made before
+ * UUIDs) gets one now. */
+static int load_uuid(bf_store *st, bf_err *err)
+{
+	char *val = NULL;
+	size_t n = 0;
+	int rc = bf_store_get(st, UUID_KEY, strlen(UUID_KEY), &val, &n, err);
+
+	if (rc == 0) {
+		if (!uuid_well_formed(val, n))
+			rc = bf_errf(err, BF_ECORRUPT, "store %s: catalog record %s is damaged",
+				     st->path, UUID_KEY);
+		else
+			memcpy(st->uuid, val, UUID_LEN);
+		free(val);
+		return rc;
+	}
+	if (rc != BF_ENOTFOUND || st->readonly)
+		return rc == BF_ENOTFOUND ? 0 : rc;
+	rc = make_uuid(st->uuid, err);
+	if (rc == 0)
+		rc = bf_store_put(st, UUID_KEY, strlen(UUID_KEY), st->uuid, UUID_LEN, err);
+	if (rc)
+		st->uuid[0] = '\0';
+	return rc;
+}
+
 int bf_store_open(const char *dir, unsigned flags, bf_store **out, bf_err *err)
 {
 	bf_store *st = NULL;
@@ -124,7 +182,10 @@ int bf_store_open(const char *dir, unsigned flags, bf_store **out, bf_err *err)
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return bf_errf(err, BF_ENOMEM, "store: out of memory");
-	snprintf(st->path, sizeof(st->path), "%s", dir);
+	/* Absolute, so that a job recorded here means the same store from
+	 * any working directory. */
+	if (!realpath(dir, st->path))
+		snprintf(st->path, sizeof(st->path), "%s", dir);
 	st->readonly = flags & BF_STORE_READONLY;
 	store_options(st);
 	if (st->readonly) {
@@ -151,6 +212,8 @@ int bf_store_open(const char *dir, unsigned flags, bf_store **out, bf_err *err)
 		rc = bf_errf(err, BF_ENOTSTORE, "%s is a RocksDB database but not a bfill store", dir);
 		goto out;
 	}
+	if (rc == 0)
+		rc = load_uuid(st, err);
 out:
 	free(marker);
 	if (rc) {
@@ -162,6 +225,7 @@ out:
 }
 
 const char *bf_store_path(const bf_store *st) { return st->path; }
+const char *bf_store_uuid(const bf_store *st) { return st->uuid; }
 bool bf_store_readonly(const bf_store *st) { return st->readonly; }
 void *bf_store_rocksdb(bf_store *st) { return st->db; }
 

@@ -519,7 +519,8 @@ static int acquire_locks(bf_backend *b, bf_err *err)
 	for (int i = 0; i < b->n; i++) {
 		if (b->idx[i].held)
 			continue;
-		int64_t token, t0 = bf_now_ms();
+		bf_fence_token token;
+		int64_t t0 = bf_now_ms();
 		int rc = bf_lock_acquire(b->idx[i].lock, b->idx[i].lock_name, &token, err);
 		uint64_t waited = (uint64_t)(bf_now_ms() - t0);
 		pthread_mutex_lock(&b->mu);

@@ -147,7 +147,7 @@ static bool retryable(int rc)
 	return rc != BF_EINVAL && rc != BF_ECANCELLED && rc != BF_ENOMEM;
 }
 
-static int etcd_acquire(bf_lock *base, const char *name, int64_t *token, bf_err *err)
+static int etcd_acquire(bf_lock *base, const char *name, bf_fence_token *token, bf_err *err)
 {
 	etcd_lock *lk = (etcd_lock *)base;
 	int64_t started = bf_now_ms();
@@ -164,6 +164,9 @@ static int etcd_acquire(bf_lock *base, const char *name, int64_t *token, bf_err 
 		lk->key = NULL;
 		return bf_errf(err, BF_ENOMEM, "etcd lock: out of memory");
 	}
+	if (strlen(lk->key) >= sizeof(token->key))
+		return bf_errf(err, BF_EINVAL, "etcd lock %s: key longer than %zu bytes", lk->key,
+			       sizeof(token->key) - 1);
 	atomic_store(&lk->acquiring, true);
 	for (int n = 0;; n++) {
 		if (atomic_load(&lk->cancelled)) {
@@ -192,7 +195,8 @@ static int etcd_acquire(bf_lock *base, const char *name, int64_t *token, bf_err 
 	atomic_store(&lk->acquiring, false);
 	if (rc == 0) {
 		lk->held = true;
-		*token = bf_etcd_mutex_token(lk->mutex);
+		snprintf(token->key, sizeof(token->key), "%s", lk->key);
+		token->revision = bf_etcd_mutex_token(lk->mutex);
 		if (lk->on_wait)
 			lk->on_wait(NULL, lk->on_wait_arg);
 		return 0;

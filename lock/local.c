@@ -2,7 +2,8 @@
  * The in-process lock: the embedded default needs no etcd, but the result
  * sink still goes through the same lock interface. Locks are process-wide
  * by name, so two jobs in one process exclude each other like they would
- * through etcd.
+ * through etcd. Its fence tokens carry revision 0 (not fenced): the
+ * store's own LOCK file already keeps every other process out.
  */
 #include "lock/lock_impl.h"
 #include "util/util.h"
@@ -25,14 +26,12 @@ typedef struct held_name {
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t registry_cv = PTHREAD_COND_INITIALIZER;
 static held_name registry[MAX_HELD];
-static int64_t next_token;
 
 typedef struct local_lock {
 	bf_lock base;
 	int timeout_s;
 	atomic_bool cancelled;
 	int slot; /* registry slot held, -1 when none */
-	int64_t token;
 } local_lock;
 
 static int find_slot(const char *name)
@@ -43,7 +42,7 @@ static int find_slot(const char *name)
 	return -1;
 }
 
-static int local_acquire(bf_lock *base, const char *name, int64_t *token, bf_err *err)
+static int local_acquire(bf_lock *base, const char *name, bf_fence_token *token, bf_err *err)
 {
 	local_lock *lk = (local_lock *)base;
 	int64_t deadline = bf_wall_ms() + (int64_t)lk->timeout_s * 1000;
@@ -51,7 +50,7 @@ static int local_acquire(bf_lock *base, const char *name, int64_t *token, bf_err
 
 	if (lk->slot >= 0)
 		return bf_errf(err, BF_ESTATE, "lock: already held");
-	if (strlen(name) >= sizeof(registry[0].name))
+	if (strlen(name) >= sizeof(registry[0].name) || strlen(name) >= sizeof(token->key))
 		return bf_errf(err, BF_EINVAL, "lock: name too long");
 	pthread_mutex_lock(&registry_mu);
 	while (find_slot(name) >= 0) {
@@ -74,8 +73,10 @@ static int local_acquire(bf_lock *base, const char *name, int64_t *token, bf_err
 			registry[i].used = true;
 			snprintf(registry[i].name, sizeof(registry[i].name), "%s", name);
 			lk->slot = i;
-			lk->token = ++next_token;
-			*token = lk->token;
+			/* Revision 0: nothing outside this process contends, so
+			 * there is nothing for a target to fence against. */
+			snprintf(token->key, sizeof(token->key), "%s", name);
+			token->revision = 0;
 			goto out;
 		}
 	}

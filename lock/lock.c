@@ -4,6 +4,7 @@
 #include "lock/lock_impl.h"
 
 #include <stddef.h>
+#include <string.h>
 
 int bf_lock_create(const bf_lock_opts *opts, bf_lock **out, bf_err *err)
 {
@@ -21,11 +22,18 @@ void bf_lock_destroy(bf_lock *lk)
 		lk->ops->destroy(lk);
 }
 
-int bf_lock_acquire(bf_lock *lk, const char *name, int64_t *token, bf_err *err)
+int bf_lock_acquire(bf_lock *lk, const char *name, bf_fence_token *token, bf_err *err)
 {
 	if (!name || !*name)
 		return bf_errf(err, BF_EINVAL, "lock: empty lock name");
+	memset(token, 0, sizeof(*token));
 	return lk->ops->acquire(lk, name, token, err);
+}
+
+void bf_lock_revoke_stale(bf_lock *lk, int64_t lease_id)
+{
+	if (lk->ops->revoke_stale && lease_id)
+		lk->ops->revoke_stale(lk, lease_id);
 }
 
 int bf_lock_check(bf_lock *lk, bf_err *err) { return lk->ops->check(lk, err); }

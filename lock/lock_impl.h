@@ -8,10 +8,11 @@
 #include "bfill/lock.h"
 
 typedef struct bf_lock_ops {
-	int (*acquire)(bf_lock *lk, const char *name, int64_t *token, bf_err *err);
+	int (*acquire)(bf_lock *lk, const char *name, bf_fence_token *token, bf_err *err);
 	int (*check)(bf_lock *lk, bf_err *err);
 	int (*release)(bf_lock *lk, bf_err *err);
 	void (*cancel)(bf_lock *lk);
+	void (*revoke_stale)(bf_lock *lk, int64_t lease_id); /* may be NULL */
 	void (*destroy)(bf_lock *lk);
 } bf_lock_ops;
 

@@ -30,6 +30,8 @@ const char *bf_strerror(int code)
 	case BF_ESTATE: return "wrong state";
 	case BF_ENOMEM: return "out of memory";
 	case BF_ERANGE: return "value out of range";
+	case BF_EUNKNOWN: return "outcome unknown";
+	case BF_EFENCED: return "refused: stale fence token";
 	default: break;
 	}
 	if (code < 0 && code > -1000)

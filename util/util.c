@@ -145,6 +145,16 @@ int bf_parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
+int bf_parse_i64(const char *s, int64_t *out)
+{
+	uint64_t v;
+	bool neg = s && *s == '-';
+	if (bf_parse_u64(neg ? s + 1 : s, &v))
+		return BF_EINVAL;
+	*out = neg ? -(int64_t)v : (int64_t)v;
+	return 0;
+}
+
 int bf_parse_size(const char *s, uint64_t *out)
 {
 	char num[32];

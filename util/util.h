@@ -35,6 +35,9 @@ void bf_dirname(const char *path, char *out, size_t n);
 int bf_parse_size(const char *s, uint64_t *out);
 /* Parses a non-negative decimal integer that fits in int64. */
 int bf_parse_u64(const char *s, uint64_t *out);
+/* Parses a decimal integer, optionally negative, that fits in int64
+ * (INT64_MIN excepted). */
+int bf_parse_i64(const char *s, int64_t *out);
 /* "1.5 GiB"-style rendering into buf; returns buf. */
 char *bf_fmt_bytes(uint64_t v, char *buf, size_t n);
 

@@ -12,6 +12,7 @@
 
 #include "bfill/codec.h"
 #include "bfill/error.h"
+#include "bfill/fence.h"
 #include "bfill/store.h"
 
 #ifdef __cplusplus
@@ -67,6 +68,14 @@ typedef struct bf_table {
 	uint64_t rows_hint; /* rows as loaded (0 = unknown); for progress only */
 } bf_table;
 
+/*
+ * Table and index names: what TiDB accepts as a quoted identifier, 1..64
+ * characters of valid UTF-8 with no control character (tab, newline, ...)
+ * and no trailing space. Anything else, quotes and backslashes included,
+ * is stored as given.
+ */
+bool bf_name_valid(const char *name);
+
 /* Catalog text for a type / state ("bigint", "char(120)", "public"). */
 const char *bf_index_state_name(bf_index_state s);
 /* Formats a column type into buf; returns buf. */
@@ -97,8 +106,16 @@ void bf_table_sbtest(bf_table *t, const char *name);
 int bf_catalog_get_table(bf_store *st, const char *name, bf_table *out, bf_err *err);
 int bf_catalog_put_table(bf_store *st, const bf_table *t, bf_err *err);
 int bf_catalog_delete_table(bf_store *st, const char *name, bf_err *err);
-/* Allocates the next id of a counter ("table", "job"), durably. */
+/*
+ * Allocates the next id of a counter ("table", "job"), durably. An id is
+ * never handed out twice: job ids skip every id a job record already has
+ * (given with --job-id, say), and a damaged counter is rebuilt from the
+ * records instead of starting over.
+ */
 int bf_catalog_next_id(bf_store *st, const char *counter, int64_t *id, bf_err *err);
+/* Raises counter to at least id, so that an id chosen by the caller is
+ * never handed out again. */
+int bf_catalog_reserve_id(bf_store *st, const char *counter, int64_t id, bf_err *err);
 
 /* ---- jobs ---- */
 
@@ -127,7 +144,13 @@ typedef struct bf_checkpoint {
 	bool has_imported;
 	uint8_t imported_key[BF_RECORD_KEY_LEN];
 	uint64_t imported_rows;
-	char engine_id[40];     /* engine directory name under sort_dir */
+	char engine_id[40];     /* "g<N>": the generation the writers fill */
+	/*
+	 * The oldest engine generation not yet imported. An import seals the
+	 * generation being filled and imports it while the next one fills, so
+	 * the flushed data of a job may sit in generations first_gen..N.
+	 */
+	uint64_t first_gen;
 	uint64_t imports;       /* completed import rounds */
 } bf_checkpoint;
 
@@ -159,6 +182,17 @@ typedef struct bf_job {
 	double rate;            /* rows/s, recent */
 	int64_t start_ms, update_ms, end_ms;
 	int64_t pid;            /* process running the job, 0 when none */
+	bool importing;         /* an import round is running now */
+	/* Failed and rolled back (a duplicate in a unique index): nothing to
+	 * resume. A failed job that is not rolled back keeps its entries,
+	 * engines and checkpoints for --resume. */
+	bool rolled_back;
+	uint64_t rows_scanned;  /* rows the current (or last) run scanned */
+	/* "<prefix>/<store uuid>/<job>"; each index's lock is this + "/<id>". */
+	char lock_key[BF_FENCE_KEY_MAX];
+	/* Leases of the import lock sessions of the current (or last) run, by
+	 * index position; a resume revokes them rather than wait them out. */
+	int64_t lock_leases[BF_MAX_JOB_INDEXES];
 	char last_error[BF_ERR_MSG_MAX];
 	bf_checkpoint cp;
 	bf_job_config cfg;
@@ -171,10 +205,31 @@ int bf_catalog_get_job(bf_store *st, int64_t id, bf_job *out, bf_err *err);
 int bf_catalog_put_job(bf_store *st, const bf_job *job, bf_err *err);
 /*
  * Calls fn for every job in id order; a non-zero return from fn stops the
- * walk and is returned.
+ * walk and is returned. A record that can't be decoded goes to damaged
+ * (record key and why) and the walk goes on; with damaged NULL it stops
+ * the walk with BF_ECORRUPT naming the record.
  */
 int bf_catalog_foreach_job(bf_store *st, int (*fn)(const bf_job *job, void *arg),
+			   void (*damaged)(const char *record, const char *why, void *arg),
 			   void *arg, bf_err *err);
+
+/*
+ * Decoders of catalog records (JSON text, not NUL-terminated), strict:
+ * every field is type- and range-checked, and BF_ECORRUPT's message names
+ * the record (`record`, e.g. its key) and the bad field. For the catalog
+ * itself and for fuzzing.
+ */
+int bf_catalog_decode_table(const char *json, size_t len, const char *record, bf_table *out,
+			    bf_err *err);
+int bf_catalog_decode_job(const char *json, size_t len, const char *record, bf_job *out,
+			  bf_err *err);
+
+/* ---- fence records (the local target's fencing, DESIGN §5) ---- */
+
+/* The highest fence revision ingested under lock key `key`; 0 when none. */
+int bf_catalog_get_fence(bf_store *st, const char *key, int64_t *revision, bf_err *err);
+/* Records revision for key, durably. */
+int bf_catalog_put_fence(bf_store *st, const char *key, int64_t revision, bf_err *err);
 
 #ifdef __cplusplus
 }

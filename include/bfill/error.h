@@ -37,6 +37,8 @@ enum {
 	BF_ESTATE = -1017,     /* the object is in the wrong state for this */
 	BF_ENOMEM = -1018,     /* allocation failed or a memory budget is too small */
 	BF_ERANGE = -1019,     /* a value does not fit */
+	BF_EUNKNOWN = -1020,   /* a write reached the server but its outcome is unknown */
+	BF_EFENCED = -1021,    /* a stale fence token: a newer lock holder has ingested */
 };
 
 #define BF_ERR_MSG_MAX 512

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "bfill/error.h"
+#include "bfill/fence.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,6 +41,21 @@ typedef struct bf_lock_opts {
 	 */
 	void (*on_wait)(const char *reason, void *arg);
 	void *on_wait_arg;
+	/*
+	 * Called (from the acquiring thread, with on_wait_arg) with the lease
+	 * of each new session, before any key is put under it, so a job can
+	 * record it: a run that dies holding the lock leaves its key queued
+	 * until the lease runs out, and the next run revokes it instead of
+	 * waiting (see bf_lock_revoke_stale). May be NULL.
+	 */
+	void (*on_session)(int64_t lease_id, void *arg);
+	/*
+	 * Fencing margin: before an ingest the holder must know its lease has
+	 * more than this left (judged from when the last keepalive that got an
+	 * answer was sent), else it asks etcd (a linearizable read) and gives
+	 * the round up when that can't show enough. 0 = max(2 s, TTL/3).
+	 */
+	int fence_margin_ms;
 } bf_lock_opts;
 
 /* Does not contact etcd; the options' strings are copied. */
@@ -48,22 +64,33 @@ int bf_lock_create(const bf_lock_opts *opts, bf_lock **out, bf_err *err);
 void bf_lock_destroy(bf_lock *lk);
 
 /*
- * Guarded acquire of lock `name` (e.g. "<jobID>/<indexID>"; the key is
- * "<prefix>/<name>"). Creates or re-creates the session as needed and
- * retries with exponential backoff and full jitter (100 ms base, 2 s cap)
- * until timeout_s. On success *token is the fencing token (the lock key's
- * create revision). Errors: BF_ETIMEDOUT (gave up; message names etcd and
- * the last cause), BF_ECANCELLED (bf_lock_cancel), BF_EINVAL.
+ * Guarded acquire of lock `name` (e.g. "<store uuid>/<jobID>/<indexID>";
+ * the key is "<prefix>/<name>"). Creates or re-creates the session as
+ * needed and retries with exponential backoff and full jitter (100 ms
+ * base, 2 s cap); everything it does, orphan revokes and lease grants
+ * included, ends by timeout_s. On success *token is the fence token: the
+ * lock key and the holder's create revision (0 for the in-process lock).
+ * Errors: BF_ETIMEDOUT (gave up; message names etcd and the last cause),
+ * BF_ECANCELLED (bf_lock_cancel), BF_EINVAL.
  */
-int bf_lock_acquire(bf_lock *lk, const char *name, int64_t *token, bf_err *err);
+int bf_lock_acquire(bf_lock *lk, const char *name, bf_fence_token *token, bf_err *err);
 
 /*
  * Fencing check, to run before each ingest step: 0 when the session is
- * alive and the lock key still exists with the same create revision;
- * BF_ELOCKLOST otherwise. When etcd cannot answer in time the holder can't
- * prove it still holds the lock, so that is BF_ELOCKLOST too.
+ * alive with more than the fencing margin left and the lock key still
+ * exists with the same create revision; BF_ELOCKLOST otherwise. When etcd
+ * cannot answer in time the holder can't prove it still holds the lock, so
+ * that is BF_ELOCKLOST too.
  */
 int bf_lock_check(bf_lock *lk, bf_err *err);
+
+/*
+ * Records the lease of a session an earlier, dead process held on this
+ * lock, to be revoked (within the acquire's deadline) before the next
+ * acquire queues up; a lease etcd no longer knows is fine. A no-op for
+ * the in-process lock.
+ */
+void bf_lock_revoke_stale(bf_lock *lk, int64_t lease_id);
 
 /* Unlocks (deletes the key) and closes the session (revokes the lease).
  * A no-op when nothing is held. */

@@ -39,8 +39,15 @@ enum {
  */
 int bf_store_open(const char *dir, unsigned flags, bf_store **out, bf_err *err);
 void bf_store_close(bf_store *st);
-/* The directory given to open; owned by the store. */
+/* The store's directory as an absolute path; owned by the store. */
 const char *bf_store_path(const bf_store *st);
+/*
+ * The store's UUID ("8-4-4-4-12" lowercase hex), made when the store is
+ * created and kept in its catalog; a store from before UUIDs gets one the
+ * first time it is opened for writing. "" for such a store opened
+ * read-only. Owned by the store.
+ */
+const char *bf_store_uuid(const bf_store *st);
 bool bf_store_readonly(const bf_store *st);
 
 /* Point read. *val is malloc'd and owned by the caller (free()); returns

@@ -90,17 +90,17 @@ Test(lock_etcd, lock_unlock_token_is_create_revision)
 	t_etcd *e = t_etcd_start(1);
 	waits w = { 0 };
 	bf_lock *lk = make_lock(t_etcd_endpoints(e), 3, 5, &w);
-	int64_t token = 0;
+	bf_fence_token token = { 0 };
 	bf_err err;
 
 	cr_assert_eq(bf_lock_acquire(lk, "7/1", &token, &err), 0, "%s", bf_err_text(&err));
-	cr_assert_gt(token, 0);
+	cr_assert_gt(token.revision, 0);
 	cr_assert_eq(w.held, 1);
 	cr_assert_eq(bf_lock_check(lk, &err), 0, "%s", bf_err_text(&err));
 
 	bf_etcd_range_result keys = contenders(t_etcd_endpoints(e), "/bfill/lock/7/1");
 	cr_assert_eq(keys.n_kvs, 1);
-	cr_assert_eq(keys.kvs[0].create_revision, token);
+	cr_assert_eq(keys.kvs[0].create_revision, token.revision);
 	cr_assert_neq(keys.kvs[0].lease, 0);
 	/* "<prefix>/<name>/<lease id in lowercase hex>" */
 	char want[128];
@@ -108,7 +108,7 @@ Test(lock_etcd, lock_unlock_token_is_create_revision)
 	cr_assert_str_eq(keys.kvs[0].key, want);
 	bf_etcd_range_result_free(&keys);
 
-	int64_t again;
+	bf_fence_token again;
 	cr_assert_eq(bf_lock_acquire(lk, "7/1", &again, &err), BF_ESTATE);
 	cr_assert_eq(bf_lock_release(lk, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(bf_lock_check(lk, &err), BF_ELOCKLOST);
@@ -117,9 +117,9 @@ Test(lock_etcd, lock_unlock_token_is_create_revision)
 	bf_etcd_range_result_free(&keys);
 
 	/* Taken again, the token moves forward. */
-	int64_t token2 = 0;
+	bf_fence_token token2 = { 0 };
 	cr_assert_eq(bf_lock_acquire(lk, "7/1", &token2, &err), 0, "%s", bf_err_text(&err));
-	cr_assert_gt(token2, token);
+	cr_assert_gt(token2.revision, token.revision);
 	bf_lock_destroy(lk);
 	t_etcd_destroy(e);
 }
@@ -147,7 +147,7 @@ static int contend(const char *endpoints, const char *log_path)
 	if (fd < 0 || bf_lock_create(&o, &lk, NULL) != 0)
 		return 2;
 	for (int i = 0; i < ROUNDS && !status; i++) {
-		int64_t token = 0;
+		bf_fence_token token = { 0 };
 		bf_err err;
 		if (bf_lock_acquire(lk, "contend", &token, &err) != 0) {
 			fprintf(stderr, "child %d: %s\n", (int)getpid(), bf_err_text(&err));
@@ -161,7 +161,7 @@ static int contend(const char *endpoints, const char *log_path)
 		int64_t end = wall_ns();
 		char line[128];
 		int n = snprintf(line, sizeof(line), "%lld %lld %lld\n", (long long)start,
-				 (long long)end, (long long)token);
+				 (long long)end, (long long)token.revision);
 		if (write(fd, line, (size_t)n) != n)
 			status = 5;
 		if (bf_lock_release(lk, &err) != 0)
@@ -232,7 +232,7 @@ Test(lock_etcd, lease_lost_while_holding_is_detected)
 	t_etcd *e = t_etcd_start(1);
 	const int ttl = 2;
 	bf_lock *lk = make_lock(t_etcd_endpoints(e), ttl, 5, NULL);
-	int64_t token = 0;
+	bf_fence_token token = { 0 };
 	bf_err err;
 
 	cr_assert_eq(bf_lock_acquire(lk, "lost", &token, &err), 0, "%s", bf_err_text(&err));
@@ -249,9 +249,9 @@ Test(lock_etcd, lease_lost_while_holding_is_detected)
 	/* etcd expires the lease by itself, so another session gets the lock
 	 * even though the first holder never released it. */
 	bf_lock *other = make_lock(t_etcd_endpoints(e), ttl, 10, NULL);
-	int64_t token2 = 0;
+	bf_fence_token token2 = { 0 };
 	cr_assert_eq(bf_lock_acquire(other, "lost", &token2, &err), 0, "%s", bf_err_text(&err));
-	cr_assert_gt(token2, token);
+	cr_assert_gt(token2.revision, token.revision);
 	/* The old holder still says lost, and releasing it is harmless. */
 	cr_assert_eq(bf_lock_check(lk, &err), BF_ELOCKLOST);
 	bf_lock_release(lk, &err);
@@ -267,7 +267,7 @@ Test(lock_etcd, unreachable_etcd_times_out_cleanly)
 {
 	char ep[64];
 	waits w = { 0 };
-	int64_t token = 0;
+	bf_fence_token token = { 0 };
 	bf_err err;
 
 	snprintf(ep, sizeof(ep), "%s", t_etcd_dead_endpoint());
@@ -290,7 +290,7 @@ Test(lock_etcd, etcd_killed_and_restarted_while_held)
 {
 	t_etcd *e = t_etcd_start(1);
 	bf_lock *lk = make_lock(t_etcd_endpoints(e), 3, 10, NULL);
-	int64_t token = 0;
+	bf_fence_token token = { 0 };
 	bf_err err;
 
 	cr_assert_eq(bf_lock_acquire(lk, "restart", &token, &err), 0, "%s", bf_err_text(&err));
@@ -307,7 +307,7 @@ Test(lock_etcd, etcd_killed_and_restarted_while_held)
 	bf_etcd_range_result keys = contenders(t_etcd_endpoints(e), "/bfill/lock/restart");
 	if (rc == 0) {
 		cr_assert_eq(keys.n_kvs, 1, "held, but %zu keys", keys.n_kvs);
-		cr_assert_eq(keys.kvs[0].create_revision, token);
+		cr_assert_eq(keys.kvs[0].create_revision, token.revision);
 	} else {
 		cr_assert_eq(rc, BF_ELOCKLOST);
 	}
@@ -316,9 +316,9 @@ Test(lock_etcd, etcd_killed_and_restarted_while_held)
 	bf_lock_destroy(lk);
 
 	bf_lock *fresh = make_lock(t_etcd_endpoints(e), 3, 10, NULL);
-	int64_t token2 = 0;
+	bf_fence_token token2 = { 0 };
 	cr_assert_eq(bf_lock_acquire(fresh, "restart", &token2, &err), 0, "%s", bf_err_text(&err));
-	cr_assert_gt(token2, token);
+	cr_assert_gt(token2.revision, token.revision);
 	cr_assert_eq(bf_lock_check(fresh, &err), 0, "%s", bf_err_text(&err));
 	bf_lock_destroy(fresh);
 	t_etcd_destroy(e);
@@ -331,7 +331,7 @@ Test(lock_etcd, session_failure_is_an_error_not_a_crash)
 	t_etcd *e = t_etcd_start(1);
 	waits w = { 0 };
 	bf_lock *lk = make_lock(t_etcd_endpoints(e), 2, 1, &w);
-	int64_t token = 0;
+	bf_fence_token token = { 0 };
 	bf_err err;
 
 	bf_fault_arm("lock.session", 1);
@@ -363,7 +363,7 @@ Test(lock_etcd, first_endpoint_dead_second_alive)
 {
 	t_etcd *e = t_etcd_start(1);
 	char eps[128];
-	int64_t token = 0;
+	bf_fence_token token = { 0 };
 	bf_err err;
 
 	snprintf(eps, sizeof(eps), "%s,%s", t_etcd_dead_endpoint(), t_etcd_endpoint(e, 0));
@@ -380,7 +380,7 @@ Test(lock_etcd, three_members_holders_member_dies)
 {
 	t_etcd *e = t_etcd_start(3);
 	const int ttl = 2;
-	int64_t token = 0, token2 = 0;
+	bf_fence_token token = { 0 }, token2 = { 0 };
 	bf_err err;
 
 	/* The client starts on member 0, so its keepalive stream is there. */
@@ -396,7 +396,7 @@ Test(lock_etcd, three_members_holders_member_dies)
 	/* A new contender, listing the dead member first, gets in too. */
 	bf_lock *other = make_lock(t_etcd_endpoints(e), ttl, 10, NULL);
 	cr_assert_eq(bf_lock_acquire(other, "quorum", &token2, &err), 0, "%s", bf_err_text(&err));
-	cr_assert_gt(token2, token);
+	cr_assert_gt(token2.revision, token.revision);
 	bf_lock_destroy(other);
 	bf_lock_destroy(lk);
 	t_etcd_destroy(e);
@@ -408,7 +408,7 @@ typedef struct acquirer {
 	bf_lock *lk;
 	const char *name;
 	int rc;
-	int64_t token;
+	bf_fence_token token;
 	int64_t done_ms;
 	bf_err err;
 } acquirer;
@@ -427,7 +427,7 @@ Test(lock_etcd, waiter_gets_the_lock_when_holder_releases)
 	bf_lock *a = make_lock(t_etcd_endpoints(e), 3, 5, NULL);
 	bf_lock *b = make_lock(t_etcd_endpoints(e), 3, 10, NULL);
 	acquirer wb = { .lk = b, .name = "handover" };
-	int64_t token = 0;
+	bf_fence_token token = { 0 };
 	pthread_t th;
 	bf_err err;
 
@@ -439,7 +439,7 @@ Test(lock_etcd, waiter_gets_the_lock_when_holder_releases)
 	cr_assert_eq(bf_lock_release(a, &err), 0, "%s", bf_err_text(&err));
 	pthread_join(th, NULL);
 	cr_assert_eq(wb.rc, 0, "%s", bf_err_text(&wb.err));
-	cr_assert_gt(wb.token, token);
+	cr_assert_gt(wb.token.revision, token.revision);
 	/* The watch hands over at once, not at the next once-a-second poll. */
 	cr_assert_leq(wb.done_ms - released, 900, "handover took %lld ms",
 		      (long long)(wb.done_ms - released));
@@ -453,7 +453,7 @@ Test(lock_etcd, held_by_another_times_out)
 	t_etcd *e = t_etcd_start(1);
 	bf_lock *a = make_lock(t_etcd_endpoints(e), 3, 5, NULL);
 	bf_lock *b = make_lock(t_etcd_endpoints(e), 3, 1, NULL);
-	int64_t token = 0;
+	bf_fence_token token = { 0 };
 	bf_err err;
 
 	cr_assert_eq(bf_lock_acquire(a, "busy", &token, &err), 0, "%s", bf_err_text(&err));
@@ -474,7 +474,7 @@ Test(lock_etcd, cancel_stops_a_waiting_acquire)
 	bf_lock *a = make_lock(t_etcd_endpoints(e), 3, 5, NULL);
 	bf_lock *b = make_lock(t_etcd_endpoints(e), 3, 30, NULL);
 	acquirer wb = { .lk = b, .name = "cancel" };
-	int64_t token = 0;
+	bf_fence_token token = { 0 };
 	pthread_t th;
 	bf_err err;
 
@@ -504,7 +504,7 @@ Test(lock_etcd, stale_own_key_is_revoked_before_the_next_acquire)
 	/* A lock timeout well under the TTL: waiting the stale key out is not
 	 * an option, only revoking it is. */
 	bf_lock *lk = make_lock(t_etcd_endpoints(e), 20, 4, NULL);
-	int64_t tok1, tok2;
+	bf_fence_token tok1, tok2;
 	bf_err err = { 0 };
 
 	cr_assert_eq(bf_lock_acquire(lk, "stale/1", &tok1, &err), 0, "%s", err.msg);
@@ -516,10 +516,10 @@ Test(lock_etcd, stale_own_key_is_revoked_before_the_next_acquire)
 	bf_etcd_range_result_free(&keys);
 
 	cr_assert_eq(bf_lock_acquire(lk, "stale/1", &tok2, &err), 0, "%s", err.msg);
-	cr_assert_gt(tok2, tok1);
+	cr_assert_gt(tok2.revision, tok1.revision);
 	keys = contenders(t_etcd_endpoints(e), "/bfill/lock/stale/1");
 	cr_assert_eq(keys.n_kvs, 1, "only the new key is queued");
-	cr_assert_eq(keys.kvs[0].create_revision, tok2, "the holder is the new key, not the stale one");
+	cr_assert_eq(keys.kvs[0].create_revision, tok2.revision, "the holder is the new key, not the stale one");
 	bf_etcd_range_result_free(&keys);
 	cr_assert_eq(bf_lock_check(lk, &err), 0, "%s", err.msg);
 	bf_fault_reset();

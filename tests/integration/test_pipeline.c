@@ -120,7 +120,7 @@ static int count_jobs(bf_store *st)
 {
 	int n = 0;
 	bf_err err = { 0 };
-	cr_assert_eq(bf_catalog_foreach_job(st, count_jobs_fn, &n, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_foreach_job(st, count_jobs_fn, NULL, &n, &err), 0, "%s", bf_err_text(&err));
 	return n;
 }
 

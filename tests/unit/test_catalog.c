@@ -533,7 +533,7 @@ Test(catalog, foreach_job_in_id_order)
 	bf_table t;
 
 	/* No jobs: no calls. */
-	cr_assert_eq(bf_catalog_foreach_job(st, collect, &w, &err), 0);
+	cr_assert_eq(bf_catalog_foreach_job(st, collect, NULL, &w, &err), 0);
 	cr_assert_eq(w.n, 0);
 
 	/* Put in scrambled order, with a table record alongside. */
@@ -547,14 +547,14 @@ Test(catalog, foreach_job_in_id_order)
 	t.id = 100;
 	cr_assert_eq(bf_catalog_put_table(st, &t, &err), 0);
 
-	cr_assert_eq(bf_catalog_foreach_job(st, collect, &w, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_foreach_job(st, collect, NULL, &w, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(w.n, 6);
 	for (int i = 0; i < 6; i++)
 		cr_assert_eq(w.ids[i], sorted[i], "position %d: job %lld", i, (long long)w.ids[i]);
 
 	/* A non-zero return stops the walk and comes back. */
 	struct walk stop = { .stop_after = 2 };
-	cr_assert_eq(bf_catalog_foreach_job(st, collect, &stop, &err), 42);
+	cr_assert_eq(bf_catalog_foreach_job(st, collect, NULL, &stop, &err), 42);
 	cr_assert_eq(stop.n, 2);
 	bf_store_close(st);
 }

@@ -411,8 +411,8 @@ Test(store, iterator_bounds_and_seek)
 	expect_scan(st, "t3", NULL, NULL, "t3,t4,u1");
 	expect_scan(st, "t25", "t35", NULL, "t3");
 	expect_scan(st, "t5", "t9", NULL, "");
-	/* No lower bound: the catalog marker sorts first ('m' < 't'). */
-	expect_scan(st, NULL, "t2", NULL, BF_CATALOG_PREFIX "store,t1");
+	/* No lower bound: the catalog records sort first ('m' < 't'). */
+	expect_scan(st, NULL, "t2", NULL, BF_CATALOG_PREFIX "store," BF_CATALOG_PREFIX "uuid,t1");
 
 	/* Seek stays inside the bounds and values follow their keys. */
 	bf_store_iter *it = NULL;

@@ -1,0 +1,166 @@
+/*
+ * The import target (DESIGN §5): where a job reads its table from and
+ * where its index entries go. One interface, several implementations: the
+ * local store (bf_target_local_create, the embedded default), a cluster of
+ * store nodes, or a researcher's own. The pipeline, the ingest backend,
+ * cancel and check-index reach storage only through it.
+ *
+ * An implementation fills a bf_target_ops table (the model is the lock's
+ * ops table) and hands it to bf_target_create with its own state. Every
+ * operation returns 0 or a negative BF_E* code with the details in err.
+ * Operations may be called from several threads at once.
+ */
+#ifndef BFILL_TARGET_H
+#define BFILL_TARGET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bfill/error.h"
+#include "bfill/fence.h"
+#include "bfill/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bf_target bf_target;
+typedef struct bf_target_snap bf_target_snap;
+typedef struct bf_target_iter bf_target_iter;
+
+/* A list of keys; bf_keys_free releases what it holds. */
+typedef struct bf_keys {
+	uint8_t **keys; /* each malloc'd */
+	size_t *lens;
+	size_t n;
+} bf_keys;
+
+void bf_keys_free(bf_keys *k);
+
+/* One question of an `exists` batch: is key in the target, and with which
+ * value? (For unique indexes: the same value means the same row.) */
+typedef enum bf_probe_result {
+	BF_PROBE_ABSENT = 0,
+	BF_PROBE_SAME,      /* present with the expected value */
+	BF_PROBE_DIFFERENT, /* present with another value */
+} bf_probe_result;
+
+typedef struct bf_probe {
+	const uint8_t *key; /* borrowed */
+	size_t klen;
+	const uint8_t *expect; /* borrowed */
+	size_t expect_len;
+	bf_probe_result result; /* out */
+} bf_probe;
+
+typedef struct bf_scan_opts {
+	const bf_target_snap *snap; /* NULL: the latest state */
+	size_t readahead;           /* bytes; 0 = the implementation's default */
+	bool fill_cache;            /* false for one-pass scans */
+} bf_scan_opts;
+
+/* Iterator over a key range, in key order. Keys and values are borrowed
+ * until the next move. */
+typedef struct bf_target_iter_ops {
+	bool (*valid)(void *it);
+	void (*next)(void *it);
+	void (*seek_last)(void *it); /* the last key below the upper bound */
+	const uint8_t *(*key)(void *it, size_t *len);
+	const uint8_t *(*value)(void *it, size_t *len);
+	int (*status)(void *it, bf_err *err); /* 0, or why it stopped */
+	void (*destroy)(void *it);
+} bf_target_iter_ops;
+
+typedef struct bf_target_stats {
+	uint64_t ingests, ingested_files;
+	uint64_t probes;           /* keys asked about through exists */
+	uint64_t probe_keys_read;  /* keys the target read to answer them */
+	uint64_t fence_refusals;   /* ingests refused for a stale token */
+} bf_target_stats;
+
+typedef struct bf_target_ops {
+	const char *kind; /* "local", "cluster", ... */
+	/*
+	 * Keys inside (lo, hi) where ranges must be cut so that no ingested
+	 * file spans two of the target's units (regions); none for a single
+	 * store. *out is the caller's (bf_keys_free).
+	 */
+	int (*split_points)(void *impl, const void *lo, size_t lolen, const void *hi,
+			    size_t hilen, bf_keys *out, bf_err *err);
+	/*
+	 * Ingests sorted, non-overlapping SST files in one atomic step (every
+	 * key becomes visible or none does); the target takes the files over.
+	 * token: the import lock's fence token; a target refuses one lower than
+	 * the highest it has ingested under for the same key (BF_EFENCED).
+	 */
+	int (*ingest)(void *impl, const char *const *paths, size_t n,
+		      const bf_fence_token *token, bf_err *err);
+	/* Answers a batch of probes, sorted by key. */
+	int (*exists)(void *impl, bf_probe *probes, size_t n, bf_err *err);
+	/* Deletes every key in [lo, hi) durably and gives the space back. */
+	int (*delete_range)(void *impl, const void *lo, size_t lolen, const void *hi,
+			    size_t hilen, bf_err *err);
+	/* Approximate bytes stored in [lo, hi), for planning only. */
+	int (*approx_size)(void *impl, const void *lo, size_t lolen, const void *hi,
+			   size_t hilen, uint64_t *bytes, bf_err *err);
+	/* A consistent read view (NULL when the target has none: scans then
+	 * read the latest state) and its release. */
+	bf_target_snap *(*snapshot)(void *impl);
+	void (*snapshot_release)(void *impl, bf_target_snap *snap);
+	/*
+	 * The table scan source: an iterator over [lo, hi) (hi NULL = to the
+	 * end), positioned at the first key. *ops and *it describe it.
+	 */
+	int (*scan)(void *impl, const void *lo, size_t lolen, const void *hi, size_t hilen,
+		    const bf_scan_opts *opts, const bf_target_iter_ops **ops, void **it,
+		    bf_err *err);
+	void (*stats)(void *impl, bf_target_stats *out); /* may be NULL */
+	void (*destroy)(void *impl);                     /* may be NULL */
+} bf_target_ops;
+
+/* Wraps an implementation; ops is borrowed (usually static), impl is owned
+ * by the target from now on (ops->destroy frees it). */
+int bf_target_create(const bf_target_ops *ops, void *impl, bf_target **out, bf_err *err);
+/* NULL is allowed. */
+void bf_target_destroy(bf_target *t);
+/* The implementation's state, as given to bf_target_create. */
+void *bf_target_impl(const bf_target *t);
+const char *bf_target_kind(const bf_target *t);
+
+/*
+ * The local store as a target: ingest is RocksDB's IngestExternalFile into
+ * the store, fenced through a record per lock key in the store's catalog;
+ * delete_range drops whole files first so the space comes back even on a
+ * full disk. st is borrowed and must outlive the target.
+ */
+int bf_target_local_create(bf_store *st, bf_target **out, bf_err *err);
+
+int bf_target_split_points(bf_target *t, const void *lo, size_t lolen, const void *hi,
+			   size_t hilen, bf_keys *out, bf_err *err);
+int bf_target_ingest(bf_target *t, const char *const *paths, size_t n,
+		     const bf_fence_token *token, bf_err *err);
+int bf_target_exists(bf_target *t, bf_probe *probes, size_t n, bf_err *err);
+int bf_target_delete_range(bf_target *t, const void *lo, size_t lolen, const void *hi,
+			   size_t hilen, bf_err *err);
+int bf_target_approx_size(bf_target *t, const void *lo, size_t lolen, const void *hi,
+			  size_t hilen, uint64_t *bytes, bf_err *err);
+bf_target_snap *bf_target_snapshot(bf_target *t);
+void bf_target_snapshot_release(bf_target *t, bf_target_snap *snap);
+void bf_target_stats_get(bf_target *t, bf_target_stats *out);
+
+/* Scan iterators. *out is freed with bf_target_iter_destroy. */
+int bf_target_scan(bf_target *t, const void *lo, size_t lolen, const void *hi, size_t hilen,
+		   const bf_scan_opts *opts, bf_target_iter **out, bf_err *err);
+bool bf_target_iter_valid(const bf_target_iter *it);
+void bf_target_iter_next(bf_target_iter *it);
+void bf_target_iter_seek_last(bf_target_iter *it);
+const uint8_t *bf_target_iter_key(const bf_target_iter *it, size_t *len);
+const uint8_t *bf_target_iter_value(const bf_target_iter *it, size_t *len);
+int bf_target_iter_status(const bf_target_iter *it, bf_err *err);
+void bf_target_iter_destroy(bf_target_iter *it);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
