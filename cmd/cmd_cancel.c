@@ -39,7 +39,7 @@ int cmd_cancel(int argc, char **argv)
 		return cli_fail(BF_EXIT_USAGE, "--store DIR and --job ID are required");
 	rc = bf_store_open(store_dir, 0, &st, &err);
 	if (rc == 0)
-		rc = bf_job_cancel(st, (int64_t)id, &err);
+		rc = bf_job_cancel(st, NULL, (int64_t)id, &err);
 	bf_store_close(st);
 	if (rc)
 		return cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
@@ -74,7 +74,7 @@ int cmd_drop_index(int argc, char **argv)
 		return cli_fail(BF_EXIT_USAGE, "--store DIR, --table T and --name I are required");
 	rc = bf_store_open(store_dir, 0, &st, &err);
 	if (rc == 0)
-		rc = bf_index_drop(st, table, name, &err);
+		rc = bf_index_drop(st, NULL, table, name, &err);
 	bf_store_close(st);
 	if (rc)
 		return cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));

@@ -59,7 +59,7 @@ int cmd_check_index(int argc, char **argv)
 	}
 	rc = bf_store_open(store_dir, BF_STORE_READONLY, &st, &err);
 	if (rc == 0)
-		rc = bf_check_index(st, table, name, tmpdir, mem, &res, &err);
+		rc = bf_check_index(st, NULL, table, name, tmpdir, mem, &res, &err);
 	bf_store_close(st);
 	if (!tmp) {
 		/* Leave no empty sort directory behind. */

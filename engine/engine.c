@@ -281,13 +281,14 @@ static int cmp_sample(const void *a, const void *b)
 	return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-int bf_engine_split_keys(bf_engine *e, bf_sortbuf *const *extra, int nextra, int n,
-			 size_t strip, uint8_t ***keys, size_t **lens, int *nkeys, bf_err *err)
+int bf_engine_split_keys(bf_engine *const *engines, int nengines, bf_sortbuf *const *extra,
+			 int nextra, int n, size_t strip, uint8_t ***keys, size_t **lens, int *nkeys,
+			 bf_err *err)
 {
 	uint8_t **out = NULL;
 	size_t *outlen = NULL;
 	sample *all = NULL;
-	size_t nall = 0, cap;
+	size_t nall = 0, cap = 0;
 	int count = 0, rc = 0;
 
 	*keys = NULL;
@@ -295,8 +296,12 @@ int bf_engine_split_keys(bf_engine *e, bf_sortbuf *const *extra, int nextra, int
 	*nkeys = 0;
 	if (n <= 1)
 		return 0;
-	pthread_mutex_lock(&e->sample_mu);
-	cap = e->nsamples;
+	/* Every engine's samples stay locked until the split keys are copied:
+	 * they are borrowed below. */
+	for (int e = 0; e < nengines; e++) {
+		pthread_mutex_lock(&engines[e]->sample_mu);
+		cap += engines[e]->nsamples;
+	}
 	for (int x = 0; x < nextra; x++)
 		cap += bf_sortbuf_count(extra[x]) / SAMPLE_EVERY + 1;
 	all = malloc((cap ? cap : 1) * sizeof(*all));
@@ -306,11 +311,13 @@ int bf_engine_split_keys(bf_engine *e, bf_sortbuf *const *extra, int nextra, int
 		rc = bf_errf(err, BF_ENOMEM, "engine: out of memory");
 		goto out;
 	}
-	/* Borrowed pointers: the engine's samples and the sorted buffers both
+	/* Borrowed pointers: the engines' samples and the sorted buffers both
 	 * outlive this function's use of them. */
-	if (e->nsamples)
-		memcpy(all, e->samples, e->nsamples * sizeof(*all));
-	nall = e->nsamples;
+	for (int e = 0; e < nengines; e++) {
+		if (engines[e]->nsamples)
+			memcpy(all + nall, engines[e]->samples, engines[e]->nsamples * sizeof(*all));
+		nall += engines[e]->nsamples;
+	}
 	for (int x = 0; x < nextra; x++) {
 		for (size_t i = 0; i < bf_sortbuf_count(extra[x]); i += SAMPLE_EVERY) {
 			const uint8_t *k, *v;
@@ -339,7 +346,8 @@ int bf_engine_split_keys(bf_engine *e, bf_sortbuf *const *extra, int nextra, int
 		outlen[count++] = len;
 	}
 out:
-	pthread_mutex_unlock(&e->sample_mu);
+	for (int e = 0; e < nengines; e++)
+		pthread_mutex_unlock(&engines[e]->sample_mu);
 	free(all);
 	if (rc) {
 		for (int i = 0; i < count; i++)

@@ -52,26 +52,63 @@ static int cmp_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 	return c ? c : (an > bn) - (an < bn);
 }
 
-/* Advances the store iterator to the first key >= k and reports a
- * duplicate when that key is k itself with a value naming another row. */
-static int check_existing(bf_export_opts *o, bf_store_iter *it, const uint8_t *k, size_t kl,
-			  const uint8_t *v, size_t vl, bf_err *err)
+/*
+ * Unique keys waiting for the target's answer whether they are there
+ * already: copies, since the merge moves on before a batch is asked.
+ */
+#define PROBE_BATCH 1024
+#define PROBE_ARENA (256u << 10)
+
+typedef struct probe_batch {
+	bf_probe probes[PROBE_BATCH];
+	size_t n;
+	uint8_t *arena;
+	size_t used, cap;
+} probe_batch;
+
+/* Asks the target about every queued key; a key there with another value
+ * is a duplicate. */
+static int probe_flush(bf_export_opts *o, probe_batch *pb, bf_err *err)
 {
-	while (bf_store_iter_valid(it)) {
-		size_t sl, svl;
-		const uint8_t *sk = bf_store_iter_key(it, &sl);
-		int c = cmp_bytes(sk, sl, k, kl);
-		if (c > 0)
-			return 0;
-		if (c == 0) {
-			const uint8_t *sv = bf_store_iter_value(it, &svl);
-			if (svl != vl || memcmp(sv, v, vl))
-				return report_dup(o, k, kl, err);
-			return 0;
-		}
-		bf_store_iter_next(it);
+	int rc = 0;
+	if (pb->n == 0)
+		return 0;
+	rc = o->probe(o->probe_arg, pb->probes, pb->n, err);
+	for (size_t i = 0; rc == 0 && i < pb->n; i++)
+		if (pb->probes[i].result == BF_PROBE_DIFFERENT)
+			rc = report_dup(o, pb->probes[i].key, pb->probes[i].klen, err);
+	pb->n = 0;
+	pb->used = 0;
+	return rc;
+}
+
+static int probe_add(bf_export_opts *o, probe_batch *pb, const uint8_t *k, size_t kl,
+		     const uint8_t *v, size_t vl, bf_err *err)
+{
+	int rc = 0;
+	if (pb->n == PROBE_BATCH || pb->used + kl + vl > pb->cap)
+		rc = probe_flush(o, pb, err);
+	if (rc)
+		return rc;
+	if (kl + vl > pb->cap) {
+		uint8_t *a = realloc(pb->arena, kl + vl);
+		if (!a)
+			return bf_errf(err, BF_ENOMEM, "export: out of memory");
+		pb->arena = a;
+		pb->cap = kl + vl;
 	}
-	return bf_store_iter_status(it, err);
+	bf_probe *p = &pb->probes[pb->n++];
+	memcpy(pb->arena + pb->used, k, kl);
+	memcpy(pb->arena + pb->used + kl, v, vl);
+	/* The arena does not move while the batch fills (it grows only when
+	 * empty), so these pointers stay good until the batch is asked. */
+	p->key = pb->arena + pb->used;
+	p->klen = kl;
+	p->expect = pb->arena + pb->used + kl;
+	p->expect_len = vl;
+	p->result = BF_PROBE_ABSENT;
+	pb->used += kl + vl;
+	return 0;
 }
 
 static int finish_file(bf_export_opts *o, bf_sst_writer **w, const char *path, bf_err *err)
@@ -136,38 +173,44 @@ static source *source_min(source *src, int n)
 	return best;
 }
 
-int bf_engine_export(bf_engine *e, bf_export_opts *o, uint64_t *keys_out, uint64_t *bytes_out,
-		     bf_err *err)
+int bf_engine_export(bf_engine *const *engines, int nengines, bf_export_opts *o,
+		     uint64_t *keys_out, uint64_t *bytes_out, bf_err *err)
 {
-	int nsrc = 1 + o->nextra;
-	source *src = calloc((size_t)nsrc, sizeof(*src));
-	bf_store_iter *existing = NULL;
+	int nsrc = nengines + o->nextra;
+	source *src = calloc((size_t)(nsrc ? nsrc : 1), sizeof(*src));
+	probe_batch *pb = NULL;
 	bf_sst_writer *w = NULL;
 	keybuf prev = { 0 }, prev_full = { 0 };
 	char path[PATH_MAX];
 	uint64_t total_keys = 0, total_bytes = 0, nfile = 0, steps = 0;
 	bool have_prev = false, have_full = false;
-	int rc;
+	int rc = 0;
 
 	if (!src)
 		return bf_errf(err, BF_ENOMEM, "export: out of memory");
-	rc = bf_engine_iter(e, o->lo, o->lolen, o->hi, o->hilen, &src[0].it, err);
+	for (int e = 0; e < nengines && rc == 0; e++) {
+		rc = bf_engine_iter(engines[e], o->lo, o->lolen, o->hi, o->hilen, &src[e].it, err);
+		if (rc == 0)
+			source_load(&src[e]);
+	}
 	if (rc)
 		goto out;
-	source_load(&src[0]);
 	for (int x = 0; x < o->nextra; x++) {
-		source *s = &src[1 + x];
+		source *s = &src[nengines + x];
 		s->buf = o->extra[x];
 		s->pos = o->lo ? bf_sortbuf_lower_bound(s->buf, o->lo, o->lolen) : 0;
 		s->end = o->hi ? bf_sortbuf_lower_bound(s->buf, o->hi, o->hilen) : bf_sortbuf_count(s->buf);
 		source_load(s);
 	}
-	if (o->handle_suffix && o->existing) {
-		bf_iter_opts io = { .readahead = 2u << 20 };
-		rc = bf_store_iter_create(o->existing, o->lo, o->lolen, o->hi, o->hilen, &io,
-					  &existing, err);
-		if (rc)
+	if (o->handle_suffix && o->probe) {
+		pb = calloc(1, sizeof(*pb));
+		if (pb)
+			pb->arena = malloc(PROBE_ARENA);
+		if (!pb || !pb->arena) {
+			rc = bf_errf(err, BF_ENOMEM, "export: out of memory");
 			goto out;
+		}
+		pb->cap = PROBE_ARENA;
 	}
 	for (source *s; (s = source_min(src, nsrc)); source_next(s)) {
 		const uint8_t *k = s->k, *v = s->v;
@@ -176,8 +219,9 @@ int bf_engine_export(bf_engine *e, bf_export_opts *o, uint64_t *keys_out, uint64
 			rc = bf_errf(err, BF_ECANCELLED, "export cancelled");
 			goto out;
 		}
-		/* The same entry may sit in a run and in a buffer (a re-scanned
-		 * row after a resume): write it once. */
+		/* The same entry may sit in two runs of different generations or in
+		 * a run and a buffer (a re-scanned row after a resume): write it
+		 * once. */
 		if (nsrc > 1) {
 			if (have_full && prev_full.len == kl && !memcmp(prev_full.p, k, kl))
 				continue;
@@ -197,8 +241,8 @@ int bf_engine_export(bf_engine *e, bf_export_opts *o, uint64_t *keys_out, uint64
 				rc = report_dup(o, k, kl, err);
 				goto out;
 			}
-			if (existing) {
-				rc = check_existing(o, existing, k, kl, v, vl, err);
+			if (pb) {
+				rc = probe_add(o, pb, k, kl, v, vl, err);
 				if (rc)
 					goto out;
 			}
@@ -226,14 +270,21 @@ int bf_engine_export(bf_engine *e, bf_export_opts *o, uint64_t *keys_out, uint64
 				goto out;
 		}
 	}
-	rc = bf_store_iter_status(src[0].it, err);
+	for (int e = 0; e < nengines && rc == 0; e++)
+		rc = bf_store_iter_status(src[e].it, err);
+	/* Every key is asked about before the last file is handed over. */
+	if (rc == 0 && pb)
+		rc = probe_flush(o, pb, err);
 	if (rc == 0 && w)
 		rc = finish_file(o, &w, path, err);
 out:
 	bf_sst_writer_destroy(w);
-	bf_store_iter_destroy(src[0].it);
-	bf_store_iter_destroy(existing);
+	for (int e = 0; e < nengines; e++)
+		bf_store_iter_destroy(src[e].it);
 	free(src);
+	if (pb)
+		free(pb->arena);
+	free(pb);
 	free(prev.p);
 	free(prev_full.p);
 	if (keys_out)

@@ -2,7 +2,8 @@
  * check-index: recompute an index from the rows and compare. Shares only
  * the codec and the sort engine with the build; the scan, the encoding
  * loop and the comparison are its own, so a bug in the pipeline can't
- * hide itself. Depends on codec, engine (store, catalog, engine) and util.
+ * hide itself. Reads through the import target, like the build.
+ * Depends on codec, engine (catalog, engine), ingest (target) and util.
  */
 #include "bfill/check.h"
 #include "bfill/catalog.h"
@@ -56,22 +57,22 @@ static size_t expected_entry(const bf_table *t, const bf_index *x, const bf_row_
 	return bf_codec_index_key(*buf, t->id, x->id, cols, x->ncols, with, handle);
 }
 
-static int fill_engine(bf_store *st, const bf_store_snap *snap, const bf_table *t,
+static int fill_engine(bf_target *tg, const bf_target_snap *snap, const bf_table *t,
 		       const bf_index *x, bf_engine *eng, bf_sortbuf *sb, bf_check_result *res,
 		       bf_err *err)
 {
 	uint8_t lo[BF_RECORD_PREFIX_LEN], hi[BF_RECORD_PREFIX_LEN], val[BF_INDEX_VALUE_MAX];
-	bf_iter_opts io = { .snap = snap, .readahead = 2u << 20 };
-	bf_store_iter *it = NULL;
+	bf_scan_opts so = { .snap = snap, .readahead = 2u << 20 };
+	bf_target_iter *it = NULL;
 	uint8_t *buf = NULL;
 	size_t cap = 0;
 	int rc;
 
 	bf_pipe_record_range(t->id, lo, hi);
-	rc = bf_store_iter_create(st, lo, sizeof(lo), hi, sizeof(hi), &io, &it, err);
-	for (; rc == 0 && bf_store_iter_valid(it); bf_store_iter_next(it)) {
+	rc = bf_target_scan(tg, lo, sizeof(lo), hi, sizeof(hi), &so, &it, err);
+	for (; rc == 0 && bf_target_iter_valid(it); bf_target_iter_next(it)) {
 		size_t kl, vl, evl;
-		const uint8_t *k = bf_store_iter_key(it, &kl), *v = bf_store_iter_value(it, &vl);
+		const uint8_t *k = bf_target_iter_key(it, &kl), *v = bf_target_iter_value(it, &vl);
 		int64_t handle;
 		bf_row_view rv;
 		if (bf_codec_decode_record_key(k, kl, NULL, &handle) || bf_codec_row_view(&rv, v, vl)) {
@@ -93,10 +94,10 @@ static int fill_engine(bf_store *st, const bf_store_snap *snap, const bf_table *
 		}
 	}
 	if (rc == 0)
-		rc = bf_store_iter_status(it, err);
+		rc = bf_target_iter_status(it, err);
 	if (rc == 0)
 		rc = bf_engine_write_run(eng, sb, err);
-	bf_store_iter_destroy(it);
+	bf_target_iter_destroy(it);
 	free(buf);
 	return rc;
 }
@@ -107,28 +108,29 @@ static int cmp_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 	return c ? c : (an > bn) - (an < bn);
 }
 
-static int compare(bf_store *st, const bf_store_snap *snap, const bf_table *t, const bf_index *x,
+static int compare(bf_target *tg, const bf_target_snap *snap, const bf_table *t, const bf_index *x,
 		   bf_engine *eng, bf_check_result *res, bf_err *err)
 {
 	uint8_t lo[BF_INDEX_PREFIX_LEN], hi[BF_INDEX_PREFIX_LEN];
-	bf_iter_opts io = { .snap = snap, .readahead = 2u << 20 };
-	bf_store_iter *want = NULL, *have = NULL;
+	bf_scan_opts so = { .snap = snap, .readahead = 2u << 20 };
+	bf_store_iter *want = NULL;
+	bf_target_iter *have = NULL;
 	int rc;
 
 	bf_codec_index_prefix(lo, t->id, x->id);
 	bf_codec_index_prefix(hi, t->id, x->id + 1);
 	rc = bf_engine_iter(eng, NULL, 0, NULL, 0, &want, err);
 	if (rc == 0)
-		rc = bf_store_iter_create(st, lo, sizeof(lo), hi, sizeof(hi), &io, &have, err);
+		rc = bf_target_scan(tg, lo, sizeof(lo), hi, sizeof(hi), &so, &have, err);
 	if (rc)
 		goto out;
 	/* The expected count went up once per row; identical keys collapse in
 	 * the engine, so count what it really holds. */
 	res->expected = 0;
-	while (bf_store_iter_valid(want) || bf_store_iter_valid(have)) {
+	while (bf_store_iter_valid(want) || bf_target_iter_valid(have)) {
 		size_t wk = 0, hk = 0, wv, hv;
 		const uint8_t *wkey = bf_store_iter_valid(want) ? bf_store_iter_key(want, &wk) : NULL;
-		const uint8_t *hkey = bf_store_iter_valid(have) ? bf_store_iter_key(have, &hk) : NULL;
+		const uint8_t *hkey = bf_target_iter_valid(have) ? bf_target_iter_key(have, &hk) : NULL;
 		int c = !wkey ? 1 : !hkey ? -1 : cmp_bytes(wkey, wk, hkey, hk);
 		if (c < 0) {
 			res->expected++;
@@ -139,9 +141,9 @@ static int compare(bf_store *st, const bf_store_snap *snap, const bf_table *t, c
 			res->found++;
 			res->extra++;
 			add_example(res, "extra", hkey, hk);
-			bf_store_iter_next(have);
+			bf_target_iter_next(have);
 		} else {
-			const uint8_t *wval = bf_store_iter_value(want, &wv), *hval = bf_store_iter_value(have, &hv);
+			const uint8_t *wval = bf_store_iter_value(want, &wv), *hval = bf_target_iter_value(have, &hv);
 			res->expected++;
 			res->found++;
 			if (wv != hv || memcmp(wval, hval, wv)) {
@@ -149,23 +151,24 @@ static int compare(bf_store *st, const bf_store_snap *snap, const bf_table *t, c
 				add_example(res, "wrong-value", hkey, hk);
 			}
 			bf_store_iter_next(want);
-			bf_store_iter_next(have);
+			bf_target_iter_next(have);
 		}
 	}
 	rc = bf_store_iter_status(want, err);
 	if (rc == 0)
-		rc = bf_store_iter_status(have, err);
+		rc = bf_target_iter_status(have, err);
 out:
 	bf_store_iter_destroy(want);
-	bf_store_iter_destroy(have);
+	bf_target_iter_destroy(have);
 	return rc;
 }
 
-int bf_check_index(bf_store *st, const char *table, const char *index, const char *tmp_dir,
-		   uint64_t mem, bf_check_result *res, bf_err *err)
+int bf_check_index(bf_store *st, bf_target *target, const char *table, const char *index,
+		   const char *tmp_dir, uint64_t mem, bf_check_result *res, bf_err *err)
 {
 	bf_table t;
-	bf_store_snap *snap = NULL;
+	bf_target *own = NULL;
+	bf_target_snap *snap = NULL;
 	bf_engine *eng = NULL;
 	bf_sortbuf *sb = NULL;
 	bf_engine_opts eo = { .run_compression = BF_COMPRESS_NONE };
@@ -179,20 +182,33 @@ int bf_check_index(bf_store *st, const char *table, const char *index, const cha
 	if (pos < 0)
 		return bf_errf(err, BF_ENOTFOUND, "index '%s' does not exist on table '%s'", index, table);
 	snprintf(res->index_state, sizeof(res->index_state), "%s", bf_index_state_name(t.indexes[pos].state));
-	rc = bf_rmtree(tmp_dir, err);
+	/* Entries of an index that is not public are not to be read: they may
+	 * be half there, by design, while its job builds or waits to resume. */
+	if (t.indexes[pos].state != BF_INDEX_PUBLIC)
+		return bf_errf(err, BF_ESTATE, "index '%s' on table '%s' is being built by job %" PRId64
+			       " (%s); check it once the job is done", index, table, t.indexes[pos].job_id,
+			       res->index_state);
+	if (!target) {
+		rc = bf_target_local_create(st, &own, err);
+		target = own;
+	}
+	if (rc == 0)
+		rc = bf_rmtree(tmp_dir, err);
 	if (rc == 0)
 		rc = bf_sortbuf_create((size_t)(mem < MIN_MEM ? MIN_MEM : mem), &sb, err);
 	if (rc == 0)
 		rc = bf_engine_open(tmp_dir, &eo, &eng, err);
 	if (rc)
 		goto out;
-	snap = bf_store_snapshot(st);
-	rc = fill_engine(st, snap, &t, &t.indexes[pos], eng, sb, res, err);
+	snap = bf_target_snapshot(target);
+	rc = fill_engine(target, snap, &t, &t.indexes[pos], eng, sb, res, err);
 	if (rc == 0)
-		rc = compare(st, snap, &t, &t.indexes[pos], eng, res, err);
+		rc = compare(target, snap, &t, &t.indexes[pos], eng, res, err);
 out:
-	bf_store_snapshot_release(st, snap);
+	if (target)
+		bf_target_snapshot_release(target, snap);
 	bf_sortbuf_destroy(sb);
 	bf_engine_remove(eng, tmp_dir, NULL);
+	bf_target_destroy(own);
 	return rc;
 }

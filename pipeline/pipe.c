@@ -70,7 +70,7 @@ typedef struct pipe {
 	bf_err err;
 	atomic_int readers_alive, writers_alive;
 	bf_backend_writer **writers;
-	bf_store_snap *snap;
+	bf_target_snap *snap;
 
 	/* watermarks, sink-thread only */
 	size_t written;            /* tasks [0, written) fully sorted */
@@ -144,20 +144,20 @@ static void fail(pipe *p, int rc, const bf_err *err)
 static int first_last_handle(pipe *p, const uint8_t *lo, size_t lolen, const uint8_t *hi,
 			     size_t hilen, int64_t *first, int64_t *last, bool *empty, bf_err *err)
 {
-	bf_store_iter *it = NULL;
-	bf_iter_opts io = { .snap = p->snap };
+	bf_target_iter *it = NULL;
+	bf_scan_opts so = { .snap = p->snap };
 	size_t kl;
-	int rc = bf_store_iter_create(p->o->store, lo, lolen, hi, hilen, &io, &it, err);
+	int rc = bf_target_scan(p->o->target, lo, lolen, hi, hilen, &so, &it, err);
 
 	*empty = true;
 	if (rc)
 		return rc;
-	if (bf_store_iter_valid(it)) {
-		const uint8_t *k = bf_store_iter_key(it, &kl);
+	if (bf_target_iter_valid(it)) {
+		const uint8_t *k = bf_target_iter_key(it, &kl);
 		rc = bf_codec_decode_record_key(k, kl, NULL, first);
 		if (rc == 0) {
-			bf_store_iter_seek_last(it);
-			k = bf_store_iter_key(it, &kl);
+			bf_target_iter_seek_last(it);
+			k = bf_target_iter_key(it, &kl);
 			rc = bf_codec_decode_record_key(k, kl, NULL, last);
 		}
 		if (rc)
@@ -166,8 +166,8 @@ static int first_last_handle(pipe *p, const uint8_t *lo, size_t lolen, const uin
 			*empty = false;
 	}
 	if (rc == 0)
-		rc = bf_store_iter_status(it, err);
-	bf_store_iter_destroy(it);
+		rc = bf_target_iter_status(it, err);
+	bf_target_iter_destroy(it);
 	return rc;
 }
 
@@ -197,7 +197,7 @@ static int make_tasks(pipe *p, bf_err *err)
 		return rc;
 	size_t n = 1;
 	if (!empty) {
-		bf_store_approx_size(o->store, start, startlen, hi, sizeof(hi), &bytes, NULL);
+		bf_target_approx_size(o->target, start, startlen, hi, sizeof(hi), &bytes, NULL);
 		n = (size_t)(bytes / TASK_BYTES) + 1;
 		if (n < (size_t)o->readers * TASKS_PER_READER)
 			n = (size_t)o->readers * TASKS_PER_READER;
@@ -364,14 +364,14 @@ static int add_row(pipe *p, batch **bp, size_t ti, uint32_t *seq, const uint8_t 
 static int scan_task(pipe *p, size_t ti, bf_err *err)
 {
 	task *t = &p->tasks[ti];
-	bf_iter_opts io = { .snap = p->snap, .readahead = SCAN_READAHEAD, .fill_cache = false };
-	bf_store_iter *it = NULL;
+	bf_scan_opts so = { .snap = p->snap, .readahead = SCAN_READAHEAD, .fill_cache = false };
+	bf_target_iter *it = NULL;
 	uint32_t seq = 0;
 	batch *b = NULL;
 	uint64_t n = 0;
 	int rc;
 
-	rc = bf_store_iter_create(p->o->store, t->start, t->startlen, t->end, t->endlen, &io, &it, err);
+	rc = bf_target_scan(p->o->target, t->start, t->startlen, t->end, t->endlen, &so, &it, err);
 	if (rc)
 		goto out;
 	b = get_batch(p, ti, seq);
@@ -379,9 +379,9 @@ static int scan_task(pipe *p, size_t ti, bf_err *err)
 		rc = BF_ECANCELLED;
 		goto out;
 	}
-	for (; bf_store_iter_valid(it); bf_store_iter_next(it)) {
+	for (; bf_target_iter_valid(it); bf_target_iter_next(it)) {
 		size_t kl, vl;
-		const uint8_t *k = bf_store_iter_key(it, &kl), *v = bf_store_iter_value(it, &vl);
+		const uint8_t *k = bf_target_iter_key(it, &kl), *v = bf_target_iter_value(it, &vl);
 		if ((++n & 255) == 0 && atomic_load(&p->stop)) {
 			rc = BF_ECANCELLED;
 			goto out;
@@ -394,7 +394,7 @@ static int scan_task(pipe *p, size_t ti, bf_err *err)
 		if (rc)
 			goto out;
 	}
-	rc = bf_store_iter_status(it, err);
+	rc = bf_target_iter_status(it, err);
 	if (rc)
 		goto out;
 	b->last = true;
@@ -403,7 +403,7 @@ static int scan_task(pipe *p, size_t ti, bf_err *err)
 out:
 	if (b)
 		bf_queue_push(&p->pool, &b->node);
-	bf_store_iter_destroy(it);
+	bf_target_iter_destroy(it);
 	return rc;
 }
 
@@ -486,9 +486,11 @@ static void *writer_main(void *arg)
 
 	while ((n = bf_queue_pop(&p->full, &p->stop, -1, NULL))) {
 		batch *b = caa_container_of(n, batch, node);
-		bf_backend_writer_begin(w);
-		rc = encode_batch(p, w, b, &kbuf, &kcap, &err);
-		bf_backend_writer_end(w);
+		rc = bf_backend_writer_begin(w, &err);
+		if (rc == 0) {
+			rc = encode_batch(p, w, b, &kbuf, &kcap, &err);
+			bf_backend_writer_end(w);
+		}
 		b->writer = wa->id;
 		b->tag = bf_backend_writer_flushes(w) + 1;
 		bf_queue_push(rc ? &p->pool : &p->sink, &b->node);
@@ -499,9 +501,11 @@ static void *writer_main(void *arg)
 	 * parallel with the other writers; the last import merges it from
 	 * memory. */
 	if (rc == 0 && !atomic_load(&p->stop)) {
-		bf_backend_writer_begin(w);
-		bf_backend_writer_seal(w);
-		bf_backend_writer_end(w);
+		rc = bf_backend_writer_begin(w, &err);
+		if (rc == 0) {
+			bf_backend_writer_finish(w);
+			bf_backend_writer_end(w);
+		}
 	}
 	if (rc)
 		fail(p, rc, &err);
@@ -672,7 +676,8 @@ static int run_sink(pipe *p, bf_pipe_stats *stats)
 				break;
 			}
 			if (o->hooks.progress)
-				o->hooks.progress(o->hooks.arg, o->base_rows + rows, done ? "import" : "scan");
+				o->hooks.progress(o->hooks.arg, o->base_rows + rows, done ? "import" : "scan",
+						  import_busy(p));
 			if (now - last_cp >= CHECKPOINT_MS || (done && !final_requested)) {
 				last_cp = now;
 				rc = save_flushed(p, &saved, &err);
@@ -788,7 +793,7 @@ int bf_pipe_run(const bf_pipe_opts *o, bf_pipe_stats *stats, bf_err *err)
 	pthread_mutex_init(&p->err_mu, NULL);
 	pthread_mutex_init(&p->imp_mu, NULL);
 	pthread_cond_init(&p->imp_cv, NULL);
-	p->snap = bf_store_snapshot(o->store);
+	p->snap = bf_target_snapshot(o->target);
 
 	rc = plan_columns(p, err);
 	if (rc == 0)
@@ -874,7 +879,7 @@ out:
 	for (size_t i = 0; p->tasks && i < p->ntasks; i++)
 		free(p->tasks[i].tags);
 	free(p->tasks);
-	bf_store_snapshot_release(o->store, p->snap);
+	bf_target_snapshot_release(o->target, p->snap);
 	bf_queue_destroy(&p->pool);
 	bf_queue_destroy(&p->full);
 	bf_queue_destroy(&p->sink);

@@ -15,7 +15,7 @@
 
 #include "bfill/catalog.h"
 #include "bfill/ingest.h"
-#include "bfill/store.h"
+#include "bfill/target.h"
 
 typedef struct bf_pipe_index {
 	int64_t id;
@@ -26,8 +26,9 @@ typedef struct bf_pipe_index {
 
 typedef struct bf_pipe_hooks {
 	void *arg;
-	/* About every 200 ms from the sink: rows written so far (absolute). */
-	void (*progress)(void *arg, uint64_t rows_done, const char *phase);
+	/* About every 200 ms from the sink: rows written so far (absolute),
+	 * and whether an import round is running. */
+	void (*progress)(void *arg, uint64_t rows_done, const char *phase, bool importing);
 	/* Everything before next_key is durable in the engines. */
 	int (*flushed)(void *arg, const uint8_t next_key[BF_RECORD_KEY_LEN], uint64_t rows,
 		       bf_err *err);
@@ -40,7 +41,7 @@ typedef struct bf_pipe_hooks {
 } bf_pipe_hooks;
 
 typedef struct bf_pipe_opts {
-	bf_store *store;
+	bf_target *target;        /* the table scan source */
 	const bf_table *table;
 	int nindexes;
 	const bf_pipe_index *indexes;

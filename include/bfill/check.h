@@ -11,6 +11,7 @@
 
 #include "bfill/error.h"
 #include "bfill/store.h"
+#include "bfill/target.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,12 +32,15 @@ typedef struct bf_check_result {
 } bf_check_result;
 
 /*
- * Compares index `index` of `table` with the rows. tmp_dir (created and
+ * Compares index `index` of `table` (from st's catalog) with the rows, both
+ * read from target (NULL = the store itself). tmp_dir (created and
  * removed) holds the throwaway engine; mem bounds its sort buffer.
  * Returns 0 when the comparison ran (equal or not: look at the counts).
+ * An index that is not public has no readable entries yet: BF_ESTATE,
+ * naming the job building it.
  */
-int bf_check_index(bf_store *st, const char *table, const char *index, const char *tmp_dir,
-		   uint64_t mem, bf_check_result *res, bf_err *err);
+int bf_check_index(bf_store *st, bf_target *target, const char *table, const char *index,
+		   const char *tmp_dir, uint64_t mem, bf_check_result *res, bf_err *err);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "bfill/error.h"
+#include "bfill/probe.h"
 #include "bfill/sst.h"
 #include "bfill/store.h"
 
@@ -81,15 +82,17 @@ uint64_t bf_engine_keys(const bf_engine *e);
 uint64_t bf_engine_runs(const bf_engine *e);
 
 /*
- * Up to n-1 split keys cutting the engine's keys, plus those of the sorted
- * buffers extra[0..nextra), into n parts of about equal count, from
- * samples taken while runs were written. strip is the number of trailing
- * bytes to drop from each split key (so that keys that differ only in
- * that suffix stay in one part). *keys is an array of malloc'd strings
- * owned by the caller (free each and the array); *nkeys may be < n-1.
+ * Up to n-1 split keys cutting the keys of engines[0..nengines), plus
+ * those of the sorted buffers extra[0..nextra), into n parts of about
+ * equal count, from samples taken while runs were written. strip is the
+ * number of trailing bytes to drop from each split key (so that keys that
+ * differ only in that suffix stay in one part). *keys is an array of
+ * malloc'd strings owned by the caller (free each and the array); *nkeys
+ * may be < n-1.
  */
-int bf_engine_split_keys(bf_engine *e, bf_sortbuf *const *extra, int nextra, int n,
-			 size_t strip, uint8_t ***keys, size_t **lens, int *nkeys, bf_err *err);
+int bf_engine_split_keys(bf_engine *const *engines, int nengines, bf_sortbuf *const *extra,
+			 int nextra, int n, size_t strip, uint8_t ***keys, size_t **lens, int *nkeys,
+			 bf_err *err);
 
 /* Iterator over the engine's keys in [lo, hi) (NULL bounds = open), merged
  * across runs. Free with bf_store_iter_destroy. */
@@ -128,21 +131,25 @@ typedef struct bf_export_opts {
 	bf_sortbuf *const *extra;
 	int nextra;
 	/*
-	 * With handle_suffix: also report as duplicates keys already in this
-	 * store (earlier imports of the same index) whose value names another
-	 * handle. NULL to skip.
+	 * With handle_suffix: asks, in sorted batches, whether keys are in the
+	 * target already (earlier imports of the same index); one there with
+	 * another value (another row) is a duplicate. NULL to skip.
 	 */
-	bf_store *existing;
+	int (*probe)(void *arg, bf_probe *probes, size_t n, bf_err *err);
+	void *probe_arg;
 	bf_export_fn on_file;
 	void *arg;
 	volatile int *stop;        /* non-zero: stop early with BF_ECANCELLED */
 } bf_export_opts;
 
-/* Walks [lo, hi) of the engine and the extra buffers in key order (a key
- * present in several sources is written once), writes target SSTs within the caps and
- * hands each to on_file. Stats (may be NULL) get the totals. */
-int bf_engine_export(bf_engine *e, bf_export_opts *opts, uint64_t *keys_out,
-		     uint64_t *bytes_out, bf_err *err);
+/*
+ * Walks [lo, hi) of engines[0..nengines) (the generations of one index
+ * waiting for import) and the extra buffers in key order (a key present in
+ * several sources is written once), writes target SSTs within the caps and
+ * hands each to on_file. Stats (may be NULL) get the totals.
+ */
+int bf_engine_export(bf_engine *const *engines, int nengines, bf_export_opts *opts,
+		     uint64_t *keys_out, uint64_t *bytes_out, bf_err *err);
 
 #ifdef __cplusplus
 }

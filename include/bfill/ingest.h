@@ -1,13 +1,17 @@
 /*
- * The ingest backend of one job (DESIGN §4-§5): the sort engines of the
- * indexes being built, the writers that fill them, and flush/import into
- * the target under the import lock with fencing.
+ * The ingest backend of one job (DESIGN §4-§5, §7): the sort engines of the
+ * indexes being built, the writers that fill them, and the import into the
+ * target under the import lock with fencing.
  *
- * Writers add index key-values between bf_backend_writer_begin/end; a
- * flush takes the backend exclusively, so at that instant every writer's
- * buffer goes to the engines and everything written before is durable.
- * The import lock is acquired *before* the backend is taken, so scanning
- * and sorting never wait on etcd.
+ * Engines come in generations. Writers add index key-values to the
+ * generation being filled, between bf_backend_writer_begin/end. An import
+ * holds the writers only for the instant it seals that generation (new
+ * engines take its place); each writer's buffered entries of the sealed
+ * generation become a run of it at the writer's next begin (or, for an
+ * idle writer, by the importer). Export, fence checks and ingest then run
+ * on the sealed generations while the next one fills, so scanning and
+ * sorting never wait on etcd or on an import. A failed import leaves its
+ * generations on disk: the next import (or a resume) takes them along.
  */
 #ifndef BFILL_INGEST_H
 #define BFILL_INGEST_H
@@ -19,7 +23,7 @@
 #include "bfill/error.h"
 #include "bfill/lock.h"
 #include "bfill/sst.h"
-#include "bfill/store.h"
+#include "bfill/target.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,7 +39,7 @@ typedef struct bf_backend_writer bf_backend_writer;
 typedef enum bf_flush_mode {
 	BF_FLUSH_IMPORT = 0,       /* writers' buffers to the engines, then import */
 	/*
-	 * The last import, once every writer is sealed: the writers' sorted
+	 * The last import, once every writer is finished: the writers' sorted
 	 * buffers are merged straight into the target files instead of going
 	 * through a run first. If the import fails they are written as runs,
 	 * so the data is durable for a resume all the same.
@@ -49,11 +53,12 @@ typedef struct bf_backend_index {
 } bf_backend_index;
 
 typedef struct bf_backend_opts {
-	bf_store *store;            /* the import target; not owned */
+	bf_target *target;          /* the import target; not owned */
 	int64_t table_id;
 	int64_t job_id;
 	const char *job_dir;        /* engines live in <job_dir>/idx-<id>-g<gen> */
-	uint64_t generation;        /* engine generation to open (resume) */
+	uint64_t first_gen;         /* oldest generation not imported yet (resume) */
+	uint64_t generation;        /* generation the writers fill (resume) */
 	int nindexes;
 	const bf_backend_index *indexes;
 	bf_compression run_compression;
@@ -62,7 +67,16 @@ typedef struct bf_backend_opts {
 	uint64_t max_sst_bytes;     /* 0 = BF_IMPORT_MAX_BYTES */
 	uint64_t max_sst_keys;      /* 0 = BF_IMPORT_MAX_KEYS */
 	bool has_imported;          /* earlier import rounds exist (resume) */
+	/* Lock names are "<lock_scope>/<index id>" (lock_scope e.g.
+	 * "<store uuid>/<job id>"); NULL = "<job id>". */
+	const char *lock_scope;
 	bf_lock_opts lock;          /* template; one lock per index */
+	/* Each index lock's new session lease, by index position (arg is
+	 * lock.on_wait_arg); may be NULL. */
+	void (*on_lease)(int ix, int64_t lease_id, void *arg);
+	/* Leases of a dead earlier run, by index position (0 = none), revoked
+	 * before the first acquire; may be NULL. */
+	const int64_t *stale_leases;
 } bf_backend_opts;
 
 /* Statistics of the backend's imports so far. */
@@ -75,15 +89,18 @@ typedef struct bf_backend_stats {
 	uint64_t lock_wait_max_ms;
 	uint64_t lock_release_ms;   /* total time spent releasing (unlock + revoke) */
 	uint64_t fence_losses;      /* imports restarted because a lock was lost */
-	uint64_t generation;        /* current engine generation */
+	uint64_t generation;        /* the generation the writers fill */
+	uint64_t first_gen;         /* the oldest generation not imported yet */
+	uint64_t seal_wait_us;      /* time writers were held while sealing, in all */
 } bf_backend_stats;
 
-/* The options (and their strings) are copied; the store must outlive the
+/* The options (and their strings) are copied; the target must outlive the
  * backend. *out is freed with bf_backend_close. */
 int bf_backend_open(const bf_backend_opts *opts, bf_backend **out, bf_err *err);
 /* Closes engines and locks (released); engine files stay for a resume. */
 void bf_backend_close(bf_backend *b);
-/* Deletes every engine directory of the backend (closing them). */
+/* Deletes every engine directory of the backend, every generation
+ * (closing them). */
 int bf_backend_remove_engines(bf_backend *b, bf_err *err);
 void bf_backend_stats_get(bf_backend *b, bf_backend_stats *out);
 /* Key-value bytes added by the writers since the last import (in runs or
@@ -97,16 +114,17 @@ void bf_backend_cancel(bf_backend *b);
  * backend is closed. */
 int bf_backend_writer_create(bf_backend *b, size_t budget, bf_backend_writer **out, bf_err *err);
 void bf_backend_writer_destroy(bf_backend_writer *w);
-void bf_backend_writer_begin(bf_backend_writer *w);
+/* Starts adding a batch. When a generation was sealed since the writer's
+ * last batch, its buffered entries are written as a run of that
+ * generation first, which may fail (I/O); then the writer is not begun. */
+int bf_backend_writer_begin(bf_backend_writer *w, bf_err *err);
 void bf_backend_writer_end(bf_backend_writer *w);
 /* Adds a key-value for index position ix (0-based); may write a run. */
 int bf_backend_writer_put(bf_backend_writer *w, int ix, const void *key, size_t klen,
 			  const void *val, size_t vlen, bf_err *err);
-/* Writes this writer's buffers as runs (between begin/end or alone). */
-int bf_backend_writer_flush(bf_backend_writer *w, bf_err *err);
 /* Sorts this writer's buffers and keeps them for BF_FLUSH_IMPORT_LAST;
- * the writer adds nothing after this. */
-void bf_backend_writer_seal(bf_backend_writer *w);
+ * the writer adds nothing after this. Between begin and end. */
+void bf_backend_writer_finish(bf_backend_writer *w);
 /* Completed local flushes of this writer: data it added before its n-th
  * flush is durable once this counter reaches n. */
 uint64_t bf_backend_writer_flushes(bf_backend_writer *w);
@@ -119,11 +137,15 @@ uint64_t bf_backend_writer_flushes(bf_backend_writer *w);
 typedef int (*bf_backend_commit_fn)(void *arg, bf_err *err);
 
 /*
- * Flush and import (see bf_flush_mode): acquire every index's lock, take
- * the writers, export, ingest with fencing, commit, start new engines.
- * *imported tells whether it completed. `commit` (may be NULL) runs under
- * the locks after the last ingest. Errors: BF_EDUP (dup_key set, see bf_backend_dup_key),
- * BF_ETIMEDOUT (lock), BF_ECANCELLED, I/O errors.
+ * An import round (see bf_flush_mode): acquire every index's lock, seal
+ * the generation being filled, export every sealed generation, ingest it
+ * into the target with fencing (the lock's fence token goes along), commit,
+ * remove the imported generations. *imported tells whether it completed.
+ * `commit` (may be NULL) runs under the locks after the last ingest; the
+ * backend's stats already count the round then. A round whose lock was
+ * lost starts over under a new one, for at most the lock timeout. Errors:
+ * BF_EDUP (dup_key set, see bf_backend_dup_key), BF_ETIMEDOUT (lock),
+ * BF_ELOCKLOST, BF_EFENCED, BF_ECANCELLED, I/O errors.
  */
 int bf_backend_flush(bf_backend *b, bf_flush_mode mode, bf_backend_commit_fn commit,
 		     void *commit_arg, bool *imported, bf_err *err);
@@ -131,9 +153,6 @@ int bf_backend_flush(bf_backend *b, bf_flush_mode mode, bf_backend_commit_fn com
 /* After BF_EDUP: the index position and the duplicate index key (borrowed
  * until the next flush). */
 int bf_backend_dup_key(bf_backend *b, const uint8_t **key, size_t *len);
-
-/* Deletes every entry of the job's indexes from the target. */
-int bf_backend_delete_imported(bf_backend *b, bf_err *err);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,7 @@
 #include "bfill/error.h"
 #include "bfill/ingest.h"
 #include "bfill/store.h"
+#include "bfill/target.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,16 +32,21 @@ typedef struct bf_add_index_opts {
 	bf_index_spec specs[BF_MAX_JOB_INDEXES];
 	int workers;              /* 0 = one per core */
 	uint64_t mem;             /* 0 = 512 MiB */
-	const char *sort_dir;     /* NULL = "<store>.sort" */
+	const char *sort_dir;     /* NULL = "<store>.sort"; kept as an absolute path */
 	uint64_t import_every;    /* 0 = import once, at the end */
-	const char *etcd;         /* endpoints; NULL/"" = in-process lock */
-	const char *lock_prefix;  /* NULL = "/bfill/lock" */
+	/* etcd endpoints of the import lock; "" = the in-process lock. NULL =
+	 * the in-process lock for a new job, what the job has on a resume. */
+	const char *etcd;
+	const char *lock_prefix;  /* NULL = "/bfill/lock" (a resume: the job's) */
 	int lock_ttl_s;           /* 0 = 10 */
 	int lock_timeout_s;       /* 0 = 60 */
 	int run_compression;      /* bf_compression; -1 = default (none) */
 	int target_compression;   /* -1 = default (none) */
 	int64_t job_id;           /* 0 = allocate */
 	bool resume;              /* continue job_id */
+	/* Where the table is read from and the index goes; NULL = the store
+	 * itself (bf_target_local_create). Borrowed. */
+	bf_target *target;
 	/* Called about every 200 ms with the job as it stands; may be NULL. */
 	void (*progress)(const bf_job *job, void *arg);
 	void *progress_arg;
@@ -52,7 +58,7 @@ typedef struct bf_add_index_result {
 	bf_job job;               /* the final record */
 	bool noop;                /* resumed a job that was already done */
 	double seconds;
-	uint64_t rows;            /* rows scanned by this run */
+	uint64_t rows;            /* rows scanned by this run (job.rows_scanned) */
 	uint64_t index_keys, index_bytes;
 	uint64_t peak_sort_bytes; /* largest sort-dir size seen */
 	double scan_seconds, import_seconds;
@@ -60,23 +66,30 @@ typedef struct bf_add_index_result {
 } bf_add_index_result;
 
 /*
- * Builds the indexes (or resumes a job). On failure the job record says
- * why, no entry of the indexes stays in the store, and — unless the
- * failure can't be fixed by retrying (a duplicate entry) — the checkpoint
- * and sort engines are kept so that a resume continues. Errors: BF_EINVAL
- * (bad spec), BF_ENOTFOUND (table or job), BF_EEXIST (index name), BF_EDUP,
- * BF_ETIMEDOUT (import lock), BF_ENOSPC, BF_ECANCELLED (interrupted), ...
+ * Builds the indexes (or resumes a job). Every option is checked before
+ * any work. On failure the job record says why. A failure a retry can fix
+ * (the lock not had in time or lost, an I/O error, a full disk) keeps
+ * what was imported (invisible: the indexes are not public), the engines
+ * and both checkpoints, so --resume continues from the flushed checkpoint;
+ * a duplicate in a unique index rolls the job back (job.rolled_back).
+ * Errors: BF_EINVAL (bad spec or option), BF_ENOTFOUND (table or job),
+ * BF_EEXIST (index name or job id), BF_EDUP, BF_ETIMEDOUT (import lock),
+ * BF_ENOSPC, BF_ECANCELLED (interrupted), ...
  */
 int bf_add_index(bf_store *st, const bf_add_index_opts *opts, bf_add_index_result *res,
 		 bf_err *err);
 
-/* Rolls back an unfinished job: deletes its index entries and sort files,
- * removes its indexes from the table, marks it cancelled. */
-int bf_job_cancel(bf_store *st, int64_t job_id, bf_err *err);
+/* Rolls back an unfinished job: deletes its index entries (giving the
+ * space back) and sort files, removes its indexes from the table, marks it
+ * cancelled. target NULL = the store itself. */
+int bf_job_cancel(bf_store *st, bf_target *target, int64_t job_id, bf_err *err);
 
-/* Drops a public index: deletes its entries and its catalog record. An
- * index still being built is refused (cancel its job instead). */
-int bf_index_drop(bf_store *st, const char *table, const char *index, bf_err *err);
+/* Drops an index: deletes its entries (giving the space back) and its
+ * catalog record. An index a live job is building is refused (cancel the
+ * job instead); one whose job is gone, damaged or over can always be
+ * dropped. target NULL = the store itself. */
+int bf_index_drop(bf_store *st, bf_target *target, const char *table, const char *index,
+		  bf_err *err);
 
 /* The sort directory a store uses by default ("<store>.sort"). */
 void bf_job_default_sort_dir(const char *store_dir, char *out, size_t n);

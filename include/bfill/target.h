@@ -19,6 +19,7 @@
 
 #include "bfill/error.h"
 #include "bfill/fence.h"
+#include "bfill/probe.h"
 #include "bfill/store.h"
 
 #ifdef __cplusplus
@@ -37,22 +38,6 @@ typedef struct bf_keys {
 } bf_keys;
 
 void bf_keys_free(bf_keys *k);
-
-/* One question of an `exists` batch: is key in the target, and with which
- * value? (For unique indexes: the same value means the same row.) */
-typedef enum bf_probe_result {
-	BF_PROBE_ABSENT = 0,
-	BF_PROBE_SAME,      /* present with the expected value */
-	BF_PROBE_DIFFERENT, /* present with another value */
-} bf_probe_result;
-
-typedef struct bf_probe {
-	const uint8_t *key; /* borrowed */
-	size_t klen;
-	const uint8_t *expect; /* borrowed */
-	size_t expect_len;
-	bf_probe_result result; /* out */
-} bf_probe;
 
 typedef struct bf_scan_opts {
 	const bf_target_snap *snap; /* NULL: the latest state */

@@ -831,7 +831,7 @@ Test(pipeline, cancel_failed_job)
 	bf_fault_reset();
 
 	bf_err_clear(&err);
-	cr_assert_eq(bf_job_cancel(w.st, job.id, &err), 0, "cancel: %s", bf_err_text(&err));
+	cr_assert_eq(bf_job_cancel(w.st, NULL, job.id, &err), 0, "cancel: %s", bf_err_text(&err));
 	bf_job rec;
 	cr_assert_eq(bf_catalog_get_job(w.st, job.id, &rec, &err), 0);
 	cr_assert_eq(rec.state, BF_JOB_CANCELLED, "job is %s", bf_job_state_name(rec.state));
@@ -839,7 +839,7 @@ Test(pipeline, cancel_failed_job)
 	cr_assert_eq(t.nindexes, 0, "the job's indexes are dropped");
 	cr_assert_eq(t_table_index_count(w.st, t.id, 0), 0);
 	cr_assert_not(t_path_exists(w.sort_dir), "sort files removed");
-	cr_assert_eq(bf_job_cancel(w.st, job.id, &err), 0, "cancelling twice is harmless");
+	cr_assert_eq(bf_job_cancel(w.st, NULL, job.id, &err), 0, "cancelling twice is harmless");
 
 	/* A cancelled job can't be resumed; its names are free again. */
 	o = opts_for(&w, NULL);
@@ -850,8 +850,8 @@ Test(pipeline, cancel_failed_job)
 	add_spec(&o, "c_idx", "c", false);
 	build_ok(&w, &o, &res);
 	t_table_expect_exact(w.st, "sbtest1", "c_idx", w.check_dir, 20000);
-	cr_assert_eq(bf_job_cancel(w.st, res.job.id, &err), BF_ESTATE, "a done job can't be cancelled");
-	cr_assert_eq(bf_job_cancel(w.st, 999, &err), BF_ENOTFOUND);
+	cr_assert_eq(bf_job_cancel(w.st, NULL, res.job.id, &err), BF_ESTATE, "a done job can't be cancelled");
+	cr_assert_eq(bf_job_cancel(w.st, NULL, 999, &err), BF_ENOTFOUND);
 	world_close(&w);
 }
 

@@ -421,7 +421,7 @@ void t_table_expect_exact(bf_store *st, const char *table, const char *index,
 {
 	bf_check_result cr;
 	bf_err err = { 0 };
-	int rc = bf_check_index(st, table, index, tmp_dir, 32ULL << 20, &cr, &err);
+	int rc = bf_check_index(st, NULL, table, index, tmp_dir, 32ULL << 20, &cr, &err);
 
 	cr_assert_eq(rc, 0, "check %s.%s: %s", table, index, bf_err_text(&err));
 	cr_assert_str_eq(cr.index_state, "public", "%s.%s is %s", table, index, cr.index_state);

@@ -203,7 +203,7 @@ Test(engine, export_cuts_by_keys_and_merges_buffers)
 	};
 	uint64_t keys, bytes;
 	bf_err err = { 0 };
-	cr_assert_eq(bf_engine_export(e, &o, &keys, &bytes, &err), 0, "%s", err.msg);
+	cr_assert_eq(bf_engine_export(&e, 1, &o, &keys, &bytes, &err), 0, "%s", err.msg);
 	cr_assert_eq(keys, 9, "k08 is written once");
 	cr_assert_eq(f.n, 3);
 	cr_assert_eq(f.keys[0], 4);
@@ -238,7 +238,7 @@ Test(engine, export_unique_suffix_and_duplicates)
 		.on_file = keep_file, .arg = &f,
 	};
 	uint64_t keys;
-	cr_assert_eq(bf_engine_export(e, &o, &keys, NULL, NULL), 0);
+	cr_assert_eq(bf_engine_export(&e, 1, &o, &keys, NULL, NULL), 0);
 	cr_assert_eq(keys, 3);
 	/* now "b" again with handle 9: a duplicate */
 	key[0] = 'b';
@@ -247,7 +247,7 @@ Test(engine, export_unique_suffix_and_duplicates)
 	cr_assert_eq(bf_engine_write_run(e, b, NULL), 0);
 	f.n = 0;
 	bf_err err = { 0 };
-	cr_assert_eq(bf_engine_export(e, &o, &keys, NULL, &err), BF_EDUP);
+	cr_assert_eq(bf_engine_export(&e, 1, &o, &keys, NULL, &err), BF_EDUP);
 	cr_assert_eq(o.dup_key_len, 1);
 	cr_assert_eq(dup[0], 'b');
 	for (int i = 0; i < f.n; i++)
@@ -275,7 +275,7 @@ Test(engine, split_keys_balance)
 	uint8_t **keys;
 	size_t *lens;
 	int n;
-	cr_assert_eq(bf_engine_split_keys(e, NULL, 0, 4, 0, &keys, &lens, &n, NULL), 0);
+	cr_assert_eq(bf_engine_split_keys(&e, 1, NULL, 0, 4, 0, &keys, &lens, &n, NULL), 0);
 	cr_assert_eq(n, 3);
 	for (int i = 0; i < n; i++) {
 		int64_t v = bf_codec_get_int(keys[i]);
