@@ -85,6 +85,14 @@ void bf_fault_arm_range(const char *name, long first, long last)
 	pthread_mutex_unlock(&mu);
 }
 
+void bf_fault_arm_pause(const char *name, long ms)
+{
+	pthread_once(&env_once, load_env);
+	pthread_mutex_lock(&mu);
+	arm_locked(name, 1, -1, ms);
+	pthread_mutex_unlock(&mu);
+}
+
 void bf_fault_reset(void)
 {
 	pthread_once(&env_once, load_env);

@@ -11,7 +11,9 @@
  *   name~MS     (a pause seam) sleep MS milliseconds at every hit
  *
  * Seams in bfill: "engine.write" (a sort-engine run write), "engine.ingest",
- * "import.write", "store.ingest", "lock.session" (session creation),
+ * "engine.seal" (opening the next engine generation when an import seals
+ * the current one), "import.write", "import.fence" (a fencing check finds
+ * the lock lost), "store.ingest", "lock.session" (session creation),
  * "lock.keepalive" (keepalives stop being sent), "lock.unlock" and
  * "lock.revoke" (a release that can't reach etcd), "scan.read"; pause seam
  * "import.stall" (before an import's fencing check).
@@ -29,6 +31,8 @@ extern "C" {
 void bf_fault_arm(const char *name, long nth);
 /* Arms seam `name` to fail on hits first..last only. */
 void bf_fault_arm_range(const char *name, long first, long last);
+/* Arms pause seam `name` to sleep ms milliseconds at every hit. */
+void bf_fault_arm_pause(const char *name, long ms);
 /* Disarms every seam and clears counters. */
 void bf_fault_reset(void);
 /* Counts a hit of seam `name`; true when it should fail now. Thread-safe. */
