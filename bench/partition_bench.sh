@@ -2,9 +2,10 @@
 # Throughput under a partition: a build on c with --import-every 256M against the 3-member
 # etcd cluster of bench/etcd-cluster.sh, once without a fault and once with the etcd leader cut
 # off from its followers for CUT seconds from the start of the import phase (when the first
-# import is due). Samples `bfill status` every second, writes both runs as CSV, plots them on
-# one chart (gnuplot: PNG and SVG, the cut shaded) and prints completion times, their ratio and
-# the lock acquisition latency seen by each run.
+# import is due). Samples `bfill status` every 250 ms (bench/sample_status.py), writes both runs
+# as CSV, plots them on one chart (gnuplot: PNG and SVG, the cut shaded) and prints completion
+# times, their ratio, the lock acquisition latency seen by each run, and the scan rate while an
+# import runs against the rate between imports (bench/import_overlap.py).
 #
 #   bench/partition_bench.sh [--rows N] [--cut S] [--method blackhole|drop|neigh] [--out DIR]
 #
@@ -69,31 +70,31 @@ print(int(n / 165 * 0.95))")
 # run NAME CUT(0|1) -> writes $WORK/NAME.csv, $WORK/NAME.json and the cut's start and end
 # offsets to $WORK/NAME.offsets
 run() {
-	local name=$1 with_cut=$2 t0 now rows cut_at="" healed_at="" job=$((RANDOM + 1000))
-	: >"$WORK/$name.csv"
+	local name=$1 with_cut=$2 t0 rows cut_at="" healed_at="" job=$((RANDOM + 1000)) spid
 	t0=$(date +%s.%N)
 	"$BFILL" add-index --store "$STORE" --table sbtest1 --name "p_$name" --columns c \
 		--etcd "$EPS" --import-every "$IMPORT_EVERY" --job-id "$job" --json \
 		>"$WORK/$name.json" 2>"$WORK/$name.err" &
 	BPID=$!
+	python3 "$HERE/sample_status.py" --bfill "$BFILL" --store "$STORE" --job "$job" \
+		--pid "$BPID" --interval 0.25 --out "$WORK/$name.csv" &
+	spid=$!
 	while kill -0 "$BPID" 2>/dev/null; do
-		now=$(date +%s.%N)
-		rows=$({ "$BFILL" status --store "$STORE" --job "$job" --json 2>/dev/null || true; } |
-			python3 -c 'import json,sys
-try: print(json.load(sys.stdin)["rows_done"])
-except Exception: print("")')
-		[ -n "$rows" ] && echo "$(echo "$now - $t0" | bc -l),$rows" >>"$WORK/$name.csv"
-		if [ "$with_cut" = 1 ] && [ -z "$cut_at" ] && [ -n "$rows" ] && [ "$rows" -ge "$first_import_rows" ]; then
-			"$CLUSTER" partition "$LEADER_IP" --method "$METHOD" >"$WORK/cut.txt"
-			cut_at=$(echo "$(date +%s.%N) - $t0" | bc -l)
-			( sleep "$CUT"; "$CLUSTER" heal >/dev/null ) &
-			HEALER=$!
+		if [ "$with_cut" = 1 ] && [ -z "$cut_at" ]; then
+			rows=$(tail -n 1 "$WORK/$name.csv" 2>/dev/null | cut -d, -f2)
+			if [ -n "$rows" ] && [ "$rows" != rows_done ] && [ "$rows" -ge "$first_import_rows" ]; then
+				"$CLUSTER" partition "$LEADER_IP" --method "$METHOD" >"$WORK/cut.txt"
+				cut_at=$(echo "$(date +%s.%N) - $t0" | bc -l)
+				( sleep "$CUT"; "$CLUSTER" heal >/dev/null ) &
+				HEALER=$!
+			fi
 		fi
-		sleep 1
+		sleep 0.1
 	done
 	local st=0
 	wait "$BPID" || st=$?
 	BPID=""
+	wait "$spid" || true
 	[ $st -eq 0 ] || { say "$name: bfill exited $st: $(cat "$WORK/$name.err")"; exit 1; }
 	if [ -n "$cut_at" ]; then
 		wait "$HEALER" || true
@@ -112,11 +113,13 @@ run cut 1
 read -r cut_at healed_at <"$WORK/cut.offsets"
 say "cut: $(cat "$WORK/cut.txt") at +${cut_at}s"
 
-# rows/s per sample interval
+# rows/s per sample interval, with whether an import round was running
 for name in baseline cut; do
-	awk -F, 'BEGIN {print "t,rows_done,rows_per_s"} NR > 1 && $1 > pt {printf "%.2f,%d,%.0f\n", $1, $2, ($2 - pr) / ($1 - pt)} {pt = $1; pr = $2}' \
+	awk -F, 'BEGIN {print "t,rows_done,rows_per_s,importing,phase"} NR > 2 && $1 > pt {printf "%.2f,%d,%.0f,%d,%s\n", $1, $2, ($2 - pr) / ($1 - pt), $3, $4} NR > 1 {pt = $1; pr = $2}' \
 		"$WORK/$name.csv" >"$OUT/partition-$name.csv"
+	cp "$WORK/$name.csv" "$OUT/partition-$name-samples.csv"
 done
+overlap=$(python3 "$HERE/import_overlap.py" "$OUT/partition-baseline-samples.csv" "$OUT/partition-cut-samples.csv")
 
 read -r tb lb lmb < <(python3 -c 'import json; d=json.load(open("'"$WORK"'/baseline.json")); print(d["seconds"], d["lock_wait_ms"], d["lock_wait_max_ms"])')
 read -r tc lc lmc fl acq < <(python3 -c 'import json; d=json.load(open("'"$WORK"'/cut.json")); print(d["seconds"], d["lock_wait_ms"], d["lock_wait_max_ms"], d["fence_losses"], d["lock_acquires"])')
@@ -132,7 +135,7 @@ set output "$OUT/partition.$fmt"
 set datafile separator ","
 set key top right
 set xlabel "seconds since the build started"
-set ylabel "rows/s (from bfill status, 1 s samples)"
+set ylabel "rows/s (from bfill status, 250 ms samples)"
 set title "bfill add-index, $ROWS rows, index on c, --import-every $IMPORT_EVERY: no fault vs a ${CUT}s etcd leader cut"
 set object 1 rect from ${cut_at:-0},graph 0 to ${healed_at:-0},graph 1 fc rgb "#f4cccc" fs solid 0.5 behind
 set label 1 "leader cut off (${METHOD})" at ${cut_at:-0},graph 0.95 offset 0.5,0
@@ -149,4 +152,6 @@ ratio:                   $(printf '%.3f' "$ratio")
 target (1.10 x base + 5): $(printf '%.1f' "$limit") s -> $(echo "$tc <= $limit" | bc -l | sed 's/1/met/; s/0/NOT met/')
 cut started at +$(printf '%.1f' "$cut_at") s, healed at +$(printf '%.1f' "$healed_at") s
 csv: $OUT/partition-baseline.csv $OUT/partition-cut.csv   plot: $OUT/partition.png $OUT/partition.svg
+scan rate while an import runs vs between imports (target: ratio >= 0.5):
+$overlap
 EOF

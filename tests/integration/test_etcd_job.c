@@ -400,6 +400,78 @@ Test(etcd_job, unreachable_etcd_fails_cleanly_and_resume_rescans_nothing)
 	t_etcd_destroy(e);
 }
 
+/* ---- 2b. an outage longer than --lock-timeout after imports ------------ */
+
+Test(etcd_job, outage_after_imports_keeps_them_for_the_resume, .timeout = 120)
+{
+	need_etcd();
+	t_etcd *e = t_etcd_start(1);
+	char *store = new_store("s", ROWS_IMPORTS);
+	char *out = path_in("add.out"), *errp = path_in("add.err");
+
+	/* Each import stalls 1 s holding its lock, so the kill below lands
+	 * between the first import's commit and the next import. */
+	pid_t pid = spawn_bfill("import.stall~1000", out, errp,
+				ADD_C1 " --etcd %s --import-every 8M --lock-ttl 3 --lock-timeout 3 --json",
+				store, t_etcd_endpoints(e));
+	int64_t t0 = bf_now_ms();
+	long imports = 0;
+	while (imports < 1) {
+		cr_assert_lt(bf_now_ms() - t0, 30000, "no import committed within 30 s");
+		cJSON *s = job_status(store, 1);
+		if (s) {
+			imports = jlong(cJSON_GetObjectItemCaseSensitive(s, "checkpoint"), "imports");
+			cJSON_Delete(s);
+		}
+		if (imports < 1)
+			bf_sleep_ms(50);
+	}
+	t_etcd_kill(e, 0);
+	bg_exit ex = wait_bg(pid, 60000);
+	char *o = slurp(out), *er = slurp(errp);
+	cr_assert(!ex.signaled, "killed by signal %d", ex.status - 128);
+	cr_assert_eq(ex.status, 1, "the job outlived the outage? exit %d: %s", ex.status, er);
+	cJSON *j = t_json_parse(o, "add-index --json");
+	cr_assert_str_eq(t_json_str(j, "state"), "failed");
+	cr_assert_geq(jlong(j, "imports"), 1, "%s", o);
+
+	/* What was imported stays in the store, unreadable while the index is
+	 * not public; the checkpoints stay too. */
+	cJSON *s = job_status(store, 1);
+	const cJSON *cp = cJSON_GetObjectItemCaseSensitive(s, "checkpoint");
+	long imported = jlong(cp, "imported_rows"), flushed = jlong(cp, "flushed_rows");
+	cr_assert_gt(imported, 0, "the imported checkpoint is kept");
+	cr_assert_geq(flushed, imported);
+	cJSON_Delete(s);
+	uint64_t kept = job_index_entries(store, 1, NULL);
+	cr_assert_gt(kept, 0, "the entries of the committed import are kept");
+	t_run r = t_bfillf("check-index --store '%s' --table sbtest1 --name c1", store);
+	cr_assert_eq(r.status, 1, "an index being built is not readable");
+	t_run_free(&r);
+
+	/* etcd back: the resume scans only past the flushed checkpoint and
+	 * imports only what is not in the store yet. */
+	t_etcd_restart(e, 0);
+	t_run r2 = t_bfill_faultf(NULL, "add-index --store '%s' --resume --job-id 1 --json", store);
+	cr_assert_eq(r2.status, 0, "resume: exit %d: %s", r2.status, r2.err);
+	cJSON *j2 = t_json_parse(r2.out, "resume --json");
+	cr_assert_str_eq(t_json_str(j2, "state"), "done");
+	cr_assert_eq(jlong(j2, "rows"), ROWS_IMPORTS - flushed, "resume scanned %ld rows, flushed %ld",
+		     jlong(j2, "rows"), flushed);
+	cr_assert_lt(jlong(j2, "index_keys"), ROWS_IMPORTS, "the resume imported everything again: %s",
+		     r2.out);
+	t_check_index_ok(store, "c1", ROWS_IMPORTS);
+	cJSON_Delete(j);
+	cJSON_Delete(j2);
+	t_run_free(&r2);
+	free(o);
+	free(er);
+	free(out);
+	free(errp);
+	free(store);
+	t_etcd_destroy(e);
+}
+
 /* ---- 3. status while the lock is awaited (TiDB #47918) ----------------- */
 
 Test(etcd_job, status_while_waiting_says_running_and_why)
