@@ -11,16 +11,23 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Longer messages are cut; one line is what a user reads anyway. */
+#define FAIL_LINE_MAX 2048
+
 const char *cli_cmd = "bfill";
 
 int cli_fail(int code, const char *fmt, ...)
 {
+	char line[FAIL_LINE_MAX];
 	va_list ap;
-	fprintf(stderr, "bfill %s: ", cli_cmd);
+
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	fprintf(stderr, "bfill %s: %s\n", cli_cmd, line);
 	return code;
 }
 
@@ -59,10 +66,35 @@ bool cli_u64(const char *opt, const char *val, uint64_t *out)
 	return true;
 }
 
+bool cli_u64_in(const char *opt, const char *val, uint64_t lo, uint64_t hi, const char *unit,
+		uint64_t *out)
+{
+	uint64_t v;
+
+	if (bf_parse_u64(val, &v) || v < lo || v > hi) {
+		cli_fail(BF_EXIT_USAGE, "%s must be %" PRIu64 "..%" PRIu64 "%s%s, got '%s'", opt, lo, hi,
+			 unit ? " " : "", unit ? unit : "", val);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
 bool cli_size(const char *opt, const char *val, uint64_t *out)
 {
 	if (bf_parse_size(val, out)) {
 		cli_fail(BF_EXIT_USAGE, "%s needs a size like 512M or 2G, got '%s'", opt, val);
+		return false;
+	}
+	return true;
+}
+
+bool cli_fits(const char *opt, const char *val, size_t size)
+{
+	size_t n = strlen(val);
+
+	if (n >= size) {
+		cli_fail(BF_EXIT_USAGE, "%s is %zu bytes long; at most %zu fit", opt, n, size - 1);
 		return false;
 	}
 	return true;

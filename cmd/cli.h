@@ -6,13 +6,16 @@
 #define BFILL_CMD_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "bfill/error.h"
 
 enum { BF_EXIT_OK = 0, BF_EXIT_FAIL = 1, BF_EXIT_USAGE = 2 };
 
-/* Prints "bfill <cmd>: <message>" on stderr and returns code. */
+/* Prints "bfill <cmd>: <message>" on stderr and returns code. The message
+ * stays one line: control characters in it (a newline in a RocksDB error,
+ * a tab in a name) print as spaces. */
 int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Exit code for a library error: usage for BF_EINVAL, else failure. */
 int cli_exit_for(int rc);
@@ -27,9 +30,21 @@ struct option;
  */
 int cli_getopt(int argc, char **argv, const struct option *longopts);
 
-/* Parses a required non-negative integer / size option, or fails usage. */
+/*
+ * Option parsers: each returns false after printing exactly one line that
+ * names the option, its value and what it takes (the caller then exits
+ * with BF_EXIT_USAGE).
+ */
+/* A non-negative integer. */
 bool cli_u64(const char *opt, const char *val, uint64_t *out);
+/* An integer in lo..hi; unit ("seconds") follows the range in the message. */
+bool cli_u64_in(const char *opt, const char *val, uint64_t lo, uint64_t hi, const char *unit,
+		uint64_t *out);
+/* A size like 512M. */
 bool cli_size(const char *opt, const char *val, uint64_t *out);
+/* A string that fits a field of `size` bytes (NUL included), so it is
+ * stored whole rather than cut. */
+bool cli_fits(const char *opt, const char *val, size_t size);
 
 /* Progress: a redrawn bar on a terminal, plain lines every few seconds
  * otherwise. */

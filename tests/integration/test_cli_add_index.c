@@ -57,6 +57,78 @@ static int job_count(const char *store)
 
 /* ---- usage errors and failures ---- */
 
+/* "<c> x n" as a string; malloc'd. */
+static char *repeat(char c, size_t n)
+{
+	char *p = malloc(n + 1);
+	cr_assert_not_null(p);
+	memset(p, c, n);
+	p[n] = '\0';
+	return p;
+}
+
+/*
+ * Every flag is checked before any work, each bad value refused with one
+ * line (exit 2): the etcd list (once found only after the whole scan),
+ * values too long for the job record (once cut silently), a --mem the
+ * machine does not have, an empty column name, and values that are not
+ * numbers (once two lines).
+ */
+static void flag_errors(const char *store)
+{
+	static const struct { const char *flags, *needle1, *needle2; } cases[] = {
+		{ "--etcd garbage", "--etcd", "host:port" },
+		{ "--etcd https://127.0.0.1:2379", "TLS", "not supported yet" },
+		{ "--etcd 127.0.0.1:99999", "127.0.0.1:99999", "1..65535" },
+		{ "--etcd 127.0.0.1:2379,,127.0.0.1:2380", "--etcd", "empty" },
+		{ "--etcd 127.0.0.1:2379,", "--etcd", "empty" },
+		{ "--etcd ''", "--etcd", "empty" },
+		{ "--etcd :2379", "--etcd", "host is empty" },
+		{ "--lock-prefix bfill/lock", "--lock-prefix", "start with '/'" },
+		{ "--lock-prefix /", "--lock-prefix", "start with '/'" },
+		{ "--mem 100T", "--mem", "memory" },
+		{ "--mem 1M", "--mem", "at least" },
+		{ "--lock-timeout abc", "--lock-timeout", "abc" },
+		{ "--lock-timeout 0", "--lock-timeout", "1..86400" },
+		{ "--lock-ttl abc", "--lock-ttl", "abc" },
+		{ "--lock-ttl 3601", "--lock-ttl", "1..3600" },
+		{ "--job-id abc", "--job-id", "abc" },
+		{ "--job-id 0", "--job-id", "positive" },
+		{ "--run-compression gzip", "--run-compression", "gzip" },
+	};
+	static const char *const columns[] = { "c,", ",c", "c,,k", "", " ", "c, ,k" };
+	char *long_dir = repeat('d', 1100), *long_etcd = repeat('a', 600), *long_prefix = repeat('p', 200);
+	t_run r;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		r = t_bfillf("add-index --store '%s' --table sbtest1 --name x --columns c %s", store,
+			     cases[i].flags);
+		t_expect_cli_error(&r, 2, "bfill add-index: ", cases[i].flags, cases[i].needle1,
+				   cases[i].needle2);
+	}
+	/* A resume is checked the same way before its job is read. */
+	r = t_bfillf("add-index --store '%s' --resume --job-id 1 --etcd garbage", store);
+	t_expect_cli_error(&r, 2, "bfill add-index: ", "--resume --etcd garbage", "--etcd", NULL);
+	for (size_t i = 0; i < sizeof(columns) / sizeof(columns[0]); i++) {
+		r = t_bfillf("add-index --store '%s' --table sbtest1 --name x --columns '%s'", store,
+			     columns[i]);
+		t_expect_cli_error(&r, 2, "bfill add-index: ", columns[i], "--columns", "empty column");
+	}
+	r = t_bfillf("add-index --store '%s' --table sbtest1 --name x --columns c --sort-dir /tmp/%s",
+		     store, long_dir);
+	t_expect_cli_error(&r, 2, "bfill add-index: ", "long --sort-dir", "--sort-dir", "at most 1023");
+	r = t_bfillf("add-index --store '%s' --table sbtest1 --name x --columns c --etcd %s:2379",
+		     store, long_etcd);
+	t_expect_cli_error(&r, 2, "bfill add-index: ", "long --etcd", "--etcd", "at most 511");
+	r = t_bfillf("add-index --store '%s' --table sbtest1 --name x --columns c --lock-prefix /%s",
+		     store, long_prefix);
+	t_expect_cli_error(&r, 2, "bfill add-index: ", "long --lock-prefix", "--lock-prefix",
+			   "at most 127");
+	free(long_dir);
+	free(long_etcd);
+	free(long_prefix);
+}
+
 Test(cli_add_index, bad_usage_exits_2)
 {
 	char *store = new_store(100);
@@ -97,6 +169,7 @@ Test(cli_add_index, bad_usage_exits_2)
 	t_expect_cli_error(&r, 2, "bfill ", "column twice", "'c'", NULL);
 	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --name x --columns k", store);
 	t_expect_cli_error(&r, 2, "bfill ", "index named twice", "'x'", NULL);
+	flag_errors(store);
 	r = t_bfillf("check-index --store '%s' --table sbtest1", store);
 	t_expect_cli_error(&r, 2, "bfill ", "check-index without --name", "--name", NULL);
 	r = t_bfillf("cancel --store '%s'", store);
@@ -116,6 +189,9 @@ Test(cli_add_index, failures_exit_1)
 
 	r = t_bfillf("add-index --store '%s' --table nosuch --name x --columns k", store);
 	t_expect_cli_error(&r, 1, "bfill ", "unknown table", "'nosuch'", NULL);
+	/* A newline in a value stays out of the one error line. */
+	r = t_bfillf("add-index --store '%s' --table 'no\nsuch' --name x --columns k", store);
+	t_expect_cli_error(&r, 1, "bfill ", "a table name with a newline", "'no such'", NULL);
 	r = t_bfillf("add-index --store '%s' --table sbtest1 --name k_idx --columns c", store);
 	t_expect_cli_error(&r, 1, "bfill ", "existing index", "'k_idx'", "already exists");
 	r = t_bfillf("add-index --store '%s' --table sbtest1 --name x --columns k", missing);
@@ -214,6 +290,7 @@ Test(cli_add_index, json_output_parses)
 			     t_json_num(o, "wrong_value"), 0);
 	cJSON_Delete(o);
 	t_run_free(&r);
+
 	free(store);
 }
 

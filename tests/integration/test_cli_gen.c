@@ -195,6 +195,13 @@ Test(cli_gen, usage_errors_exit_2, .init = t_need_bfill)
 		{ "gen --store '%s' --rows 10 --compression gzip", "--compression", NULL },
 		{ "gen --store '%s' --rows 10 --threads 65", "--threads", NULL },
 		{ "gen --store '%s' --rows 10 --table ''", "--table", NULL },
+		{ "gen --store '%s' --rows 10 --table 'a\tb'", "--table", "control character" },
+		{ "gen --store '%s' --rows 10 --table 'a\nb'", "--table", "control character" },
+		{ "gen --store '%s' --rows 10 --table 'trailing '", "--table", "trailing space" },
+		{ "gen --store '%s' --rows 10 --table "
+		  "'abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklm'", "--table", NULL },
+		{ "gen --store '%s' --rows 10 --threads abc", "--threads", "abc" },
+		{ "gen --store '%s' --rows 10 --threads -1", "--threads", "0..64" },
 		{ "dump --store '%s'", "--table", NULL },
 		{ "dump --table sbtest1", "--store", NULL },
 		{ "dump --store '%s' --table sbtest1 --limit -1", "--limit", NULL },
