@@ -6,8 +6,10 @@
 
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -98,6 +100,34 @@ bool cli_fits(const char *opt, const char *val, size_t size)
 		return false;
 	}
 	return true;
+}
+
+int cli_json_print(cJSON *o)
+{
+	char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+	int code = BF_EXIT_OK;
+
+	if (text)
+		puts(text);
+	else
+		code = cli_fail(BF_EXIT_FAIL, "out of memory rendering the JSON output");
+	free(text);
+	cJSON_Delete(o);
+	return code;
+}
+
+void cli_json_num_or_null(cJSON *o, const char *k, bool known, double v)
+{
+	if (known)
+		cJSON_AddNumberToObject(o, k, v);
+	else
+		cJSON_AddNullToObject(o, k);
+}
+
+double cli_round(double v, int decimals)
+{
+	double scale = pow(10, decimals);
+	return round(v * scale) / scale;
 }
 
 #define PLAIN_EVERY_MS 5000

@@ -5,6 +5,7 @@
 #ifndef BFILL_CMD_CLI_H
 #define BFILL_CMD_CLI_H
 
+#include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +46,18 @@ bool cli_size(const char *opt, const char *val, uint64_t *out);
 /* A string that fits a field of `size` bytes (NUL included), so it is
  * stored whole rather than cut. */
 bool cli_fits(const char *opt, const char *val, size_t size);
+
+/* ---- JSON output, built with cJSON so every string is escaped ---- */
+
+/* Prints o as one line on stdout and frees it; BF_EXIT_OK, or BF_EXIT_FAIL
+ * after one line on stderr when it could not be rendered. */
+int cli_json_print(cJSON *o);
+/* Adds number v under k, or null when !known: an unknown value is never
+ * shown as a made-up 0. */
+void cli_json_num_or_null(cJSON *o, const char *k, bool known, double v);
+/* v rounded to `decimals` places, for figures whose noise is not worth
+ * printing (seconds to the millisecond, rates to the row). */
+double cli_round(double v, int decimals);
 
 /* Progress: a redrawn bar on a terminal, plain lines every few seconds
  * otherwise. */

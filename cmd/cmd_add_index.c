@@ -4,6 +4,7 @@
 #include "bfill/job.h"
 #include "bfill/store.h"
 #include "cmd/cli.h"
+#include "cmd/job_view.h"
 #include "util/endpoints.h"
 #include "util/util.h"
 
@@ -35,6 +36,8 @@ static const char add_index_help[] =
 	"(--etcd none included) replace the stored ones.\n"
 	"Defaults: --workers = cores, --mem 512M, --sort-dir <store>.sort, one import at the end,\n"
 	"an in-process lock (no --etcd), --lock-prefix /bfill/lock, --lock-ttl 10, --lock-timeout 60.\n"
+	"--json prints one line: the run's figures, rows_scanned, the job's lock_key and, for a\n"
+	"failed job, outcome (resumable or rolled_back).\n"
 	"Exit status: 0 done, 1 the job failed (see bfill status), 2 bad usage.\n";
 
 static volatile sig_atomic_t interrupted;
@@ -50,39 +53,42 @@ static void show_progress(const bf_job *job, void *arg)
 	cli_progress_update(arg, job->phase, job->rows_done, job->rows_total, job->waiting);
 }
 
-static void print_json(const bf_add_index_result *r, int rc, const bf_err *err)
+/* The run as one JSON line; job is the record as the command line shows
+ * it (a duplicate counts as rolled back). */
+static int print_json(const bf_add_index_result *r, const bf_job *job, int rc, const bf_err *err)
 {
-	const bf_job *j = &r->job;
 	const bf_backend_stats *b = &r->backend;
-	double rate = r->seconds > 0 ? (double)r->rows / r->seconds : 0;
-	printf("{\"job_id\":%" PRId64 ",\"state\":\"%s\",\"table\":\"%s\",\"indexes\":[", j->id,
-	       bf_job_state_name(j->state), j->table);
-	for (int i = 0; i < j->nindexes; i++)
-		printf("%s\"%s\"", i ? "," : "", j->index_names[i]);
-	printf("],\"noop\":%s,\"rows\":%" PRIu64 ",\"rows_total\":%" PRIu64 ",\"seconds\":%.3f"
-	       ",\"scan_seconds\":%.3f,\"import_seconds\":%.3f,\"rows_per_s\":%.0f"
-	       ",\"index_keys\":%" PRIu64 ",\"index_bytes\":%" PRIu64 ",\"mb_per_s\":%.1f"
-	       ",\"peak_sort_dir_bytes\":%" PRIu64 ",\"runs\":%" PRIu64 ",\"imports\":%" PRIu64 ",\"sst_files\":%" PRIu64
-	       ",\"lock_acquires\":%" PRIu64 ",\"lock_wait_ms\":%" PRIu64 ",\"lock_wait_max_ms\":%" PRIu64 ",\"lock_release_ms\":%" PRIu64
-	       ",\"fence_losses\":%" PRIu64 ",\"error\":",
-	       r->noop ? "true" : "false", r->rows, j->rows_total, r->seconds, r->scan_seconds,
-	       r->import_seconds, rate, r->index_keys, r->index_bytes,
-	       r->seconds > 0 ? (double)r->index_bytes / r->seconds / 1e6 : 0, r->peak_sort_bytes,
-	       b->runs, b->imports, b->sst_files, b->lock_acquires, b->lock_wait_ms, b->lock_wait_max_ms, b->lock_release_ms,
-	       b->fence_losses);
-	if (rc) {
-		putchar('"');
-		for (const char *p = bf_err_text(err); *p; p++) {
-			if (*p == '"' || *p == '\\')
-				putchar('\\');
-			if ((unsigned char)*p >= 0x20)
-				putchar(*p);
-		}
-		putchar('"');
-	} else {
-		fputs("null", stdout);
-	}
-	puts("}");
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(o, "job_id", (double)job->id);
+	cli_job_json_add(o, job, false);
+	cJSON_AddBoolToObject(o, "noop", r->noop);
+	cJSON_AddNumberToObject(o, "rows", (double)r->rows);
+	cJSON_AddNumberToObject(o, "rows_scanned", (double)r->rows);
+	cJSON_AddNumberToObject(o, "rows_total", (double)job->rows_total);
+	cJSON_AddNumberToObject(o, "seconds", cli_round(r->seconds, 3));
+	cJSON_AddNumberToObject(o, "scan_seconds", cli_round(r->scan_seconds, 3));
+	cJSON_AddNumberToObject(o, "import_seconds", cli_round(r->import_seconds, 3));
+	cJSON_AddNumberToObject(o, "rows_per_s",
+				r->seconds > 0 ? cli_round((double)r->rows / r->seconds, 0) : 0);
+	cJSON_AddNumberToObject(o, "index_keys", (double)r->index_keys);
+	cJSON_AddNumberToObject(o, "index_bytes", (double)r->index_bytes);
+	cJSON_AddNumberToObject(o, "mb_per_s",
+				r->seconds > 0 ? cli_round((double)r->index_bytes / r->seconds / 1e6, 1) : 0);
+	cJSON_AddNumberToObject(o, "peak_sort_dir_bytes", (double)r->peak_sort_bytes);
+	cJSON_AddNumberToObject(o, "runs", (double)b->runs);
+	cJSON_AddNumberToObject(o, "imports", (double)b->imports);
+	cJSON_AddNumberToObject(o, "sst_files", (double)b->sst_files);
+	cJSON_AddNumberToObject(o, "lock_acquires", (double)b->lock_acquires);
+	cJSON_AddNumberToObject(o, "lock_wait_ms", (double)b->lock_wait_ms);
+	cJSON_AddNumberToObject(o, "lock_wait_max_ms", (double)b->lock_wait_max_ms);
+	cJSON_AddNumberToObject(o, "lock_release_ms", (double)b->lock_release_ms);
+	cJSON_AddNumberToObject(o, "fence_losses", (double)b->fence_losses);
+	if (rc)
+		cJSON_AddStringToObject(o, "error", bf_err_text(err));
+	else
+		cJSON_AddNullToObject(o, "error");
+	return cli_json_print(o);
 }
 
 /* ---- flags, each checked before any work ---- */
@@ -184,6 +190,7 @@ int cmd_add_index(int argc, char **argv)
 	const char *store_dir = NULL;
 	bf_add_index_opts o = { .run_compression = -1, .target_compression = -1 };
 	bf_add_index_result res;
+	bf_job shown;
 	bool json = false, quiet = false;
 	bf_store *st = NULL;
 	bf_err err = { 0 };
@@ -302,15 +309,19 @@ int cmd_add_index(int argc, char **argv)
 	o.interrupt = &interrupted;
 	rc = bf_add_index(st, &o, &res, &err);
 	cli_progress_done(&prog);
+	/* A duplicate in a unique index is never resumable (DESIGN §7),
+	 * whatever the record ended up saying. */
+	shown = res.job;
+	if (rc == BF_EDUP)
+		shown.rolled_back = true;
 	if (json)
-		print_json(&res, rc, &err);
+		code = print_json(&res, &shown, rc, &err);
 	if (rc) {
 		/* One line: the cause, then what became of the job. */
-		if (res.job.id && (res.job.state == BF_JOB_FAILED || res.job.state == BF_JOB_PAUSED) &&
-		    rc != BF_EDUP)
+		if (shown.id && cli_job_resumable(&shown, false))
 			code = cli_fail(cli_exit_for(rc), "%s (job %" PRId64 " %s; bfill add-index --store %s"
 					" --resume --job-id %" PRId64 " continues it)", bf_err_text(&err),
-					res.job.id, bf_job_state_name(res.job.state), store_dir, res.job.id);
+					shown.id, bf_job_state_name(shown.state), store_dir, shown.id);
 		else
 			code = cli_fail(cli_exit_for(rc), "%s", bf_err_text(&err));
 	} else if (!json && !quiet) {

@@ -25,6 +25,21 @@ static void gen_progress(uint64_t done, uint64_t total, void *arg)
 	cli_progress_update(arg, "gen", done, total, NULL);
 }
 
+static int print_json(const char *table, const bf_gen_stats *s)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "table", table);
+	cJSON_AddNumberToObject(o, "table_id", (double)s->table_id);
+	cJSON_AddNumberToObject(o, "rows", (double)s->rows);
+	cJSON_AddNumberToObject(o, "bytes", (double)s->bytes);
+	cJSON_AddNumberToObject(o, "files", (double)s->files);
+	cJSON_AddNumberToObject(o, "seconds", cli_round(s->seconds, 3));
+	cJSON_AddNumberToObject(o, "rows_per_s",
+				s->seconds > 0 ? cli_round((double)s->rows / s->seconds, 0) : 0);
+	return cli_json_print(o);
+}
+
 int cmd_gen(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -96,10 +111,7 @@ int cmd_gen(int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		printf("{\"table\":\"%s\",\"table_id\":%" PRId64 ",\"rows\":%" PRIu64
-		       ",\"bytes\":%" PRIu64 ",\"files\":%" PRIu64 ",\"seconds\":%.3f,\"rows_per_s\":%.0f}\n",
-		       o.table, stats.table_id, stats.rows, stats.bytes, stats.files, stats.seconds,
-		       stats.seconds > 0 ? (double)stats.rows / stats.seconds : 0);
+		code = print_json(o.table, &stats);
 	} else if (!quiet) {
 		char b[32];
 		printf("generated %" PRIu64 " rows into %s.%s (table id %" PRId64 ", %s) in %.2f s: %.0f rows/s\n",

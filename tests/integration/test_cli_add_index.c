@@ -245,6 +245,10 @@ Test(cli_add_index, json_output_parses)
 							   NULL }; *k; k++)
 		t_json_num(o, *k);
 	cr_assert(cJSON_IsNull(t_json_field(o, "error")));
+	cr_assert_eq(t_json_num(o, "rows_scanned"), 5000, "rows this run scanned");
+	cr_assert(cJSON_IsString(t_json_field(o, "lock_key")));
+	cr_assert(cJSON_IsNull(t_json_field(o, "outcome")), "a done job has no failure outcome");
+	cr_assert(cJSON_IsFalse(t_json_field(o, "resumable")));
 	cJSON_Delete(o);
 	t_run_free(&r);
 
@@ -259,6 +263,9 @@ Test(cli_add_index, json_output_parses)
 	cr_assert_str_eq(t_json_field(o, "state")->valuestring, "failed");
 	const cJSON *e = t_json_field(o, "error");
 	cr_assert(cJSON_IsString(e) && !strncmp(e->valuestring, "Duplicate entry '", 17), "error: %s", r.out);
+	cr_assert_str_eq(t_json_str(o, "outcome"), "rolled_back", "a duplicate is not resumable");
+	cr_assert(cJSON_IsFalse(t_json_field(o, "resumable")));
+	cr_assert_null(strstr(r.err, "--resume"), "no resume hint for a duplicate: %s", r.err);
 	cJSON_Delete(o);
 	t_run_free(&r);
 
@@ -291,6 +298,75 @@ Test(cli_add_index, json_output_parses)
 	cJSON_Delete(o);
 	t_run_free(&r);
 
+	/* A failure a retry can fix: resumable, and the line says how. */
+	r = t_bfill_faultf("store.ingest", "add-index --store '%s' --table sbtest1 --name c2 --columns c"
+			   " --json", store);
+	cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+	cr_assert_eq(t_count_lines(r.err), 1, "%s", r.err);
+	cr_assert_not_null(strstr(r.err, "--resume --job-id 3"), "%s", r.err);
+	o = t_json_parse(r.out, "add-index --json of a failed import");
+	cr_assert_str_eq(t_json_str(o, "state"), "failed");
+	cr_assert_str_eq(t_json_str(o, "outcome"), "resumable");
+	cr_assert(cJSON_IsTrue(t_json_field(o, "resumable")));
+	cr_assert_not_null(strstr(t_json_str(o, "error"), "injected"), "%s", r.out);
+	cJSON_Delete(o);
+	t_run_free(&r);
+	free(store);
+}
+
+/* A table named we"ird\ (quote and backslash): every JSON output naming
+ * it parses and gives the name back; an error naming it too. */
+Test(cli_add_index, json_escapes_names)
+{
+	char *store = t_path_in(t_scratch_new("cliadd"), "store");
+	const char *table = "we\"ird\\";
+	t_run r = t_bfillf("gen --store '%s' --rows 300 --table 'we\"ird\\' --quiet", store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+
+	r = t_bfillf("add-index --store '%s' --table 'we\"ird\\' --name c_idx --columns c --json", store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cJSON *o = t_json_parse(r.out, "add-index --json");
+	cr_assert_str_eq(t_json_str(o, "table"), table);
+	cr_assert_eq(t_json_num(o, "rows"), 300);
+	cJSON_Delete(o);
+	t_run_free(&r);
+
+	r = t_bfillf("status --store '%s' --json", store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	o = t_json_parse(r.out, "status --json");
+	cr_assert_str_eq(t_json_str(cJSON_GetArrayItem(t_json_field(o, "jobs"), 0), "table"), table);
+	cJSON_Delete(o);
+	t_run_free(&r);
+	r = t_bfillf("status --store '%s' --job 1 --json", store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	o = t_json_parse(r.out, "status --job --json");
+	cr_assert_str_eq(t_json_str(o, "table"), table);
+	cJSON_Delete(o);
+	t_run_free(&r);
+
+	r = t_bfillf("check-index --store '%s' --table 'we\"ird\\' --name c_idx --json", store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	o = t_json_parse(r.out, "check-index --json");
+	cr_assert(cJSON_IsTrue(t_json_field(o, "ok")));
+	cJSON_Delete(o);
+	t_run_free(&r);
+
+	/* A failure whose message quotes a name with a quote in it. */
+	r = t_bfillf("add-index --store '%s' --table 'we\"ird\\' --name x --columns 'n\"o\\pe' --json",
+		     store);
+	cr_assert_eq(r.status, 2, "unknown column: exit %d: %s", r.status, r.err);
+	cr_assert_eq(t_count_lines(r.err), 1, "%s", r.err);
+	o = t_json_parse(r.out, "add-index --json of a refused spec");
+	cr_assert_not_null(strstr(t_json_str(o, "error"), "n\"o\\pe"), "%s", r.out);
+	cJSON_Delete(o);
+	t_run_free(&r);
+
+	/* --etcd none is the in-process lock. */
+	r = t_bfillf("add-index --store '%s' --table 'we\"ird\\' --name k_idx --columns k --etcd none",
+		     store);
+	cr_assert_eq(r.status, 0, "--etcd none: %s", r.err);
+	t_run_free(&r);
 	free(store);
 }
 
