@@ -4,6 +4,7 @@
 #include "cmd/cli.h"
 #include "util/util.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -100,6 +101,18 @@ bool cli_fits(const char *opt, const char *val, size_t size)
 		return false;
 	}
 	return true;
+}
+
+int cli_finish(int code)
+{
+	/* fflush reports a failure of the bytes still buffered; ferror one
+	 * of an earlier write that already failed. */
+	int flushed = fflush(stdout), saved = errno;
+
+	if ((flushed || ferror(stdout)) && code == BF_EXIT_OK)
+		return cli_fail(BF_EXIT_FAIL, "could not write the output: %s",
+				flushed ? strerror(saved) : "write error");
+	return code;
 }
 
 int cli_json_print(cJSON *o)

@@ -47,6 +47,13 @@ bool cli_size(const char *opt, const char *val, uint64_t *out);
  * stored whole rather than cut. */
 bool cli_fits(const char *opt, const char *val, size_t size);
 
+/*
+ * Ends a command: stdout is flushed, and output that could not be written
+ * (a full disk, /dev/full, a closed pipe) turns a success into one line on
+ * stderr and BF_EXIT_FAIL. Returns the exit code.
+ */
+int cli_finish(int code);
+
 /* ---- JSON output, built with cJSON so every string is escaped ---- */
 
 /* Prints o as one line on stdout and frees it; BF_EXIT_OK, or BF_EXIT_FAIL

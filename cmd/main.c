@@ -40,12 +40,12 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage(stdout);
-		return BF_EXIT_OK;
+		return cli_finish(BF_EXIT_OK);
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (!strcmp(argv[1], commands[i].name)) {
 			cli_cmd = commands[i].name;
-			return commands[i].fn(argc - 1, argv + 1);
+			return cli_finish(commands[i].fn(argc - 1, argv + 1));
 		}
 	}
 	fprintf(stderr, "bfill: unknown command '%s' (try bfill --help)\n", argv[1]);

@@ -3,7 +3,8 @@
  * process (always, even while the job deletes files under it), shows a
  * real rate and ETA or says they are unknown, says whether a failed job
  * can be resumed, judges a job alive by the lock its process holds rather
- * than by a pid, and shows every job a damaged record would have hidden.
+ * than by a pid, shows every job a damaged record would have hidden, and
+ * fails when its output can't be written.
  */
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
@@ -421,5 +422,23 @@ Test(cli_status, damaged_record_shows_the_others)
 	cJSON_Delete(o);
 	r = t_bfillf("status --store '%s' --job 2", store);
 	t_expect_cli_error(&r, 1, "bfill status: ", "status of the damaged job", key, "damaged");
+	free(store);
+}
+
+/* ---- output that can't be written ---- */
+
+Test(cli_status, unwritable_output_fails)
+{
+	bf_job job;
+	char *store = store_with_job(&job);
+
+	t_run r = t_bfillf("status --store '%s' >/dev/full", store);
+	t_expect_cli_error(&r, 1, "bfill status: ", "status > /dev/full", "could not write", NULL);
+	r = t_bfillf("status --store '%s' --json >/dev/full", store);
+	t_expect_cli_error(&r, 1, "bfill status: ", "status --json > /dev/full", "could not write", NULL);
+	r = t_bfillf("dump --store '%s' --table sbtest1 >/dev/full", store);
+	t_expect_cli_error(&r, 1, "bfill dump: ", "dump > /dev/full", "could not write", NULL);
+	r = t_bfillf("dump --store '%s' --table sbtest1 --limit 1 >/dev/full", store);
+	t_expect_cli_error(&r, 1, "bfill dump: ", "a short dump > /dev/full", "could not write", NULL);
 	free(store);
 }
