@@ -36,9 +36,7 @@ TestSuite(cli_add_index, .init = t_need_bfill, .fini = teardown, .timeout = 120)
  * store's path is malloc'd. */
 static char *new_store(long rows)
 {
-	char *store = t_path_in(t_scratch_new("cliadd"), "store");
-	t_bfill_gen(store, rows, 9);
-	return store;
+	return t_scratch_store("cliadd", rows, 9);
 }
 
 static int job_count(const char *store)
@@ -324,33 +322,20 @@ Test(cli_add_index, json_escapes_names)
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	t_run_free(&r);
 
-	r = t_bfillf("add-index --store '%s' --table 'we\"ird\\' --name c_idx --columns c --json", store);
-	cr_assert_eq(r.status, 0, "%s", r.err);
-	cJSON *o = t_json_parse(r.out, "add-index --json");
+	cJSON *o = t_bfill_jsonf("add-index --store '%s' --table 'we\"ird\\' --name c_idx --columns c"
+				 " --json", store);
 	cr_assert_str_eq(t_json_str(o, "table"), table);
 	cr_assert_eq(t_json_num(o, "rows"), 300);
 	cJSON_Delete(o);
-	t_run_free(&r);
-
-	r = t_bfillf("status --store '%s' --json", store);
-	cr_assert_eq(r.status, 0, "%s", r.err);
-	o = t_json_parse(r.out, "status --json");
+	o = t_bfill_jsonf("status --store '%s' --json", store);
 	cr_assert_str_eq(t_json_str(cJSON_GetArrayItem(t_json_field(o, "jobs"), 0), "table"), table);
 	cJSON_Delete(o);
-	t_run_free(&r);
-	r = t_bfillf("status --store '%s' --job 1 --json", store);
-	cr_assert_eq(r.status, 0, "%s", r.err);
-	o = t_json_parse(r.out, "status --job --json");
+	o = t_bfill_jsonf("status --store '%s' --job 1 --json", store);
 	cr_assert_str_eq(t_json_str(o, "table"), table);
 	cJSON_Delete(o);
-	t_run_free(&r);
-
-	r = t_bfillf("check-index --store '%s' --table 'we\"ird\\' --name c_idx --json", store);
-	cr_assert_eq(r.status, 0, "%s", r.err);
-	o = t_json_parse(r.out, "check-index --json");
+	o = t_bfill_jsonf("check-index --store '%s' --table 'we\"ird\\' --name c_idx --json", store);
 	cr_assert(cJSON_IsTrue(t_json_field(o, "ok")));
 	cJSON_Delete(o);
-	t_run_free(&r);
 
 	/* A failure whose message quotes a name with a quote in it. */
 	r = t_bfillf("add-index --store '%s' --table 'we\"ird\\' --name x --columns 'n\"o\\pe' --json",

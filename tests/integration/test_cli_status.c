@@ -33,20 +33,11 @@ static void teardown(void)
 
 TestSuite(cli_status, .init = t_need_bfill, .fini = teardown, .timeout = 180);
 
-/* A fresh scratch dir with a sysbench store of `rows` rows in it; the
- * store's path is malloc'd. */
-static char *new_store(long rows)
-{
-	char *store = t_path_in(t_scratch_new("clistatus"), "store");
-	t_bfill_gen(store, rows, 4);
-	return store;
-}
-
 /* A store holding one real, finished job (id 1), whose record the tests
  * then rewrite: a record the decoder accepts, as a job writes it. */
 static char *store_with_job(bf_job *job)
 {
-	char *store = new_store(100);
+	char *store = t_scratch_store("clistatus", 100, 4);
 	t_run r = t_bfillf("add-index --store '%s' --table sbtest1 --name c_idx --columns c", store);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	t_run_free(&r);
@@ -68,12 +59,22 @@ static void put_job(const char *store, const bf_job *job)
 /* `status --job id --json` (asserting exit 0); the caller frees it. */
 static cJSON *status_json(const char *store, int64_t id)
 {
-	t_run r = t_bfillf("status --store '%s' --job %" PRId64 " --json", store, id);
-	cr_assert_eq(r.status, 0, "status: exit %d: %s", r.status, r.err);
-	cr_assert_str_eq(r.err, "");
-	cJSON *o = t_json_parse(r.out, "status --json");
-	t_run_free(&r);
-	return o;
+	return t_bfill_jsonf("status --store '%s' --job %" PRId64 " --json", store, id);
+}
+
+/* store_with_job, with job 1 then recorded running in this process, whose
+ * live lock *fd holds. */
+static char *store_with_running_job(bf_job *job, int *fd)
+{
+	char *store = store_with_job(job);
+	bf_err err = { 0 };
+
+	job->state = BF_JOB_RUNNING;
+	job->pid = getpid();
+	job->end_ms = 0;
+	put_job(store, job);
+	cr_assert_eq(bf_job_live_hold(store, 1, fd, &err), 0, "%s", bf_err_text(&err));
+	return store;
 }
 
 /* `status` as text (asserting exit 0); malloc'd. */
@@ -124,7 +125,7 @@ static void check_running_answer(const char *out, int *scanning)
  */
 Test(cli_status, never_fails_while_a_job_runs)
 {
-	char *store = new_store(RACE_ROWS);
+	char *store = t_scratch_store("clistatus", RACE_ROWS, 4);
 	char *log = t_path_in(t_scratch_dir, "job.log");
 	int calls = 0, rounds = 0, scanning = 0, st = 0;
 
@@ -191,15 +192,10 @@ Test(cli_status, transient_read_errors_are_retried_then_reported)
 Test(cli_status, rate_and_eta_are_real_or_unknown)
 {
 	bf_job job;
-	char *store = store_with_job(&job);
 	int fd = -1;
-	bf_err err = { 0 };
+	char *store = store_with_running_job(&job, &fd);
 
-	cr_assert_eq(bf_job_live_hold(store, 1, &fd, &err), 0, "%s", bf_err_text(&err));
-	job.state = BF_JOB_RUNNING;
-	job.pid = getpid();
 	snprintf(job.phase, sizeof(job.phase), "scan");
-	job.end_ms = 0;
 	job.rows_total = 1000;
 
 	/* A job in its first seconds: no rate of its own yet. */
@@ -262,17 +258,10 @@ Test(cli_status, rate_and_eta_are_real_or_unknown)
 Test(cli_status, alive_means_the_job_lock_is_held)
 {
 	bf_job job;
-	char *store = store_with_job(&job);
 	int fd = -1;
-	bf_err err = { 0 };
-
 	/* Recorded running, its pid a live process (this test's own). */
-	job.state = BF_JOB_RUNNING;
-	job.pid = getpid();
-	job.end_ms = 0;
-	put_job(store, &job);
+	char *store = store_with_running_job(&job, &fd);
 
-	cr_assert_eq(bf_job_live_hold(store, 1, &fd, &err), 0, "%s", bf_err_text(&err));
 	cJSON *o = status_json(store, 1);
 	cr_assert(cJSON_IsTrue(t_json_field(o, "alive")), "the job's lock is held");
 	cr_assert(cJSON_IsFalse(t_json_field(o, "resumable")), "a live job is not to be resumed");
@@ -382,7 +371,7 @@ Test(cli_status, failed_job_says_resumable_or_rolled_back)
 
 Test(cli_status, damaged_record_shows_the_others)
 {
-	char *store = new_store(100);
+	char *store = t_scratch_store("clistatus", 100, 4);
 	char key[64];
 	bf_err err = { 0 };
 
@@ -429,16 +418,21 @@ Test(cli_status, damaged_record_shows_the_others)
 
 Test(cli_status, unwritable_output_fails)
 {
+	static const struct { const char *cmd, *args; } cases[] = {
+		{ "status", "" },
+		{ "status", "--json" },
+		{ "dump", "--table sbtest1" },
+		{ "dump", "--table sbtest1 --limit 1" },
+	};
 	bf_job job;
 	char *store = store_with_job(&job);
 
-	t_run r = t_bfillf("status --store '%s' >/dev/full", store);
-	t_expect_cli_error(&r, 1, "bfill status: ", "status > /dev/full", "could not write", NULL);
-	r = t_bfillf("status --store '%s' --json >/dev/full", store);
-	t_expect_cli_error(&r, 1, "bfill status: ", "status --json > /dev/full", "could not write", NULL);
-	r = t_bfillf("dump --store '%s' --table sbtest1 >/dev/full", store);
-	t_expect_cli_error(&r, 1, "bfill dump: ", "dump > /dev/full", "could not write", NULL);
-	r = t_bfillf("dump --store '%s' --table sbtest1 --limit 1 >/dev/full", store);
-	t_expect_cli_error(&r, 1, "bfill dump: ", "a short dump > /dev/full", "could not write", NULL);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char prefix[32], what[64];
+		snprintf(prefix, sizeof(prefix), "bfill %s: ", cases[i].cmd);
+		snprintf(what, sizeof(what), "%s %s >/dev/full", cases[i].cmd, cases[i].args);
+		t_run r = t_bfillf("%s --store '%s' %s >/dev/full", cases[i].cmd, store, cases[i].args);
+		t_expect_cli_error(&r, 1, prefix, what, "could not write", NULL);
+	}
 	free(store);
 }
