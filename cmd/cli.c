@@ -4,23 +4,33 @@
 #include "cmd/cli.h"
 #include "util/util.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* Longer messages are cut; one line is what a user reads anyway. */
+#define FAIL_LINE_MAX 2048
 
 const char *cli_cmd = "bfill";
 
 int cli_fail(int code, const char *fmt, ...)
 {
+	char line[FAIL_LINE_MAX];
 	va_list ap;
-	fprintf(stderr, "bfill %s: ", cli_cmd);
+
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	fprintf(stderr, "bfill %s: %s\n", cli_cmd, line);
 	return code;
 }
 
@@ -59,6 +69,20 @@ bool cli_u64(const char *opt, const char *val, uint64_t *out)
 	return true;
 }
 
+bool cli_u64_in(const char *opt, const char *val, uint64_t lo, uint64_t hi, const char *unit,
+		uint64_t *out)
+{
+	uint64_t v;
+
+	if (bf_parse_u64(val, &v) || v < lo || v > hi) {
+		cli_fail(BF_EXIT_USAGE, "%s must be %" PRIu64 "..%" PRIu64 "%s%s, got '%s'", opt, lo, hi,
+			 unit ? " " : "", unit ? unit : "", val);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
 bool cli_size(const char *opt, const char *val, uint64_t *out)
 {
 	if (bf_parse_size(val, out)) {
@@ -66,6 +90,57 @@ bool cli_size(const char *opt, const char *val, uint64_t *out)
 		return false;
 	}
 	return true;
+}
+
+bool cli_fits(const char *opt, const char *val, size_t size)
+{
+	size_t n = strlen(val);
+
+	if (n >= size) {
+		cli_fail(BF_EXIT_USAGE, "%s is %zu bytes long; at most %zu fit", opt, n, size - 1);
+		return false;
+	}
+	return true;
+}
+
+int cli_finish(int code)
+{
+	/* fflush reports a failure of the bytes still buffered; ferror one
+	 * of an earlier write that already failed. */
+	int flushed = fflush(stdout), saved = errno;
+
+	if ((flushed || ferror(stdout)) && code == BF_EXIT_OK)
+		return cli_fail(BF_EXIT_FAIL, "could not write the output: %s",
+				flushed ? strerror(saved) : "write error");
+	return code;
+}
+
+int cli_json_print(cJSON *o)
+{
+	char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+	int code = BF_EXIT_OK;
+
+	if (text)
+		puts(text);
+	else
+		code = cli_fail(BF_EXIT_FAIL, "out of memory rendering the JSON output");
+	free(text);
+	cJSON_Delete(o);
+	return code;
+}
+
+void cli_json_num_or_null(cJSON *o, const char *k, bool known, double v)
+{
+	if (known)
+		cJSON_AddNumberToObject(o, k, v);
+	else
+		cJSON_AddNullToObject(o, k);
+}
+
+double cli_round(double v, int decimals)
+{
+	double scale = pow(10, decimals);
+	return round(v * scale) / scale;
 }
 
 #define PLAIN_EVERY_MS 5000

@@ -4,6 +4,8 @@
 #include "bfill/job.h"
 #include "bfill/store.h"
 #include "cmd/cli.h"
+#include "cmd/job_view.h"
+#include "util/endpoints.h"
 #include "util/util.h"
 
 #include <getopt.h>
@@ -11,17 +13,31 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+/* Size of a job-record field: a longer flag would be stored cut. */
+#define CFG_FIELD(f) sizeof(((bf_job_config *)0)->f)
+/* Below this the fixed needs (batches, RocksDB readers, the import's
+ * merge) would not fit beside any sort buffer. */
+#define MEM_MIN (128ULL << 20)
 
 static const char add_index_help[] =
 	"usage: bfill add-index --store DIR --table T --name I --columns a[,b] [--unique]\n"
 	"                       [--name I2 --columns c [--unique]] ...\n"
 	"                       [--workers N] [--mem SIZE] [--sort-dir DIR] [--import-every SIZE]\n"
-	"                       [--etcd EP,EP,...] [--lock-prefix P] [--lock-ttl S] [--lock-timeout S]\n"
+	"                       [--etcd EP,EP,...|none] [--lock-prefix P] [--lock-ttl S] [--lock-timeout S]\n"
 	"                       [--run-compression none|lz4|zstd] [--target-compression ...]\n"
 	"                       [--job-id ID] [--resume] [--json] [--quiet]\n"
 	"Each --name starts an index; --columns and --unique apply to the last --name.\n"
+	"--etcd takes host:port or http://host:port, comma-separated (no TLS yet); --etcd none\n"
+	"is the in-process lock. --mem is at least 128M and at most the machine's memory;\n"
+	"--lock-prefix starts with '/'. Every flag is checked before any work starts.\n"
+	"--resume takes the table, indexes and settings from the job; flags given with it\n"
+	"(--etcd none included) replace the stored ones.\n"
 	"Defaults: --workers = cores, --mem 512M, --sort-dir <store>.sort, one import at the end,\n"
-	"an in-process lock (no --etcd), --lock-ttl 10, --lock-timeout 60.\n"
+	"an in-process lock (no --etcd), --lock-prefix /bfill/lock, --lock-ttl 10, --lock-timeout 60.\n"
+	"--json prints one line: the run's figures, rows_scanned, the job's lock_key and, for a\n"
+	"failed job, outcome (resumable or rolled_back).\n"
 	"Exit status: 0 done, 1 the job failed (see bfill status), 2 bad usage.\n";
 
 static volatile sig_atomic_t interrupted;
@@ -37,39 +53,122 @@ static void show_progress(const bf_job *job, void *arg)
 	cli_progress_update(arg, job->phase, job->rows_done, job->rows_total, job->waiting);
 }
 
-static void print_json(const bf_add_index_result *r, int rc, const bf_err *err)
+/* The run as one JSON line; job is the record as the command line shows
+ * it (a duplicate counts as rolled back). */
+static int print_json(const bf_add_index_result *r, const bf_job *job, int rc, const bf_err *err)
 {
-	const bf_job *j = &r->job;
 	const bf_backend_stats *b = &r->backend;
-	double rate = r->seconds > 0 ? (double)r->rows / r->seconds : 0;
-	printf("{\"job_id\":%" PRId64 ",\"state\":\"%s\",\"table\":\"%s\",\"indexes\":[", j->id,
-	       bf_job_state_name(j->state), j->table);
-	for (int i = 0; i < j->nindexes; i++)
-		printf("%s\"%s\"", i ? "," : "", j->index_names[i]);
-	printf("],\"noop\":%s,\"rows\":%" PRIu64 ",\"rows_total\":%" PRIu64 ",\"seconds\":%.3f"
-	       ",\"scan_seconds\":%.3f,\"import_seconds\":%.3f,\"rows_per_s\":%.0f"
-	       ",\"index_keys\":%" PRIu64 ",\"index_bytes\":%" PRIu64 ",\"mb_per_s\":%.1f"
-	       ",\"peak_sort_dir_bytes\":%" PRIu64 ",\"runs\":%" PRIu64 ",\"imports\":%" PRIu64 ",\"sst_files\":%" PRIu64
-	       ",\"lock_acquires\":%" PRIu64 ",\"lock_wait_ms\":%" PRIu64 ",\"lock_wait_max_ms\":%" PRIu64 ",\"lock_release_ms\":%" PRIu64
-	       ",\"fence_losses\":%" PRIu64 ",\"error\":",
-	       r->noop ? "true" : "false", r->rows, j->rows_total, r->seconds, r->scan_seconds,
-	       r->import_seconds, rate, r->index_keys, r->index_bytes,
-	       r->seconds > 0 ? (double)r->index_bytes / r->seconds / 1e6 : 0, r->peak_sort_bytes,
-	       b->runs, b->imports, b->sst_files, b->lock_acquires, b->lock_wait_ms, b->lock_wait_max_ms, b->lock_release_ms,
-	       b->fence_losses);
-	if (rc) {
-		putchar('"');
-		for (const char *p = bf_err_text(err); *p; p++) {
-			if (*p == '"' || *p == '\\')
-				putchar('\\');
-			if ((unsigned char)*p >= 0x20)
-				putchar(*p);
-		}
-		putchar('"');
-	} else {
-		fputs("null", stdout);
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(o, "job_id", (double)job->id);
+	cli_job_json_add(o, job, false);
+	cJSON_AddBoolToObject(o, "noop", r->noop);
+	cJSON_AddNumberToObject(o, "rows", (double)r->rows);
+	cJSON_AddNumberToObject(o, "rows_scanned", (double)r->rows);
+	cJSON_AddNumberToObject(o, "rows_total", (double)job->rows_total);
+	cJSON_AddNumberToObject(o, "seconds", cli_round(r->seconds, 3));
+	cJSON_AddNumberToObject(o, "scan_seconds", cli_round(r->scan_seconds, 3));
+	cJSON_AddNumberToObject(o, "import_seconds", cli_round(r->import_seconds, 3));
+	cJSON_AddNumberToObject(o, "rows_per_s",
+				r->seconds > 0 ? cli_round((double)r->rows / r->seconds, 0) : 0);
+	cJSON_AddNumberToObject(o, "index_keys", (double)r->index_keys);
+	cJSON_AddNumberToObject(o, "index_bytes", (double)r->index_bytes);
+	cJSON_AddNumberToObject(o, "mb_per_s",
+				r->seconds > 0 ? cli_round((double)r->index_bytes / r->seconds / 1e6, 1) : 0);
+	cJSON_AddNumberToObject(o, "peak_sort_dir_bytes", (double)r->peak_sort_bytes);
+	cJSON_AddNumberToObject(o, "runs", (double)b->runs);
+	cJSON_AddNumberToObject(o, "imports", (double)b->imports);
+	cJSON_AddNumberToObject(o, "sst_files", (double)b->sst_files);
+	cJSON_AddNumberToObject(o, "lock_acquires", (double)b->lock_acquires);
+	cJSON_AddNumberToObject(o, "lock_wait_ms", (double)b->lock_wait_ms);
+	cJSON_AddNumberToObject(o, "lock_wait_max_ms", (double)b->lock_wait_max_ms);
+	cJSON_AddNumberToObject(o, "lock_release_ms", (double)b->lock_release_ms);
+	cJSON_AddNumberToObject(o, "fence_losses", (double)b->fence_losses);
+	if (rc)
+		cJSON_AddStringToObject(o, "error", bf_err_text(err));
+	else
+		cJSON_AddNullToObject(o, "error");
+	return cli_json_print(o);
+}
+
+/* ---- flags, each checked before any work ---- */
+
+/* The machine's physical memory in bytes; 0 when it can't be told. */
+static uint64_t phys_mem(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+	return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+}
+
+/* A budget beyond the machine's memory is refused here rather than when
+ * the job allocates it, after the scan has started. */
+static bool parse_mem(const char *val, uint64_t *out)
+{
+	uint64_t phys = phys_mem();
+	char b[32];
+
+	if (!cli_size("--mem", val, out))
+		return false;
+	if (*out < MEM_MIN) {
+		cli_fail(BF_EXIT_USAGE, "--mem must be at least 128M, got '%s'", val);
+		return false;
 	}
-	puts("}");
+	if (phys && *out > phys) {
+		cli_fail(BF_EXIT_USAGE, "--mem %s is more than this machine's memory (%s)", val,
+			 bf_fmt_bytes(phys, b, sizeof(b)));
+		return false;
+	}
+	return true;
+}
+
+/* Every column name in the list is non-empty ('c,', ',c', 'c,,k' are
+ * refused: the library's split would skip the empty one silently). */
+static bool parse_columns(const char *val)
+{
+	for (const char *p = val;; p++) {
+		size_t len = strcspn(p, ","), blank = strspn(p, " \t");
+		if (blank >= len) {
+			cli_fail(BF_EXIT_USAGE, "--columns '%s' has an empty column name", val);
+			return false;
+		}
+		p += len;
+		if (!*p)
+			return true;
+	}
+}
+
+/* "none" is the in-process lock: "" tells the library so (NULL would keep
+ * what a resumed job has). */
+static bool parse_etcd(const char *val, const char **out)
+{
+	bf_err err = { 0 };
+
+	if (!strcmp(val, "none")) {
+		*out = "";
+		return true;
+	}
+	if (!cli_fits("--etcd", val, CFG_FIELD(etcd)))
+		return false;
+	if (bf_endpoints_check(val, &err)) {
+		cli_fail(BF_EXIT_USAGE, "--etcd: %s", bf_err_text(&err));
+		return false;
+	}
+	*out = val;
+	return true;
+}
+
+/* Lock keys are "<prefix>/<store uuid>/<job>": the prefix is an absolute
+ * etcd key path of its own. */
+static bool parse_lock_prefix(const char *val)
+{
+	if (!cli_fits("--lock-prefix", val, CFG_FIELD(lock_prefix)))
+		return false;
+	if (val[0] != '/' || !val[1]) {
+		cli_fail(BF_EXIT_USAGE, "--lock-prefix must start with '/' and name a key path, got '%s'",
+			 val);
+		return false;
+	}
+	return true;
 }
 
 int cmd_add_index(int argc, char **argv)
@@ -91,6 +190,7 @@ int cmd_add_index(int argc, char **argv)
 	const char *store_dir = NULL;
 	bf_add_index_opts o = { .run_compression = -1, .target_compression = -1 };
 	bf_add_index_result res;
+	bf_job shown;
 	bool json = false, quiet = false;
 	bf_store *st = NULL;
 	bf_err err = { 0 };
@@ -112,6 +212,8 @@ int cmd_add_index(int argc, char **argv)
 		case 'c':
 			if (!cur)
 				return cli_fail(BF_EXIT_USAGE, "--columns must follow --name");
+			if (!parse_columns(optarg))
+				return BF_EXIT_USAGE;
 			cur->columns = optarg;
 			break;
 		case 'u':
@@ -120,49 +222,56 @@ int cmd_add_index(int argc, char **argv)
 			cur->unique = true;
 			break;
 		case 'w':
-			if (!cli_u64("--workers", optarg, &v))
+			if (!cli_u64_in("--workers", optarg, 1, 64, NULL, &v))
 				return BF_EXIT_USAGE;
-			if (v < 1 || v > 64)
-				return cli_fail(BF_EXIT_USAGE, "--workers must be 1..64");
 			o.workers = (int)v;
 			break;
 		case 'm':
-			if (!cli_size("--mem", optarg, &o.mem))
+			if (!parse_mem(optarg, &o.mem))
 				return BF_EXIT_USAGE;
-			/* Below this the fixed needs (batches, RocksDB readers, the
-			 * import's merge) would not fit beside any sort buffer. */
-			if (o.mem < (128ULL << 20))
-				return cli_fail(BF_EXIT_USAGE, "--mem must be at least 128M");
 			break;
-		case 'd': o.sort_dir = optarg; break;
+		case 'd':
+			if (!cli_fits("--sort-dir", optarg, CFG_FIELD(sort_dir)))
+				return BF_EXIT_USAGE;
+			o.sort_dir = optarg;
+			break;
 		case 'I':
 			if (!cli_size("--import-every", optarg, &o.import_every))
 				return BF_EXIT_USAGE;
 			break;
-		case 'e': o.etcd = optarg; break;
-		case 'P': o.lock_prefix = optarg; break;
+		case 'e':
+			if (!parse_etcd(optarg, &o.etcd))
+				return BF_EXIT_USAGE;
+			break;
+		case 'P':
+			if (!parse_lock_prefix(optarg))
+				return BF_EXIT_USAGE;
+			o.lock_prefix = optarg;
+			break;
 		case 'T':
-			if (!cli_u64("--lock-ttl", optarg, &v) || v < 1 || v > 3600)
-				return cli_fail(BF_EXIT_USAGE, "--lock-ttl must be 1..3600 seconds");
+			if (!cli_u64_in("--lock-ttl", optarg, 1, 3600, "seconds", &v))
+				return BF_EXIT_USAGE;
 			o.lock_ttl_s = (int)v;
 			break;
 		case 'L':
-			if (!cli_u64("--lock-timeout", optarg, &v) || v < 1 || v > 86400)
-				return cli_fail(BF_EXIT_USAGE, "--lock-timeout must be 1..86400 seconds");
+			if (!cli_u64_in("--lock-timeout", optarg, 1, 86400, "seconds", &v))
+				return BF_EXIT_USAGE;
 			o.lock_timeout_s = (int)v;
 			break;
 		case 'R':
 		case 'C':
 			if (bf_compression_parse(optarg, &comp))
-				return cli_fail(BF_EXIT_USAGE, "compression must be none, lz4 or zstd");
+				return cli_fail(BF_EXIT_USAGE, "--%s must be none, lz4 or zstd, got '%s'",
+						c == 'R' ? "run-compression" : "target-compression", optarg);
 			if (c == 'R')
 				o.run_compression = comp;
 			else
 				o.target_compression = comp;
 			break;
 		case 'j':
-			if (!cli_u64("--job-id", optarg, &v) || v == 0)
-				return cli_fail(BF_EXIT_USAGE, "--job-id must be a positive integer");
+			if (bf_parse_u64(optarg, &v) || v == 0)
+				return cli_fail(BF_EXIT_USAGE, "--job-id must be a positive integer, got '%s'",
+						optarg);
 			o.job_id = (int64_t)v;
 			break;
 		case 'r': o.resume = true; break;
@@ -200,15 +309,19 @@ int cmd_add_index(int argc, char **argv)
 	o.interrupt = &interrupted;
 	rc = bf_add_index(st, &o, &res, &err);
 	cli_progress_done(&prog);
+	/* A duplicate in a unique index is never resumable (DESIGN §7),
+	 * whatever the record ended up saying. */
+	shown = res.job;
+	if (rc == BF_EDUP)
+		shown.rolled_back = true;
 	if (json)
-		print_json(&res, rc, &err);
+		code = print_json(&res, &shown, rc, &err);
 	if (rc) {
 		/* One line: the cause, then what became of the job. */
-		if (res.job.id && (res.job.state == BF_JOB_FAILED || res.job.state == BF_JOB_PAUSED) &&
-		    rc != BF_EDUP)
+		if (shown.id && cli_job_resumable(&shown, false))
 			code = cli_fail(cli_exit_for(rc), "%s (job %" PRId64 " %s; bfill add-index --store %s"
 					" --resume --job-id %" PRId64 " continues it)", bf_err_text(&err),
-					res.job.id, bf_job_state_name(res.job.state), store_dir, res.job.id);
+					shown.id, bf_job_state_name(shown.state), store_dir, shown.id);
 		else
 			code = cli_fail(cli_exit_for(rc), "%s", bf_err_text(&err));
 	} else if (!json && !quiet) {

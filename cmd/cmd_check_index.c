@@ -14,6 +14,24 @@
 #include <stdio.h>
 #include <unistd.h>
 
+static int print_json(const bf_check_result *res, bool ok)
+{
+	cJSON *o = cJSON_CreateObject(), *examples;
+
+	cJSON_AddBoolToObject(o, "ok", ok);
+	cJSON_AddStringToObject(o, "state", res->index_state);
+	cJSON_AddNumberToObject(o, "rows", (double)res->rows);
+	cJSON_AddNumberToObject(o, "expected", (double)res->expected);
+	cJSON_AddNumberToObject(o, "found", (double)res->found);
+	cJSON_AddNumberToObject(o, "missing", (double)res->missing);
+	cJSON_AddNumberToObject(o, "extra", (double)res->extra);
+	cJSON_AddNumberToObject(o, "wrong_value", (double)res->wrong_value);
+	examples = cJSON_AddArrayToObject(o, "examples");
+	for (int i = 0; i < res->nexamples; i++)
+		cJSON_AddItemToArray(examples, cJSON_CreateString(res->examples[i]));
+	return cli_json_print(o);
+}
+
 int cmd_check_index(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -70,13 +88,8 @@ int cmd_check_index(int argc, char **argv)
 	bool ok = res.missing == 0 && res.extra == 0 && res.wrong_value == 0;
 	code = ok ? BF_EXIT_OK : BF_EXIT_FAIL;
 	if (json) {
-		printf("{\"ok\":%s,\"state\":\"%s\",\"rows\":%" PRIu64 ",\"expected\":%" PRIu64 ",\"found\":%" PRIu64
-		       ",\"missing\":%" PRIu64 ",\"extra\":%" PRIu64 ",\"wrong_value\":%" PRIu64 ",\"examples\":[",
-		       ok ? "true" : "false", res.index_state, res.rows, res.expected, res.found, res.missing,
-		       res.extra, res.wrong_value);
-		for (int i = 0; i < res.nexamples; i++)
-			printf("%s\"%s\"", i ? "," : "", res.examples[i]);
-		puts("]}");
+		if (print_json(&res, ok) != BF_EXIT_OK)
+			code = BF_EXIT_FAIL;
 	} else {
 		printf("%s.%s (%s): %" PRIu64 " rows, %" PRIu64 " expected entries, %" PRIu64 " found: ",
 		       table, name, res.index_state, res.rows, res.expected, res.found);

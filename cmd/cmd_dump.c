@@ -83,7 +83,9 @@ int cmd_dump(int argc, char **argv)
 	for (int i = 0; i < t.ncols; i++)
 		printf("%s%s", i ? "\t" : "", t.cols[i].name);
 	putchar('\n');
-	for (; printed < limit && bf_store_iter_valid(it); bf_store_iter_next(it), printed++) {
+	/* Output that can't be written ends the walk; cli_finish reports it. */
+	for (; printed < limit && bf_store_iter_valid(it) && !ferror(stdout);
+	     bf_store_iter_next(it), printed++) {
 		size_t klen, vlen;
 		const uint8_t *k = bf_store_iter_key(it, &klen), *v = bf_store_iter_value(it, &vlen);
 		int64_t handle;

@@ -15,12 +15,29 @@
 
 static const char gen_help[] =
 	"usage: bfill gen --store DIR --rows N [--seed S] [--table NAME]\n"
-	"                 [--threads N] [--compression none|lz4|zstd] [--json]\n"
-	"Creates a sysbench sbtest table (id, k, c, pad) with rows 1..N.\n";
+	"                 [--threads N] [--compression none|lz4|zstd] [--json] [--quiet]\n"
+	"Creates a sysbench sbtest table (id, k, c, pad) with rows 1..N, named sbtest1 unless\n"
+	"--table says otherwise: any name TiDB accepts quoted (quotes and backslashes too), but\n"
+	"no control character (tab, newline, ...) and no trailing space.\n";
 
 static void gen_progress(uint64_t done, uint64_t total, void *arg)
 {
 	cli_progress_update(arg, "gen", done, total, NULL);
+}
+
+static int print_json(const char *table, const bf_gen_stats *s)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "table", table);
+	cJSON_AddNumberToObject(o, "table_id", (double)s->table_id);
+	cJSON_AddNumberToObject(o, "rows", (double)s->rows);
+	cJSON_AddNumberToObject(o, "bytes", (double)s->bytes);
+	cJSON_AddNumberToObject(o, "files", (double)s->files);
+	cJSON_AddNumberToObject(o, "seconds", cli_round(s->seconds, 3));
+	cJSON_AddNumberToObject(o, "rows_per_s",
+				s->seconds > 0 ? cli_round((double)s->rows / s->seconds, 0) : 0);
+	return cli_json_print(o);
 }
 
 int cmd_gen(int argc, char **argv)
@@ -56,13 +73,14 @@ int cmd_gen(int argc, char **argv)
 			break;
 		case 't': o.table = optarg; break;
 		case 'T':
-			if (!cli_u64("--threads", optarg, &v) || v > 64)
-				return cli_fail(BF_EXIT_USAGE, "--threads must be 0..64");
+			if (!cli_u64_in("--threads", optarg, 0, 64, NULL, &v))
+				return BF_EXIT_USAGE;
 			o.threads = (int)v;
 			break;
 		case 'c':
 			if (bf_compression_parse(optarg, &o.compression))
-				return cli_fail(BF_EXIT_USAGE, "--compression must be none, lz4 or zstd");
+				return cli_fail(BF_EXIT_USAGE, "--compression must be none, lz4 or zstd, got '%s'",
+						optarg);
 			break;
 		case 'j': json = true; break;
 		case 'q': quiet = true; break;
@@ -74,8 +92,11 @@ int cmd_gen(int argc, char **argv)
 		return cli_fail(BF_EXIT_USAGE, "--store DIR is required");
 	if (!have_rows)
 		return cli_fail(BF_EXIT_USAGE, "--rows N is required");
-	if (!*o.table || strlen(o.table) >= BF_NAME_MAX)
-		return cli_fail(BF_EXIT_USAGE, "--table must be 1..%d characters", BF_NAME_MAX - 1);
+	/* The name is not echoed: it may hold the very newline refused. */
+	if (!bf_name_valid(o.table))
+		return cli_fail(BF_EXIT_USAGE, "--table must be a name TiDB accepts: at most %d bytes of"
+				" UTF-8, no control character (tab, newline, ...), no trailing space",
+				BF_NAME_MAX - 1);
 
 	rc = bf_store_open(store_dir, BF_STORE_CREATE, &st, &err);
 	if (rc)
@@ -90,10 +111,7 @@ int cmd_gen(int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		printf("{\"table\":\"%s\",\"table_id\":%" PRId64 ",\"rows\":%" PRIu64
-		       ",\"bytes\":%" PRIu64 ",\"files\":%" PRIu64 ",\"seconds\":%.3f,\"rows_per_s\":%.0f}\n",
-		       o.table, stats.table_id, stats.rows, stats.bytes, stats.files, stats.seconds,
-		       stats.seconds > 0 ? (double)stats.rows / stats.seconds : 0);
+		code = print_json(o.table, &stats);
 	} else if (!quiet) {
 		char b[32];
 		printf("generated %" PRIu64 " rows into %s.%s (table id %" PRId64 ", %s) in %.2f s: %.0f rows/s\n",

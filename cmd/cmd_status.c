@@ -1,104 +1,239 @@
 /*
  * bfill status --store DIR [--job ID] [--json]: what every job is doing.
  * Opens the store read-only, so it works while a job runs in another
- * process that holds the store open for writing.
+ * process that holds the store open for writing. The records are read
+ * first and printed after, so a read that has to be tried again never
+ * leaves half an answer on stdout.
  */
 #include "bfill/catalog.h"
+#include "bfill/fault.h"
+#include "bfill/job_live.h"
 #include "bfill/store.h"
 #include "cmd/cli.h"
+#include "cmd/job_view.h"
 #include "util/util.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#define OPEN_TRIES 5
+/*
+ * A read-only open sees the files the store had when it read the MANIFEST;
+ * the writer may delete one of them (a compaction after an ingest) before
+ * the open or the read gets to it: "Corruption: Can't access ...sst". The
+ * next try sees the new set. Retried for this long, then reported.
+ */
+#define READ_RETRY_MS 2000
+#define READ_RETRY_SLEEP_MS 50
 
-typedef struct status_ctx {
-	bool json;
-	int64_t only;
-	int shown;
-} status_ctx;
+typedef struct job_list {
+	int64_t only;           /* 0 = every job */
+	bf_job *jobs;           /* owned, n of cap */
+	size_t n, cap;
+	int ndamaged;
+	char damaged[768];      /* "<record> (<why>), ..." */
+} job_list;
 
-/* A job recorded as running whose process is gone was killed; say so
- * rather than repeat a state nobody is acting on. */
-static bool process_alive(int64_t pid)
+static int collect_job(const bf_job *j, void *arg)
 {
-	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
-}
+	job_list *l = arg;
 
-static void json_string(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
-static int show_job(const bf_job *j, void *arg)
-{
-	status_ctx *c = arg;
-	bool running = j->state == BF_JOB_RUNNING;
-	bool alive = running && process_alive(j->pid);
-	double eta = j->rate > 0 && j->rows_total > j->rows_done
-			     ? (double)(j->rows_total - j->rows_done) / j->rate : 0;
-
-	if (c->only && j->id != c->only)
+	if (l->only && j->id != l->only)
 		return 0;
-	if (c->json) {
-		printf("%s{\"id\":%" PRId64 ",\"table\":", c->shown && !c->only ? "," : "", j->id);
-		json_string(j->table);
-		printf(",\"indexes\":[");
-		for (int i = 0; i < j->nindexes; i++) {
-			printf("%s", i ? "," : "");
-			json_string(j->index_names[i]);
-		}
-		printf("],\"state\":\"%s\",\"phase\":", bf_job_state_name(j->state));
-		json_string(j->phase);
-		printf(",\"alive\":%s,\"pid\":%" PRId64 ",\"rows_done\":%" PRIu64 ",\"rows_total\":%" PRIu64
-		       ",\"rate\":%.0f,\"eta_s\":%.0f,\"start_ms\":%" PRId64 ",\"update_ms\":%" PRId64
-		       ",\"end_ms\":%" PRId64 ",\"waiting\":",
-		       alive ? "true" : "false", j->pid, j->rows_done, j->rows_total, j->rate, eta,
-		       j->start_ms, j->update_ms, j->end_ms);
-		json_string(j->waiting);
-		printf(",\"last_error\":");
-		json_string(j->last_error);
-		printf(",\"checkpoint\":{\"flushed_rows\":%" PRIu64 ",\"imported_rows\":%" PRIu64
-		       ",\"imports\":%" PRIu64 "}}",
-		       j->cp.has_flushed ? j->cp.flushed_rows : 0,
-		       j->cp.has_imported ? j->cp.imported_rows : 0, j->cp.imports);
-	} else {
-		printf("job %" PRId64 "  table %s  index", j->id, j->table);
-		for (int i = 0; i < j->nindexes; i++)
-			printf("%s%s", i ? "," : " ", j->index_names[i]);
-		printf("  state %s", bf_job_state_name(j->state));
-		if (running && !alive)
-			printf(" (process %" PRId64 " is gone; --resume continues it)", j->pid);
-		printf("  phase %s\n", j->phase);
-		printf("  rows %" PRIu64 "/%" PRIu64, j->rows_done, j->rows_total);
-		if (j->rows_total)
-			printf(" (%.1f%%)", 100.0 * (double)j->rows_done / (double)j->rows_total);
-		if (alive)
-			printf("  %.0f rows/s  ETA %.0fs", j->rate, eta);
-		if (j->end_ms && j->start_ms)
-			printf("  took %.1fs", (double)(j->end_ms - j->start_ms) / 1000.0);
-		putchar('\n');
-		if (j->waiting[0])
-			printf("  %s\n", j->waiting);
-		if (j->last_error[0])
-			printf("  last error: %s\n", j->last_error);
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		bf_job *grown = realloc(l->jobs, cap * sizeof(*grown));
+		if (!grown)
+			return BF_ENOMEM;
+		l->jobs = grown;
+		l->cap = cap;
 	}
-	c->shown++;
+	l->jobs[l->n++] = *j;
 	return 0;
+}
+
+/* Job records are keyed "<prefix>job/<id, 20 digits>". */
+static int64_t record_job_id(const char *record)
+{
+	const char *slash = strrchr(record, '/');
+	return slash ? strtoll(slash + 1, NULL, 10) : 0;
+}
+
+static void collect_damaged(const char *record, const char *why, void *arg)
+{
+	job_list *l = arg;
+	size_t used = strlen(l->damaged);
+
+	if (l->only && record_job_id(record) != l->only)
+		return;
+	l->ndamaged++;
+	snprintf(l->damaged + used, sizeof(l->damaged) - used, "%s%s (%s)", used ? ", " : "",
+		 record, why);
+}
+
+/* One attempt: open read-only, read the job records, close. */
+static int read_once(const char *store_dir, job_list *l, bf_err *err)
+{
+	bf_store *st = NULL;
+	int rc;
+
+	l->n = 0;
+	l->ndamaged = 0;
+	l->damaged[0] = '\0';
+	rc = bf_store_open(store_dir, BF_STORE_READONLY, &st, err);
+	if (rc)
+		goto out;
+	/* Seam "status.read": the read fails the way a file deleted under
+	 * the open makes it fail. */
+	if (bf_fault_hit("status.read")) {
+		rc = bf_errf(err, BF_ECORRUPT, "%s: Corruption: Can't access a table file (injected)",
+			     store_dir);
+		goto out;
+	}
+	rc = bf_catalog_foreach_job(st, collect_job, collect_damaged, l, err);
+	if (rc == BF_ENOMEM)
+		bf_errf(err, rc, "out of memory reading the job records");
+out:
+	bf_store_close(st);
+	return rc;
+}
+
+/* The errors a writer's file changes cause in a store that exists; a
+ * store that is not there (no CURRENT file) is not worth waiting for. */
+static bool transient(int rc, const char *store_dir)
+{
+	char current[PATH_MAX];
+
+	if (rc != BF_EIO && rc != BF_ECORRUPT && rc != BF_ENOTFOUND)
+		return false;
+	snprintf(current, sizeof(current), "%s/CURRENT", store_dir);
+	return access(current, F_OK) == 0;
+}
+
+static int read_jobs(const char *store_dir, job_list *l, bf_err *err)
+{
+	int64_t deadline = bf_now_ms() + READ_RETRY_MS;
+	int rc;
+
+	while ((rc = read_once(store_dir, l, err)) && transient(rc, store_dir) &&
+	       bf_now_ms() < deadline)
+		bf_sleep_ms(READ_RETRY_SLEEP_MS);
+	return rc;
+}
+
+/*
+ * A running job is alive while a process holds its live lock. A job run
+ * by code that takes no such lock has no lock file; its pid is all there
+ * is to go by.
+ */
+static bool job_alive(const char *store_dir, const bf_job *j)
+{
+	if (j->state != BF_JOB_RUNNING)
+		return false;
+	if (bf_job_live_tracked(store_dir, j->id))
+		return bf_job_live(store_dir, j->id);
+	return j->pid > 0 && (kill((pid_t)j->pid, 0) == 0 || errno == EPERM);
+}
+
+static cJSON *job_json(const bf_job *j, bool alive)
+{
+	cJSON *o = cJSON_CreateObject(), *cp;
+	double rate = 0, eta = 0;
+	bool rate_known = cli_job_rate(j, &rate);
+	bool eta_known = cli_job_eta(j, alive, rate_known, rate, &eta);
+
+	cJSON_AddNumberToObject(o, "id", (double)j->id);
+	cli_job_json_add(o, j, alive);
+	cJSON_AddStringToObject(o, "phase", j->phase);
+	cJSON_AddBoolToObject(o, "alive", alive);
+	cJSON_AddNumberToObject(o, "pid", (double)j->pid);
+	cJSON_AddNumberToObject(o, "rows_done", (double)j->rows_done);
+	cJSON_AddNumberToObject(o, "rows_total", (double)j->rows_total);
+	cJSON_AddNumberToObject(o, "rows_scanned", (double)j->rows_scanned);
+	cli_json_num_or_null(o, "rate", rate_known, cli_round(rate, 0));
+	cli_json_num_or_null(o, "eta_s", eta_known, cli_round(eta, 0));
+	cJSON_AddNumberToObject(o, "start_ms", (double)j->start_ms);
+	cJSON_AddNumberToObject(o, "update_ms", (double)j->update_ms);
+	cJSON_AddNumberToObject(o, "end_ms", (double)j->end_ms);
+	cJSON_AddStringToObject(o, "waiting", j->waiting);
+	cJSON_AddStringToObject(o, "last_error", j->last_error);
+	cp = cJSON_AddObjectToObject(o, "checkpoint");
+	cJSON_AddNumberToObject(cp, "flushed_rows", j->cp.has_flushed ? (double)j->cp.flushed_rows : 0);
+	cJSON_AddNumberToObject(cp, "imported_rows",
+				j->cp.has_imported ? (double)j->cp.imported_rows : 0);
+	cJSON_AddNumberToObject(cp, "imports", (double)j->cp.imports);
+	return o;
+}
+
+static void print_text(const bf_job *j, bool alive)
+{
+	double rate = 0, eta = 0;
+	bool rate_known = cli_job_rate(j, &rate);
+	bool eta_known = cli_job_eta(j, alive, rate_known, rate, &eta);
+	bool running = j->state == BF_JOB_RUNNING;
+
+	printf("job %" PRId64 "  table %s  index", j->id, j->table);
+	for (int i = 0; i < j->nindexes; i++)
+		printf("%s%s", i ? "," : " ", j->index_names[i]);
+	printf("  state %s", bf_job_state_name(j->state));
+	if (j->state == BF_JOB_FAILED && j->rolled_back)
+		printf(" (rolled back)");
+	else if (cli_job_resumable(j, alive))
+		printf(" (%sresumable: bfill add-index --resume --job-id %" PRId64 ")",
+		       running ? "its process is gone; " : "", j->id);
+	printf("  phase %s%s\n", j->phase, j->importing ? " (importing)" : "");
+
+	printf("  rows %" PRIu64 "/%" PRIu64, j->rows_done, j->rows_total);
+	if (j->rows_total)
+		printf(" (%.1f%%)", 100.0 * (double)j->rows_done / (double)j->rows_total);
+	printf("  scanned %" PRIu64 " in the %s run", j->rows_scanned, running ? "current" : "last");
+	if (alive) {
+		if (rate_known)
+			printf("  %.0f rows/s", rate);
+		else
+			printf("  - rows/s");
+		if (eta_known)
+			printf("  ETA %.0fs", eta);
+		else
+			printf("  ETA -");
+	}
+	if (j->end_ms && j->start_ms)
+		printf("  took %.1fs", (double)(j->end_ms - j->start_ms) / 1000.0);
+	putchar('\n');
+	if (j->lock_key[0])
+		printf("  lock %s\n", j->lock_key);
+	if (j->waiting[0])
+		printf("  %s\n", j->waiting);
+	if (j->last_error[0])
+		printf("  last error: %s\n", j->last_error);
+}
+
+static int print_jobs(const char *store_dir, const job_list *l, bool json)
+{
+	cJSON *list = NULL, *doc = NULL;
+
+	if (!json) {
+		for (size_t i = 0; i < l->n; i++)
+			print_text(&l->jobs[i], job_alive(store_dir, &l->jobs[i]));
+		if (!l->n && !l->ndamaged && !l->only)
+			puts("no jobs");
+		return BF_EXIT_OK;
+	}
+	/* --job ID prints the job's object; otherwise {"jobs": [...]}. */
+	if (l->only)
+		return l->n ? cli_json_print(job_json(&l->jobs[0], job_alive(store_dir, &l->jobs[0])))
+			    : BF_EXIT_OK;
+	doc = cJSON_CreateObject();
+	list = cJSON_AddArrayToObject(doc, "jobs");
+	for (size_t i = 0; i < l->n; i++)
+		cJSON_AddItemToArray(list, job_json(&l->jobs[i], job_alive(store_dir, &l->jobs[i])));
+	return cli_json_print(doc);
 }
 
 int cmd_status(int argc, char **argv)
@@ -108,11 +243,11 @@ int cmd_status(int argc, char **argv)
 		{ "json", no_argument, 0, 'J' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	const char *store_dir = NULL;
-	status_ctx c = { 0 };
+	job_list l = { 0 };
 	uint64_t id;
-	bf_store *st = NULL;
+	bool json = false;
 	bf_err err = { 0 };
-	int ch, rc = 0;
+	int ch, rc, code = BF_EXIT_OK;
 
 	while ((ch = cli_getopt(argc, argv, longopts)) != -1) {
 		switch (ch) {
@@ -120,42 +255,33 @@ int cmd_status(int argc, char **argv)
 		case 'j':
 			if (!cli_u64("--job", optarg, &id))
 				return BF_EXIT_USAGE;
-			c.only = (int64_t)id;
+			l.only = (int64_t)id;
 			break;
-		case 'J': c.json = true; break;
+		case 'J': json = true; break;
 		case 'h':
-			puts("usage: bfill status --store DIR [--job ID] [--json]");
+			puts("usage: bfill status --store DIR [--job ID] [--json]\n"
+			     "Shows each job: state (for a failed job whether --resume can continue it),\n"
+			     "phase, rows, rate and ETA while it runs, its lock key and last error.\n"
+			     "Works while a job runs in another process. Exit status 1 when a job\n"
+			     "record is damaged (the others are still shown).");
 			return BF_EXIT_OK;
 		default: return BF_EXIT_USAGE;
 		}
 	}
 	if (!store_dir)
 		return cli_fail(BF_EXIT_USAGE, "--store DIR is required");
-	/* A writer replacing files can make a read-only open miss one; the
-	 * next try sees the new set. */
-	for (int i = 0; i < OPEN_TRIES; i++) {
-		rc = bf_store_open(store_dir, BF_STORE_READONLY, &st, &err);
-		if (rc != BF_EIO && rc != BF_ENOTFOUND)
-			break;
-		if (rc == BF_ENOTFOUND && i == 0 && strstr(bf_err_text(&err), "does not exist"))
-			break;
-		bf_sleep_ms(100);
+	rc = read_jobs(store_dir, &l, &err);
+	if (rc) {
+		code = cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
+		goto out;
 	}
-	if (rc)
-		return cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
-	if (c.json && !c.only)
-		printf("{\"jobs\":[");
-	rc = bf_catalog_foreach_job(st, show_job, NULL, &c, &err);
-	if (c.json && !c.only)
-		puts("]}");
-	else if (c.json && c.shown)
-		putchar('\n');
-	bf_store_close(st);
-	if (rc)
-		return cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
-	if (c.only && !c.shown)
-		return cli_fail(BF_EXIT_FAIL, "job %" PRId64 " does not exist", c.only);
-	if (!c.json && !c.shown)
-		puts("no jobs");
-	return BF_EXIT_OK;
+	code = print_jobs(store_dir, &l, json);
+	if (l.ndamaged)
+		code = cli_fail(BF_EXIT_FAIL, "damaged job record%s: %s%s", l.ndamaged > 1 ? "s" : "",
+				l.damaged, l.only || !l.n ? "" : "; the other jobs are shown");
+	else if (l.only && !l.n)
+		code = cli_fail(BF_EXIT_FAIL, "job %" PRId64 " does not exist", l.only);
+out:
+	free(l.jobs);
+	return code;
 }

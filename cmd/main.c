@@ -10,23 +10,24 @@
 static const struct {
 	const char *name;
 	int (*fn)(int, char **);
-	const char *summary;
+	const char *args, *summary;
 } commands[] = {
-	{ "gen", cmd_gen, "--store DIR --rows N [--seed S] [--table T]   load a sysbench table" },
-	{ "dump", cmd_dump, "--store DIR --table T [--limit N]             print rows as TSV" },
-	{ "add-index", cmd_add_index, "--store DIR --table T --name I --columns a[,b] [--unique] ...  build an index" },
-	{ "status", cmd_status, "--store DIR [--job ID] [--json]              show jobs" },
-	{ "check-index", cmd_check_index, "--store DIR --table T --name I           verify an index against the rows" },
-	{ "drop-index", cmd_drop_index, "--store DIR --table T --name I           remove a built index" },
-	{ "cancel", cmd_cancel, "--store DIR --job ID                         roll back an unfinished job" },
-
+	{ "gen", cmd_gen, "--store DIR --rows N [--seed S] [--table T] [--json]", "load a sysbench table" },
+	{ "dump", cmd_dump, "--store DIR --table T [--limit N]", "print rows as TSV" },
+	{ "add-index", cmd_add_index, "--store DIR --table T --name I --columns a[,b] ...",
+	  "build indexes, or --resume a job" },
+	{ "status", cmd_status, "--store DIR [--job ID] [--json]", "show jobs" },
+	{ "check-index", cmd_check_index, "--store DIR --table T --name I [--json]",
+	  "verify an index against the rows" },
+	{ "drop-index", cmd_drop_index, "--store DIR --table T --name I", "remove a built index" },
+	{ "cancel", cmd_cancel, "--store DIR --job ID", "roll back an unfinished job" },
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bfill <command> [options]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-12s %-54s %s\n", commands[i].name, commands[i].args, commands[i].summary);
 	fprintf(f, "\nbfill <command> --help shows a command's options.\n");
 }
 
@@ -40,12 +41,12 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage(stdout);
-		return BF_EXIT_OK;
+		return cli_finish(BF_EXIT_OK);
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (!strcmp(argv[1], commands[i].name)) {
 			cli_cmd = commands[i].name;
-			return commands[i].fn(argc - 1, argv + 1);
+			return cli_finish(commands[i].fn(argc - 1, argv + 1));
 		}
 	}
 	fprintf(stderr, "bfill: unknown command '%s' (try bfill --help)\n", argv[1]);

@@ -36,9 +36,7 @@ TestSuite(cli_add_index, .init = t_need_bfill, .fini = teardown, .timeout = 120)
  * store's path is malloc'd. */
 static char *new_store(long rows)
 {
-	char *store = t_path_in(t_scratch_new("cliadd"), "store");
-	t_bfill_gen(store, rows, 9);
-	return store;
+	return t_scratch_store("cliadd", rows, 9);
 }
 
 static int job_count(const char *store)
@@ -56,6 +54,78 @@ static int job_count(const char *store)
 }
 
 /* ---- usage errors and failures ---- */
+
+/* "<c> x n" as a string; malloc'd. */
+static char *repeat(char c, size_t n)
+{
+	char *p = malloc(n + 1);
+	cr_assert_not_null(p);
+	memset(p, c, n);
+	p[n] = '\0';
+	return p;
+}
+
+/*
+ * Every flag is checked before any work, each bad value refused with one
+ * line (exit 2): the etcd list (once found only after the whole scan),
+ * values too long for the job record (once cut silently), a --mem the
+ * machine does not have, an empty column name, and values that are not
+ * numbers (once two lines).
+ */
+static void flag_errors(const char *store)
+{
+	static const struct { const char *flags, *needle1, *needle2; } cases[] = {
+		{ "--etcd garbage", "--etcd", "host:port" },
+		{ "--etcd https://127.0.0.1:2379", "TLS", "not supported yet" },
+		{ "--etcd 127.0.0.1:99999", "127.0.0.1:99999", "1..65535" },
+		{ "--etcd 127.0.0.1:2379,,127.0.0.1:2380", "--etcd", "empty" },
+		{ "--etcd 127.0.0.1:2379,", "--etcd", "empty" },
+		{ "--etcd ''", "--etcd", "empty" },
+		{ "--etcd :2379", "--etcd", "host is empty" },
+		{ "--lock-prefix bfill/lock", "--lock-prefix", "start with '/'" },
+		{ "--lock-prefix /", "--lock-prefix", "start with '/'" },
+		{ "--mem 100T", "--mem", "memory" },
+		{ "--mem 1M", "--mem", "at least" },
+		{ "--lock-timeout abc", "--lock-timeout", "abc" },
+		{ "--lock-timeout 0", "--lock-timeout", "1..86400" },
+		{ "--lock-ttl abc", "--lock-ttl", "abc" },
+		{ "--lock-ttl 3601", "--lock-ttl", "1..3600" },
+		{ "--job-id abc", "--job-id", "abc" },
+		{ "--job-id 0", "--job-id", "positive" },
+		{ "--run-compression gzip", "--run-compression", "gzip" },
+	};
+	static const char *const columns[] = { "c,", ",c", "c,,k", "", " ", "c, ,k" };
+	char *long_dir = repeat('d', 1100), *long_etcd = repeat('a', 600), *long_prefix = repeat('p', 200);
+	t_run r;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		r = t_bfillf("add-index --store '%s' --table sbtest1 --name x --columns c %s", store,
+			     cases[i].flags);
+		t_expect_cli_error(&r, 2, "bfill add-index: ", cases[i].flags, cases[i].needle1,
+				   cases[i].needle2);
+	}
+	/* A resume is checked the same way before its job is read. */
+	r = t_bfillf("add-index --store '%s' --resume --job-id 1 --etcd garbage", store);
+	t_expect_cli_error(&r, 2, "bfill add-index: ", "--resume --etcd garbage", "--etcd", NULL);
+	for (size_t i = 0; i < sizeof(columns) / sizeof(columns[0]); i++) {
+		r = t_bfillf("add-index --store '%s' --table sbtest1 --name x --columns '%s'", store,
+			     columns[i]);
+		t_expect_cli_error(&r, 2, "bfill add-index: ", columns[i], "--columns", "empty column");
+	}
+	r = t_bfillf("add-index --store '%s' --table sbtest1 --name x --columns c --sort-dir /tmp/%s",
+		     store, long_dir);
+	t_expect_cli_error(&r, 2, "bfill add-index: ", "long --sort-dir", "--sort-dir", "at most 1023");
+	r = t_bfillf("add-index --store '%s' --table sbtest1 --name x --columns c --etcd %s:2379",
+		     store, long_etcd);
+	t_expect_cli_error(&r, 2, "bfill add-index: ", "long --etcd", "--etcd", "at most 511");
+	r = t_bfillf("add-index --store '%s' --table sbtest1 --name x --columns c --lock-prefix /%s",
+		     store, long_prefix);
+	t_expect_cli_error(&r, 2, "bfill add-index: ", "long --lock-prefix", "--lock-prefix",
+			   "at most 127");
+	free(long_dir);
+	free(long_etcd);
+	free(long_prefix);
+}
 
 Test(cli_add_index, bad_usage_exits_2)
 {
@@ -97,6 +167,7 @@ Test(cli_add_index, bad_usage_exits_2)
 	t_expect_cli_error(&r, 2, "bfill ", "column twice", "'c'", NULL);
 	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --name x --columns k", store);
 	t_expect_cli_error(&r, 2, "bfill ", "index named twice", "'x'", NULL);
+	flag_errors(store);
 	r = t_bfillf("check-index --store '%s' --table sbtest1", store);
 	t_expect_cli_error(&r, 2, "bfill ", "check-index without --name", "--name", NULL);
 	r = t_bfillf("cancel --store '%s'", store);
@@ -116,6 +187,9 @@ Test(cli_add_index, failures_exit_1)
 
 	r = t_bfillf("add-index --store '%s' --table nosuch --name x --columns k", store);
 	t_expect_cli_error(&r, 1, "bfill ", "unknown table", "'nosuch'", NULL);
+	/* A newline in a value stays out of the one error line. */
+	r = t_bfillf("add-index --store '%s' --table 'no\nsuch' --name x --columns k", store);
+	t_expect_cli_error(&r, 1, "bfill ", "a table name with a newline", "'no such'", NULL);
 	r = t_bfillf("add-index --store '%s' --table sbtest1 --name k_idx --columns c", store);
 	t_expect_cli_error(&r, 1, "bfill ", "existing index", "'k_idx'", "already exists");
 	r = t_bfillf("add-index --store '%s' --table sbtest1 --name x --columns k", missing);
@@ -169,6 +243,10 @@ Test(cli_add_index, json_output_parses)
 							   NULL }; *k; k++)
 		t_json_num(o, *k);
 	cr_assert(cJSON_IsNull(t_json_field(o, "error")));
+	cr_assert_eq(t_json_num(o, "rows_scanned"), 5000, "rows this run scanned");
+	cr_assert(cJSON_IsString(t_json_field(o, "lock_key")));
+	cr_assert(cJSON_IsNull(t_json_field(o, "outcome")), "a done job has no failure outcome");
+	cr_assert(cJSON_IsFalse(t_json_field(o, "resumable")));
 	cJSON_Delete(o);
 	t_run_free(&r);
 
@@ -183,6 +261,9 @@ Test(cli_add_index, json_output_parses)
 	cr_assert_str_eq(t_json_field(o, "state")->valuestring, "failed");
 	const cJSON *e = t_json_field(o, "error");
 	cr_assert(cJSON_IsString(e) && !strncmp(e->valuestring, "Duplicate entry '", 17), "error: %s", r.out);
+	cr_assert_str_eq(t_json_str(o, "outcome"), "rolled_back", "a duplicate is not resumable");
+	cr_assert(cJSON_IsFalse(t_json_field(o, "resumable")));
+	cr_assert_null(strstr(r.err, "--resume"), "no resume hint for a duplicate: %s", r.err);
 	cJSON_Delete(o);
 	t_run_free(&r);
 
@@ -213,6 +294,63 @@ Test(cli_add_index, json_output_parses)
 	cr_assert_eq(t_json_num(o, "missing") + t_json_num(o, "extra") +
 			     t_json_num(o, "wrong_value"), 0);
 	cJSON_Delete(o);
+	t_run_free(&r);
+
+	/* A failure a retry can fix: resumable, and the line says how. */
+	r = t_bfill_faultf("store.ingest", "add-index --store '%s' --table sbtest1 --name c2 --columns c"
+			   " --json", store);
+	cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+	cr_assert_eq(t_count_lines(r.err), 1, "%s", r.err);
+	cr_assert_not_null(strstr(r.err, "--resume --job-id 3"), "%s", r.err);
+	o = t_json_parse(r.out, "add-index --json of a failed import");
+	cr_assert_str_eq(t_json_str(o, "state"), "failed");
+	cr_assert_str_eq(t_json_str(o, "outcome"), "resumable");
+	cr_assert(cJSON_IsTrue(t_json_field(o, "resumable")));
+	cr_assert_not_null(strstr(t_json_str(o, "error"), "injected"), "%s", r.out);
+	cJSON_Delete(o);
+	t_run_free(&r);
+	free(store);
+}
+
+/* A table named we"ird\ (quote and backslash): every JSON output naming
+ * it parses and gives the name back; an error naming it too. */
+Test(cli_add_index, json_escapes_names)
+{
+	char *store = t_path_in(t_scratch_new("cliadd"), "store");
+	const char *table = "we\"ird\\";
+	t_run r = t_bfillf("gen --store '%s' --rows 300 --table 'we\"ird\\' --quiet", store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+
+	cJSON *o = t_bfill_jsonf("add-index --store '%s' --table 'we\"ird\\' --name c_idx --columns c"
+				 " --json", store);
+	cr_assert_str_eq(t_json_str(o, "table"), table);
+	cr_assert_eq(t_json_num(o, "rows"), 300);
+	cJSON_Delete(o);
+	o = t_bfill_jsonf("status --store '%s' --json", store);
+	cr_assert_str_eq(t_json_str(cJSON_GetArrayItem(t_json_field(o, "jobs"), 0), "table"), table);
+	cJSON_Delete(o);
+	o = t_bfill_jsonf("status --store '%s' --job 1 --json", store);
+	cr_assert_str_eq(t_json_str(o, "table"), table);
+	cJSON_Delete(o);
+	o = t_bfill_jsonf("check-index --store '%s' --table 'we\"ird\\' --name c_idx --json", store);
+	cr_assert(cJSON_IsTrue(t_json_field(o, "ok")));
+	cJSON_Delete(o);
+
+	/* A failure whose message quotes a name with a quote in it. */
+	r = t_bfillf("add-index --store '%s' --table 'we\"ird\\' --name x --columns 'n\"o\\pe' --json",
+		     store);
+	cr_assert_eq(r.status, 2, "unknown column: exit %d: %s", r.status, r.err);
+	cr_assert_eq(t_count_lines(r.err), 1, "%s", r.err);
+	o = t_json_parse(r.out, "add-index --json of a refused spec");
+	cr_assert_not_null(strstr(t_json_str(o, "error"), "n\"o\\pe"), "%s", r.out);
+	cJSON_Delete(o);
+	t_run_free(&r);
+
+	/* --etcd none is the in-process lock. */
+	r = t_bfillf("add-index --store '%s' --table 'we\"ird\\' --name k_idx --columns k --etcd none",
+		     store);
+	cr_assert_eq(r.status, 0, "--etcd none: %s", r.err);
 	t_run_free(&r);
 	free(store);
 }

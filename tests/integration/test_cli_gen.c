@@ -174,6 +174,27 @@ Test(cli_gen, json_output_parses, .init = t_need_bfill)
 	free(store);
 }
 
+/* Names TiDB accepts quoted are kept as given, quotes and backslashes
+ * included, and every JSON output that shows one still parses. */
+Test(cli_gen, odd_table_name_round_trips, .init = t_need_bfill)
+{
+	char *tmp = t_scratch_new("cli");
+	char *store = t_path_in(tmp, "store");
+	const char *name = "we\"ird\\ 'n' {}";
+
+	/* The shell quoting: the name has single quotes of its own. */
+	cJSON *o = t_bfill_jsonf("gen --store '%s' --rows 50 --table \"we\\\"ird\\\\ 'n' {}\" --json",
+				 store);
+	cr_assert_str_eq(t_json_str(o, "table"), name);
+	cr_assert_eq(t_json_num(o, "rows"), 50);
+	cJSON_Delete(o);
+	t_run r = t_bfillf("dump --store '%s' --table \"we\\\"ird\\\\ 'n' {}\" --limit 3", store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_eq(t_count_lines(r.out), 4, "%s", r.out);
+	t_run_free(&r);
+	free(store);
+}
+
 Test(cli_gen, usage_errors_exit_2, .init = t_need_bfill)
 {
 	char *tmp = t_scratch_new("cli");
@@ -195,6 +216,13 @@ Test(cli_gen, usage_errors_exit_2, .init = t_need_bfill)
 		{ "gen --store '%s' --rows 10 --compression gzip", "--compression", NULL },
 		{ "gen --store '%s' --rows 10 --threads 65", "--threads", NULL },
 		{ "gen --store '%s' --rows 10 --table ''", "--table", NULL },
+		{ "gen --store '%s' --rows 10 --table 'a\tb'", "--table", "control character" },
+		{ "gen --store '%s' --rows 10 --table 'a\nb'", "--table", "control character" },
+		{ "gen --store '%s' --rows 10 --table 'trailing '", "--table", "trailing space" },
+		{ "gen --store '%s' --rows 10 --table "
+		  "'abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklm'", "--table", NULL },
+		{ "gen --store '%s' --rows 10 --threads abc", "--threads", "abc" },
+		{ "gen --store '%s' --rows 10 --threads -1", "--threads", "0..64" },
 		{ "dump --store '%s'", "--table", NULL },
 		{ "dump --table sbtest1", "--store", NULL },
 		{ "dump --store '%s' --table sbtest1 --limit -1", "--limit", NULL },

@@ -268,6 +268,13 @@ void t_bfill_gen(const char *store, long rows, int seed)
 	t_run_free(&r);
 }
 
+char *t_scratch_store(const char *tag, long rows, int seed)
+{
+	char *store = t_path_in(t_scratch_new(tag), "store");
+	t_bfill_gen(store, rows, seed);
+	return store;
+}
+
 void t_check_index_ok(const char *store, const char *index, long rows)
 {
 	char want[64];
@@ -299,6 +306,21 @@ cJSON *t_json_parse(const char *text, const char *what)
 {
 	cJSON *o = cJSON_Parse(text);
 	cr_assert_not_null(o, "%s: not JSON: [%s]", what, text);
+	return o;
+}
+
+cJSON *t_bfill_jsonf(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	char *cmd = bfill_cmd(NULL, fmt, ap);
+	va_end(ap);
+	t_run r = run_sh(cmd, NULL);
+	cr_assert_eq(r.status, 0, "bfill exited %d: %s", r.status, r.err);
+	cr_assert_str_eq(r.err, "", "nothing on stderr");
+	cJSON *o = t_json_parse(r.out, "bfill's output");
+	t_run_free(&r);
 	return o;
 }
 

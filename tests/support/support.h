@@ -83,6 +83,9 @@ int t_spawn_bfill_faultf(const char *fault, const char *logpath, const char *fmt
 /* Runs `bfill gen --store store --rows rows --seed seed --quiet` and
  * asserts that it succeeds. */
 void t_bfill_gen(const char *store, long rows, int seed);
+/* A new scratch directory (t_scratch_new(tag)) with a store of `rows`
+ * sysbench rows in it, made by t_bfill_gen; the store's path is malloc'd. */
+char *t_scratch_store(const char *tag, long rows, int seed);
 /* Asserts that `bfill check-index` finds index `index` of table sbtest1 in
  * store exact: exit 0 and "<rows> found: OK". */
 void t_check_index_ok(const char *store, const char *index, long rows);
@@ -99,6 +102,10 @@ void t_expect_cli_error(t_run *r, int code, const char *prefix, const char *what
 /* Parses text, asserting that it is JSON (`what` names it in the
  * message); the caller frees the result with cJSON_Delete. */
 cJSON *t_json_parse(const char *text, const char *what);
+/* printf-style: runs `bfill <args>`, asserts that it exits 0 with nothing
+ * on stderr, and parses its stdout as JSON; the caller frees the result
+ * with cJSON_Delete. */
+cJSON *t_bfill_jsonf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Member k of object o, asserting that it is there; borrowed from o. */
 const cJSON *t_json_field(const cJSON *o, const char *k);
 /* Member k of object o, asserting that it is a number. */
