@@ -127,18 +127,13 @@ static int read_jobs(const char *store_dir, job_list *l, bf_err *err)
 	return rc;
 }
 
-/*
- * A running job is alive while a process holds its live lock. A job run
- * by code that takes no such lock has no lock file; its pid is all there
- * is to go by.
- */
+/* A running job is alive while a process holds its live lock (see
+ * include/bfill/job_live.h); its recorded pid may belong to anyone now. */
 static bool job_alive(const char *store_dir, const bf_job *j)
 {
 	if (j->state != BF_JOB_RUNNING)
 		return false;
-	if (bf_job_live_tracked(store_dir, j->id))
-		return bf_job_live(store_dir, j->id);
-	return j->pid > 0 && (kill((pid_t)j->pid, 0) == 0 || errno == EPERM);
+	return bf_job_live(store_dir, j->id);
 }
 
 static cJSON *job_json(const bf_job *j, bool alive)

@@ -9,7 +9,9 @@
  */
 #include "pipeline/job_impl.h"
 #include "bfill/codec.h"
+#include "bfill/job_live.h"
 #include "pipeline/pipe.h"
+#include "util/endpoints.h"
 #include "util/util.h"
 
 #include <ctype.h>
@@ -112,6 +114,8 @@ static int fill_config(bf_job_config *cfg, const bf_add_index_opts *o, const cha
 		rc = set_field(cfg->sort_dir, sizeof(cfg->sort_dir), dflt, "the sort dir", err);
 	}
 	/* etcd: NULL keeps what a resumed job has; "" is the in-process lock. */
+	if (rc == 0 && o->etcd && *o->etcd)
+		rc = bf_endpoints_check(o->etcd, err);
 	if (rc == 0 && (o->etcd || !resuming))
 		rc = set_field(cfg->etcd, sizeof(cfg->etcd), o->etcd ? o->etcd : "", "--etcd", err);
 	if (rc == 0 && ((o->lock_prefix && *o->lock_prefix) || !resuming)) {
@@ -339,12 +343,16 @@ static void hook_progress(void *arg, uint64_t rows, const char *phase, bool impo
 		r->job.rows_total = r->job.rows_done;
 	if (!r->job.waiting[0])
 		snprintf(r->job.phase, sizeof(r->job.phase), "%s", phase);
-	/* Rows per second over the last window or so (the first one counts
-	 * from the start of this run). */
-	if (now - r->rate_ms >= RATE_WINDOW_MS) {
+	/* Rows per second since the snapshot before last: over two to four
+	 * seconds once the run is under way, and from its very first tick
+	 * (counted from the start of the run) before that. */
+	if (now > r->rate_ms)
 		r->job.rate = (double)(rows - r->rate_rows) * 1000.0 / (double)(now - r->rate_ms);
-		r->rate_ms = now;
-		r->rate_rows = rows;
+	if (now - r->snap_ms >= RATE_WINDOW_MS) {
+		r->rate_ms = r->snap_ms;
+		r->rate_rows = r->snap_rows;
+		r->snap_ms = now;
+		r->snap_rows = rows;
 	}
 	/* A handful of files: cheap enough to measure on every tick. */
 	uint64_t du = bf_du(r->job_dir);
@@ -467,8 +475,8 @@ static int run_job(job_run *r, bf_add_index_result *res, bf_err *err)
 	job->rows_done = base_rows;
 	job->rows_scanned = 0;
 	job->importing = false;
-	r->rate_ms = bf_now_ms();
-	r->rate_rows = base_rows;
+	r->rate_ms = r->snap_ms = bf_now_ms();
+	r->rate_rows = r->snap_rows = base_rows;
 	job->rate = 0;
 	rc = open_backend(r, first_gen, gen, stale, err);
 	if (rc)
@@ -559,6 +567,17 @@ int bf_add_index(bf_store *st, const bf_add_index_opts *opts, bf_add_index_resul
 		remove_sort_files(&r);
 	if (rc || noop)
 		goto out;
+	/* Held while the job runs: how status tells a live job from one whose
+	 * process is gone (a pid can be reused). Another holder means the job
+	 * is running elsewhere right now. */
+	rc = bf_job_live_hold(bf_store_path(st), r.job.id, &r.live_fd, err);
+	if (rc == BF_ELOCKED) {
+		rc = bf_errf(err, BF_ESTATE, "job %" PRId64 " is running in another process (pid %" PRId64 ")",
+			     r.job.id, r.job.pid);
+		goto out;
+	}
+	if (rc)
+		goto out;
 	rc = run_job(&r, res, err);
 	if (rc && r.committed) {
 		/* An interrupt or error that came after the last import had
@@ -576,6 +595,7 @@ int bf_add_index(bf_store *st, const bf_add_index_opts *opts, bf_add_index_resul
 out:
 	if (r.backend)
 		bf_backend_close(r.backend);
+	bf_job_live_release(r.live_fd);
 	bf_target_destroy(r.own_target);
 	res->job = r.job;
 	res->noop = noop;

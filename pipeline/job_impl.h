@@ -22,8 +22,9 @@ typedef struct job_run {
 	pthread_mutex_t mu;        /* job, table and their persistence */
 	bf_backend *backend;
 	char job_dir[PATH_MAX];
-	int64_t last_save_ms, rate_ms;
-	uint64_t rate_rows;
+	int64_t last_save_ms;
+	int64_t rate_ms, snap_ms;  /* the rate is rows since rate_ms; snap_ms is next */
+	uint64_t rate_rows, snap_rows;
 	uint64_t peak_sort;
 	int persist_rc;            /* a failed status write, reported at the end */
 	bf_err persist_err;

@@ -110,10 +110,3 @@ bool bf_job_live(const char *store_dir, int64_t job_id)
 	close(f);
 	return held;
 }
-
-bool bf_job_live_tracked(const char *store_dir, int64_t job_id)
-{
-	char path[PATH_MAX];
-	return job_id > 0 && live_path(store_dir, job_id, false, path, sizeof(path)) &&
-	       access(path, F_OK) == 0;
-}

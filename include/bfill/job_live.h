@@ -40,12 +40,6 @@ void bf_job_live_release(int fd);
  * file is missing or cannot be opened.
  */
 bool bf_job_live(const char *store_dir, int64_t job_id);
-/*
- * True when job_id's lock file exists, i.e. the process that ran the job
- * took the lock, so bf_job_live answers for it. A job run by code that
- * does not take the lock has none; only its pid is left to go by.
- */
-bool bf_job_live_tracked(const char *store_dir, int64_t job_id);
 
 #ifdef __cplusplus
 }
