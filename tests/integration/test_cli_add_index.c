@@ -562,6 +562,43 @@ Test(cli_add_index, cancel_failed_job)
 	free(store);
 }
 
+/* Relative --store and --sort-dir are recorded as absolute paths, so a
+ * resume or a cancel run from another directory finds the sort files. */
+Test(cli_add_index, relative_paths_work_from_anywhere)
+{
+	char *dir = t_scratch_new("relpaths");
+	char *store = t_path_in(dir, "rel");
+	char *sortjob = t_path_in(dir, "relsort/job-1");
+	char *cmd = NULL;
+	t_bfill_gen(store, 5000, 2);
+
+	cr_assert_geq(asprintf(&cmd, "cd '%s' && BFILL_FAULT=store.ingest '%s' add-index --store rel"
+			       " --sort-dir relsort --table sbtest1 --name c_idx --columns c --json",
+			       dir, t_bfill()), 0);
+	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	t_run r = t_exec(argv, NULL);
+	cr_assert_eq(r.status, 1, "the injected failure: exit %d: %s", r.status, r.err);
+	cJSON *j = t_json_parse(r.out, "add-index --json");
+	t_run_free(&r);
+	cJSON_Delete(j);
+	cr_assert(t_path_exists(sortjob), "the failed job keeps its sort files for a resume");
+
+	r = t_bfillf("status --store '%s' --job 1 --json", store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	/* From / : the job's paths still mean the same directories. */
+	free(cmd);
+	cr_assert_geq(asprintf(&cmd, "cd / && '%s' cancel --store '%s' --job 1", t_bfill(), store), 0);
+	char *argv2[] = { "/bin/sh", "-c", cmd, NULL };
+	r = t_exec(argv2, NULL);
+	cr_assert_eq(r.status, 0, "cancel from /: exit %d: %s", r.status, r.err);
+	t_run_free(&r);
+	cr_assert_not(t_path_exists(sortjob), "cancel from another directory removed the sort files");
+	free(cmd);
+	free(sortjob);
+	free(store);
+}
+
 /* ---- memory budget ---- */
 
 #define MEM_ROWS 1000000

@@ -80,8 +80,14 @@ void t_kill_reap(pid_t *pid)
 
 const char *t_bfill(void)
 {
+	static char abs[PATH_MAX];
 	const char *b = getenv("BFILL_BIN");
-	return b && *b ? b : "./bin/bfill";
+	if (b && *b)
+		return b;
+	/* Absolute, so a test may run it from another directory. */
+	if (!abs[0] && !realpath("./bin/bfill", abs))
+		snprintf(abs, sizeof(abs), "./bin/bfill");
+	return abs;
 }
 
 void t_need_bfill(void)
