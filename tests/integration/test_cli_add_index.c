@@ -599,6 +599,24 @@ Test(cli_add_index, relative_paths_work_from_anywhere)
 	free(store);
 }
 
+/* A job started against an etcd that never answered can be resumed with
+ * the in-process lock: --resume overrides what the job recorded. */
+Test(cli_add_index, resume_goes_back_to_the_in_process_lock)
+{
+	char *store = new_store(3000);
+	t_run r = t_bfillf("add-index --store '%s' --table sbtest1 --name c_idx --columns c"
+			   " --etcd 127.0.0.1:1 --lock-timeout 1", store);
+	t_expect_cli_error(&r, 1, "bfill ", "unreachable etcd", "gave up", "--resume --job-id 1");
+	r = t_bfillf("add-index --store '%s' --resume --job-id 1 --etcd none --json", store);
+	cr_assert_eq(r.status, 0, "resume with --etcd none: exit %d: %s", r.status, r.err);
+	cJSON *j = t_json_parse(r.out, "add-index --json");
+	cr_assert_str_eq(t_json_str(j, "state"), "done");
+	cJSON_Delete(j);
+	t_run_free(&r);
+	t_check_index_ok(store, "c_idx", 3000);
+	free(store);
+}
+
 /* ---- memory budget ---- */
 
 #define MEM_ROWS 1000000
