@@ -355,3 +355,40 @@ Test(import_path, an_orphaned_write_reorg_index_can_be_dropped)
 	cr_assert_eq(bf_index_drop(w.st, NULL, "sbtest1", "k_idx", &err), 0, "%s", bf_err_text(&err));
 	world_close(&w);
 }
+
+/* ---- a corrupt row ---- */
+
+Test(import_path, corrupt_row_fails_with_its_handle_and_resumes_once_mended)
+{
+	world w;
+	bf_add_index_result res;
+	bf_table t;
+	bf_err err;
+	uint8_t key[BF_RECORD_KEY_LEN];
+
+	world_open(&w);
+	t_table_gen_sbtest(w.st, "sbtest1", 20000, 6, &t);
+	bf_codec_record_key(key, t.id, 12345);
+	cr_assert_eq(bf_store_put(w.st, key, sizeof(key), "\x80\x01garbage", 9, NULL), 0);
+
+	bf_add_index_opts o = opts_for(&w, "sbtest1");
+	add_spec(&o, "c_idx", "c", false);
+	bf_job job = build_fails(&w, &o, BF_ECORRUPT, &err, &res);
+	cr_assert_not_null(strstr(err.msg, "handle 12345"), "the error names the row: %s", err.msg);
+	cr_assert_not(job.rolled_back, "a mended row can be resumed");
+
+	/* The row is written again as it should be; the job finishes. */
+	t_rows rows, one;
+	t_rows_sbtest(&rows, &t, 6, 20000);
+	t_rows_init(&one, &t);
+	t_rows_add(&one, 12345, t_rows_get(&rows, 12344));
+	t_table_insert(w.st, &t, &one);
+	o = opts_for(&w, NULL);
+	o.resume = true;
+	o.job_id = job.id;
+	build_ok(&w, &o, &res);
+	cr_assert_eq(t_table_verify_index(w.st, "sbtest1", "c_idx", &rows), 20000);
+	t_rows_free(&one);
+	t_rows_free(&rows);
+	world_close(&w);
+}
