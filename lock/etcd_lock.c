@@ -14,6 +14,7 @@
 #include "lock/etcd_mutex.h"
 #include "lock/etcd_session.h"
 #include "lock/lock_impl.h"
+#include "util/backoff.h"
 #include "util/util.h"
 
 #include <stdatomic.h>
@@ -40,7 +41,7 @@ typedef struct etcd_lock {
 	bf_etcd_mutex *mutex;     /* owned; built on session; NULL when none */
 	char *key;                /* owned: "<prefix>/<name>" being acquired or held */
 	bool held;
-	uint64_t rng;             /* backoff jitter */
+	uint64_t rng;             /* seeds each acquire's backoff */
 	/*
 	 * Leases of dropped sessions whose revoke did not get through (etcd
 	 * had no leader at that moment, say). Their lock keys would stay
@@ -130,18 +131,6 @@ static int attempt(etcd_lock *lk, int64_t deadline_ms, bf_err *err)
 	return rc;
 }
 
-/* Full jitter: uniform in [0, min(cap, base * 2^attempt)]. */
-static int64_t backoff_ms(etcd_lock *lk, int attempt_no)
-{
-	int64_t ceiling = BACKOFF_BASE_MS;
-
-	for (int i = 0; i < attempt_no && ceiling < BACKOFF_CAP_MS; i++)
-		ceiling *= 2;
-	if (ceiling > BACKOFF_CAP_MS)
-		ceiling = BACKOFF_CAP_MS;
-	return (int64_t)(bf_splitmix64(&lk->rng) % (uint64_t)(ceiling + 1));
-}
-
 static bool retryable(int rc)
 {
 	return rc != BF_EINVAL && rc != BF_ECANCELLED && rc != BF_ENOMEM;
@@ -153,6 +142,7 @@ static int etcd_acquire(bf_lock *base, const char *name, bf_fence_token *token, 
 	int64_t started = bf_now_ms();
 	int64_t deadline = started + (int64_t)lk->timeout_s * 1000;
 	char reason[BF_ERR_MSG_MAX + 128];
+	bf_backoff backoff;
 	bf_err cause;
 	int rc = 0;
 
@@ -167,21 +157,19 @@ static int etcd_acquire(bf_lock *base, const char *name, bf_fence_token *token, 
 	if (strlen(lk->key) >= sizeof(token->key))
 		return bf_errf(err, BF_EINVAL, "etcd lock %s: key longer than %zu bytes", lk->key,
 			       sizeof(token->key) - 1);
+	bf_backoff_init(&backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS, bf_splitmix64(&lk->rng),
+			deadline);
 	atomic_store(&lk->acquiring, true);
 	for (int n = 0;; n++) {
+		int64_t delay;
+
 		if (atomic_load(&lk->cancelled)) {
 			rc = bf_errf(&cause, BF_ECANCELLED, "acquire cancelled");
 			break;
 		}
 		rc = attempt(lk, deadline, &cause);
-		if (rc == 0 || !retryable(rc))
+		if (rc == 0 || !retryable(rc) || bf_backoff_next(&backoff, &delay))
 			break;
-		int64_t left = deadline - bf_now_ms();
-		if (left <= 0)
-			break;
-		int64_t delay = backoff_ms(lk, n);
-		if (delay > left)
-			delay = left;
 		if (lk->on_wait) {
 			snprintf(reason, sizeof(reason), "etcd lock %s via %s: %s; retry %d in %lld ms",
 				 lk->key, bf_etcd_endpoint(lk->client), bf_err_text(&cause), n + 1,
