@@ -16,7 +16,8 @@
  *  - replies are size-checked and validated; a malformed one is BF_EPROTO.
  *
  * Error messages name the endpoint and carry etcd's own message. Built on
- * gRPC core's C API and protobuf-c; no gRPC type leaks into this header.
+ * bfill's gRPC transport (rpc/) and protobuf-c; no gRPC type leaks into
+ * this header.
  *
  * Thread safety: a bf_etcd may be used by several threads at once. A
  * keepalive stream or a watch belongs to the one thread that opened it.
