@@ -122,7 +122,7 @@ TSAN          := $(BUILD)/tsan
 TSAN_FLAGS    := -fsanitize=thread -fno-omit-frame-pointer
 LOCK_TESTS    := tests/unit/test_etcd_wire.c tests/unit/test_etcd_client.c \
                  tests/unit/test_rpc.c tests/unit/test_backoff.c \
-                 tests/integration/test_lock_etcd.c
+                 tests/integration/test_lock_etcd.c tests/integration/test_lock_leases.c
 TSAN_TESTS    ?=
 TSAN_LIB_OBJS := $(call obj,$(TSAN),$(LIB_SRCS)) $(patsubst $(BUILD)/%,$(TSAN)/%,$(PROTO_C:.c=.o))
 TSAN_SUP_OBJS := $(call obj,$(TSAN),$(TEST_SUPPORT))

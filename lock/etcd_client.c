@@ -6,9 +6,10 @@
  * metadata, deadlines, failover between endpoints and which failures may
  * be retried on the next one, and the keepalive and watch streams.
  *
- * Depends on: rpc/, lock/etcd_wire, util (clocks).
+ * Depends on: rpc/, lock/etcd_wire, util (clocks), fault seams.
  */
 #include "bfill/etcd.h"
+#include "bfill/fault.h"
 #include "lock/etcd_wire.h"
 #include "rpc/rpc.h"
 #include "util/util.h"
@@ -17,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 struct bf_etcd {
 	bf_rpc_pool *pool;    /* owned */
@@ -89,23 +92,9 @@ static int64_t call_deadline(const bf_etcd *c, int timeout_ms)
 }
 
 /*
- * A write may go to the next endpoint only when the first one surely did
- * not apply it: it could not be reached, or it refused for want of a
- * leader (the hasleader check runs before the request is proposed).
- * etcd's other UNAVAILABLE answers ("request timed out") may have
- * committed.
- */
-static bool write_not_applied(const bf_rpc_status *st)
-{
-	if (st->code != BF_RPC_UNAVAILABLE)
-		return false;
-	return strncmp(st->details, "etcdserver:", 11) != 0 ||
-	       !strcmp(st->details, "etcdserver: no leader");
-}
-
-/*
  * A failed call's status into err; the client moves on from an endpoint
- * that is unavailable or too slow. Returns the bfill code.
+ * that is unavailable or too slow. A write whose outcome is unknown says
+ * so. Returns the bfill code.
  */
 static int call_failed(bf_etcd *c, size_t ep, const method *m, const bf_rpc_status *st,
 		       bf_err *err)
@@ -115,7 +104,26 @@ static int call_failed(bf_etcd *c, size_t ep, const method *m, const bf_rpc_stat
 	if (!m->read_only && st->code == BF_RPC_DEADLINE_EXCEEDED)
 		return bf_errf(err, BF_ETIMEDOUT, "etcd %s %s: deadline exceeded, outcome unknown",
 			       target(c, ep), m->rpc.name);
+	if (!m->read_only && st->code == BF_RPC_UNAVAILABLE && !bf_etcd_write_not_applied(st))
+		return bf_errf(err, BF_EUNKNOWN, "etcd %s %s: outcome unknown: UNAVAILABLE: %s",
+			       target(c, ep), m->rpc.name, *st->details ? st->details : "(no details)");
 	return bf_rpc_status_err(c->eps[ep], &m->rpc, st, err);
+}
+
+/*
+ * Fault seam "etcd.reply_lost.<Method>": etcd answered, and the answer is
+ * dropped as if the connection broke on its way back.
+ */
+static bool reply_lost(const method *m, bf_rpc_status *st)
+{
+	char seam[64];
+
+	snprintf(seam, sizeof(seam), "etcd.reply_lost.%s", m->rpc.name);
+	if (!bf_fault_hit(seam))
+		return false;
+	st->code = BF_RPC_UNAVAILABLE;
+	snprintf(st->details, sizeof(st->details), "Socket closed (fault %s)", seam);
+	return true;
 }
 
 static bf_rpc_call make_call(const bf_etcd *c, const method *m, int64_t deadline_ms,
@@ -271,12 +279,14 @@ static int unary(bf_etcd *c, const method *m, const bf_rpc_buf *req, int timeout
 		rc = bf_rpc_unary(c->eps[ep], &call, req, &st, reply, err);
 		if (rc)
 			return rc;
+		if (st.code == BF_RPC_OK && reply_lost(m, &st))
+			bf_rpc_buf_free(reply);
 		if (st.code == BF_RPC_OK)
 			return 0;
 		rc = call_failed(c, ep, m, &st, err);
 		if (!member_failed(&st))
 			return rc;
-		if (!m->read_only && !write_not_applied(&st))
+		if (!m->read_only && !bf_etcd_write_not_applied(&st))
 			return rc;
 		if (bf_now_ms() >= deadline || bf_etcd_interrupted(c))
 			return rc;
@@ -368,18 +378,36 @@ int bf_etcd_txn(bf_etcd *c, const bf_etcd_txn_req *req, bf_etcd_txn_result *res,
 	return end_call(c, &M_TXN, ep, rc, &reply, err);
 }
 
-int bf_etcd_lease_grant(bf_etcd *c, int64_t ttl_s, int64_t *id, int64_t *granted_ttl_s,
-			bf_err *err)
+int bf_etcd_lease_grant(bf_etcd *c, int64_t ttl_s, int64_t want_id, int64_t *id,
+			int64_t *granted_ttl_s, bf_err *err)
 {
 	bf_rpc_buf msg = { 0 }, reply;
 	size_t ep = 0;
-	int rc = begin_call(c, &M_GRANT, bf_etcd_wire_lease_grant(ttl_s, &msg), &msg, 0, &reply,
-			    &ep, err);
+	int rc = begin_call(c, &M_GRANT,
+			    want_id < 0 ? BF_EINVAL : bf_etcd_wire_lease_grant(ttl_s, want_id, &msg),
+			    &msg, 0, &reply, &ep, err);
 
 	if (!rc)
 		rc = bf_etcd_unwire_lease_grant(reply.data, reply.len, c->max_reply, id,
 						granted_ttl_s, err);
+	if (!rc && want_id && *id != want_id)
+		rc = bf_errf(err, BF_EPROTO, "asked for lease %llx, granted %llx",
+			     (unsigned long long)want_id, (unsigned long long)*id);
 	return end_call(c, &M_GRANT, ep, rc, &reply, err);
+}
+
+int64_t bf_etcd_lease_id_new(void)
+{
+	uint64_t r = 0;
+
+	/* getrandom fails only on ancient kernels; a clock-seeded mix still
+	 * makes a collision with another client's lease unlikely. */
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		uint64_t seed = (uint64_t)bf_now_ns() ^ ((uint64_t)getpid() << 32);
+		r = bf_splitmix64(&seed);
+	}
+	r &= (uint64_t)INT64_MAX;
+	return r ? (int64_t)r : 1;
 }
 
 int bf_etcd_lease_revoke(bf_etcd *c, int64_t id, bf_err *err)
@@ -475,6 +503,7 @@ int bf_etcd_keepalive_ping(bf_etcd_keepalive *ka, int64_t id, int timeout_ms, in
 	bf_etcd *c = ka->es.c;
 	int64_t deadline = bf_now_ms() + (timeout_ms > 0 ? timeout_ms : c->call_timeout_ms);
 	bf_rpc_buf req = { 0 }, reply = { 0 };
+	bf_rpc_status lost;
 	int64_t reply_id = 0;
 	int rc;
 
@@ -488,6 +517,11 @@ int bf_etcd_keepalive_ping(bf_etcd_keepalive *ka, int64_t id, int timeout_ms, in
 	rc = bf_rpc_stream_recv(ka->es.s, deadline, &reply, err);
 	if (rc)
 		goto out;
+	if (reply_lost(&M_KEEPALIVE, &lost)) {
+		rc = bf_errf(err, BF_EUNAVAIL, "etcd %s LeaseKeepAlive: %s", target(c, ka->es.ep),
+			     lost.details);
+		goto out;
+	}
 	rc = bf_etcd_unwire_keepalive(reply.data, reply.len, c->max_reply, &reply_id, ttl_s, err);
 	if (!rc && reply_id != id)
 		rc = bf_errf(err, BF_EPROTO, "etcd keepalive for lease %llx answered for %llx",

@@ -6,6 +6,9 @@
  *    (re)created first, and a failure to create one is a retried error;
  *  - attempts are retried with exponential backoff and full jitter (100 ms
  *    base, 2 s cap) until timeout_s, telling on_wait why before each retry;
+ *  - a lease that may still hold a queued key (a session whose revoke
+ *    failed, a grant whose outcome is unknown) is revoked before the next
+ *    attempt queues up;
  *  - unlock and lease revoke happen on every path out, bounded by the call
  *    deadline, so etcd being down delays nothing by more than that.
  *
@@ -25,7 +28,7 @@
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_CAP_MS 2000
 #define NAP_MS 50
-#define MAX_ORPHANS 8
+#define MAX_REVOKES 16
 
 typedef struct etcd_lock {
 	bf_lock base;
@@ -43,13 +46,14 @@ typedef struct etcd_lock {
 	bool held;
 	uint64_t rng;             /* seeds each acquire's backoff */
 	/*
-	 * Leases of dropped sessions whose revoke did not get through (etcd
-	 * had no leader at that moment, say). Their lock keys would stay
-	 * ahead of the next session's key in the queue until the lease TTL
-	 * ran out, so they are revoked before anything else is tried.
+	 * Leases that may still hold a key in the queue, revoked before
+	 * anything else is tried (their keys would stay ahead of the next
+	 * session's key until the lease TTL ran out): dropped sessions whose
+	 * revoke did not get through (etcd had no leader at that moment, say)
+	 * and grants whose outcome is unknown.
 	 */
-	int64_t orphans[MAX_ORPHANS];
-	int norphans;
+	int64_t to_revoke[MAX_REVOKES];
+	int n_to_revoke;
 } etcd_lock;
 
 /* Cancellation interrupts etcd calls only while acquiring: release and
@@ -58,6 +62,20 @@ static bool acquire_interrupted(void *arg)
 {
 	etcd_lock *lk = arg;
 	return atomic_load(&lk->cancelled) && atomic_load(&lk->acquiring);
+}
+
+/* Remembers a lease to revoke; when the list is full the oldest goes (its
+ * TTL still bounds it). */
+static void remember_lease(etcd_lock *lk, int64_t lease)
+{
+	for (int i = 0; i < lk->n_to_revoke; i++)
+		if (lk->to_revoke[i] == lease)
+			return;
+	if (lk->n_to_revoke == MAX_REVOKES) {
+		memmove(lk->to_revoke, lk->to_revoke + 1, sizeof(lk->to_revoke[0]) * (MAX_REVOKES - 1));
+		lk->n_to_revoke--;
+	}
+	lk->to_revoke[lk->n_to_revoke++] = lease;
 }
 
 /* Gives up the queued or held key and the lease. Every step is bounded by
@@ -76,8 +94,8 @@ static int drop_all(etcd_lock *lk, bf_err *err)
 		int64_t lease = bf_etcd_session_lease(lk->session);
 		rc2 = bf_etcd_session_close(lk->session, rc ? &tmp : err);
 		lk->session = NULL;
-		if (rc2 && lk->norphans < MAX_ORPHANS)
-			lk->orphans[lk->norphans++] = lease;
+		if (rc2)
+			remember_lease(lk, lease);
 		if (!rc)
 			rc = rc2;
 	}
@@ -85,20 +103,32 @@ static int drop_all(etcd_lock *lk, bf_err *err)
 	return rc;
 }
 
-/* Revokes leftover leases; 0 once none is left (a lease etcd no longer
- * knows is gone already). */
-static int revoke_orphans(etcd_lock *lk, bf_err *err)
+/* Revokes the remembered leases; 0 once none is left (a lease etcd no
+ * longer knows is gone already). */
+static int revoke_leases(etcd_lock *lk, bf_err *err)
 {
-	while (lk->norphans > 0) {
-		int64_t lease = lk->orphans[lk->norphans - 1];
+	while (lk->n_to_revoke > 0) {
+		int64_t lease = lk->to_revoke[lk->n_to_revoke - 1];
 		int rc = bf_etcd_lease_revoke(lk->client, lease, err);
 		if (rc && rc != BF_ENOTFOUND)
 			return bf_err_prefix(err, rc, "revoking lease %llx of an earlier session",
 					     (unsigned long long)lease);
 		bf_err_clear(err);
-		lk->norphans--;
+		lk->n_to_revoke--;
 	}
 	return 0;
+}
+
+/* A new session on a lease ID of our choosing, so that a grant whose
+ * outcome is unknown can still be revoked. */
+static int new_session(etcd_lock *lk, bf_err *err)
+{
+	int64_t lease = bf_etcd_lease_id_new();
+	int rc = bf_etcd_session_create(lk->client, lk->ttl_s, lease, &lk->session, err);
+
+	if (rc == BF_EUNKNOWN || rc == BF_ETIMEDOUT)
+		remember_lease(lk, lease);
+	return rc;
 }
 
 /*
@@ -112,11 +142,11 @@ static int attempt(etcd_lock *lk, int64_t deadline_ms, bf_err *err)
 
 	if (lk->session && bf_etcd_session_check(lk->session, NULL) != 0)
 		drop_all(lk, NULL);
-	rc = revoke_orphans(lk, err);
+	rc = revoke_leases(lk, err);
 	if (rc)
 		return rc;
 	if (!lk->session) {
-		rc = bf_etcd_session_create(lk->client, lk->ttl_s, &lk->session, err);
+		rc = new_session(lk, err);
 		if (rc)
 			return rc;
 	}
@@ -229,7 +259,7 @@ static void etcd_destroy(bf_lock *base)
 
 	drop_all(lk, NULL);
 	/* One more try for leftovers; their TTL bounds them if this fails. */
-	revoke_orphans(lk, NULL);
+	revoke_leases(lk, NULL);
 	bf_etcd_destroy(lk->client);
 	free(lk->prefix);
 	free(lk->key);

@@ -139,7 +139,8 @@ static void session_free(bf_etcd_session *s)
 	free(s);
 }
 
-int bf_etcd_session_create(bf_etcd *client, int ttl_s, bf_etcd_session **out, bf_err *err)
+int bf_etcd_session_create(bf_etcd *client, int ttl_s, int64_t lease_id, bf_etcd_session **out,
+			   bf_err *err)
 {
 	bf_etcd_session *s = NULL;
 	pthread_condattr_t ca;
@@ -150,8 +151,8 @@ int bf_etcd_session_create(bf_etcd *client, int ttl_s, bf_etcd_session **out, bf
 
 	*out = NULL;
 	bf_err_clear(&cause);
-	if (!client)
-		return bf_errf(err, BF_ESESSION, "etcd session: no client");
+	if (!client || lease_id <= 0)
+		return bf_errf(err, BF_ESESSION, "etcd session: no client or lease ID");
 	if (bf_fault_hit("lock.session"))
 		return bf_errf(err, BF_ESESSION, "etcd session: creation failed (fault lock.session)");
 	s = calloc(1, sizeof(*s));
@@ -167,18 +168,25 @@ int bf_etcd_session_create(bf_etcd *client, int ttl_s, bf_etcd_session **out, bf
 	/* The lease's clock in etcd starts after this, so timing from here
 	 * makes the session give up on it early rather than late. */
 	started = bf_now_ms();
-	rc = bf_etcd_lease_grant(client, ttl_s > 0 ? ttl_s : 10, &s->lease_id, &granted, &cause);
+	rc = bf_etcd_lease_grant(client, ttl_s > 0 ? ttl_s : 10, lease_id, &s->lease_id, &granted,
+				 &cause);
 	if (rc) {
-		rc = bf_errf(err, BF_ESESSION, "etcd session: %s", bf_err_text(&cause));
+		/* Only an unknown outcome may have left the lease behind: the
+		 * caller revokes it then. ("lease already exists" cannot be an
+		 * earlier try of ours, since an ID is never sent twice: it is
+		 * another client's lease, not to be touched.) */
+		if (rc != BF_EUNKNOWN && rc != BF_ETIMEDOUT)
+			rc = BF_ESESSION;
+		rc = bf_errf(err, rc, "etcd session: %s", bf_err_text(&cause));
 		goto out;
 	}
 	/* etcd may raise a TTL below its minimum; time by what it granted. */
 	s->ttl_s = (int)granted;
 	s->last_ok_ms = started;
 	if (pthread_create(&s->thread, NULL, keepalive_thread, s) != 0) {
-		rc = bf_errf(err, BF_ESESSION, "etcd session: cannot start the keepalive thread");
-		/* Best effort: the lease would expire by itself anyway. */
-		bf_etcd_lease_revoke(client, s->lease_id, NULL);
+		/* A lease the revoke did not reach is the caller's to revoke. */
+		rc = bf_etcd_lease_revoke(client, s->lease_id, NULL) ? BF_EUNKNOWN : BF_ESESSION;
+		rc = bf_errf(err, rc, "etcd session: cannot start the keepalive thread");
 		goto out;
 	}
 	*out = s;

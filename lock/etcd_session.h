@@ -10,7 +10,8 @@
  * lost; the guarded acquire makes a new one.
  *
  * Depends on: the etcd client, util (clocks), fault seams "lock.session"
- * (creation fails) and "lock.keepalive" (the thread stops sending).
+ * (creation fails), "lock.keepalive" (the thread stops sending) and
+ * "lock.revoke" (closing cannot revoke).
  */
 #ifndef BFILL_ETCD_SESSION_H
 #define BFILL_ETCD_SESSION_H
@@ -23,11 +24,16 @@
 typedef struct bf_etcd_session bf_etcd_session;
 
 /*
- * Grants the lease and starts the keepalive thread. client is borrowed and
- * must outlive the session. Failure is BF_ESESSION (message says why) and
- * leaves *out NULL: there is never a half-made session.
+ * Grants lease lease_id (> 0, chosen by the caller with
+ * bf_etcd_lease_id_new) and starts the keepalive thread. client is
+ * borrowed and must outlive the session. On failure *out stays NULL (there
+ * is never a half-made session) and the code says whether the lease may
+ * exist: BF_ESESSION when it surely does not (the message says why);
+ * BF_EUNKNOWN or BF_ETIMEDOUT when the grant's outcome is unknown, and the
+ * caller must revoke lease_id later.
  */
-int bf_etcd_session_create(bf_etcd *client, int ttl_s, bf_etcd_session **out, bf_err *err);
+int bf_etcd_session_create(bf_etcd *client, int ttl_s, int64_t lease_id, bf_etcd_session **out,
+			   bf_err *err);
 
 /* 0 while the lease is believed alive; BF_ELOCKLOST with the reason once
  * lost. Thread-safe. */

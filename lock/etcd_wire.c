@@ -16,6 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+bool bf_etcd_write_not_applied(const bf_rpc_status *st)
+{
+	if (st->code != BF_RPC_UNAVAILABLE)
+		return false;
+	return bf_rpc_status_never_sent(st) || !strcmp(st->details, "etcdserver: no leader");
+}
+
 /* ---- encoding ---------------------------------------------------------- */
 
 /* protobuf-c only reads request bytes while packing; the cast is safe. */
@@ -219,10 +226,11 @@ out:
 	return rc;
 }
 
-int bf_etcd_wire_lease_grant(int64_t ttl_s, bf_rpc_buf *out)
+int bf_etcd_wire_lease_grant(int64_t ttl_s, int64_t id, bf_rpc_buf *out)
 {
 	Etcdserverpb__LeaseGrantRequest m = ETCDSERVERPB__LEASE_GRANT_REQUEST__INIT;
 	m.ttl = ttl_s;
+	m.id = id;
 	return pack(&m.base, out);
 }
 

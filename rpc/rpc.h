@@ -72,6 +72,14 @@ const char *bf_rpc_status_name(int code);
  * BF_ENOTFOUND, BF_EINVAL, BF_ESTATE, -EACCES, BF_EPROTO (our own receive
  * limit, or anything else). */
 int bf_rpc_status_code(const bf_rpc_status *st);
+/*
+ * True when the request surely never reached the server: the status is
+ * UNAVAILABLE because no connection could be made ("failed to connect to
+ * all addresses", "Connection refused"). Any other UNAVAILABLE (socket
+ * closed, connection reset, GOAWAY, a server's own UNAVAILABLE) may come
+ * after the server received the request, so a write's outcome is unknown.
+ */
+bool bf_rpc_status_never_sent(const bf_rpc_status *st);
 
 /* ---- channels ----------------------------------------------------------- */
 

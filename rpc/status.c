@@ -1,5 +1,6 @@
 /*
- * gRPC statuses (rpc.h): their names and what they mean as bfill codes.
+ * gRPC statuses (rpc.h): their names, what they mean as bfill codes, and
+ * whether a failed request can have reached the server at all.
  *
  * Depends on: libc only (the codes are gRPC's numbers, not its headers).
  */
@@ -50,6 +51,22 @@ int bf_rpc_status_code(const bf_rpc_status *st)
 	default:
 		return BF_EPROTO;
 	}
+}
+
+/*
+ * gRPC core (1.51) fails a call that found no usable connection with
+ * "failed to connect to all addresses; last error: ... Connection
+ * refused"; a call that had a connection and lost it says "Socket
+ * closed", "Connection reset by peer", "Broken pipe", "GOAWAY received",
+ * "keepalive watchdog timeout"... and may have been received already.
+ * Only the first kind is safe to send again elsewhere.
+ */
+bool bf_rpc_status_never_sent(const bf_rpc_status *st)
+{
+	if (st->code != BF_RPC_UNAVAILABLE)
+		return false;
+	return strstr(st->details, "failed to connect to all addresses") != NULL ||
+	       strstr(st->details, "Connection refused") != NULL;
 }
 
 int bf_rpc_status_err(const bf_rpc_channel *ch, const bf_rpc_method *m, const bf_rpc_status *st,

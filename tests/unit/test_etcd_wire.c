@@ -9,6 +9,7 @@
 #include "util/util.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -412,4 +413,53 @@ Test(etcd_wire, prefix_end)
 	cr_assert_eq(bf_etcd_prefix_end("\xff", &end, &err), BF_ERANGE);
 	cr_assert_null(end);
 	cr_assert_eq(bf_etcd_prefix_end("", &end, &err), BF_ERANGE);
+}
+
+/* A grant carries the lease ID bfill chose (field 2), so that a grant
+ * whose outcome is unknown can be revoked by that ID. */
+Test(etcd_wire, lease_grant_request_names_its_lease)
+{
+	bf_rpc_buf b = { 0 };
+
+	cr_assert_eq(bf_etcd_wire_lease_grant(10, 0x694d8a5f2b3c1c0d, &b), 0);
+	Etcdserverpb__LeaseGrantRequest *m =
+		etcdserverpb__lease_grant_request__unpack(NULL, b.len, b.data);
+	cr_assert_not_null(m);
+	cr_assert_eq(m->ttl, 10);
+	cr_assert_eq(m->id, 0x694d8a5f2b3c1c0d);
+	etcdserverpb__lease_grant_request__free_unpacked(m, NULL);
+	bf_rpc_buf_free(&b);
+}
+
+/* Which failed writes may go to another member: only those etcd surely
+ * did not apply. */
+Test(etcd_wire, write_not_applied_only_when_surely_not_sent_or_no_leader)
+{
+	static const struct {
+		int code;
+		const char *details;
+		bool not_applied;
+	} cases[] = {
+		{ BF_RPC_UNAVAILABLE, "etcdserver: no leader", true },
+		{ BF_RPC_UNAVAILABLE,
+		  "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:2379: "
+		  "Failed to connect to remote host: Connection refused",
+		  true },
+		{ BF_RPC_UNAVAILABLE, "etcdserver: request timed out", false },
+		{ BF_RPC_UNAVAILABLE,
+		  "etcdserver: request timed out, possibly due to previous leader failure", false },
+		{ BF_RPC_UNAVAILABLE, "etcdserver: leader changed", false },
+		{ BF_RPC_UNAVAILABLE, "etcdserver: server stopped", false },
+		/* the transport's other failures: see test_rpc.c */
+		{ BF_RPC_UNAVAILABLE, "Socket closed", false },
+		{ BF_RPC_DEADLINE_EXCEEDED, "Deadline Exceeded", false },
+		{ BF_RPC_FAILED_PRECONDITION, "etcdserver: no leader", false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bf_rpc_status st = { .code = cases[i].code };
+		snprintf(st.details, sizeof(st.details), "%s", cases[i].details);
+		cr_assert_eq(bf_etcd_write_not_applied(&st), cases[i].not_applied, "%s \"%s\"",
+			     bf_rpc_status_name(st.code), st.details);
+	}
 }

@@ -1,8 +1,9 @@
 /*
- * Tests of bfill's gRPC transport (rpc/): how statuses are named and
- * mapped, and how calls behave against endpoints where nothing listens or
- * nothing answers (the real gRPC core), and a stream against a real
- * server. Against real services the layer is exercised further by the
+ * Tests of bfill's gRPC transport (rpc/): how statuses are named, mapped
+ * and classified (which failures can have reached the server), and how
+ * calls behave against endpoints where nothing listens or nothing answers:
+ * the real gRPC core, so the status texts the classification relies on
+ * are pinned here. Against real services the layer is exercised by the
  * etcd client's tests.
  */
 #include "lock/etcd_wire.h"
@@ -54,6 +55,46 @@ static bf_rpc_status status(int code, const char *details)
 
 /* ---- statuses ----------------------------------------------------------- */
 
+Test(rpc, only_a_failed_connection_is_never_sent)
+{
+	static const struct {
+		int code;
+		const char *details;
+		bool never_sent;
+	} cases[] = {
+		/* gRPC core 1.51, no connection could be made */
+		{ BF_RPC_UNAVAILABLE,
+		  "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:9: "
+		  "Failed to connect to remote host: Connection refused",
+		  true },
+		{ BF_RPC_UNAVAILABLE,
+		  "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:9: "
+		  "connection attempt timed out before receiving SETTINGS frame",
+		  true },
+		{ BF_RPC_UNAVAILABLE, "failed to connect to all addresses", true },
+		{ BF_RPC_UNAVAILABLE, "Connection refused", true },
+		/* the connection broke after the request may have gone out */
+		{ BF_RPC_UNAVAILABLE, "Socket closed", false },
+		{ BF_RPC_UNAVAILABLE, "Connection reset by peer", false },
+		{ BF_RPC_UNAVAILABLE, "Broken pipe", false },
+		{ BF_RPC_UNAVAILABLE, "GOAWAY received", false },
+		{ BF_RPC_UNAVAILABLE, "keepalive watchdog timeout", false },
+		{ BF_RPC_UNAVAILABLE, "Endpoint read failed", false },
+		{ BF_RPC_UNAVAILABLE, "", false },
+		/* a server's own UNAVAILABLE */
+		{ BF_RPC_UNAVAILABLE, "etcdserver: request timed out", false },
+		/* not UNAVAILABLE at all */
+		{ BF_RPC_DEADLINE_EXCEEDED, "Deadline Exceeded", false },
+		{ BF_RPC_UNKNOWN, "failed to connect to all addresses", false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bf_rpc_status st = status(cases[i].code, cases[i].details);
+		cr_assert_eq(bf_rpc_status_never_sent(&st), cases[i].never_sent, "%s \"%s\"",
+			     bf_rpc_status_name(st.code), st.details);
+	}
+}
+
 Test(rpc, statuses_map_to_bfill_codes)
 {
 	static const struct {
@@ -85,7 +126,7 @@ Test(rpc, statuses_map_to_bfill_codes)
 
 /* ---- calls against endpoints that do not serve -------------------------- */
 
-Test(rpc, nothing_listening_is_unavailable)
+Test(rpc, nothing_listening_fails_as_never_sent)
 {
 	char target[32];
 	snprintf(target, sizeof(target), "%s", t_etcd_dead_endpoint());
@@ -97,6 +138,7 @@ Test(rpc, nothing_listening_is_unavailable)
 
 	cr_assert_eq(bf_rpc_unary(ch, &call, &req, &st, &reply, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(st.code, BF_RPC_UNAVAILABLE, "%s: %s", bf_rpc_status_name(st.code), st.details);
+	cr_assert(bf_rpc_status_never_sent(&st), "gRPC's text changed: \"%s\"", st.details);
 	cr_assert_null(reply.data);
 	cr_assert_eq(bf_rpc_status_err(ch, &PING, &st, &err), BF_EUNAVAIL);
 	cr_assert(strstr(err.msg, "test 127.0.0.1:"), "%s", err.msg);

@@ -1,0 +1,75 @@
+/*
+ * Scenario tests of how the etcd import lock handles its leases, against
+ * real etcd: a lease grant whose reply is lost (outcome unknown) leaks no
+ * lease.
+ */
+#include "bfill/fault.h"
+#include "bfill/lock.h"
+#include "tests/support/etcd.h"
+#include "tests/support/lock.h"
+#include "tests/support/support.h"
+#include "util/util.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+static void cleanup(void)
+{
+	bf_fault_reset();
+	t_etcd_stop_all();
+}
+
+TestSuite(lock_leases, .fini = cleanup, .timeout = 60);
+
+/* ---- a lease grant whose outcome is unknown ----------------------------- */
+
+Test(lock_leases, grant_with_a_lost_reply_is_revoked_not_leaked)
+{
+	t_etcd *e = t_etcd_start(1);
+	t_waits w = { 0 };
+	bf_lock *lk = t_lock_etcd(t_etcd_endpoints(e), 5, 10, &w);
+	bf_fence_token token;
+	int64_t ids[8];
+	bf_err err;
+
+	/* etcd grants the first lease, and its answer is lost on the way. */
+	bf_fault_arm_range("etcd.reply_lost.LeaseGrant", 1, 1);
+	cr_assert_eq(bf_lock_acquire(lk, "unknown/1", &token, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_geq(w.retries, 1);
+	cr_assert(strstr(w.last, "outcome unknown"), "%s", w.last);
+
+	/* The first lease was revoked before the second attempt: etcd holds
+	 * exactly the one under the key. */
+	cr_assert_eq(t_etcd_leases(e, ids, 8), 1);
+	bf_etcd_range_result keys = t_lock_contenders(t_etcd_endpoints(e), "/bfill/lock/unknown/1");
+	cr_assert_eq(keys.n_kvs, 1);
+	cr_assert_eq(keys.kvs[0].lease, ids[0]);
+	bf_etcd_range_result_free(&keys);
+
+	bf_lock_destroy(lk);
+	cr_assert_eq(t_etcd_leases(e, NULL, 0), 0, "a lease outlived the lock");
+	t_etcd_destroy(e);
+}
+
+Test(lock_leases, grant_replies_always_lost_fail_cleanly_and_leak_nothing)
+{
+	t_etcd *e = t_etcd_start(1);
+	t_waits w = { 0 };
+	bf_lock *lk = t_lock_etcd(t_etcd_endpoints(e), 5, 2, &w);
+	bf_fence_token token;
+	bf_err err;
+
+	bf_fault_arm("etcd.reply_lost.LeaseGrant", 1);
+	cr_assert_eq(bf_lock_acquire(lk, "unknown/2", &token, &err), BF_ETIMEDOUT);
+	cr_assert(strstr(err.msg, "outcome unknown"), "%s", err.msg);
+	cr_assert_geq(w.retries, 2);
+	/* Each unknown grant was revoked before the next: at most the last
+	 * one is left, and destroying the lock revokes it too. */
+	cr_assert_leq(t_etcd_leases(e, NULL, 0), 1);
+	bf_etcd_range_result keys = t_lock_contenders(t_etcd_endpoints(e), "/bfill/lock/unknown/2");
+	cr_assert_eq(keys.n_kvs, 0);
+	bf_etcd_range_result_free(&keys);
+	bf_lock_destroy(lk);
+	cr_assert_eq(t_etcd_leases(e, NULL, 0), 0, "a lease outlived the lock");
+	t_etcd_destroy(e);
+}
