@@ -29,7 +29,8 @@ struct bf_etcd {
 	int call_timeout_ms;
 	size_t max_reply;
 	bool (*interrupted)(void *arg);
-	void *interrupt_arg;
+	int64_t (*deadline_cap)(void *arg);
+	void *hook_arg;
 };
 
 /* A gRPC method and how a failed call on it may be retried. */
@@ -82,13 +83,16 @@ static bool member_failed(const bf_rpc_status *st)
 
 bool bf_etcd_interrupted(const bf_etcd *c)
 {
-	return c->interrupted && c->interrupted(c->interrupt_arg);
+	return c->interrupted && c->interrupted(c->hook_arg);
 }
 
-/* now + timeout_ms (0 = the call timeout). */
+/* now + timeout_ms (0 = the call timeout), cut to the caller's cap. */
 static int64_t call_deadline(const bf_etcd *c, int timeout_ms)
 {
-	return bf_now_ms() + (timeout_ms > 0 ? timeout_ms : c->call_timeout_ms);
+	int64_t deadline = bf_now_ms() + (timeout_ms > 0 ? timeout_ms : c->call_timeout_ms);
+	int64_t cap = c->deadline_cap ? c->deadline_cap(c->hook_arg) : 0;
+
+	return cap > 0 && cap < deadline ? cap : deadline;
 }
 
 /*
@@ -135,7 +139,7 @@ static bf_rpc_call make_call(const bf_etcd *c, const method *m, int64_t deadline
 		.n_md = 1,
 		.deadline_ms = deadline_ms,
 		.interrupted = interruptible ? c->interrupted : NULL,
-		.interrupt_arg = c->interrupt_arg,
+		.interrupt_arg = c->hook_arg,
 	};
 	return call;
 }
@@ -192,7 +196,8 @@ int bf_etcd_create(const char *endpoints, const bf_etcd_opts *opts, bf_etcd **ou
 						     : BF_ETCD_MAX_REPLY_DEFAULT;
 	if (opts) {
 		c->interrupted = opts->interrupted;
-		c->interrupt_arg = opts->interrupt_arg;
+		c->deadline_cap = opts->deadline_cap;
+		c->hook_arg = opts->hook_arg;
 	}
 	atomic_init(&c->current, 0);
 	bf_rpc_pool_opts po = { .label = "etcd", .max_recv_bytes = c->max_reply };
@@ -268,6 +273,9 @@ static int unary(bf_etcd *c, const method *m, const bf_rpc_buf *req, int timeout
 		if (bf_etcd_interrupted(c))
 			return bf_errf(err, BF_ECANCELLED, "etcd %s %s: cancelled", target(c, ep),
 				       m->rpc.name);
+		if (now >= deadline)
+			return bf_errf(err, BF_ETIMEDOUT, "etcd %s %s: not sent, no time left",
+				       target(c, ep), m->rpc.name);
 		/* A read may go on to the next member, so one member that hangs
 		 * (a leader cut off from its followers accepts the request and
 		 * never answers) must not use up the whole deadline: it gets half

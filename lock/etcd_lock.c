@@ -6,6 +6,7 @@
  *    (re)created first, and a failure to create one is a retried error;
  *  - attempts are retried with exponential backoff and full jitter (100 ms
  *    base, 2 s cap) until timeout_s, telling on_wait why before each retry;
+ *    every etcd call an acquire makes ends by that deadline too;
  *  - a lease that may still hold a queued key (a session whose revoke
  *    failed, a grant whose outcome is unknown) is revoked before the next
  *    attempt queues up;
@@ -40,6 +41,10 @@ typedef struct etcd_lock {
 	void *on_wait_arg;
 	atomic_bool cancelled;    /* set by bf_lock_cancel, never cleared */
 	atomic_bool acquiring;    /* an acquire is running: cancel interrupts calls */
+	/* No etcd call's deadline may pass this (monotonic ms; 0 = no cap):
+	 * the acquire's own deadline while acquiring, one call timeout for
+	 * the clean-up after it. */
+	_Atomic int64_t calls_until;
 	bf_etcd_session *session; /* owned; NULL when none */
 	bf_etcd_mutex *mutex;     /* owned; built on session; NULL when none */
 	char *key;                /* owned: "<prefix>/<name>" being acquired or held */
@@ -62,6 +67,11 @@ static bool acquire_interrupted(void *arg)
 {
 	etcd_lock *lk = arg;
 	return atomic_load(&lk->cancelled) && atomic_load(&lk->acquiring);
+}
+
+static int64_t calls_cap(void *arg)
+{
+	return atomic_load(&((etcd_lock *)arg)->calls_until);
 }
 
 /* Remembers a lease to revoke; when the list is full the oldest goes (its
@@ -189,6 +199,7 @@ static int etcd_acquire(bf_lock *base, const char *name, bf_fence_token *token, 
 			       sizeof(token->key) - 1);
 	bf_backoff_init(&backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS, bf_splitmix64(&lk->rng),
 			deadline);
+	atomic_store(&lk->calls_until, deadline);
 	atomic_store(&lk->acquiring, true);
 	for (int n = 0;; n++) {
 		int64_t delay;
@@ -209,9 +220,14 @@ static int etcd_acquire(bf_lock *base, const char *name, bf_fence_token *token, 
 		for (int64_t until = bf_now_ms() + delay;
 		     bf_now_ms() < until && !atomic_load(&lk->cancelled);)
 			bf_sleep_ms(NAP_MS);
+		/* An attempt with no time left could only fail for want of
+		 * time, hiding the cause worth reporting. */
+		if (bf_now_ms() >= deadline && !atomic_load(&lk->cancelled))
+			break;
 	}
 	atomic_store(&lk->acquiring, false);
 	if (rc == 0) {
+		atomic_store(&lk->calls_until, 0);
 		lk->held = true;
 		snprintf(token->key, sizeof(token->key), "%s", lk->key);
 		token->revision = bf_etcd_mutex_token(lk->mutex);
@@ -219,8 +235,11 @@ static int etcd_acquire(bf_lock *base, const char *name, bf_fence_token *token, 
 			lk->on_wait(NULL, lk->on_wait_arg);
 		return 0;
 	}
-	/* Leave no queued key and no lease behind. */
+	/* Leave no queued key and no lease behind, spending at most one call
+	 * timeout on it past the deadline; what it leaves is revoked later. */
+	atomic_store(&lk->calls_until, bf_now_ms() + bf_etcd_call_timeout_ms(lk->client));
 	drop_all(lk, NULL);
+	atomic_store(&lk->calls_until, 0);
 	if (rc == BF_ECANCELLED)
 		return bf_errf(err, BF_ECANCELLED, "etcd lock %s: acquire cancelled", lk->key);
 	if (!retryable(rc))
@@ -258,7 +277,9 @@ static void etcd_destroy(bf_lock *base)
 	etcd_lock *lk = (etcd_lock *)base;
 
 	drop_all(lk, NULL);
-	/* One more try for leftovers; their TTL bounds them if this fails. */
+	/* One more try for leftovers, all of them within one call timeout;
+	 * their TTL bounds them if this fails. */
+	atomic_store(&lk->calls_until, bf_now_ms() + bf_etcd_call_timeout_ms(lk->client));
 	revoke_leases(lk, NULL);
 	bf_etcd_destroy(lk->client);
 	free(lk->prefix);
@@ -301,11 +322,13 @@ int bf_lock_etcd_create(const bf_lock_opts *opts, bf_lock **out, bf_err *err)
 	lk->rng = (uint64_t)bf_now_ns() ^ ((uint64_t)(uintptr_t)lk << 16);
 	atomic_init(&lk->cancelled, false);
 	atomic_init(&lk->acquiring, false);
+	atomic_init(&lk->calls_until, 0);
 
 	bf_etcd_opts eo = {
 		.call_timeout_ms = opts->call_timeout_ms,
 		.interrupted = acquire_interrupted,
-		.interrupt_arg = lk,
+		.deadline_cap = calls_cap,
+		.hook_arg = lk,
 	};
 	rc = bf_etcd_create(opts->endpoints, &eo, &lk->client, err);
 	if (rc)

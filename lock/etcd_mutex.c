@@ -215,6 +215,10 @@ static int wait_delete(bf_etcd_mutex *m, const char *key, int64_t rev, int64_t d
 		}
 		while (!w && bf_now_ms() < next_poll && !bf_etcd_interrupted(m->client))
 			bf_sleep_ms(NAP_MS);
+		/* At the deadline there is no time for a re-read: keep_waiting
+		 * says who still holds the lock. */
+		if (bf_now_ms() >= deadline_ms)
+			continue;
 		rc = key_gone(m, key, err);
 		if (rc < 0)
 			goto out;

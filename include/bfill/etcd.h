@@ -59,7 +59,15 @@ typedef struct bf_etcd_opts {
 	 * acquire was cancelled. May be NULL.
 	 */
 	bool (*interrupted)(void *arg);
-	void *interrupt_arg;
+	/*
+	 * Asked at the start of each unary call and watch: a monotonic
+	 * instant (ms, as bf_now_ms) that the call's deadline may not pass,
+	 * or 0 for none. Lets a caller with a budget of its own (an acquire
+	 * with a timeout) bound every call it makes. Keepalive streams ignore
+	 * it. May be NULL.
+	 */
+	int64_t (*deadline_cap)(void *arg);
+	void *hook_arg; /* passed to both hooks */
 } bf_etcd_opts;
 
 /*

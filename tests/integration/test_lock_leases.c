@@ -1,11 +1,13 @@
 /*
  * Scenario tests of how the etcd import lock handles its leases, against
  * real etcd: a lease grant whose reply is lost (outcome unknown) leaks no
- * lease.
+ * lease; an endpoint that accepts requests and never answers cannot make
+ * an acquire overrun its timeout.
  */
 #include "bfill/fault.h"
 #include "bfill/lock.h"
 #include "tests/support/etcd.h"
+#include "tests/support/hang.h"
 #include "tests/support/lock.h"
 #include "tests/support/support.h"
 #include "util/util.h"
@@ -13,9 +15,13 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+static t_hang *hang;
+
 static void cleanup(void)
 {
 	bf_fault_reset();
+	t_hang_stop(hang);
+	hang = NULL;
 	t_etcd_stop_all();
 }
 
@@ -72,4 +78,32 @@ Test(lock_leases, grant_replies_always_lost_fail_cleanly_and_leak_nothing)
 	bf_lock_destroy(lk);
 	cr_assert_eq(t_etcd_leases(e, NULL, 0), 0, "a lease outlived the lock");
 	t_etcd_destroy(e);
+}
+
+/* ---- deadlines ---------------------------------------------------------- */
+
+/* A member that takes requests and never answers, a call timeout longer
+ * than the lock timeout: the lock timeout wins. */
+Test(lock_leases, a_hanging_endpoint_cannot_stretch_the_acquire_timeout)
+{
+	bf_lock_opts o = { .ttl_s = 5, .timeout_s = 1, .call_timeout_ms = 3000 };
+	bf_fence_token token;
+	bf_lock *lk = NULL;
+	bf_err err;
+
+	hang = t_hang_start();
+	o.endpoints = t_hang_endpoint(hang);
+	cr_assert_eq(bf_lock_create(&o, &lk, &err), 0, "%s", bf_err_text(&err));
+	int64_t t0 = bf_now_ms();
+	cr_assert_eq(bf_lock_acquire(lk, "hang", &token, &err), BF_ETIMEDOUT);
+	int64_t took = bf_now_ms() - t0;
+	cr_assert(took >= 900 && took < 2500, "acquire took %lld ms", (long long)took);
+	cr_assert(strstr(err.msg, "gave up after 1 s"), "%s", err.msg);
+	cr_assert(strstr(err.msg, t_hang_endpoint(hang)), "%s", err.msg);
+	/* Destroying revokes the grant that may have happened, all within
+	 * one call timeout. */
+	t0 = bf_now_ms();
+	bf_lock_destroy(lk);
+	took = bf_now_ms() - t0;
+	cr_assert_lt(took, 3000 + 1500, "destroy took %lld ms", (long long)took);
 }
