@@ -11,7 +11,8 @@
  *    failed, a grant whose outcome is unknown) is revoked before the next
  *    attempt queues up;
  *  - unlock and lease revoke happen on every path out, bounded by the call
- *    deadline, so etcd being down delays nothing by more than that.
+ *    deadline, so etcd being down delays nothing by more than that;
+ *  - fencing asks for a margin of lease time, not just a live session.
  *
  * Depends on: lock/etcd_mutex, lock/etcd_session, the etcd client, util.
  */
@@ -37,6 +38,7 @@ typedef struct etcd_lock {
 	char *prefix;             /* owned copy of opts->prefix */
 	int ttl_s;
 	int timeout_s;
+	int fence_margin_ms;
 	void (*on_wait)(const char *reason, void *arg);
 	void *on_wait_arg;
 	atomic_bool cancelled;    /* set by bf_lock_cancel, never cleared */
@@ -254,7 +256,8 @@ static int etcd_check(bf_lock *base, bf_err *err)
 
 	if (!lk->held || !lk->mutex)
 		return bf_errf(err, BF_ELOCKLOST, "etcd lock %s: not held", lk->key ? lk->key : "");
-	return bf_etcd_mutex_check(lk->mutex, bf_etcd_call_timeout_ms(lk->client), err);
+	return bf_etcd_mutex_check(lk->mutex, lk->fence_margin_ms,
+				   bf_etcd_call_timeout_ms(lk->client), err);
 }
 
 static int etcd_release(bf_lock *base, bf_err *err)
@@ -295,6 +298,22 @@ static const bf_lock_ops etcd_ops = {
 	.destroy = etcd_destroy,
 };
 
+/* The fencing margin: as asked, else max(2 s, TTL/3), but never more than
+ * half the TTL, so that short TTLs leave a holder room to work. */
+static int fence_margin(const bf_lock_opts *opts, int ttl_s, bf_err *err)
+{
+	int ttl_ms = ttl_s * 1000;
+	int margin = ttl_ms / 3 > 2000 ? ttl_ms / 3 : 2000;
+
+	if (opts->fence_margin_ms < 0 || opts->fence_margin_ms >= ttl_ms)
+		return bf_errf(err, BF_EINVAL,
+			       "etcd lock: fencing margin %d ms must be below the lease TTL (%d s)",
+			       opts->fence_margin_ms, ttl_s);
+	if (opts->fence_margin_ms > 0)
+		return opts->fence_margin_ms;
+	return margin < ttl_ms / 2 ? margin : ttl_ms / 2;
+}
+
 int bf_lock_etcd_create(const bf_lock_opts *opts, bf_lock **out, bf_err *err)
 {
 	etcd_lock *lk = calloc(1, sizeof(*lk));
@@ -317,6 +336,11 @@ int bf_lock_etcd_create(const bf_lock_opts *opts, bf_lock **out, bf_err *err)
 	lk->base.distributed = true;
 	lk->ttl_s = opts->ttl_s > 0 ? opts->ttl_s : 10;
 	lk->timeout_s = opts->timeout_s > 0 ? opts->timeout_s : 60;
+	lk->fence_margin_ms = fence_margin(opts, lk->ttl_s, err);
+	if (lk->fence_margin_ms < 0) {
+		rc = lk->fence_margin_ms;
+		goto out;
+	}
 	lk->on_wait = opts->on_wait;
 	lk->on_wait_arg = opts->on_wait_arg;
 	lk->rng = (uint64_t)bf_now_ns() ^ ((uint64_t)(uintptr_t)lk << 16);

@@ -210,6 +210,48 @@ int bf_etcd_session_check(bf_etcd_session *s, bf_err *err)
 	return rc;
 }
 
+int bf_etcd_session_confirm(bf_etcd_session *s, int margin_ms, bf_err *err)
+{
+	int64_t left_ms, sent, ttl_s = 0;
+	bf_err cause;
+	int rc;
+
+	if (!s)
+		return bf_errf(err, BF_ELOCKLOST, "etcd session: none");
+	pthread_mutex_lock(&s->mu);
+	if (lost_locked(s, bf_now_ms()))
+		rc = bf_errf(err, BF_ELOCKLOST, "etcd session lost: %s", s->why);
+	else
+		rc = 0;
+	left_ms = s->last_ok_ms + (int64_t)s->ttl_s * 1000 - bf_now_ms();
+	pthread_mutex_unlock(&s->mu);
+	if (rc || left_ms > margin_ms)
+		return rc;
+
+	/* Within the margin by our own count: only etcd can say more. Its
+	 * TTL is whole seconds rounded down, and it is counted from before
+	 * the question went out, so this errs on the early side too. */
+	bf_err_clear(&cause);
+	sent = bf_now_ms();
+	rc = bf_etcd_lease_ttl(s->client, s->lease_id, &ttl_s, &cause);
+	if (rc)
+		return bf_errf(err, BF_ELOCKLOST,
+			       "etcd lease %llx has %lld ms left by its last keepalive answer, "
+			       "within the fencing margin of %d ms, and etcd cannot confirm more: %s",
+			       (unsigned long long)s->lease_id, (long long)left_ms, margin_ms,
+			       bf_err_text(&cause));
+	if (ttl_s < 0)
+		return bf_errf(err, BF_ELOCKLOST, "etcd lease %llx is gone (etcd no longer has it)",
+			       (unsigned long long)s->lease_id);
+	left_ms = sent + ttl_s * 1000 - bf_now_ms();
+	if (left_ms <= margin_ms)
+		return bf_errf(err, BF_ELOCKLOST,
+			       "etcd lease %llx has %lld ms left by etcd, within the fencing margin "
+			       "of %d ms",
+			       (unsigned long long)s->lease_id, (long long)left_ms, margin_ms);
+	return 0;
+}
+
 int64_t bf_etcd_session_lease(const bf_etcd_session *s)
 {
 	return s->lease_id;

@@ -39,6 +39,18 @@ int bf_etcd_session_create(bf_etcd *client, int ttl_s, int64_t lease_id, bf_etcd
  * lost. Thread-safe. */
 int bf_etcd_session_check(bf_etcd_session *s, bf_err *err);
 
+/*
+ * Fencing (DESIGN §6 rule 5): 0 when the lease surely has more than
+ * margin_ms left. Judged first from the send time of the last keepalive
+ * that got an answer; when that leaves margin_ms or less, etcd is asked
+ * (LeaseTimeToLive, answered by the leader, within the call timeout) and
+ * its remaining TTL is counted from when that question was sent.
+ * BF_ELOCKLOST otherwise, with a message saying which: the session is
+ * lost, etcd reports too little time, the lease is gone, or etcd could not
+ * be asked. Not for the keepalive thread.
+ */
+int bf_etcd_session_confirm(bf_etcd_session *s, int margin_ms, bf_err *err);
+
 /* The lease ID (the mutex key's suffix). */
 int64_t bf_etcd_session_lease(const bf_etcd_session *s);
 /* The TTL etcd granted, in seconds. */

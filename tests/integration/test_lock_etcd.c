@@ -191,6 +191,11 @@ Test(lock_etcd, lease_lost_while_holding_is_detected)
 	int64_t took = bf_now_ms() - t0;
 	cr_assert_eq(rc, BF_ELOCKLOST, "check still passes after %lld ms", (long long)took);
 	cr_assert_leq(took, ttl * 1000 + 1500, "lost noticed after %lld ms", (long long)took);
+	/* Fencing gives up a margin before the lease runs out; keepalives
+	 * resume only once the session has surely given up on it too. */
+	bf_sleep_ms(t0 + ttl * 1000 + 500 - bf_now_ms());
+	cr_assert_eq(bf_lock_check(lk, &err), BF_ELOCKLOST);
+	cr_assert(strstr(err.msg, "session lost"), "%s", err.msg);
 	bf_fault_reset();
 
 	/* etcd expires the lease by itself, so another session gets the lock

@@ -2,7 +2,8 @@
  * Scenario tests of how the etcd import lock handles its leases, against
  * real etcd: a lease grant whose reply is lost (outcome unknown) leaks no
  * lease; an endpoint that accepts requests and never answers cannot make
- * an acquire overrun its timeout.
+ * an acquire overrun its timeout; fencing stops a margin before the lease
+ * runs out and asks etcd when its own count is not enough.
  */
 #include "bfill/fault.h"
 #include "bfill/lock.h"
@@ -106,4 +107,88 @@ Test(lock_leases, a_hanging_endpoint_cannot_stretch_the_acquire_timeout)
 	bf_lock_destroy(lk);
 	took = bf_now_ms() - t0;
 	cr_assert_lt(took, 3000 + 1500, "destroy took %lld ms", (long long)took);
+}
+
+/* ---- fencing with a margin ---------------------------------------------- */
+
+static bf_lock *fenced_lock(const char *endpoints, bf_fence_token *token)
+{
+	bf_lock *lk = t_lock_etcd(endpoints, 6, 10, NULL); /* margin max(2 s, 6 s / 3) */
+	bf_err err;
+
+	cr_assert_eq(bf_lock_acquire(lk, "fence", token, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_lock_check(lk, &err), 0, "%s", bf_err_text(&err));
+	return lk;
+}
+
+static void expect_key(const char *endpoints, const bf_fence_token *token, const char *when)
+{
+	bf_etcd_range_result keys = t_lock_contenders(endpoints, token->key);
+	cr_assert_eq(keys.n_kvs, 1, "%s: %zu keys", when, keys.n_kvs);
+	cr_assert_eq(keys.kvs[0].create_revision, token->revision, "%s", when);
+	bf_etcd_range_result_free(&keys);
+}
+
+Test(lock_leases, fencing_stops_a_margin_before_the_lease_runs_out)
+{
+	t_etcd *e = t_etcd_start(1);
+	bf_fence_token token;
+	bf_lock *lk = fenced_lock(t_etcd_endpoints(e), &token);
+	bf_err err;
+	int rc;
+
+	bf_fault_arm("lock.keepalive", 1);
+	int64_t armed = bf_now_ms();
+	while ((rc = bf_lock_check(lk, &err)) == 0 && bf_now_ms() - armed < 10000)
+		bf_sleep_ms(100);
+	int64_t took = bf_now_ms() - armed;
+	cr_assert_eq(rc, BF_ELOCKLOST, "check still passes after %lld ms", (long long)took);
+	cr_assert(strstr(err.msg, "fencing margin of 2000 ms"), "%s", err.msg);
+	/* The last answered keepalive went out before the fault; 2 s of its
+	 * 6 s are the margin. */
+	cr_assert_leq(took, 4000 + 1500, "stopped after %lld ms", (long long)took);
+	/* Stopped while the lease, and so the key, is still there. */
+	expect_key(t_etcd_endpoints(e), &token, "when fencing stopped");
+	bf_lock_destroy(lk);
+	t_etcd_destroy(e);
+}
+
+Test(lock_leases, fencing_asks_etcd_when_keepalive_answers_are_lost)
+{
+	t_etcd *e = t_etcd_start(1);
+	bf_fence_token token;
+	bf_lock *lk = fenced_lock(t_etcd_endpoints(e), &token);
+	bf_err err;
+
+	/* etcd renews the lease, but no answer comes back: by its own count
+	 * the holder is within the margin from 4 s after the grant and has
+	 * lost its session at 6 s. */
+	bf_fault_arm("etcd.reply_lost.LeaseKeepAlive", 1);
+	int64_t armed = bf_now_ms();
+	bf_sleep_ms(armed + 4600 - bf_now_ms());
+	cr_assert_eq(bf_lock_check(lk, &err), 0, "etcd should vouch for the lease: %s",
+		     bf_err_text(&err));
+	bf_sleep_ms(armed + 6800 - bf_now_ms());
+	cr_assert_eq(bf_lock_check(lk, &err), BF_ELOCKLOST);
+	cr_assert(strstr(err.msg, "session lost"), "%s", err.msg);
+	expect_key(t_etcd_endpoints(e), &token, "after the session gave up");
+	bf_fault_reset();
+	bf_lock_destroy(lk);
+	t_etcd_destroy(e);
+}
+
+Test(lock_leases, a_margin_as_long_as_the_ttl_is_refused)
+{
+	bf_lock_opts o = { .endpoints = "127.0.0.1:9", .ttl_s = 3 };
+	bf_lock *lk = NULL;
+	bf_err err;
+
+	o.fence_margin_ms = 3000;
+	cr_assert_eq(bf_lock_create(&o, &lk, &err), BF_EINVAL);
+	cr_assert(strstr(err.msg, "fencing margin"), "%s", err.msg);
+	o.fence_margin_ms = -1;
+	cr_assert_eq(bf_lock_create(&o, &lk, &err), BF_EINVAL);
+	o.fence_margin_ms = 2999;
+	cr_assert_eq(bf_lock_create(&o, &lk, &err), 0, "%s", bf_err_text(&err));
+	bf_lock_destroy(lk);
 }
