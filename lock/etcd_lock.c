@@ -8,8 +8,8 @@
  *    base, 2 s cap) until timeout_s, telling on_wait why before each retry;
  *    every etcd call an acquire makes ends by that deadline too;
  *  - a lease that may still hold a queued key (a session whose revoke
- *    failed, a grant whose outcome is unknown) is revoked before the next
- *    attempt queues up;
+ *    failed, a grant whose outcome is unknown, a dead run's lease) is
+ *    revoked before the next attempt queues up;
  *  - unlock and lease revoke happen on every path out, bounded by the call
  *    deadline, so etcd being down delays nothing by more than that;
  *  - fencing asks for a margin of lease time, not just a live session.
@@ -40,6 +40,7 @@ typedef struct etcd_lock {
 	int timeout_s;
 	int fence_margin_ms;
 	void (*on_wait)(const char *reason, void *arg);
+	void (*on_session)(int64_t lease_id, void *arg);
 	void *on_wait_arg;
 	atomic_bool cancelled;    /* set by bf_lock_cancel, never cleared */
 	atomic_bool acquiring;    /* an acquire is running: cancel interrupts calls */
@@ -56,8 +57,9 @@ typedef struct etcd_lock {
 	 * Leases that may still hold a key in the queue, revoked before
 	 * anything else is tried (their keys would stay ahead of the next
 	 * session's key until the lease TTL ran out): dropped sessions whose
-	 * revoke did not get through (etcd had no leader at that moment, say)
-	 * and grants whose outcome is unknown.
+	 * revoke did not get through (etcd had no leader at that moment, say),
+	 * grants whose outcome is unknown, and leases of dead earlier runs
+	 * (bf_lock_revoke_stale).
 	 */
 	int64_t to_revoke[MAX_REVOKES];
 	int n_to_revoke;
@@ -140,6 +142,8 @@ static int new_session(etcd_lock *lk, bf_err *err)
 
 	if (rc == BF_EUNKNOWN || rc == BF_ETIMEDOUT)
 		remember_lease(lk, lease);
+	if (!rc && lk->on_session)
+		lk->on_session(lease, lk->on_wait_arg);
 	return rc;
 }
 
@@ -275,6 +279,11 @@ static void etcd_cancel(bf_lock *base)
 	atomic_store(&((etcd_lock *)base)->cancelled, true);
 }
 
+static void etcd_revoke_stale(bf_lock *base, int64_t lease_id)
+{
+	remember_lease((etcd_lock *)base, lease_id);
+}
+
 static void etcd_destroy(bf_lock *base)
 {
 	etcd_lock *lk = (etcd_lock *)base;
@@ -295,6 +304,7 @@ static const bf_lock_ops etcd_ops = {
 	.check = etcd_check,
 	.release = etcd_release,
 	.cancel = etcd_cancel,
+	.revoke_stale = etcd_revoke_stale,
 	.destroy = etcd_destroy,
 };
 
@@ -342,6 +352,7 @@ int bf_lock_etcd_create(const bf_lock_opts *opts, bf_lock **out, bf_err *err)
 		goto out;
 	}
 	lk->on_wait = opts->on_wait;
+	lk->on_session = opts->on_session;
 	lk->on_wait_arg = opts->on_wait_arg;
 	lk->rng = (uint64_t)bf_now_ns() ^ ((uint64_t)(uintptr_t)lk << 16);
 	atomic_init(&lk->cancelled, false);

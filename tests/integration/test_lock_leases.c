@@ -3,7 +3,9 @@
  * real etcd: a lease grant whose reply is lost (outcome unknown) leaks no
  * lease; an endpoint that accepts requests and never answers cannot make
  * an acquire overrun its timeout; fencing stops a margin before the lease
- * runs out and asks etcd when its own count is not enough.
+ * runs out and asks etcd when its own count is not enough; the lease of a
+ * killed holder, handed to bf_lock_revoke_stale, is revoked instead of
+ * waited out.
  */
 #include "bfill/fault.h"
 #include "bfill/lock.h"
@@ -14,13 +16,23 @@
 #include "util/util.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static t_hang *hang;
+static pid_t child;
 
 static void cleanup(void)
 {
 	bf_fault_reset();
+	t_kill_reap(&child);
 	t_hang_stop(hang);
 	hang = NULL;
 	t_etcd_stop_all();
@@ -28,13 +40,50 @@ static void cleanup(void)
 
 TestSuite(lock_leases, .fini = cleanup, .timeout = 60);
 
+/* What the hooks were told: on_wait's reasons and on_session's leases. */
+typedef struct seen {
+	t_waits waits;
+	int64_t sessions[8];
+	int n_sessions;
+} seen;
+
+static void seen_wait(const char *reason, void *arg)
+{
+	t_record_wait(reason, &((seen *)arg)->waits);
+}
+
+static void seen_session(int64_t lease, void *arg)
+{
+	seen *s = arg;
+	if (s->n_sessions < 8)
+		s->sessions[s->n_sessions++] = lease;
+}
+
+static bf_lock *lock_with(const char *endpoints, int ttl_s, int timeout_s, seen *s)
+{
+	bf_lock_opts o = {
+		.endpoints = endpoints,
+		.ttl_s = ttl_s,
+		.timeout_s = timeout_s,
+		.call_timeout_ms = 1000,
+		.on_wait = seen_wait,
+		.on_session = seen_session,
+		.on_wait_arg = s,
+	};
+	bf_lock *lk = NULL;
+	bf_err err;
+
+	cr_assert_eq(bf_lock_create(&o, &lk, &err), 0, "%s", bf_err_text(&err));
+	return lk;
+}
+
 /* ---- a lease grant whose outcome is unknown ----------------------------- */
 
 Test(lock_leases, grant_with_a_lost_reply_is_revoked_not_leaked)
 {
 	t_etcd *e = t_etcd_start(1);
-	t_waits w = { 0 };
-	bf_lock *lk = t_lock_etcd(t_etcd_endpoints(e), 5, 10, &w);
+	seen s = { 0 };
+	bf_lock *lk = lock_with(t_etcd_endpoints(e), 5, 10, &s);
 	bf_fence_token token;
 	int64_t ids[8];
 	bf_err err;
@@ -42,15 +91,17 @@ Test(lock_leases, grant_with_a_lost_reply_is_revoked_not_leaked)
 	/* etcd grants the first lease, and its answer is lost on the way. */
 	bf_fault_arm_range("etcd.reply_lost.LeaseGrant", 1, 1);
 	cr_assert_eq(bf_lock_acquire(lk, "unknown/1", &token, &err), 0, "%s", bf_err_text(&err));
-	cr_assert_geq(w.retries, 1);
-	cr_assert(strstr(w.last, "outcome unknown"), "%s", w.last);
+	cr_assert_geq(s.waits.retries, 1);
+	cr_assert(strstr(s.waits.last, "outcome unknown"), "%s", s.waits.last);
 
 	/* The first lease was revoked before the second attempt: etcd holds
-	 * exactly the one under the key. */
+	 * exactly the one under the key, and on_session saw only that one. */
 	cr_assert_eq(t_etcd_leases(e, ids, 8), 1);
 	bf_etcd_range_result keys = t_lock_contenders(t_etcd_endpoints(e), "/bfill/lock/unknown/1");
 	cr_assert_eq(keys.n_kvs, 1);
 	cr_assert_eq(keys.kvs[0].lease, ids[0]);
+	cr_assert_eq(s.n_sessions, 1);
+	cr_assert_eq(s.sessions[0], ids[0]);
 	bf_etcd_range_result_free(&keys);
 
 	bf_lock_destroy(lk);
@@ -61,15 +112,16 @@ Test(lock_leases, grant_with_a_lost_reply_is_revoked_not_leaked)
 Test(lock_leases, grant_replies_always_lost_fail_cleanly_and_leak_nothing)
 {
 	t_etcd *e = t_etcd_start(1);
-	t_waits w = { 0 };
-	bf_lock *lk = t_lock_etcd(t_etcd_endpoints(e), 5, 2, &w);
+	seen s = { 0 };
+	bf_lock *lk = lock_with(t_etcd_endpoints(e), 5, 2, &s);
 	bf_fence_token token;
 	bf_err err;
 
 	bf_fault_arm("etcd.reply_lost.LeaseGrant", 1);
 	cr_assert_eq(bf_lock_acquire(lk, "unknown/2", &token, &err), BF_ETIMEDOUT);
 	cr_assert(strstr(err.msg, "outcome unknown"), "%s", err.msg);
-	cr_assert_geq(w.retries, 2);
+	cr_assert_geq(s.waits.retries, 2);
+	cr_assert_eq(s.n_sessions, 0);
 	/* Each unknown grant was revoked before the next: at most the last
 	 * one is left, and destroying the lock revokes it too. */
 	cr_assert_leq(t_etcd_leases(e, NULL, 0), 1);
@@ -191,4 +243,98 @@ Test(lock_leases, a_margin_as_long_as_the_ttl_is_refused)
 	o.fence_margin_ms = 2999;
 	cr_assert_eq(bf_lock_create(&o, &lk, &err), 0, "%s", bf_err_text(&err));
 	bf_lock_destroy(lk);
+}
+
+/* ---- the lease of a dead holder ----------------------------------------- */
+
+static void tell_lease(int64_t lease, void *arg)
+{
+	int fd = *(int *)arg;
+	if (write(fd, &lease, sizeof(lease)) != (ssize_t)sizeof(lease))
+		_exit(3);
+}
+
+/* Child body: holds lock "stale/1" on a 30 s lease until killed, telling
+ * the parent its lease (on_session) and then that it holds the lock. */
+static void hold_until_killed(const char *endpoints, int fd)
+{
+	bf_lock_opts o = { .endpoints = endpoints, .ttl_s = 30, .timeout_s = 10,
+			   .call_timeout_ms = 1000, .on_session = tell_lease, .on_wait_arg = &fd };
+	bf_fence_token token;
+	bf_lock *lk = NULL;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (bf_lock_create(&o, &lk, NULL) || bf_lock_acquire(lk, "stale/1", &token, NULL))
+		_exit(2);
+	if (write(fd, "H", 1) != 1)
+		_exit(3);
+	for (;;)
+		pause();
+}
+
+static void read_all(int fd, void *buf, size_t len, const char *what)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	size_t got = 0;
+
+	while (got < len) {
+		cr_assert_gt(poll(&p, 1, 15000), 0, "no %s from the child", what);
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+		cr_assert_gt(n, 0, "the child ended before telling its %s", what);
+		got += (size_t)n;
+	}
+}
+
+Test(lock_leases, a_killed_holders_lease_is_revoked_not_waited_out)
+{
+	t_etcd *e = t_etcd_start(1);
+	int fds[2];
+	int64_t lease = 0;
+	char held = 0;
+	bf_fence_token token;
+	bf_err err;
+
+	/* Fork before this process touches gRPC: the child starts clean. */
+	cr_assert_eq(pipe(fds), 0);
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		close(fds[0]);
+		hold_until_killed(t_etcd_endpoints(e), fds[1]);
+	}
+	close(fds[1]);
+	read_all(fds[0], &lease, sizeof(lease), "lease");
+	read_all(fds[0], &held, 1, "hold");
+	close(fds[0]);
+	cr_assert_eq(held, 'H');
+
+	/* on_session told the lease the key went under. */
+	bf_etcd_range_result keys = t_lock_contenders(t_etcd_endpoints(e), "/bfill/lock/stale/1");
+	cr_assert_eq(keys.n_kvs, 1);
+	cr_assert_eq(keys.kvs[0].lease, lease);
+	bf_etcd_range_result_free(&keys);
+	t_kill_reap(&child);
+
+	/* The dead holder's key stays for its 30 s lease... */
+	bf_lock *lk = t_lock_etcd(t_etcd_endpoints(e), 5, 2, NULL);
+	cr_assert_eq(bf_lock_acquire(lk, "stale/1", &token, &err), BF_ETIMEDOUT);
+	cr_assert(strstr(err.msg, "held by another session"), "%s", err.msg);
+	bf_lock_destroy(lk);
+
+	/* ...unless its lease is revoked first. */
+	lk = t_lock_etcd(t_etcd_endpoints(e), 5, 10, NULL);
+	bf_lock_revoke_stale(lk, lease);
+	int64_t t0 = bf_now_ms();
+	cr_assert_eq(bf_lock_acquire(lk, "stale/1", &token, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_leq(bf_now_ms() - t0, 4000, "acquire took %lld ms", (long long)(bf_now_ms() - t0));
+	int64_t ids[4];
+	cr_assert_eq(t_etcd_leases(e, ids, 4), 1, "the dead holder's lease is gone");
+	cr_assert_neq(ids[0], lease);
+
+	/* A stale lease etcd no longer knows is no obstacle either. */
+	cr_assert_eq(bf_lock_release(lk, &err), 0, "%s", bf_err_text(&err));
+	bf_lock_revoke_stale(lk, lease);
+	cr_assert_eq(bf_lock_acquire(lk, "stale/1", &token, &err), 0, "%s", bf_err_text(&err));
+	bf_lock_destroy(lk);
+	t_etcd_destroy(e);
 }
