@@ -18,7 +18,7 @@ PROTOS   := $(wildcard proto/*.proto)
 PROTO_C  := $(patsubst proto/%.proto,$(BUILD)/gen/proto/%.pb-c.c,$(PROTOS))
 PROTO_H  := $(PROTO_C:.c=.h)
 
-LIB_SRCS := $(wildcard util/*.c codec/*.c engine/*.c ingest/*.c lock/*.c pipeline/*.c)
+LIB_SRCS := $(wildcard util/*.c codec/*.c engine/*.c ingest/*.c lock/*.c rpc/*.c pipeline/*.c)
 CMD_SRCS := $(wildcard cmd/*.c)
 STORE_SRCS := $(wildcard cmd/store/*.c)
 TEST_SRCS := $(wildcard tests/unit/*.c tests/integration/*.c tests/fault/*.c)
@@ -121,7 +121,8 @@ clean:
 TSAN          := $(BUILD)/tsan
 TSAN_FLAGS    := -fsanitize=thread -fno-omit-frame-pointer
 LOCK_TESTS    := tests/unit/test_etcd_wire.c tests/unit/test_etcd_client.c \
-                 tests/integration/test_lock_etcd.c
+                 tests/unit/test_rpc.c tests/unit/test_backoff.c \
+                 tests/integration/test_lock_etcd.c tests/integration/test_lock_leases.c
 TSAN_TESTS    ?=
 TSAN_LIB_OBJS := $(call obj,$(TSAN),$(LIB_SRCS)) $(patsubst $(BUILD)/%,$(TSAN)/%,$(PROTO_C:.c=.o))
 TSAN_SUP_OBJS := $(call obj,$(TSAN),$(TEST_SUPPORT))

@@ -215,6 +215,10 @@ static int wait_delete(bf_etcd_mutex *m, const char *key, int64_t rev, int64_t d
 		}
 		while (!w && bf_now_ms() < next_poll && !bf_etcd_interrupted(m->client))
 			bf_sleep_ms(NAP_MS);
+		/* At the deadline there is no time for a re-read: keep_waiting
+		 * says who still holds the lock. */
+		if (bf_now_ms() >= deadline_ms)
+			continue;
 		rc = key_gone(m, key, err);
 		if (rc < 0)
 			goto out;
@@ -311,13 +315,13 @@ int bf_etcd_mutex_unlock(bf_etcd_mutex *m, bf_err *err)
 	return rc;
 }
 
-int bf_etcd_mutex_check(bf_etcd_mutex *m, int timeout_ms, bf_err *err)
+int bf_etcd_mutex_check(bf_etcd_mutex *m, int margin_ms, int timeout_ms, bf_err *err)
 {
 	int rc;
 
 	if (!m || !m->locked)
 		return bf_errf(err, BF_ELOCKLOST, "etcd lock: not held");
-	rc = bf_etcd_session_check(m->session, err);
+	rc = bf_etcd_session_confirm(m->session, margin_ms, err);
 	if (rc)
 		return relabel(err, BF_ELOCKLOST, "etcd lock", m->my_key);
 	rc = confirm_mine(m, timeout_ms, err);

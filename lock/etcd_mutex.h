@@ -45,11 +45,12 @@ int bf_etcd_mutex_lock(bf_etcd_mutex *m, int64_t deadline_ms, bf_err *err);
 int bf_etcd_mutex_unlock(bf_etcd_mutex *m, bf_err *err);
 
 /*
- * Fencing: 0 when the session is alive and the own key still exists with
- * the create revision it was locked with; BF_ELOCKLOST otherwise, also when
- * etcd cannot say within timeout_ms.
+ * Fencing: 0 when the session has more than margin_ms left
+ * (bf_etcd_session_confirm) and the own key still exists with the create
+ * revision it was locked with; BF_ELOCKLOST otherwise, also when etcd
+ * cannot say within timeout_ms.
  */
-int bf_etcd_mutex_check(bf_etcd_mutex *m, int timeout_ms, bf_err *err);
+int bf_etcd_mutex_check(bf_etcd_mutex *m, int margin_ms, int timeout_ms, bf_err *err);
 
 /* The own key ("<pfx>/<lease hex>"); owned by m. */
 const char *bf_etcd_mutex_key(const bf_etcd_mutex *m);

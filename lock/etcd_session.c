@@ -139,7 +139,8 @@ static void session_free(bf_etcd_session *s)
 	free(s);
 }
 
-int bf_etcd_session_create(bf_etcd *client, int ttl_s, bf_etcd_session **out, bf_err *err)
+int bf_etcd_session_create(bf_etcd *client, int ttl_s, int64_t lease_id, bf_etcd_session **out,
+			   bf_err *err)
 {
 	bf_etcd_session *s = NULL;
 	pthread_condattr_t ca;
@@ -150,8 +151,8 @@ int bf_etcd_session_create(bf_etcd *client, int ttl_s, bf_etcd_session **out, bf
 
 	*out = NULL;
 	bf_err_clear(&cause);
-	if (!client)
-		return bf_errf(err, BF_ESESSION, "etcd session: no client");
+	if (!client || lease_id <= 0)
+		return bf_errf(err, BF_ESESSION, "etcd session: no client or lease ID");
 	if (bf_fault_hit("lock.session"))
 		return bf_errf(err, BF_ESESSION, "etcd session: creation failed (fault lock.session)");
 	s = calloc(1, sizeof(*s));
@@ -167,18 +168,25 @@ int bf_etcd_session_create(bf_etcd *client, int ttl_s, bf_etcd_session **out, bf
 	/* The lease's clock in etcd starts after this, so timing from here
 	 * makes the session give up on it early rather than late. */
 	started = bf_now_ms();
-	rc = bf_etcd_lease_grant(client, ttl_s > 0 ? ttl_s : 10, &s->lease_id, &granted, &cause);
+	rc = bf_etcd_lease_grant(client, ttl_s > 0 ? ttl_s : 10, lease_id, &s->lease_id, &granted,
+				 &cause);
 	if (rc) {
-		rc = bf_errf(err, BF_ESESSION, "etcd session: %s", bf_err_text(&cause));
+		/* Only an unknown outcome may have left the lease behind: the
+		 * caller revokes it then. ("lease already exists" cannot be an
+		 * earlier try of ours, since an ID is never sent twice: it is
+		 * another client's lease, not to be touched.) */
+		if (rc != BF_EUNKNOWN && rc != BF_ETIMEDOUT)
+			rc = BF_ESESSION;
+		rc = bf_errf(err, rc, "etcd session: %s", bf_err_text(&cause));
 		goto out;
 	}
 	/* etcd may raise a TTL below its minimum; time by what it granted. */
 	s->ttl_s = (int)granted;
 	s->last_ok_ms = started;
 	if (pthread_create(&s->thread, NULL, keepalive_thread, s) != 0) {
-		rc = bf_errf(err, BF_ESESSION, "etcd session: cannot start the keepalive thread");
-		/* Best effort: the lease would expire by itself anyway. */
-		bf_etcd_lease_revoke(client, s->lease_id, NULL);
+		/* A lease the revoke did not reach is the caller's to revoke. */
+		rc = bf_etcd_lease_revoke(client, s->lease_id, NULL) ? BF_EUNKNOWN : BF_ESESSION;
+		rc = bf_errf(err, rc, "etcd session: cannot start the keepalive thread");
 		goto out;
 	}
 	*out = s;
@@ -200,6 +208,48 @@ int bf_etcd_session_check(bf_etcd_session *s, bf_err *err)
 		rc = bf_errf(err, BF_ELOCKLOST, "etcd session lost: %s", s->why);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
+}
+
+int bf_etcd_session_confirm(bf_etcd_session *s, int margin_ms, bf_err *err)
+{
+	int64_t left_ms, sent, ttl_s = 0;
+	bf_err cause;
+	int rc;
+
+	if (!s)
+		return bf_errf(err, BF_ELOCKLOST, "etcd session: none");
+	pthread_mutex_lock(&s->mu);
+	if (lost_locked(s, bf_now_ms()))
+		rc = bf_errf(err, BF_ELOCKLOST, "etcd session lost: %s", s->why);
+	else
+		rc = 0;
+	left_ms = s->last_ok_ms + (int64_t)s->ttl_s * 1000 - bf_now_ms();
+	pthread_mutex_unlock(&s->mu);
+	if (rc || left_ms > margin_ms)
+		return rc;
+
+	/* Within the margin by our own count: only etcd can say more. Its
+	 * TTL is whole seconds rounded down, and it is counted from before
+	 * the question went out, so this errs on the early side too. */
+	bf_err_clear(&cause);
+	sent = bf_now_ms();
+	rc = bf_etcd_lease_ttl(s->client, s->lease_id, &ttl_s, &cause);
+	if (rc)
+		return bf_errf(err, BF_ELOCKLOST,
+			       "etcd lease %llx has %lld ms left by its last keepalive answer, "
+			       "within the fencing margin of %d ms, and etcd cannot confirm more: %s",
+			       (unsigned long long)s->lease_id, (long long)left_ms, margin_ms,
+			       bf_err_text(&cause));
+	if (ttl_s < 0)
+		return bf_errf(err, BF_ELOCKLOST, "etcd lease %llx is gone (etcd no longer has it)",
+			       (unsigned long long)s->lease_id);
+	left_ms = sent + ttl_s * 1000 - bf_now_ms();
+	if (left_ms <= margin_ms)
+		return bf_errf(err, BF_ELOCKLOST,
+			       "etcd lease %llx has %lld ms left by etcd, within the fencing margin "
+			       "of %d ms",
+			       (unsigned long long)s->lease_id, (long long)left_ms, margin_ms);
+	return 0;
 }
 
 int64_t bf_etcd_session_lease(const bf_etcd_session *s)

@@ -16,13 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-void bf_etcd_buf_free(bf_etcd_buf *b)
+bool bf_etcd_write_not_applied(const bf_rpc_status *st)
 {
-	if (!b)
-		return;
-	free(b->data);
-	b->data = NULL;
-	b->len = 0;
+	if (st->code != BF_RPC_UNAVAILABLE)
+		return false;
+	return bf_rpc_status_never_sent(st) || !strcmp(st->details, "etcdserver: no leader");
 }
 
 /* ---- encoding ---------------------------------------------------------- */
@@ -40,7 +38,7 @@ static ProtobufCBinaryData mem_bytes(const void *p, size_t len)
 	return b;
 }
 
-static int pack(const ProtobufCMessage *msg, bf_etcd_buf *out)
+static int pack(const ProtobufCMessage *msg, bf_rpc_buf *out)
 {
 	size_t len = protobuf_c_message_get_packed_size(msg);
 
@@ -66,7 +64,7 @@ static void fill_range(const bf_etcd_range_req *req, Etcdserverpb__RangeRequest 
 	m->serializable = req->serializable;
 }
 
-int bf_etcd_wire_range(const bf_etcd_range_req *req, bf_etcd_buf *out)
+int bf_etcd_wire_range(const bf_etcd_range_req *req, bf_rpc_buf *out)
 {
 	Etcdserverpb__RangeRequest m;
 
@@ -77,7 +75,7 @@ int bf_etcd_wire_range(const bf_etcd_range_req *req, bf_etcd_buf *out)
 }
 
 int bf_etcd_wire_put(const char *key, const void *value, size_t value_len, int64_t lease,
-		     bf_etcd_buf *out)
+		     bf_rpc_buf *out)
 {
 	Etcdserverpb__PutRequest m = ETCDSERVERPB__PUT_REQUEST__INIT;
 
@@ -89,7 +87,7 @@ int bf_etcd_wire_put(const char *key, const void *value, size_t value_len, int64
 	return pack(&m.base, out);
 }
 
-int bf_etcd_wire_delete(const char *key, const char *range_end, bf_etcd_buf *out)
+int bf_etcd_wire_delete(const char *key, const char *range_end, bf_rpc_buf *out)
 {
 	Etcdserverpb__DeleteRangeRequest m = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
 
@@ -180,7 +178,7 @@ static void fill_compare(const bf_etcd_compare *c, Etcdserverpb__Compare *m)
 	}
 }
 
-int bf_etcd_wire_txn(const bf_etcd_txn_req *req, bf_etcd_buf *out)
+int bf_etcd_wire_txn(const bf_etcd_txn_req *req, bf_rpc_buf *out)
 {
 	Etcdserverpb__TxnRequest m = ETCDSERVERPB__TXN_REQUEST__INIT;
 	Etcdserverpb__Compare *cmps = NULL;
@@ -228,35 +226,36 @@ out:
 	return rc;
 }
 
-int bf_etcd_wire_lease_grant(int64_t ttl_s, bf_etcd_buf *out)
+int bf_etcd_wire_lease_grant(int64_t ttl_s, int64_t id, bf_rpc_buf *out)
 {
 	Etcdserverpb__LeaseGrantRequest m = ETCDSERVERPB__LEASE_GRANT_REQUEST__INIT;
 	m.ttl = ttl_s;
+	m.id = id;
 	return pack(&m.base, out);
 }
 
-int bf_etcd_wire_lease_revoke(int64_t id, bf_etcd_buf *out)
+int bf_etcd_wire_lease_revoke(int64_t id, bf_rpc_buf *out)
 {
 	Etcdserverpb__LeaseRevokeRequest m = ETCDSERVERPB__LEASE_REVOKE_REQUEST__INIT;
 	m.id = id;
 	return pack(&m.base, out);
 }
 
-int bf_etcd_wire_lease_ttl(int64_t id, bf_etcd_buf *out)
+int bf_etcd_wire_lease_ttl(int64_t id, bf_rpc_buf *out)
 {
 	Etcdserverpb__LeaseTimeToLiveRequest m = ETCDSERVERPB__LEASE_TIME_TO_LIVE_REQUEST__INIT;
 	m.id = id;
 	return pack(&m.base, out);
 }
 
-int bf_etcd_wire_keepalive(int64_t id, bf_etcd_buf *out)
+int bf_etcd_wire_keepalive(int64_t id, bf_rpc_buf *out)
 {
 	Etcdserverpb__LeaseKeepAliveRequest m = ETCDSERVERPB__LEASE_KEEP_ALIVE_REQUEST__INIT;
 	m.id = id;
 	return pack(&m.base, out);
 }
 
-int bf_etcd_wire_watch_create(const char *key, int64_t start_revision, bf_etcd_buf *out)
+int bf_etcd_wire_watch_create(const char *key, int64_t start_revision, bf_rpc_buf *out)
 {
 	Etcdserverpb__WatchRequest m = ETCDSERVERPB__WATCH_REQUEST__INIT;
 	Etcdserverpb__WatchCreateRequest create = ETCDSERVERPB__WATCH_CREATE_REQUEST__INIT;
@@ -270,7 +269,7 @@ int bf_etcd_wire_watch_create(const char *key, int64_t start_revision, bf_etcd_b
 	return pack(&m.base, out);
 }
 
-int bf_etcd_wire_status(bf_etcd_buf *out)
+int bf_etcd_wire_status(bf_rpc_buf *out)
 {
 	Etcdserverpb__StatusRequest m = ETCDSERVERPB__STATUS_REQUEST__INIT;
 	return pack(&m.base, out);

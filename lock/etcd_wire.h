@@ -1,9 +1,11 @@
 /*
  * Internal: the etcd client's wire layer. Encodes requests from bfill's
  * plain structs (include/bfill/etcd.h) into protobuf bytes and decodes and
- * validates replies back into them. Pure functions over buffers, with no
- * gRPC, so that malformed, truncated and oversized replies can be tested
- * directly. Depends on the protobuf-c code generated from proto/.
+ * validates replies back into them, and says what etcd's error statuses
+ * mean for a write. Pure functions over buffers, with no gRPC, so that
+ * malformed, truncated and oversized replies can be tested directly.
+ * Depends on the protobuf-c code generated from proto/ and rpc/rpc.h (the
+ * buffer and status types only).
  */
 #ifndef BFILL_ETCD_WIRE_H
 #define BFILL_ETCD_WIRE_H
@@ -12,27 +14,30 @@
 #include <stdint.h>
 
 #include "bfill/etcd.h"
+#include "rpc/rpc.h"
 
-/* An encoded message; data is malloc'd and owned by the holder. */
-typedef struct bf_etcd_buf {
-	uint8_t *data;
-	size_t len;
-} bf_etcd_buf;
-
-void bf_etcd_buf_free(bf_etcd_buf *b);
+/*
+ * True when a write that failed with st surely was not applied, so it may
+ * be sent to another member: no connection could be made
+ * (bf_rpc_status_never_sent), or etcd refused it with "etcdserver: no
+ * leader", which the hasleader check answers before proposing anything.
+ * Every other UNAVAILABLE ("request timed out", "leader changed", a reset
+ * connection) may have been committed.
+ */
+bool bf_etcd_write_not_applied(const bf_rpc_status *st);
 
 /* Encoders: 0, BF_EINVAL (missing key) or BF_ENOMEM. */
-int bf_etcd_wire_range(const bf_etcd_range_req *req, bf_etcd_buf *out);
+int bf_etcd_wire_range(const bf_etcd_range_req *req, bf_rpc_buf *out);
 int bf_etcd_wire_put(const char *key, const void *value, size_t value_len, int64_t lease,
-		     bf_etcd_buf *out);
-int bf_etcd_wire_delete(const char *key, const char *range_end, bf_etcd_buf *out);
-int bf_etcd_wire_txn(const bf_etcd_txn_req *req, bf_etcd_buf *out);
-int bf_etcd_wire_lease_grant(int64_t ttl_s, bf_etcd_buf *out);
-int bf_etcd_wire_lease_revoke(int64_t id, bf_etcd_buf *out);
-int bf_etcd_wire_lease_ttl(int64_t id, bf_etcd_buf *out);
-int bf_etcd_wire_keepalive(int64_t id, bf_etcd_buf *out);
-int bf_etcd_wire_watch_create(const char *key, int64_t start_revision, bf_etcd_buf *out);
-int bf_etcd_wire_status(bf_etcd_buf *out);
+		     bf_rpc_buf *out);
+int bf_etcd_wire_delete(const char *key, const char *range_end, bf_rpc_buf *out);
+int bf_etcd_wire_txn(const bf_etcd_txn_req *req, bf_rpc_buf *out);
+int bf_etcd_wire_lease_grant(int64_t ttl_s, int64_t id, bf_rpc_buf *out);
+int bf_etcd_wire_lease_revoke(int64_t id, bf_rpc_buf *out);
+int bf_etcd_wire_lease_ttl(int64_t id, bf_rpc_buf *out);
+int bf_etcd_wire_keepalive(int64_t id, bf_rpc_buf *out);
+int bf_etcd_wire_watch_create(const char *key, int64_t start_revision, bf_rpc_buf *out);
+int bf_etcd_wire_status(bf_rpc_buf *out);
 
 /* What a watch reply says about the one watched key. */
 typedef struct bf_etcd_watch_reply {

@@ -10,13 +10,22 @@
  *  - on UNAVAILABLE or DEADLINE_EXCEEDED the client moves to the next
  *    endpoint (round robin from the last one that answered); reads are
  *    retried there within the same call, writes only when the first member
- *    surely did not process them;
- *  - a write that hit its deadline has an UNKNOWN outcome and returns
- *    BF_ETIMEDOUT: re-read before deciding;
+ *    surely did not apply them (no connection could be made, or "no
+ *    leader");
+ *  - a write whose outcome is unknown says so: BF_ETIMEDOUT when it hit its
+ *    deadline, BF_EUNKNOWN when the transport failed after it was sent
+ *    (connection reset, socket closed, GOAWAY) or etcd itself could not say
+ *    ("request timed out"); re-read, or revoke, before deciding;
  *  - replies are size-checked and validated; a malformed one is BF_EPROTO.
  *
  * Error messages name the endpoint and carry etcd's own message. Built on
- * gRPC core's C API and protobuf-c; no gRPC type leaks into this header.
+ * bfill's gRPC transport (rpc/) and protobuf-c; no gRPC type leaks into
+ * this header.
+ *
+ * Fault seam "etcd.reply_lost.<Method>" (e.g. "etcd.reply_lost.LeaseGrant"):
+ * etcd answers the call, and the client reports a transport UNAVAILABLE
+ * ("Socket closed") instead, as when a connection breaks after the request
+ * went out.
  *
  * Thread safety: a bf_etcd may be used by several threads at once. A
  * keepalive stream or a watch belongs to the one thread that opened it.
@@ -50,7 +59,15 @@ typedef struct bf_etcd_opts {
 	 * acquire was cancelled. May be NULL.
 	 */
 	bool (*interrupted)(void *arg);
-	void *interrupt_arg;
+	/*
+	 * Asked at the start of each unary call and watch: a monotonic
+	 * instant (ms, as bf_now_ms) that the call's deadline may not pass,
+	 * or 0 for none. Lets a caller with a budget of its own (an acquire
+	 * with a timeout) bound every call it makes. Keepalive streams ignore
+	 * it. May be NULL.
+	 */
+	int64_t (*deadline_cap)(void *arg);
+	void *hook_arg; /* passed to both hooks */
 } bf_etcd_opts;
 
 /*
@@ -180,9 +197,17 @@ typedef struct bf_etcd_txn_result {
 int bf_etcd_txn(bf_etcd *c, const bf_etcd_txn_req *req, bf_etcd_txn_result *res, bf_err *err);
 void bf_etcd_txn_result_free(bf_etcd_txn_result *res);
 
-/* Leases. TTLs in seconds; *granted_ttl_s may be NULL. */
-int bf_etcd_lease_grant(bf_etcd *c, int64_t ttl_s, int64_t *id, int64_t *granted_ttl_s,
-			bf_err *err);
+/*
+ * Leases. TTLs in seconds. bf_etcd_lease_grant asks for lease want_id
+ * (> 0; 0 lets etcd choose) so that a grant whose outcome is unknown can
+ * still be revoked by its ID; *id gets the granted ID and *granted_ttl_s
+ * (may be NULL) the TTL etcd granted. A want_id etcd already has is
+ * BF_ESTATE ("etcdserver: lease already exists").
+ */
+int bf_etcd_lease_grant(bf_etcd *c, int64_t ttl_s, int64_t want_id, int64_t *id,
+			int64_t *granted_ttl_s, bf_err *err);
+/* A random positive lease ID for bf_etcd_lease_grant (from getrandom). */
+int64_t bf_etcd_lease_id_new(void);
 /* Revoking an unknown lease is BF_ENOTFOUND. */
 int bf_etcd_lease_revoke(bf_etcd *c, int64_t id, bf_err *err);
 /* *ttl_s = remaining seconds, -1 when the lease does not exist. */

@@ -15,8 +15,11 @@
  * the current one), "import.write", "import.fence" (a fencing check finds
  * the lock lost), "store.ingest", "lock.session" (session creation),
  * "lock.keepalive" (keepalives stop being sent), "lock.unlock" and
- * "lock.revoke" (a release that can't reach etcd), "scan.read"; pause seam
- * "import.stall" (before an import's fencing check).
+ * "lock.revoke" (a release that can't reach etcd), "scan.read",
+ * "etcd.reply_lost.<Method>" (etcd answers the call, e.g. LeaseGrant, Txn,
+ * LeaseKeepAlive, and the client reports a transport UNAVAILABLE "Socket
+ * closed" instead: a write etcd applied whose outcome the client cannot
+ * know); pause seam "import.stall" (before an import's fencing check).
  */
 #ifndef BFILL_FAULT_H
 #define BFILL_FAULT_H

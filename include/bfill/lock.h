@@ -53,7 +53,8 @@ typedef struct bf_lock_opts {
 	 * Fencing margin: before an ingest the holder must know its lease has
 	 * more than this left (judged from when the last keepalive that got an
 	 * answer was sent), else it asks etcd (a linearizable read) and gives
-	 * the round up when that can't show enough. 0 = max(2 s, TTL/3).
+	 * the round up when that can't show enough. 0 = max(2 s, TTL/3), at
+	 * most TTL/2; a margin of the TTL or more is BF_EINVAL.
 	 */
 	int fence_margin_ms;
 } bf_lock_opts;
@@ -77,10 +78,11 @@ int bf_lock_acquire(bf_lock *lk, const char *name, bf_fence_token *token, bf_err
 
 /*
  * Fencing check, to run before each ingest step: 0 when the session is
- * alive with more than the fencing margin left and the lock key still
- * exists with the same create revision; BF_ELOCKLOST otherwise. When etcd
- * cannot answer in time the holder can't prove it still holds the lock, so
- * that is BF_ELOCKLOST too.
+ * alive with more than the fencing margin left (by the last keepalive
+ * answer, else by etcd's own count of the lease's TTL) and the lock key
+ * still exists with the same create revision; BF_ELOCKLOST otherwise, the
+ * message saying which. When etcd cannot answer in time the holder can't
+ * prove it still holds the lock, so that is BF_ELOCKLOST too.
  */
 int bf_lock_check(bf_lock *lk, bf_err *err);
 

@@ -10,6 +10,7 @@
 #include "bfill/lock.h"
 #include "lock/etcd_mutex.h"
 #include "tests/support/etcd.h"
+#include "tests/support/lock.h"
 #include "tests/support/support.h"
 #include "util/util.h"
 
@@ -31,65 +32,11 @@ static void cleanup(void)
 
 TestSuite(lock_etcd, .fini = cleanup, .timeout = 60);
 
-typedef struct waits {
-	int retries;     /* on_wait calls with a reason */
-	int held;        /* on_wait(NULL) calls */
-	char last[600];
-} waits;
-
-static void record_wait(const char *reason, void *arg)
-{
-	waits *w = arg;
-	if (reason) {
-		w->retries++;
-		snprintf(w->last, sizeof(w->last), "%s", reason);
-	} else {
-		w->held++;
-	}
-}
-
-static bf_lock *make_lock(const char *endpoints, int ttl_s, int timeout_s, waits *w)
-{
-	bf_lock_opts o = {
-		.endpoints = endpoints,
-		.ttl_s = ttl_s,
-		.timeout_s = timeout_s,
-		.call_timeout_ms = 1000,
-		.on_wait = w ? record_wait : NULL,
-		.on_wait_arg = w,
-	};
-	bf_lock *lk = NULL;
-	bf_err err;
-
-	cr_assert_eq(bf_lock_create(&o, &lk, &err), 0, "%s", bf_err_text(&err));
-	cr_assert(bf_lock_is_distributed(lk));
-	return lk;
-}
-
-/* Keys under "<lock key>/", read with a client of our own. */
-static bf_etcd_range_result contenders(const char *endpoints, const char *lock_key)
-{
-	bf_etcd *c = NULL;
-	bf_etcd_range_result res;
-	char pfx[256], *end = NULL;
-	bf_err err;
-
-	snprintf(pfx, sizeof(pfx), "%s/", lock_key);
-	cr_assert_eq(bf_etcd_create(endpoints, NULL, &c, &err), 0);
-	cr_assert_eq(bf_etcd_prefix_end(pfx, &end, &err), 0);
-	bf_etcd_range_req r = { .key = pfx, .range_end = end, .sort_order = BF_ETCD_SORT_ASCEND,
-				.sort_target = BF_ETCD_BY_CREATE };
-	cr_assert_eq(bf_etcd_range(c, &r, &res, &err), 0, "%s", bf_err_text(&err));
-	free(end);
-	bf_etcd_destroy(c);
-	return res;
-}
-
 Test(lock_etcd, lock_unlock_token_is_create_revision)
 {
 	t_etcd *e = t_etcd_start(1);
-	waits w = { 0 };
-	bf_lock *lk = make_lock(t_etcd_endpoints(e), 3, 5, &w);
+	t_waits w = { 0 };
+	bf_lock *lk = t_lock_etcd(t_etcd_endpoints(e), 3, 5, &w);
 	bf_fence_token token = { 0 };
 	bf_err err;
 
@@ -98,7 +45,7 @@ Test(lock_etcd, lock_unlock_token_is_create_revision)
 	cr_assert_eq(w.held, 1);
 	cr_assert_eq(bf_lock_check(lk, &err), 0, "%s", bf_err_text(&err));
 
-	bf_etcd_range_result keys = contenders(t_etcd_endpoints(e), "/bfill/lock/7/1");
+	bf_etcd_range_result keys = t_lock_contenders(t_etcd_endpoints(e), "/bfill/lock/7/1");
 	cr_assert_eq(keys.n_kvs, 1);
 	cr_assert_eq(keys.kvs[0].create_revision, token.revision);
 	cr_assert_neq(keys.kvs[0].lease, 0);
@@ -112,7 +59,7 @@ Test(lock_etcd, lock_unlock_token_is_create_revision)
 	cr_assert_eq(bf_lock_acquire(lk, "7/1", &again, &err), BF_ESTATE);
 	cr_assert_eq(bf_lock_release(lk, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(bf_lock_check(lk, &err), BF_ELOCKLOST);
-	keys = contenders(t_etcd_endpoints(e), "/bfill/lock/7/1");
+	keys = t_lock_contenders(t_etcd_endpoints(e), "/bfill/lock/7/1");
 	cr_assert_eq(keys.n_kvs, 0);
 	bf_etcd_range_result_free(&keys);
 
@@ -231,7 +178,7 @@ Test(lock_etcd, lease_lost_while_holding_is_detected)
 {
 	t_etcd *e = t_etcd_start(1);
 	const int ttl = 2;
-	bf_lock *lk = make_lock(t_etcd_endpoints(e), ttl, 5, NULL);
+	bf_lock *lk = t_lock_etcd(t_etcd_endpoints(e), ttl, 5, NULL);
 	bf_fence_token token = { 0 };
 	bf_err err;
 
@@ -244,11 +191,16 @@ Test(lock_etcd, lease_lost_while_holding_is_detected)
 	int64_t took = bf_now_ms() - t0;
 	cr_assert_eq(rc, BF_ELOCKLOST, "check still passes after %lld ms", (long long)took);
 	cr_assert_leq(took, ttl * 1000 + 1500, "lost noticed after %lld ms", (long long)took);
+	/* Fencing gives up a margin before the lease runs out; keepalives
+	 * resume only once the session has surely given up on it too. */
+	bf_sleep_ms(t0 + ttl * 1000 + 500 - bf_now_ms());
+	cr_assert_eq(bf_lock_check(lk, &err), BF_ELOCKLOST);
+	cr_assert(strstr(err.msg, "session lost"), "%s", err.msg);
 	bf_fault_reset();
 
 	/* etcd expires the lease by itself, so another session gets the lock
 	 * even though the first holder never released it. */
-	bf_lock *other = make_lock(t_etcd_endpoints(e), ttl, 10, NULL);
+	bf_lock *other = t_lock_etcd(t_etcd_endpoints(e), ttl, 10, NULL);
 	bf_fence_token token2 = { 0 };
 	cr_assert_eq(bf_lock_acquire(other, "lost", &token2, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_gt(token2.revision, token.revision);
@@ -266,12 +218,12 @@ Test(lock_etcd, lease_lost_while_holding_is_detected)
 Test(lock_etcd, unreachable_etcd_times_out_cleanly)
 {
 	char ep[64];
-	waits w = { 0 };
+	t_waits w = { 0 };
 	bf_fence_token token = { 0 };
 	bf_err err;
 
 	snprintf(ep, sizeof(ep), "%s", t_etcd_dead_endpoint());
-	bf_lock *lk = make_lock(ep, 2, 2, &w);
+	bf_lock *lk = t_lock_etcd(ep, 2, 2, &w);
 	int64_t t0 = bf_now_ms();
 	cr_assert_eq(bf_lock_acquire(lk, "7/1", &token, &err), BF_ETIMEDOUT);
 	int64_t took = bf_now_ms() - t0;
@@ -289,7 +241,7 @@ Test(lock_etcd, unreachable_etcd_times_out_cleanly)
 Test(lock_etcd, etcd_killed_and_restarted_while_held)
 {
 	t_etcd *e = t_etcd_start(1);
-	bf_lock *lk = make_lock(t_etcd_endpoints(e), 3, 10, NULL);
+	bf_lock *lk = t_lock_etcd(t_etcd_endpoints(e), 3, 10, NULL);
 	bf_fence_token token = { 0 };
 	bf_err err;
 
@@ -304,7 +256,7 @@ Test(lock_etcd, etcd_killed_and_restarted_while_held)
 
 	/* After the restart the check tells the truth either way. */
 	int rc = bf_lock_check(lk, &err);
-	bf_etcd_range_result keys = contenders(t_etcd_endpoints(e), "/bfill/lock/restart");
+	bf_etcd_range_result keys = t_lock_contenders(t_etcd_endpoints(e), "/bfill/lock/restart");
 	if (rc == 0) {
 		cr_assert_eq(keys.n_kvs, 1, "held, but %zu keys", keys.n_kvs);
 		cr_assert_eq(keys.kvs[0].create_revision, token.revision);
@@ -315,7 +267,7 @@ Test(lock_etcd, etcd_killed_and_restarted_while_held)
 	bf_lock_release(lk, &err);
 	bf_lock_destroy(lk);
 
-	bf_lock *fresh = make_lock(t_etcd_endpoints(e), 3, 10, NULL);
+	bf_lock *fresh = t_lock_etcd(t_etcd_endpoints(e), 3, 10, NULL);
 	bf_fence_token token2 = { 0 };
 	cr_assert_eq(bf_lock_acquire(fresh, "restart", &token2, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_gt(token2.revision, token.revision);
@@ -329,8 +281,8 @@ Test(lock_etcd, etcd_killed_and_restarted_while_held)
 Test(lock_etcd, session_failure_is_an_error_not_a_crash)
 {
 	t_etcd *e = t_etcd_start(1);
-	waits w = { 0 };
-	bf_lock *lk = make_lock(t_etcd_endpoints(e), 2, 1, &w);
+	t_waits w = { 0 };
+	bf_lock *lk = t_lock_etcd(t_etcd_endpoints(e), 2, 1, &w);
 	bf_fence_token token = { 0 };
 	bf_err err;
 
@@ -338,7 +290,7 @@ Test(lock_etcd, session_failure_is_an_error_not_a_crash)
 	cr_assert_eq(bf_lock_acquire(lk, "49265", &token, &err), BF_ETIMEDOUT);
 	cr_assert(strstr(err.msg, "lock.session"), "%s", err.msg);
 	cr_assert_geq(w.retries, 1);
-	bf_etcd_range_result keys = contenders(t_etcd_endpoints(e), "/bfill/lock/49265");
+	bf_etcd_range_result keys = t_lock_contenders(t_etcd_endpoints(e), "/bfill/lock/49265");
 	cr_assert_eq(keys.n_kvs, 0);
 	bf_etcd_range_result_free(&keys);
 
@@ -367,7 +319,7 @@ Test(lock_etcd, first_endpoint_dead_second_alive)
 	bf_err err;
 
 	snprintf(eps, sizeof(eps), "%s,%s", t_etcd_dead_endpoint(), t_etcd_endpoint(e, 0));
-	bf_lock *lk = make_lock(eps, 3, 5, NULL);
+	bf_lock *lk = t_lock_etcd(eps, 3, 5, NULL);
 	int64_t t0 = bf_now_ms();
 	cr_assert_eq(bf_lock_acquire(lk, "failover", &token, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_leq(bf_now_ms() - t0, 2000);
@@ -384,7 +336,7 @@ Test(lock_etcd, three_members_holders_member_dies)
 	bf_err err;
 
 	/* The client starts on member 0, so its keepalive stream is there. */
-	bf_lock *lk = make_lock(t_etcd_endpoints(e), ttl, 10, NULL);
+	bf_lock *lk = t_lock_etcd(t_etcd_endpoints(e), ttl, 10, NULL);
 	cr_assert_eq(bf_lock_acquire(lk, "quorum", &token, &err), 0, "%s", bf_err_text(&err));
 	t_etcd_kill(e, 0);
 	/* Longer than the TTL: only keepalives through the other members can
@@ -394,7 +346,7 @@ Test(lock_etcd, three_members_holders_member_dies)
 	cr_assert_eq(bf_lock_release(lk, &err), 0, "%s", bf_err_text(&err));
 
 	/* A new contender, listing the dead member first, gets in too. */
-	bf_lock *other = make_lock(t_etcd_endpoints(e), ttl, 10, NULL);
+	bf_lock *other = t_lock_etcd(t_etcd_endpoints(e), ttl, 10, NULL);
 	cr_assert_eq(bf_lock_acquire(other, "quorum", &token2, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_gt(token2.revision, token.revision);
 	bf_lock_destroy(other);
@@ -424,8 +376,8 @@ static void *acquire_thread(void *arg)
 Test(lock_etcd, waiter_gets_the_lock_when_holder_releases)
 {
 	t_etcd *e = t_etcd_start(1);
-	bf_lock *a = make_lock(t_etcd_endpoints(e), 3, 5, NULL);
-	bf_lock *b = make_lock(t_etcd_endpoints(e), 3, 10, NULL);
+	bf_lock *a = t_lock_etcd(t_etcd_endpoints(e), 3, 5, NULL);
+	bf_lock *b = t_lock_etcd(t_etcd_endpoints(e), 3, 10, NULL);
 	acquirer wb = { .lk = b, .name = "handover" };
 	bf_fence_token token = { 0 };
 	pthread_t th;
@@ -451,8 +403,8 @@ Test(lock_etcd, waiter_gets_the_lock_when_holder_releases)
 Test(lock_etcd, held_by_another_times_out)
 {
 	t_etcd *e = t_etcd_start(1);
-	bf_lock *a = make_lock(t_etcd_endpoints(e), 3, 5, NULL);
-	bf_lock *b = make_lock(t_etcd_endpoints(e), 3, 1, NULL);
+	bf_lock *a = t_lock_etcd(t_etcd_endpoints(e), 3, 5, NULL);
+	bf_lock *b = t_lock_etcd(t_etcd_endpoints(e), 3, 1, NULL);
 	bf_fence_token token = { 0 };
 	bf_err err;
 
@@ -460,7 +412,7 @@ Test(lock_etcd, held_by_another_times_out)
 	cr_assert_eq(bf_lock_acquire(b, "busy", &token, &err), BF_ETIMEDOUT);
 	cr_assert(strstr(err.msg, "held by another session"), "%s", err.msg);
 	/* The loser left no queued key behind. */
-	bf_etcd_range_result keys = contenders(t_etcd_endpoints(e), "/bfill/lock/busy");
+	bf_etcd_range_result keys = t_lock_contenders(t_etcd_endpoints(e), "/bfill/lock/busy");
 	cr_assert_eq(keys.n_kvs, 1);
 	bf_etcd_range_result_free(&keys);
 	bf_lock_destroy(b);
@@ -471,8 +423,8 @@ Test(lock_etcd, held_by_another_times_out)
 Test(lock_etcd, cancel_stops_a_waiting_acquire)
 {
 	t_etcd *e = t_etcd_start(1);
-	bf_lock *a = make_lock(t_etcd_endpoints(e), 3, 5, NULL);
-	bf_lock *b = make_lock(t_etcd_endpoints(e), 3, 30, NULL);
+	bf_lock *a = t_lock_etcd(t_etcd_endpoints(e), 3, 5, NULL);
+	bf_lock *b = t_lock_etcd(t_etcd_endpoints(e), 3, 30, NULL);
 	acquirer wb = { .lk = b, .name = "cancel" };
 	bf_fence_token token = { 0 };
 	pthread_t th;
@@ -487,7 +439,7 @@ Test(lock_etcd, cancel_stops_a_waiting_acquire)
 	cr_assert_eq(wb.rc, BF_ECANCELLED, "%s", bf_err_text(&wb.err));
 	cr_assert_leq(wb.done_ms - cancelled, 500, "cancel took %lld ms",
 		      (long long)(wb.done_ms - cancelled));
-	bf_etcd_range_result keys = contenders(t_etcd_endpoints(e), "/bfill/lock/cancel");
+	bf_etcd_range_result keys = t_lock_contenders(t_etcd_endpoints(e), "/bfill/lock/cancel");
 	cr_assert_eq(keys.n_kvs, 1);
 	bf_etcd_range_result_free(&keys);
 	bf_lock_destroy(b);
@@ -503,7 +455,7 @@ Test(lock_etcd, stale_own_key_is_revoked_before_the_next_acquire)
 	t_etcd *e = t_etcd_start(1);
 	/* A lock timeout well under the TTL: waiting the stale key out is not
 	 * an option, only revoking it is. */
-	bf_lock *lk = make_lock(t_etcd_endpoints(e), 20, 4, NULL);
+	bf_lock *lk = t_lock_etcd(t_etcd_endpoints(e), 20, 4, NULL);
 	bf_fence_token tok1, tok2;
 	bf_err err = { 0 };
 
@@ -511,13 +463,13 @@ Test(lock_etcd, stale_own_key_is_revoked_before_the_next_acquire)
 	bf_fault_arm_range("lock.unlock", 1, 1);
 	bf_fault_arm_range("lock.revoke", 1, 1);
 	cr_assert_neq(bf_lock_release(lk, &err), 0, "the injected release failure is reported");
-	bf_etcd_range_result keys = contenders(t_etcd_endpoints(e), "/bfill/lock/stale/1");
+	bf_etcd_range_result keys = t_lock_contenders(t_etcd_endpoints(e), "/bfill/lock/stale/1");
 	cr_assert_eq(keys.n_kvs, 1, "the stale key is still there");
 	bf_etcd_range_result_free(&keys);
 
 	cr_assert_eq(bf_lock_acquire(lk, "stale/1", &tok2, &err), 0, "%s", err.msg);
 	cr_assert_gt(tok2.revision, tok1.revision);
-	keys = contenders(t_etcd_endpoints(e), "/bfill/lock/stale/1");
+	keys = t_lock_contenders(t_etcd_endpoints(e), "/bfill/lock/stale/1");
 	cr_assert_eq(keys.n_kvs, 1, "only the new key is queued");
 	cr_assert_eq(keys.kvs[0].create_revision, tok2.revision, "the holder is the new key, not the stale one");
 	bf_etcd_range_result_free(&keys);

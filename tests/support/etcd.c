@@ -121,6 +121,29 @@ const char *t_etcd_dead_endpoint(void)
 	return buf;
 }
 
+int t_etcd_leases(const t_etcd *e, int64_t *ids, int max)
+{
+	char ep[MAX_MEMBERS * 32 + 16];
+	char *argv[] = { "etcdctl", ep, "--dial-timeout=1s", "--command-timeout=2s", "lease",
+			 "list", NULL };
+	char *env[] = { "ETCDCTL_API=3", NULL };
+	int n = -1, got = 0;
+
+	snprintf(ep, sizeof(ep), "--endpoints=%s", e->endpoints);
+	t_run r = t_exec(argv, env);
+	cr_assert_eq(r.status, 0, "etcdctl lease list: %s", r.err);
+	/* "found N leases" and then one lowercase hex ID a line. */
+	cr_assert_eq(sscanf(r.out, "found %d leases", &n), 1, "etcdctl lease list: %s", r.out);
+	for (char *line = strchr(r.out, '\n'); line && got < max && ids; line = strchr(line, '\n')) {
+		unsigned long long id;
+		line++;
+		if (sscanf(line, "%llx", &id) == 1)
+			ids[got++] = (int64_t)id;
+	}
+	t_run_free(&r);
+	return n;
+}
+
 static void spawn_member(t_etcd *e, int i)
 {
 	member *m = &e->m[i];

@@ -14,6 +14,7 @@
 #define BFILL_TEST_ETCD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef struct t_etcd t_etcd;
 
@@ -41,5 +42,10 @@ void t_etcd_restart(t_etcd *e, int i);
 
 /* A loopback "host:port" nothing listens on (static buffer). */
 const char *t_etcd_dead_endpoint(void);
+
+/* The leases etcd holds now, read with `etcdctl lease list` (so from
+ * outside bfill's client): returns how many, with up to max of their IDs
+ * in ids (may be NULL). Asserts that etcdctl succeeds. */
+int t_etcd_leases(const t_etcd *e, int64_t *ids, int max);
 
 #endif

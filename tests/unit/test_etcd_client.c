@@ -5,6 +5,7 @@
  * it, and replies over the size limit.
  */
 #include "bfill/etcd.h"
+#include "bfill/fault.h"
 #include "tests/support/etcd.h"
 #include "util/util.h"
 
@@ -28,6 +29,7 @@ static void up(void)
 
 static void down(void)
 {
+	bf_fault_reset();
 	bf_etcd_destroy(client);
 	client = NULL;
 	t_etcd_destroy(cluster);
@@ -112,7 +114,7 @@ Test(etcd_client, lease_lifecycle_and_keepalive_stream)
 	int64_t id = 0, granted = 0, ttl = 0;
 	bf_err err;
 
-	cr_assert_eq(bf_etcd_lease_grant(client, 5, &id, &granted, &err), 0, "%s",
+	cr_assert_eq(bf_etcd_lease_grant(client, 5, 0, &id, &granted, &err), 0, "%s",
 		     bf_err_text(&err));
 	cr_assert_eq(granted, 5);
 	cr_assert_eq(bf_etcd_lease_ttl(client, id, &ttl, &err), 0);
@@ -134,6 +136,25 @@ Test(etcd_client, lease_lifecycle_and_keepalive_stream)
 	cr_assert_eq(bf_etcd_lease_revoke(client, id, &err), BF_ENOTFOUND);
 	cr_assert(strstr(err.msg, "requested lease not found"), "%s", err.msg);
 	cr_assert(strstr(err.msg, t_etcd_endpoint(cluster, 0)), "%s", err.msg);
+}
+
+/* A grant names its lease, so that one whose outcome is unknown can be
+ * revoked; the same ID twice is etcd's "lease already exists". */
+Test(etcd_client, lease_grant_with_chosen_id)
+{
+	int64_t want = bf_etcd_lease_id_new(), id = 0, ttl = 0;
+	bf_err err;
+
+	cr_assert_gt(want, 0);
+	cr_assert_neq(bf_etcd_lease_id_new(), want);
+	cr_assert_eq(bf_etcd_lease_grant(client, 5, want, &id, NULL, &err), 0, "%s",
+		     bf_err_text(&err));
+	cr_assert_eq(id, want);
+	cr_assert_eq(bf_etcd_lease_ttl(client, want, &ttl, &err), 0, "%s", bf_err_text(&err));
+	cr_assert(ttl > 0 && ttl <= 5);
+	cr_assert_eq(bf_etcd_lease_grant(client, 5, want, &id, NULL, &err), BF_ESTATE);
+	cr_assert(strstr(err.msg, "lease already exists"), "%s", err.msg);
+	cr_assert_eq(bf_etcd_lease_revoke(client, want, &err), 0, "%s", bf_err_text(&err));
 }
 
 Test(etcd_client, put_with_unknown_lease_is_not_found)
@@ -175,6 +196,39 @@ Test(etcd_client, dead_first_endpoint_fails_over)
 	cr_assert_str_eq(bf_etcd_endpoint(c), t_etcd_endpoint(cluster, 0));
 	int64_t rev;
 	cr_assert_eq(bf_etcd_put(c, "/t/f", "", 0, 0, &rev, &err), 0, "%s", bf_err_text(&err));
+	bf_etcd_destroy(c);
+}
+
+/*
+ * A reply lost after etcd applied a write (the connection broke on the way
+ * back): the write's outcome is unknown, so it is not sent again to the
+ * next member; a read is.
+ */
+Test(etcd_client, lost_reply_makes_a_write_unknown_and_a_read_retried)
+{
+	bf_etcd *c = NULL;
+	bf_etcd_range_result res;
+	char eps[128];
+	bf_err err;
+
+	/* Two endpoints, so a retry on "the next member" would be possible. */
+	snprintf(eps, sizeof(eps), "%s,%s", t_etcd_endpoint(cluster, 0),
+		 t_etcd_endpoint(cluster, 0));
+	cr_assert_eq(bf_etcd_create(eps, NULL, &c, &err), 0, "%s", bf_err_text(&err));
+	bf_fault_arm_range("etcd.reply_lost.Put", 1, 1);
+	cr_assert_eq(bf_etcd_put(c, "/t/lost", "v", 1, 0, NULL, &err), BF_EUNKNOWN, "%s",
+		     bf_err_text(&err));
+	cr_assert(strstr(err.msg, "outcome unknown"), "%s", err.msg);
+	cr_assert(strstr(err.msg, "Put"), "%s", err.msg);
+
+	/* etcd did apply it. */
+	bf_fault_arm_range("etcd.reply_lost.Range", 1, 1);
+	bf_etcd_range_req r = { .key = "/t/lost" };
+	cr_assert_eq(bf_etcd_range(c, &r, &res, &err), 0, "a read is retried: %s",
+		     bf_err_text(&err));
+	cr_assert_eq(res.n_kvs, 1);
+	cr_assert_str_eq(res.kvs[0].value, "v");
+	bf_etcd_range_result_free(&res);
 	bf_etcd_destroy(c);
 }
 

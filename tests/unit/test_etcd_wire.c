@@ -9,6 +9,7 @@
 #include "util/util.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,14 +40,14 @@ static Mvccpb__KeyValue kv(const char *key, int64_t create, int64_t mod, const c
 }
 
 /* A packed RangeResponse with two key-values (caller frees). */
-static bf_etcd_buf sample_range(void)
+static bf_rpc_buf sample_range(void)
 {
 	Etcdserverpb__RangeResponse r = ETCDSERVERPB__RANGE_RESPONSE__INIT;
 	Etcdserverpb__ResponseHeader h = header(42);
 	Mvccpb__KeyValue a = kv("/bfill/lock/7/1/abc", 10, 12, "v1");
 	Mvccpb__KeyValue b = kv("/bfill/lock/7/1/def", 11, 11, "");
 	Mvccpb__KeyValue *kvs[] = { &a, &b };
-	bf_etcd_buf out;
+	bf_rpc_buf out;
 
 	r.header = &h;
 	r.n_kvs = 2;
@@ -61,7 +62,7 @@ static bf_etcd_buf sample_range(void)
 
 Test(etcd_wire, range_reply_decodes)
 {
-	bf_etcd_buf b = sample_range();
+	bf_rpc_buf b = sample_range();
 	bf_etcd_range_result res;
 	bf_err err;
 
@@ -78,12 +79,12 @@ Test(etcd_wire, range_reply_decodes)
 	cr_assert_eq(res.kvs[1].lease, 0x694d8a5f2b3c1c0d);
 	cr_assert_eq(res.count, 2);
 	bf_etcd_range_result_free(&res);
-	bf_etcd_buf_free(&b);
+	bf_rpc_buf_free(&b);
 }
 
 Test(etcd_wire, every_truncation_is_refused_or_a_prefix)
 {
-	bf_etcd_buf b = sample_range();
+	bf_rpc_buf b = sample_range();
 	size_t refused = 0;
 
 	for (size_t len = 0; len < b.len; len++) {
@@ -105,19 +106,19 @@ Test(etcd_wire, every_truncation_is_refused_or_a_prefix)
 	}
 	/* Cuts inside a field, and any cut that drops the header, fail. */
 	cr_assert_gt(refused, b.len / 2, "only %zu of %zu cuts refused", refused, b.len);
-	bf_etcd_buf_free(&b);
+	bf_rpc_buf_free(&b);
 }
 
 Test(etcd_wire, one_byte_short_is_malformed)
 {
-	bf_etcd_buf b = sample_range();
+	bf_rpc_buf b = sample_range();
 	bf_etcd_range_result res;
 	bf_err err;
 
 	cr_assert_eq(bf_etcd_unwire_range(b.data, b.len - 1, LIMIT, &res, &err), BF_EPROTO);
 	cr_assert(strstr(err.msg, "malformed RangeResponse"), "%s", err.msg);
 	cr_assert_eq(res.n_kvs, 0);
-	bf_etcd_buf_free(&b);
+	bf_rpc_buf_free(&b);
 }
 
 Test(etcd_wire, huge_field_length_is_malformed)
@@ -150,7 +151,7 @@ Test(etcd_wire, huge_field_length_is_malformed)
 
 Test(etcd_wire, oversized_reply_is_refused_before_parsing)
 {
-	bf_etcd_buf b = sample_range();
+	bf_rpc_buf b = sample_range();
 	bf_etcd_range_result res;
 	int64_t id, ttl;
 	bf_err err;
@@ -159,7 +160,7 @@ Test(etcd_wire, oversized_reply_is_refused_before_parsing)
 	cr_assert(strstr(err.msg, "exceeds"), "%s", err.msg);
 	cr_assert_eq(bf_etcd_unwire_keepalive(b.data, b.len, 8, &id, &ttl, &err), BF_EPROTO);
 	cr_assert(strstr(err.msg, "exceeds"), "%s", err.msg);
-	bf_etcd_buf_free(&b);
+	bf_rpc_buf_free(&b);
 }
 
 /* Decodes garbage with every decoder: each returns 0 or BF_EPROTO. */
@@ -368,7 +369,7 @@ Test(etcd_wire, mutex_txn_request_encodes_like_etcd)
 	bf_etcd_op success[] = { put, first };
 	bf_etcd_op failure[] = { del };
 	bf_etcd_txn_req req = { &absent, 1, success, 2, failure, 1 };
-	bf_etcd_buf b = { 0 };
+	bf_rpc_buf b = { 0 };
 	Etcdserverpb__TxnRequest *t;
 
 	cr_assert_eq(bf_etcd_wire_txn(&req, &b), 0);
@@ -390,7 +391,7 @@ Test(etcd_wire, mutex_txn_request_encodes_like_etcd)
 	cr_assert_eq(t->failure[0]->request_case,
 		     ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE);
 	etcdserverpb__txn_request__free_unpacked(t, NULL);
-	bf_etcd_buf_free(&b);
+	bf_rpc_buf_free(&b);
 
 	/* A missing key is refused before anything goes out. */
 	bf_etcd_op nokey = { .kind = BF_ETCD_OP_PUT };
@@ -412,4 +413,53 @@ Test(etcd_wire, prefix_end)
 	cr_assert_eq(bf_etcd_prefix_end("\xff", &end, &err), BF_ERANGE);
 	cr_assert_null(end);
 	cr_assert_eq(bf_etcd_prefix_end("", &end, &err), BF_ERANGE);
+}
+
+/* A grant carries the lease ID bfill chose (field 2), so that a grant
+ * whose outcome is unknown can be revoked by that ID. */
+Test(etcd_wire, lease_grant_request_names_its_lease)
+{
+	bf_rpc_buf b = { 0 };
+
+	cr_assert_eq(bf_etcd_wire_lease_grant(10, 0x694d8a5f2b3c1c0d, &b), 0);
+	Etcdserverpb__LeaseGrantRequest *m =
+		etcdserverpb__lease_grant_request__unpack(NULL, b.len, b.data);
+	cr_assert_not_null(m);
+	cr_assert_eq(m->ttl, 10);
+	cr_assert_eq(m->id, 0x694d8a5f2b3c1c0d);
+	etcdserverpb__lease_grant_request__free_unpacked(m, NULL);
+	bf_rpc_buf_free(&b);
+}
+
+/* Which failed writes may go to another member: only those etcd surely
+ * did not apply. */
+Test(etcd_wire, write_not_applied_only_when_surely_not_sent_or_no_leader)
+{
+	static const struct {
+		int code;
+		const char *details;
+		bool not_applied;
+	} cases[] = {
+		{ BF_RPC_UNAVAILABLE, "etcdserver: no leader", true },
+		{ BF_RPC_UNAVAILABLE,
+		  "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:2379: "
+		  "Failed to connect to remote host: Connection refused",
+		  true },
+		{ BF_RPC_UNAVAILABLE, "etcdserver: request timed out", false },
+		{ BF_RPC_UNAVAILABLE,
+		  "etcdserver: request timed out, possibly due to previous leader failure", false },
+		{ BF_RPC_UNAVAILABLE, "etcdserver: leader changed", false },
+		{ BF_RPC_UNAVAILABLE, "etcdserver: server stopped", false },
+		/* the transport's other failures: see test_rpc.c */
+		{ BF_RPC_UNAVAILABLE, "Socket closed", false },
+		{ BF_RPC_DEADLINE_EXCEEDED, "Deadline Exceeded", false },
+		{ BF_RPC_FAILED_PRECONDITION, "etcdserver: no leader", false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bf_rpc_status st = { .code = cases[i].code };
+		snprintf(st.details, sizeof(st.details), "%s", cases[i].details);
+		cr_assert_eq(bf_etcd_write_not_applied(&st), cases[i].not_applied, "%s \"%s\"",
+			     bf_rpc_status_name(st.code), st.details);
+	}
 }

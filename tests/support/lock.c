@@ -1,0 +1,55 @@
+/*
+ * Helpers for the etcd lock's tests (see lock.h).
+ */
+#include "tests/support/lock.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+void t_record_wait(const char *reason, void *arg)
+{
+	t_waits *w = arg;
+	if (reason) {
+		w->retries++;
+		snprintf(w->last, sizeof(w->last), "%s", reason);
+	} else {
+		w->held++;
+	}
+}
+
+bf_lock *t_lock_etcd(const char *endpoints, int ttl_s, int timeout_s, t_waits *w)
+{
+	bf_lock_opts o = {
+		.endpoints = endpoints,
+		.ttl_s = ttl_s,
+		.timeout_s = timeout_s,
+		.call_timeout_ms = 1000,
+		.on_wait = w ? t_record_wait : NULL,
+		.on_wait_arg = w,
+	};
+	bf_lock *lk = NULL;
+	bf_err err;
+
+	cr_assert_eq(bf_lock_create(&o, &lk, &err), 0, "%s", bf_err_text(&err));
+	cr_assert(bf_lock_is_distributed(lk));
+	return lk;
+}
+
+bf_etcd_range_result t_lock_contenders(const char *endpoints, const char *lock_key)
+{
+	bf_etcd *c = NULL;
+	bf_etcd_range_result res;
+	char pfx[256], *end = NULL;
+	bf_err err;
+
+	snprintf(pfx, sizeof(pfx), "%s/", lock_key);
+	cr_assert_eq(bf_etcd_create(endpoints, NULL, &c, &err), 0);
+	cr_assert_eq(bf_etcd_prefix_end(pfx, &end, &err), 0);
+	bf_etcd_range_req r = { .key = pfx, .range_end = end, .sort_order = BF_ETCD_SORT_ASCEND,
+				.sort_target = BF_ETCD_BY_CREATE };
+	cr_assert_eq(bf_etcd_range(c, &r, &res, &err), 0, "%s", bf_err_text(&err));
+	free(end);
+	bf_etcd_destroy(c);
+	return res;
+}
