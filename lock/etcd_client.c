@@ -11,6 +11,7 @@
 #include "bfill/etcd.h"
 #include "bfill/fault.h"
 #include "lock/etcd_wire.h"
+#include "util/endpoints.h"
 #include "rpc/rpc.h"
 #include "util/util.h"
 
@@ -152,18 +153,13 @@ static int add_endpoint(bf_etcd *c, const char *spec, size_t len, bf_err *err)
 	char *host_port = NULL;
 	int rc;
 
+	/* The list passed bf_endpoints_check: only a scheme to drop. */
 	if (len >= 7 && !strncmp(spec, "http://", 7)) {
 		spec += 7;
 		len -= 7;
-	} else if (len >= 8 && !strncmp(spec, "https://", 8)) {
-		return bf_errf(err, BF_EINVAL, "etcd endpoint %.*s: TLS is not supported",
-			       (int)len, spec);
 	}
 	while (len > 0 && spec[len - 1] == '/')
 		len--;
-	if (len == 0 || !memchr(spec, ':', len))
-		return bf_errf(err, BF_EINVAL, "etcd endpoint \"%.*s\": expected host:port",
-			       (int)len, spec);
 	host_port = strndup(spec, len);
 	if (!host_port)
 		return bf_errf(err, BF_ENOMEM, "etcd: out of memory");
@@ -183,6 +179,9 @@ int bf_etcd_create(const char *endpoints, const bf_etcd_opts *opts, bf_etcd **ou
 	*out = NULL;
 	if (!endpoints || !*endpoints)
 		return bf_errf(err, BF_EINVAL, "etcd: no endpoints");
+	rc = bf_endpoints_check(endpoints, err);
+	if (rc)
+		return rc;
 	for (const char *p = endpoints; *p; p++)
 		max_eps += *p == ',';
 	c = calloc(1, sizeof(*c));
