@@ -4,6 +4,7 @@
  */
 #include "bfill/store.h"
 #include "engine/rdb.h"
+#include "util/util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -62,6 +63,43 @@ static bool file_exists(const char *dir, const char *name)
 	return stat(p, &sb) == 0;
 }
 
+/* The store-space error, one line, so every caller says it the same way. */
+static int no_room(const char *dir, uint64_t avail, uint64_t want, const char *to_do,
+		   bf_err *err)
+{
+	char avail_s[32], want_s[32];
+	return bf_errf(err, BF_ENOSPC,
+		       "store %s: only %s free on its file system; bfill needs at least %s to %s "
+		       "(free space, or use another store)",
+		       dir, bf_fmt_bytes(avail, avail_s, sizeof(avail_s)),
+		       bf_fmt_bytes(want, want_s, sizeof(want_s)), to_do);
+}
+
+/* Checks the file system that holds path (or, while path does not exist
+ * yet, its parent) for need + BF_STORE_MIN_FREE free bytes. */
+static int check_free(const char *path, uint64_t need, const char *to_do, bf_err *err)
+{
+	char probe[PATH_MAX];
+	uint64_t avail = 0, want;
+	struct stat sb;
+
+	if (stat(path, &sb) == 0)
+		snprintf(probe, sizeof(probe), "%s", path);
+	else
+		bf_dirname(path, probe, sizeof(probe));
+	/* No answer (a missing parent, say): what comes next says what is
+	 * wrong better than statvfs would. */
+	if (bf_fs_avail(probe, &avail, NULL))
+		return 0;
+	want = need > UINT64_MAX - BF_STORE_MIN_FREE ? UINT64_MAX : need + BF_STORE_MIN_FREE;
+	return avail < want ? no_room(path, avail, want, to_do, err) : 0;
+}
+
+int bf_store_check_free(const bf_store *st, uint64_t need, const char *to_do, bf_err *err)
+{
+	return check_free(st->path, need, to_do, err);
+}
+
 void bf_store_close(bf_store *st)
 {
 	if (!st)
@@ -95,6 +133,7 @@ static void store_options(bf_store *st)
 	rocksdb_options_set_level0_stop_writes_trigger(st->opts, 128);
 	rocksdb_options_set_max_open_files(st->opts, 1024);
 	rocksdb_options_set_max_background_jobs(st->opts, 2);
+	bf_rdb_silence_info_log(st->opts);
 	st->wsync = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(st->wsync, 1);
 	st->ro = rocksdb_readoptions_create();
@@ -154,14 +193,30 @@ static int load_uuid(bf_store *st, bf_err *err)
 	return rc;
 }
 
+static int open_db(bf_store *st, const char *dir, bool creating, bf_err *err)
+{
+	char *e = NULL;
+	int rc;
+
+	if (st->readonly) {
+		st->db = rocksdb_open_for_read_only(st->opts, dir, 0, &e);
+	} else {
+		rocksdb_options_set_create_if_missing(st->opts, creating);
+		st->db = rocksdb_open(st->opts, dir, &e);
+	}
+	rc = bf_rdb_open_err(e, "store", dir, err);
+	if (rc == BF_ELOCKED)
+		bf_errf(err, rc, "store %s is open for writing in another process", dir);
+	return rc;
+}
+
 int bf_store_open(const char *dir, unsigned flags, bf_store **out, bf_err *err)
 {
 	bf_store *st = NULL;
-	char *e = NULL;
 	char *marker = NULL;
 	size_t mlen = 0;
 	int rc = 0, empty;
-	bool creating = false;
+	bool readonly = flags & BF_STORE_READONLY, creating = false;
 
 	*out = NULL;
 	if (!dir || !*dir || strlen(dir) >= PATH_MAX)
@@ -169,14 +224,21 @@ int bf_store_open(const char *dir, unsigned flags, bf_store **out, bf_err *err)
 	empty = dir_is_empty(dir);
 	if (empty < 0)
 		return bf_errf(err, empty, "store %s: %s", dir, bf_strerror(empty));
+	if (empty && (!(flags & BF_STORE_CREATE) || readonly))
+		return bf_errf(err, BF_ENOTFOUND, "store %s does not exist", dir);
+	if (!empty && !file_exists(dir, "CURRENT"))
+		return bf_errf(err, BF_ENOTSTORE, "%s is not a bfill store (no RocksDB database in it)", dir);
+	/* Before anything is written: RocksDB's writes at open are not worth
+	 * starting on a disk that cannot take them. */
+	if (!readonly && !(flags & BF_STORE_RECLAIM)) {
+		rc = check_free(dir, 0, "open it for writing", err);
+		if (rc)
+			return rc;
+	}
 	if (empty) {
-		if (!(flags & BF_STORE_CREATE) || (flags & BF_STORE_READONLY))
-			return bf_errf(err, BF_ENOTFOUND, "store %s does not exist", dir);
 		if (mkdir(dir, 0755) && errno != EEXIST)
 			return bf_errf(err, -errno, "store %s: mkdir: %s", dir, strerror(errno));
 		creating = true;
-	} else if (!file_exists(dir, "CURRENT")) {
-		return bf_errf(err, BF_ENOTSTORE, "%s is not a bfill store (no RocksDB database in it)", dir);
 	}
 
 	st = calloc(1, sizeof(*st));
@@ -186,20 +248,11 @@ int bf_store_open(const char *dir, unsigned flags, bf_store **out, bf_err *err)
 	 * any working directory. */
 	if (!realpath(dir, st->path))
 		snprintf(st->path, sizeof(st->path), "%s", dir);
-	st->readonly = flags & BF_STORE_READONLY;
+	st->readonly = readonly;
 	store_options(st);
-	if (st->readonly) {
-		st->db = rocksdb_open_for_read_only(st->opts, dir, 0, &e);
-	} else {
-		rocksdb_options_set_create_if_missing(st->opts, creating);
-		st->db = rocksdb_open(st->opts, dir, &e);
-	}
-	if (e) {
-		rc = bf_rdb_err(e, err, dir);
-		if (rc == BF_ELOCKED)
-			bf_errf(err, rc, "store %s is open for writing in another process", dir);
+	rc = open_db(st, dir, creating, err);
+	if (rc)
 		goto out;
-	}
 	if (creating) {
 		rc = bf_store_put(st, MARKER_KEY, strlen(MARKER_KEY), STORE_FORMAT,
 				  strlen(STORE_FORMAT), err);

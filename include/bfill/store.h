@@ -27,7 +27,18 @@ typedef struct bf_store_batch bf_store_batch;
 enum {
 	BF_STORE_CREATE = 1 << 0,   /* create the store if DIR is absent or empty */
 	BF_STORE_READONLY = 1 << 1, /* no writes; does not take the lock */
+	/* Opened for writing to give space back (cancel, drop-index): no
+	 * BF_STORE_MIN_FREE floor, since the work frees more than it takes. */
+	BF_STORE_RECLAIM = 1 << 2,
 };
+
+/*
+ * Free bytes a store's file system must have before bfill opens the store
+ * for writing: at open RocksDB writes a new MANIFEST (preallocated in 4 MiB
+ * steps), an OPTIONS file and a flush of its log, and a command then writes
+ * a few catalog records.
+ */
+#define BF_STORE_MIN_FREE (8ULL << 20)
 
 /* Catalog keys start with this; it sorts before every 't' data key. */
 #define BF_CATALOG_PREFIX "mbfill/"
@@ -35,7 +46,11 @@ enum {
 /*
  * Opens DIR. Errors: BF_ENOTFOUND (no store, without CREATE), BF_ENOTSTORE
  * (a directory that is not a bfill store), BF_ELOCKED (open for writing in
- * another process). *out is freed with bf_store_close.
+ * another process), BF_ENOSPC (opening for writing, neither READONLY nor
+ * RECLAIM, with less than BF_STORE_MIN_FREE free; or too little for
+ * RocksDB to open at all). A read-only open writes nothing, so it works on
+ * a full disk.
+ * *out is freed with bf_store_close.
  */
 int bf_store_open(const char *dir, unsigned flags, bf_store **out, bf_err *err);
 void bf_store_close(bf_store *st);
@@ -49,6 +64,12 @@ const char *bf_store_path(const bf_store *st);
  */
 const char *bf_store_uuid(const bf_store *st);
 bool bf_store_readonly(const bf_store *st);
+/*
+ * 0 when the store's file system has `need` + BF_STORE_MIN_FREE bytes
+ * free; otherwise BF_ENOSPC with one line saying what is free and what
+ * bfill needs `to_do` (e.g. "load 1000 rows"). A check, not a reservation.
+ */
+int bf_store_check_free(const bf_store *st, uint64_t need, const char *to_do, bf_err *err);
 
 /* Point read. *val is malloc'd and owned by the caller (free()); returns
  * BF_ENOTFOUND when the key is absent. */

@@ -691,6 +691,25 @@ Test(store, approx_size_tracks_ingested_data)
 	free(dir);
 }
 
+/* ---- free space ---- */
+
+Test(store, check_free_names_what_is_free_and_what_is_needed)
+{
+	char *tmp = t_scratch_new("store");
+	bf_store *st = open_or_die(tmp, BF_STORE_CREATE);
+	bf_err err = { 0 };
+
+	cr_assert_eq(bf_store_check_free(st, 0, "do nothing", &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_store_check_free(st, UINT64_MAX, "load 5 rows", &err), BF_ENOSPC);
+	const char *msg = bf_err_text(&err);
+	cr_assert(strstr(msg, "store ") == msg && strstr(msg, bf_store_path(st)), "%s", msg);
+	cr_assert_not_null(strstr(msg, " free on its file system; bfill needs at least "), "%s", msg);
+	cr_assert_not_null(strstr(msg, " to load 5 rows (free space, or use another store)"), "%s",
+			   msg);
+	cr_assert_null(strchr(msg, '\n'), "one line: %s", msg);
+	bf_store_close(st);
+}
+
 Test(store, compression_names)
 {
 	static const struct { const char *name; bf_compression c; } known[] = {
