@@ -138,7 +138,7 @@ Test(disk_full, gen_into_a_full_store_fails_cleanly)
 	t_scratch_new("diskfull-gen");
 	char *fs = small_fs("small", 8);
 	char *store = t_path_in(fs, "store");
-	/* ~21 MiB of rows into 8 MiB. */
+	/* ~21 MiB of rows into 8 MiB: refused before the first row. */
 	t_run r = t_bfillf("gen --store '%s' --rows 100000", store);
 	cr_assert(!r.signaled, "no crash");
 	t_expect_cli_error(&r, 1, "bfill gen: ", "gen into a full file system", "space", NULL);
