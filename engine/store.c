@@ -361,14 +361,110 @@ void bf_store_batch_destroy(bf_store_batch *b)
 		rocksdb_writebatch_destroy((rocksdb_writebatch_t *)b);
 }
 
+static int cmp_keys(const void *a, size_t alen, const void *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* 0xff bytes put after hi's lowered last byte: the end then covers every
+ * key of the range that does not go on with 16 0xff bytes there (TiDB's
+ * datum encodings never start with 0xff). */
+#define END_PAD 16
+
+/*
+ * RocksDB's file-dropping call takes an inclusive end; this makes one that
+ * sorts below hi yet above nearly every key of [lo, hi): hi without its
+ * last byte when that byte is 0 (then nothing lies between), else hi with
+ * its last byte one lower and END_PAD 0xff bytes after it. Keys left
+ * between the two are few and fall to the tombstone. Returns its length
+ * (0: none, hi is empty); out has room for hilen + END_PAD bytes.
+ */
+static size_t inclusive_end(const uint8_t *hi, size_t hilen, uint8_t *out)
+{
+	if (hilen == 0)
+		return 0;
+	memcpy(out, hi, hilen);
+	if (hi[hilen - 1] == 0)
+		return hilen - 1;
+	out[hilen - 1]--;
+	memset(out + hilen, 0xff, END_PAD);
+	return hilen + END_PAD;
+}
+
+/* Step 1 of bf_store_delete_range: drops the files inside [lo, hi). */
+static void drop_files_inside(bf_store *st, const void *lo, size_t lolen, const void *hi,
+			      size_t hilen)
+{
+	uint8_t *end = malloc(hilen + END_PAD);
+	size_t endlen = end ? inclusive_end(hi, hilen, end) : 0;
+	char *e = NULL;
+
+	/* A failure here (no room even for a MANIFEST record) costs only
+	 * space: the tombstone that follows deletes the keys all the same. */
+	if (endlen && cmp_keys(lo, lolen, end, endlen) <= 0) {
+		rocksdb_delete_file_in_range(st->db, lo, lolen, (const char *)end, endlen, &e);
+		free(e);
+	}
+	free(end);
+}
+
+/* Bytes of the live files that hold keys in [lo, hi). */
+static uint64_t bytes_touching(bf_store *st, const void *lo, size_t lolen, const void *hi,
+			       size_t hilen)
+{
+	const rocksdb_livefiles_t *files = rocksdb_livefiles(st->db);
+	uint64_t bytes = 0;
+	int n = files ? rocksdb_livefiles_count(files) : 0;
+
+	for (int i = 0; i < n; i++) {
+		size_t slen, llen;
+		const char *small = rocksdb_livefiles_smallestkey(files, i, &slen);
+		const char *large = rocksdb_livefiles_largestkey(files, i, &llen);
+		if (cmp_keys(small, slen, hi, hilen) < 0 && cmp_keys(large, llen, lo, lolen) >= 0)
+			bytes += rocksdb_livefiles_size(files, i);
+	}
+	if (files)
+		rocksdb_livefiles_destroy(files);
+	return bytes;
+}
+
+/*
+ * Step 3 of bf_store_delete_range: rewrites the files that still hold
+ * deleted keys, when there is room to: RocksDB takes a compaction that
+ * runs out of space for a background error that stops its flushes and
+ * compactions until the store is opened again.
+ */
+static void compact_deleted(bf_store *st, const void *lo, size_t lolen, const void *hi,
+			    size_t hilen)
+{
+	uint64_t held = 0, avail = 0;
+
+	/* Step 1 often leaves no file data in the range; then a compaction
+	 * would only rewrite files that merely span it. */
+	if (bf_store_approx_size(st, lo, lolen, hi, hilen, &held, NULL) || held == 0)
+		return;
+	if (bf_fs_avail(st->path, &avail, NULL) || avail < bytes_touching(st, lo, lolen, hi, hilen))
+		return;
+	rocksdb_compact_range(st->db, lo, lolen, hi, hilen);
+}
+
 int bf_store_delete_range(bf_store *st, const void *lo, size_t lolen,
 			  const void *hi, size_t hilen, bf_err *err)
 {
-	bf_store_batch *b = bf_store_batch_create();
-	int rc;
+	bf_store_batch *b = NULL;
+	int rc = check_writable(st, err);
 
+	if (rc || cmp_keys(lo, lolen, hi, hilen) >= 0)
+		goto out;
+	drop_files_inside(st, lo, lolen, hi, hilen);
+	b = bf_store_batch_create();
 	bf_store_batch_delete_range(b, lo, lolen, hi, hilen);
 	rc = bf_store_batch_commit(st, b, err);
+	if (rc)
+		goto out;
+	compact_deleted(st, lo, lolen, hi, hilen);
+out:
 	bf_store_batch_destroy(b);
 	return rc;
 }

@@ -697,15 +697,12 @@ int bf_job_cancel(bf_store *st, int64_t job_id, bf_err *err)
 	rc = bf_catalog_get_table(st, job.table, &t, err);
 	if (rc)
 		return rc;
-	bf_store_batch *b = bf_store_batch_create();
-	for (int i = 0; i < job.nindexes; i++) {
+	for (int i = 0; i < job.nindexes && rc == 0; i++) {
 		uint8_t lo[BF_INDEX_PREFIX_LEN], hi[BF_INDEX_PREFIX_LEN];
 		bf_codec_index_prefix(lo, job.table_id, job.index_ids[i]);
 		bf_codec_index_prefix(hi, job.table_id, job.index_ids[i] + 1);
-		bf_store_batch_delete_range(b, lo, sizeof(lo), hi, sizeof(hi));
+		rc = bf_store_delete_range(st, lo, sizeof(lo), hi, sizeof(hi), err);
 	}
-	rc = bf_store_batch_commit(st, b, err);
-	bf_store_batch_destroy(b);
 	if (rc)
 		return rc;
 	drop_indexes(&t, &job);

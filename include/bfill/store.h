@@ -79,7 +79,21 @@ int bf_store_get(bf_store *st, const void *key, size_t klen, char **val,
 int bf_store_put(bf_store *st, const void *key, size_t klen, const void *val,
 		 size_t vlen, bf_err *err);
 int bf_store_delete(bf_store *st, const void *key, size_t klen, bf_err *err);
-/* Deletes every key in [lo, hi) atomically and durably. */
+/*
+ * Deletes every key in [lo, hi) durably and gives their space back:
+ *  1. SST files that lie wholly inside the range are dropped. This writes
+ *     nothing but a MANIFEST record, so it frees space even on a full
+ *     disk, and it makes room for the next step.
+ *  2. A synced range tombstone deletes every remaining key in the range.
+ *  3. The range is compacted, so files that straddle its ends are rewritten
+ *     without the deleted keys. Best effort: it is skipped when the file
+ *     system lacks room to rewrite them, and RocksDB reports no error from
+ *     it; the keys are gone either way and later compactions free the rest.
+ * When it returns 0 every key in the range is gone, for good. Readers may
+ * see the range half deleted while it runs, snapshots included (step 1
+ * ignores them), so callers delete only ranges nobody reads as a whole:
+ * an index that is not public, or one being dropped.
+ */
 int bf_store_delete_range(bf_store *st, const void *lo, size_t lolen,
 			  const void *hi, size_t hilen, bf_err *err);
 

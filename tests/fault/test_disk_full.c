@@ -133,6 +133,57 @@ Test(disk_full, every_command_on_a_full_store_works_or_fails_in_one_line)
 	free(fs);
 }
 
+/* Room the store's own files may take between two measurements. */
+#define SLACK (256u << 10)
+
+Test(disk_full, cancel_and_drop_index_give_back_what_failed_attempts_took)
+{
+	char *dir = t_scratch_new("diskfull-reclaim");
+	char *fs = small_fs("reclaim", 36);
+	char *store = t_path_in(fs, "store"), *sort = t_path_in(dir, "sort");
+	t_bfill_gen(store, 100000, 5);
+	uint64_t after_gen = free_bytes(fs);
+	t_run r = t_bfillf("add-index --store '%s' --table sbtest1 --name k_idx --columns k --sort-dir '%s'",
+			   store, sort);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	uint64_t after_k = free_bytes(fs);
+
+	/* c's entries (~16 MB) do not fit: imports land until one fails. */
+	r = t_bfillf("add-index --store '%s' --table sbtest1 --name c_idx --columns c --sort-dir '%s' "
+		     "--import-every 2M", store, sort);
+	cr_assert(!r.signaled, "killed by a signal: %s", r.err);
+	t_expect_cli_error(&r, 1, "bfill add-index: ", "an index too big for the store", "space", NULL);
+	uint64_t after_fail = free_bytes(fs);
+	cr_assert_lt(after_fail + (2u << 20), after_k, "the failed attempt left entries behind");
+
+	/* On a store this full (under BF_STORE_MIN_FREE), still. */
+	r = t_bfillf("drop-index --store '%s' --table sbtest1 --name k_idx", store);
+	cr_assert_eq(r.status, 0, "drop-index: %s", r.err);
+	t_run_free(&r);
+	uint64_t after_drop = free_bytes(fs);
+	cr_assert_geq(after_drop + SLACK, after_fail + (after_gen - after_k),
+		      "drop-index gives k_idx's %llu bytes back: %llu -> %llu free",
+		      (unsigned long long)(after_gen - after_k), (unsigned long long)after_fail,
+		      (unsigned long long)after_drop);
+
+	r = t_bfillf("cancel --store '%s' --job 2", store);
+	cr_assert_eq(r.status, 0, "cancel: %s", r.err);
+	t_run_free(&r);
+	uint64_t after_cancel = free_bytes(fs);
+	cr_assert_geq(after_cancel + SLACK, after_gen,
+		      "cancel gives the failed attempt's bytes back: %llu free, %llu after gen",
+		      (unsigned long long)after_cancel, (unsigned long long)after_gen);
+
+	/* The rows are untouched. */
+	r = t_bfillf("dump --store '%s' --table sbtest1 --limit 1", store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	free(store);
+	free(sort);
+	free(fs);
+}
+
 Test(disk_full, gen_into_a_full_store_fails_cleanly)
 {
 	t_scratch_new("diskfull-gen");
