@@ -37,7 +37,7 @@ int cmd_cancel(int argc, char **argv)
 	}
 	if (!store_dir || !id)
 		return cli_fail(BF_EXIT_USAGE, "--store DIR and --job ID are required");
-	rc = bf_store_open(store_dir, 0, &st, &err);
+	rc = bf_store_open(store_dir, BF_STORE_RECLAIM, &st, &err);
 	if (rc == 0)
 		rc = bf_job_cancel(st, NULL, (int64_t)id, &err);
 	bf_store_close(st);
@@ -72,7 +72,7 @@ int cmd_drop_index(int argc, char **argv)
 	}
 	if (!store_dir || !table || !name)
 		return cli_fail(BF_EXIT_USAGE, "--store DIR, --table T and --name I are required");
-	rc = bf_store_open(store_dir, 0, &st, &err);
+	rc = bf_store_open(store_dir, BF_STORE_RECLAIM, &st, &err);
 	if (rc == 0)
 		rc = bf_index_drop(st, NULL, table, name, &err);
 	bf_store_close(st);

@@ -127,9 +127,10 @@ int bf_engine_open(const char *dir, const bf_engine_opts *opts, bf_engine **out,
 	rocksdb_options_set_level0_stop_writes_trigger(e->opts, 1 << 30);
 	rocksdb_options_set_max_open_files(e->opts, -1);
 	rocksdb_options_set_max_background_jobs(e->opts, 1);
+	bf_rdb_silence_info_log(e->opts);
 	e->db = rocksdb_open(e->opts, dir, &errptr);
 	if (errptr) {
-		rc = bf_rdb_err(errptr, err, dir);
+		rc = bf_rdb_open_err(errptr, "sort dir", dir, err);
 		goto out;
 	}
 	atomic_store(&e->bytes, prop_u64(e->db, "rocksdb.total-sst-files-size"));

@@ -17,6 +17,12 @@
  * "what: rocksdb text". Returns 0 when errptr is NULL.
  */
 int bf_rdb_err(char *errptr, bf_err *err, const char *what);
+/*
+ * bf_rdb_err for a failed open of the database in dir. A want of space is
+ * told as such, with the free bytes, rather than as whichever file RocksDB
+ * could not write; kind names the database for the user ("store").
+ */
+int bf_rdb_open_err(char *errptr, const char *kind, const char *dir, bf_err *err);
 
 /* Iterator over [lo, hi) of any RocksDB database (the store's or an
  * engine's); see bf_store_iter_create for the contract. */
@@ -24,6 +30,12 @@ int bf_rdb_iter_create(rocksdb_t *db, const rocksdb_snapshot_t *snap,
 		       const void *lo, size_t lolen, const void *hi, size_t hilen,
 		       size_t readahead, bool fill_cache, bf_store_iter **out,
 		       bf_err *err);
+
+/*
+ * Keeps RocksDB's info log (the LOG file in the database directory) from
+ * ever being written; see rdb.c for why that is safe and why it matters.
+ */
+void bf_rdb_silence_info_log(rocksdb_options_t *opts);
 
 /* Maps a bf_compression to RocksDB's constant. */
 int bf_rdb_compression(int c);

@@ -4,6 +4,7 @@
  */
 #include "bfill/store.h"
 #include "engine/rdb.h"
+#include "util/util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -62,6 +63,43 @@ static bool file_exists(const char *dir, const char *name)
 	return stat(p, &sb) == 0;
 }
 
+/* The store-space error, one line, so every caller says it the same way. */
+static int no_room(const char *dir, uint64_t avail, uint64_t want, const char *to_do,
+		   bf_err *err)
+{
+	char avail_s[32], want_s[32];
+	return bf_errf(err, BF_ENOSPC,
+		       "store %s: only %s free on its file system; bfill needs at least %s to %s "
+		       "(free space, or use another store)",
+		       dir, bf_fmt_bytes(avail, avail_s, sizeof(avail_s)),
+		       bf_fmt_bytes(want, want_s, sizeof(want_s)), to_do);
+}
+
+/* Checks the file system that holds path (or, while path does not exist
+ * yet, its parent) for need + BF_STORE_MIN_FREE free bytes. */
+static int check_free(const char *path, uint64_t need, const char *to_do, bf_err *err)
+{
+	char probe[PATH_MAX];
+	uint64_t avail = 0, want;
+	struct stat sb;
+
+	if (stat(path, &sb) == 0)
+		snprintf(probe, sizeof(probe), "%s", path);
+	else
+		bf_dirname(path, probe, sizeof(probe));
+	/* No answer (a missing parent, say): what comes next says what is
+	 * wrong better than statvfs would. */
+	if (bf_fs_avail(probe, &avail, NULL))
+		return 0;
+	want = need > UINT64_MAX - BF_STORE_MIN_FREE ? UINT64_MAX : need + BF_STORE_MIN_FREE;
+	return avail < want ? no_room(path, avail, want, to_do, err) : 0;
+}
+
+int bf_store_check_free(const bf_store *st, uint64_t need, const char *to_do, bf_err *err)
+{
+	return check_free(st->path, need, to_do, err);
+}
+
 void bf_store_close(bf_store *st)
 {
 	if (!st)
@@ -95,6 +133,7 @@ static void store_options(bf_store *st)
 	rocksdb_options_set_level0_stop_writes_trigger(st->opts, 128);
 	rocksdb_options_set_max_open_files(st->opts, 1024);
 	rocksdb_options_set_max_background_jobs(st->opts, 2);
+	bf_rdb_silence_info_log(st->opts);
 	st->wsync = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(st->wsync, 1);
 	st->ro = rocksdb_readoptions_create();
@@ -154,14 +193,30 @@ static int load_uuid(bf_store *st, bf_err *err)
 	return rc;
 }
 
+static int open_db(bf_store *st, const char *dir, bool creating, bf_err *err)
+{
+	char *e = NULL;
+	int rc;
+
+	if (st->readonly) {
+		st->db = rocksdb_open_for_read_only(st->opts, dir, 0, &e);
+	} else {
+		rocksdb_options_set_create_if_missing(st->opts, creating);
+		st->db = rocksdb_open(st->opts, dir, &e);
+	}
+	rc = bf_rdb_open_err(e, "store", dir, err);
+	if (rc == BF_ELOCKED)
+		bf_errf(err, rc, "store %s is open for writing in another process", dir);
+	return rc;
+}
+
 int bf_store_open(const char *dir, unsigned flags, bf_store **out, bf_err *err)
 {
 	bf_store *st = NULL;
-	char *e = NULL;
 	char *marker = NULL;
 	size_t mlen = 0;
 	int rc = 0, empty;
-	bool creating = false;
+	bool readonly = flags & BF_STORE_READONLY, creating = false;
 
 	*out = NULL;
 	if (!dir || !*dir || strlen(dir) >= PATH_MAX)
@@ -169,14 +224,21 @@ int bf_store_open(const char *dir, unsigned flags, bf_store **out, bf_err *err)
 	empty = dir_is_empty(dir);
 	if (empty < 0)
 		return bf_errf(err, empty, "store %s: %s", dir, bf_strerror(empty));
+	if (empty && (!(flags & BF_STORE_CREATE) || readonly))
+		return bf_errf(err, BF_ENOTFOUND, "store %s does not exist", dir);
+	if (!empty && !file_exists(dir, "CURRENT"))
+		return bf_errf(err, BF_ENOTSTORE, "%s is not a bfill store (no RocksDB database in it)", dir);
+	/* Before anything is written: RocksDB's writes at open are not worth
+	 * starting on a disk that cannot take them. */
+	if (!readonly && !(flags & BF_STORE_RECLAIM)) {
+		rc = check_free(dir, 0, "open it for writing", err);
+		if (rc)
+			return rc;
+	}
 	if (empty) {
-		if (!(flags & BF_STORE_CREATE) || (flags & BF_STORE_READONLY))
-			return bf_errf(err, BF_ENOTFOUND, "store %s does not exist", dir);
 		if (mkdir(dir, 0755) && errno != EEXIST)
 			return bf_errf(err, -errno, "store %s: mkdir: %s", dir, strerror(errno));
 		creating = true;
-	} else if (!file_exists(dir, "CURRENT")) {
-		return bf_errf(err, BF_ENOTSTORE, "%s is not a bfill store (no RocksDB database in it)", dir);
 	}
 
 	st = calloc(1, sizeof(*st));
@@ -186,20 +248,11 @@ int bf_store_open(const char *dir, unsigned flags, bf_store **out, bf_err *err)
 	 * any working directory. */
 	if (!realpath(dir, st->path))
 		snprintf(st->path, sizeof(st->path), "%s", dir);
-	st->readonly = flags & BF_STORE_READONLY;
+	st->readonly = readonly;
 	store_options(st);
-	if (st->readonly) {
-		st->db = rocksdb_open_for_read_only(st->opts, dir, 0, &e);
-	} else {
-		rocksdb_options_set_create_if_missing(st->opts, creating);
-		st->db = rocksdb_open(st->opts, dir, &e);
-	}
-	if (e) {
-		rc = bf_rdb_err(e, err, dir);
-		if (rc == BF_ELOCKED)
-			bf_errf(err, rc, "store %s is open for writing in another process", dir);
+	rc = open_db(st, dir, creating, err);
+	if (rc)
 		goto out;
-	}
 	if (creating) {
 		rc = bf_store_put(st, MARKER_KEY, strlen(MARKER_KEY), STORE_FORMAT,
 				  strlen(STORE_FORMAT), err);
@@ -308,14 +361,110 @@ void bf_store_batch_destroy(bf_store_batch *b)
 		rocksdb_writebatch_destroy((rocksdb_writebatch_t *)b);
 }
 
+static int cmp_keys(const void *a, size_t alen, const void *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* 0xff bytes put after hi's lowered last byte: the end then covers every
+ * key of the range that does not go on with 16 0xff bytes there (TiDB's
+ * datum encodings never start with 0xff). */
+#define END_PAD 16
+
+/*
+ * RocksDB's file-dropping call takes an inclusive end; this makes one that
+ * sorts below hi yet above nearly every key of [lo, hi): hi without its
+ * last byte when that byte is 0 (then nothing lies between), else hi with
+ * its last byte one lower and END_PAD 0xff bytes after it. Keys left
+ * between the two are few and fall to the tombstone. Returns its length
+ * (0: none, hi is empty); out has room for hilen + END_PAD bytes.
+ */
+static size_t inclusive_end(const uint8_t *hi, size_t hilen, uint8_t *out)
+{
+	if (hilen == 0)
+		return 0;
+	memcpy(out, hi, hilen);
+	if (hi[hilen - 1] == 0)
+		return hilen - 1;
+	out[hilen - 1]--;
+	memset(out + hilen, 0xff, END_PAD);
+	return hilen + END_PAD;
+}
+
+/* Step 1 of bf_store_delete_range: drops the files inside [lo, hi). */
+static void drop_files_inside(bf_store *st, const void *lo, size_t lolen, const void *hi,
+			      size_t hilen)
+{
+	uint8_t *end = malloc(hilen + END_PAD);
+	size_t endlen = end ? inclusive_end(hi, hilen, end) : 0;
+	char *e = NULL;
+
+	/* A failure here (no room even for a MANIFEST record) costs only
+	 * space: the tombstone that follows deletes the keys all the same. */
+	if (endlen && cmp_keys(lo, lolen, end, endlen) <= 0) {
+		rocksdb_delete_file_in_range(st->db, lo, lolen, (const char *)end, endlen, &e);
+		free(e);
+	}
+	free(end);
+}
+
+/* Bytes of the live files that hold keys in [lo, hi). */
+static uint64_t bytes_touching(bf_store *st, const void *lo, size_t lolen, const void *hi,
+			       size_t hilen)
+{
+	const rocksdb_livefiles_t *files = rocksdb_livefiles(st->db);
+	uint64_t bytes = 0;
+	int n = files ? rocksdb_livefiles_count(files) : 0;
+
+	for (int i = 0; i < n; i++) {
+		size_t slen, llen;
+		const char *small = rocksdb_livefiles_smallestkey(files, i, &slen);
+		const char *large = rocksdb_livefiles_largestkey(files, i, &llen);
+		if (cmp_keys(small, slen, hi, hilen) < 0 && cmp_keys(large, llen, lo, lolen) >= 0)
+			bytes += rocksdb_livefiles_size(files, i);
+	}
+	if (files)
+		rocksdb_livefiles_destroy(files);
+	return bytes;
+}
+
+/*
+ * Step 3 of bf_store_delete_range: rewrites the files that still hold
+ * deleted keys, when there is room to: RocksDB takes a compaction that
+ * runs out of space for a background error that stops its flushes and
+ * compactions until the store is opened again.
+ */
+static void compact_deleted(bf_store *st, const void *lo, size_t lolen, const void *hi,
+			    size_t hilen)
+{
+	uint64_t held = 0, avail = 0;
+
+	/* Step 1 often leaves no file data in the range; then a compaction
+	 * would only rewrite files that merely span it. */
+	if (bf_store_approx_size(st, lo, lolen, hi, hilen, &held, NULL) || held == 0)
+		return;
+	if (bf_fs_avail(st->path, &avail, NULL) || avail < bytes_touching(st, lo, lolen, hi, hilen))
+		return;
+	rocksdb_compact_range(st->db, lo, lolen, hi, hilen);
+}
+
 int bf_store_delete_range(bf_store *st, const void *lo, size_t lolen,
 			  const void *hi, size_t hilen, bf_err *err)
 {
-	bf_store_batch *b = bf_store_batch_create();
-	int rc;
+	bf_store_batch *b = NULL;
+	int rc = check_writable(st, err);
 
+	if (rc || cmp_keys(lo, lolen, hi, hilen) >= 0)
+		goto out;
+	drop_files_inside(st, lo, lolen, hi, hilen);
+	b = bf_store_batch_create();
 	bf_store_batch_delete_range(b, lo, lolen, hi, hilen);
 	rc = bf_store_batch_commit(st, b, err);
+	if (rc)
+		goto out;
+	compact_deleted(st, lo, lolen, hi, hilen);
+out:
 	bf_store_batch_destroy(b);
 	return rc;
 }

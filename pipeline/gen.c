@@ -22,6 +22,11 @@
 
 /* SSTs are cut at this many raw bytes so that no file is unwieldy. */
 #define GEN_FILE_BYTES (256ULL << 20)
+/* An SST stores each entry's three lengths (up to 4 bytes here) and only
+ * the bytes of its key not shared with the previous key (2 of a record
+ * key's 19), which pays for restart points and index blocks: so key +
+ * value + 4 bounds a row from above (211 bytes measured, 220 bounded). */
+#define GEN_SST_ENTRY_LENGTHS 4
 #define GEN_MAX_THREADS 64
 #define DIGITS_PER_GROUP 11
 
@@ -80,6 +85,27 @@ void bf_gen_sbtest_row(uint64_t seed, int64_t handle, uint64_t rows, int64_t *k,
 	digit_groups(&state, pad, 5);
 }
 
+/* A row's columns but its handle, as bf_codec_row_encode takes them. */
+static void sbtest_cols(bf_row_col cols[3], int64_t k, const char *c, const char *pad)
+{
+	cols[0] = (bf_row_col){ 2, bf_datum_int(k) };
+	cols[1] = (bf_row_col){ 3, bf_datum_bytes(c, BF_SBTEST_C_LEN) };
+	cols[2] = (bf_row_col){ 4, bf_datum_bytes(pad, BF_SBTEST_PAD_LEN) };
+}
+
+/* An upper bound on the bytes a load of `rows` rows leaves in the store,
+ * uncompressed: each row as its widest (k, in [1, rows], at its largest). */
+static uint64_t load_bytes(uint64_t rows)
+{
+	char c[BF_SBTEST_C_LEN] = { 0 }, pad[BF_SBTEST_PAD_LEN] = { 0 };
+	bf_row_col cols[3];
+	uint64_t per_row;
+
+	sbtest_cols(cols, rows > INT64_MAX ? INT64_MAX : (int64_t)rows, c, pad);
+	per_row = BF_RECORD_KEY_LEN + bf_codec_row_len(cols, 3) + GEN_SST_ENTRY_LENGTHS;
+	return rows > UINT64_MAX / per_row ? UINT64_MAX : rows * per_row;
+}
+
 static int add_file(gen_worker *w, const char *path)
 {
 	if (w->nfiles == w->cap) {
@@ -118,11 +144,8 @@ static void *gen_thread(void *arg)
 		}
 		int64_t k;
 		bf_gen_sbtest_row(o->seed, h, o->rows, &k, c, pad);
-		bf_row_col cols[3] = {
-			{ 2, bf_datum_int(k) },
-			{ 3, bf_datum_bytes(c, sizeof(c)) },
-			{ 4, bf_datum_bytes(pad, sizeof(pad)) },
-		};
+		bf_row_col cols[3];
+		sbtest_cols(cols, k, c, pad);
 		long vlen = bf_codec_row_encode(val, cols, 3, order);
 		if (vlen < 0) {
 			rc = bf_errf(&w->err, (int)vlen, "row %" PRId64 ": encode failed", h);
@@ -189,6 +212,7 @@ int bf_gen_sbtest(bf_store *st, const bf_gen_opts *opts, bf_gen_stats *stats,
 	const char **files = NULL;
 	bf_table t;
 	const char *name = opts->table ? opts->table : "sbtest1";
+	char to_do[64];
 	int nthreads = opts->threads > 0 ? opts->threads : bf_ncpu();
 	int started = 0, rc;
 	size_t nfiles = 0;
@@ -202,6 +226,12 @@ int bf_gen_sbtest(bf_store *st, const bf_gen_opts *opts, bf_gen_stats *stats,
 		return bf_errf(err, BF_EEXIST, "table '%s' already exists in store %s", name, bf_store_path(st));
 	if (rc != BF_ENOTFOUND)
 		return bf_catalog_get_table(st, name, &t, err);
+	/* Refused before any work: a load that cannot fit would otherwise
+	 * run until the disk is full. */
+	snprintf(to_do, sizeof(to_do), "load %" PRIu64 " rows", opts->rows);
+	rc = bf_store_check_free(st, load_bytes(opts->rows), to_do, err);
+	if (rc)
+		return rc;
 	if (nthreads > GEN_MAX_THREADS)
 		nthreads = GEN_MAX_THREADS;
 	if ((uint64_t)nthreads > opts->rows)

@@ -27,7 +27,18 @@ typedef struct bf_store_batch bf_store_batch;
 enum {
 	BF_STORE_CREATE = 1 << 0,   /* create the store if DIR is absent or empty */
 	BF_STORE_READONLY = 1 << 1, /* no writes; does not take the lock */
+	/* Opened for writing to give space back (cancel, drop-index): no
+	 * BF_STORE_MIN_FREE floor, since the work frees more than it takes. */
+	BF_STORE_RECLAIM = 1 << 2,
 };
+
+/*
+ * Free bytes a store's file system must have before bfill opens the store
+ * for writing: at open RocksDB writes a new MANIFEST (preallocated in 4 MiB
+ * steps), an OPTIONS file and a flush of its log, and a command then writes
+ * a few catalog records.
+ */
+#define BF_STORE_MIN_FREE (8ULL << 20)
 
 /* Catalog keys start with this; it sorts before every 't' data key. */
 #define BF_CATALOG_PREFIX "mbfill/"
@@ -35,7 +46,11 @@ enum {
 /*
  * Opens DIR. Errors: BF_ENOTFOUND (no store, without CREATE), BF_ENOTSTORE
  * (a directory that is not a bfill store), BF_ELOCKED (open for writing in
- * another process). *out is freed with bf_store_close.
+ * another process), BF_ENOSPC (opening for writing, neither READONLY nor
+ * RECLAIM, with less than BF_STORE_MIN_FREE free; or too little for
+ * RocksDB to open at all). A read-only open writes nothing, so it works on
+ * a full disk.
+ * *out is freed with bf_store_close.
  */
 int bf_store_open(const char *dir, unsigned flags, bf_store **out, bf_err *err);
 void bf_store_close(bf_store *st);
@@ -49,6 +64,12 @@ const char *bf_store_path(const bf_store *st);
  */
 const char *bf_store_uuid(const bf_store *st);
 bool bf_store_readonly(const bf_store *st);
+/*
+ * 0 when the store's file system has `need` + BF_STORE_MIN_FREE bytes
+ * free; otherwise BF_ENOSPC with one line saying what is free and what
+ * bfill needs `to_do` (e.g. "load 1000 rows"). A check, not a reservation.
+ */
+int bf_store_check_free(const bf_store *st, uint64_t need, const char *to_do, bf_err *err);
 
 /* Point read. *val is malloc'd and owned by the caller (free()); returns
  * BF_ENOTFOUND when the key is absent. */
@@ -58,7 +79,21 @@ int bf_store_get(bf_store *st, const void *key, size_t klen, char **val,
 int bf_store_put(bf_store *st, const void *key, size_t klen, const void *val,
 		 size_t vlen, bf_err *err);
 int bf_store_delete(bf_store *st, const void *key, size_t klen, bf_err *err);
-/* Deletes every key in [lo, hi) atomically and durably. */
+/*
+ * Deletes every key in [lo, hi) durably and gives their space back:
+ *  1. SST files that lie wholly inside the range are dropped. This writes
+ *     nothing but a MANIFEST record, so it frees space even on a full
+ *     disk, and it makes room for the next step.
+ *  2. A synced range tombstone deletes every remaining key in the range.
+ *  3. The range is compacted, so files that straddle its ends are rewritten
+ *     without the deleted keys. Best effort: it is skipped when the file
+ *     system lacks room to rewrite them, and RocksDB reports no error from
+ *     it; the keys are gone either way and later compactions free the rest.
+ * When it returns 0 every key in the range is gone, for good. Readers may
+ * see the range half deleted while it runs, snapshots included (step 1
+ * ignores them), so callers delete only ranges nobody reads as a whole:
+ * an index that is not public, or one being dropped.
+ */
 int bf_store_delete_range(bf_store *st, const void *lo, size_t lolen,
 			  const void *hi, size_t hilen, bf_err *err);
 

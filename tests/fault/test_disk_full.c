@@ -6,10 +6,13 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "bfill/catalog.h"
 #include "bfill/store.h"
@@ -45,12 +48,148 @@ static char *small_fs(const char *name, int mib)
 	return dir;
 }
 
+/* Bytes free on the file system that holds path. */
+static uint64_t free_bytes(const char *path)
+{
+	struct statvfs vfs;
+	cr_assert_eq(statvfs(path, &vfs), 0, "statvfs %s: %s", path, strerror(errno));
+	return (uint64_t)vfs.f_bavail * vfs.f_frsize;
+}
+
+/* Fills the file system at fs to the last byte with a file of its own. */
+static void fill_up(const char *fs)
+{
+	char *path = t_path_in(fs, "filler");
+	static char block[64 << 10];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	size_t chunk = sizeof(block);
+
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	while (chunk >= 512) {
+		if (write(fd, block, chunk) != (ssize_t)chunk)
+			chunk /= 2;
+	}
+	close(fd);
+	cr_assert_lt(free_bytes(fs), 4096, "%s is full", fs);
+	free(path);
+}
+
+/* Runs `bfill <args>` and asserts the failure is one line, exit 1, that
+ * starts "bfill <cmd>: " and says `needle`. */
+#define expect_one_line(cmd, needle, ...)                                                   \
+	do {                                                                                \
+		t_run r_ = t_bfillf(cmd " " __VA_ARGS__);                                   \
+		cr_assert(!r_.signaled, "%s: killed by a signal: %s", cmd, r_.err);         \
+		t_expect_cli_error(&r_, 1, "bfill " cmd ": ", cmd " on a full store", needle, \
+				   NULL);                                                   \
+	} while (0)
+
+Test(disk_full, every_command_on_a_full_store_works_or_fails_in_one_line)
+{
+	char *dir = t_scratch_new("diskfull-all");
+	char *fs = small_fs("full", 24);
+	char *store = t_path_in(fs, "store"), *fresh = t_path_in(fs, "fresh");
+	char *sort = t_path_in(dir, "sort"), *log = t_path_in(store, "LOG");
+	t_bfill_gen(store, 20000, 1);
+	t_run r = t_bfillf("add-index --store '%s' --table sbtest1 --name k_idx --columns k --sort-dir '%s'",
+			   store, sort);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	fill_up(fs);
+
+	/* What writes says there is no room, before RocksDB's own writes
+	 * could fail (its info log used to abort the process here). */
+	expect_one_line("gen", "free on its file system", "--store '%s' --rows 10 --table t2", store);
+	expect_one_line("gen", "free on its file system", "--store '%s' --rows 10", fresh);
+	cr_assert(!t_path_exists(fresh), "a refused gen makes no store");
+	expect_one_line("add-index", "free on its file system",
+			"--store '%s' --table sbtest1 --name c_idx --columns c --sort-dir '%s'", store, sort);
+	expect_one_line("cancel", "no room on its file system", "--store '%s' --job 1", store);
+	expect_one_line("drop-index", "no room on its file system",
+			"--store '%s' --table sbtest1 --name k_idx", store);
+	/* check-index sorts beside the store by default: the same disk. */
+	expect_one_line("check-index", "no room on its file system",
+			"--store '%s' --table sbtest1 --name k_idx", store);
+
+	/* What only reads works: a read-only open writes nothing. */
+	r = t_bfillf("status --store '%s'", store);
+	cr_assert(r.status == 0 && !*r.err, "status: exit %d: %s", r.status, r.err);
+	t_run_free(&r);
+	r = t_bfillf("dump --store '%s' --table sbtest1 --limit 2", store);
+	cr_assert(r.status == 0 && !*r.err, "dump: exit %d: %s", r.status, r.err);
+	t_run_free(&r);
+	r = t_bfillf("check-index --store '%s' --table sbtest1 --name k_idx --tmp-dir '%s'", store, sort);
+	cr_assert(r.status == 0 && strstr(r.out, "20000 found: OK"), "check-index: %s%s", r.out, r.err);
+	t_run_free(&r);
+
+	/* RocksDB's info log is never written, so it cannot fail. */
+	struct stat sb;
+	cr_assert_eq(stat(log, &sb), 0);
+	cr_assert_eq(sb.st_size, 0, "LOG holds %lld bytes", (long long)sb.st_size);
+	free(store);
+	free(fresh);
+	free(sort);
+	free(log);
+	free(fs);
+}
+
+/* Room the store's own files may take between two measurements. */
+#define SLACK (256u << 10)
+
+Test(disk_full, cancel_and_drop_index_give_back_what_failed_attempts_took)
+{
+	char *dir = t_scratch_new("diskfull-reclaim");
+	char *fs = small_fs("reclaim", 36);
+	char *store = t_path_in(fs, "store"), *sort = t_path_in(dir, "sort");
+	t_bfill_gen(store, 100000, 5);
+	uint64_t after_gen = free_bytes(fs);
+	t_run r = t_bfillf("add-index --store '%s' --table sbtest1 --name k_idx --columns k --sort-dir '%s'",
+			   store, sort);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	uint64_t after_k = free_bytes(fs);
+
+	/* c's entries (~16 MB) do not fit: imports land until one fails. */
+	r = t_bfillf("add-index --store '%s' --table sbtest1 --name c_idx --columns c --sort-dir '%s' "
+		     "--import-every 2M", store, sort);
+	cr_assert(!r.signaled, "killed by a signal: %s", r.err);
+	t_expect_cli_error(&r, 1, "bfill add-index: ", "an index too big for the store", "space", NULL);
+	uint64_t after_fail = free_bytes(fs);
+	cr_assert_lt(after_fail + (2u << 20), after_k, "the failed attempt left entries behind");
+
+	/* On a store this full (under BF_STORE_MIN_FREE), still. */
+	r = t_bfillf("drop-index --store '%s' --table sbtest1 --name k_idx", store);
+	cr_assert_eq(r.status, 0, "drop-index: %s", r.err);
+	t_run_free(&r);
+	uint64_t after_drop = free_bytes(fs);
+	cr_assert_geq(after_drop + SLACK, after_fail + (after_gen - after_k),
+		      "drop-index gives k_idx's %llu bytes back: %llu -> %llu free",
+		      (unsigned long long)(after_gen - after_k), (unsigned long long)after_fail,
+		      (unsigned long long)after_drop);
+
+	r = t_bfillf("cancel --store '%s' --job 2", store);
+	cr_assert_eq(r.status, 0, "cancel: %s", r.err);
+	t_run_free(&r);
+	uint64_t after_cancel = free_bytes(fs);
+	cr_assert_geq(after_cancel + SLACK, after_gen,
+		      "cancel gives the failed attempt's bytes back: %llu free, %llu after gen",
+		      (unsigned long long)after_cancel, (unsigned long long)after_gen);
+
+	/* The rows are untouched. */
+	r = t_bfillf("dump --store '%s' --table sbtest1 --limit 1", store);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	free(store);
+	free(sort);
+	free(fs);
+}
+
 Test(disk_full, gen_into_a_full_store_fails_cleanly)
 {
 	t_scratch_new("diskfull-gen");
 	char *fs = small_fs("small", 8);
 	char *store = t_path_in(fs, "store");
-	/* ~21 MiB of rows into 8 MiB. */
+	/* ~21 MiB of rows into 8 MiB: refused before the first row. */
 	t_run r = t_bfillf("gen --store '%s' --rows 100000", store);
 	cr_assert(!r.signaled, "no crash");
 	t_expect_cli_error(&r, 1, "bfill gen: ", "gen into a full file system", "space", NULL);

@@ -249,6 +249,27 @@ Test(cli_gen, usage_errors_exit_2, .init = t_need_bfill)
 	free(store);
 }
 
+Test(cli_gen, more_rows_than_the_disk_holds_are_refused_at_once, .init = t_need_bfill)
+{
+	char *tmp = t_scratch_new("cli");
+	char *store = t_path_in(tmp, "store");
+	/* ulimit -f only bounds the harm should the check go missing: the
+	 * load would then write until the disk is full. */
+	char *const argv[] = { "/bin/sh", "-c",
+			       "ulimit -f 32768; exec \"$0\" gen --store \"$1\" --rows 9223372036854775807",
+			       (char *)t_bfill(), store, NULL };
+	int64_t t0 = bf_now_ms();
+	t_run r = t_exec(argv, NULL);
+
+	cr_assert(!r.signaled, "the load ran: %s", r.err);
+	t_expect_cli_error(&r, 1, "bfill gen: ", "gen of 2^63-1 rows", "free on its file system",
+			   "needs at least");
+	cr_assert_lt(bf_now_ms() - t0, 5000, "refused at once");
+	cr_assert_lt(bf_du(store), 1u << 20, "no row was written: %llu bytes",
+		     (unsigned long long)bf_du(store));
+	free(store);
+}
+
 Test(cli_gen, existing_table_fails_and_changes_nothing, .init = t_need_bfill)
 {
 	char *tmp = t_scratch_new("cli");

@@ -691,6 +691,125 @@ Test(store, approx_size_tracks_ingested_data)
 	free(dir);
 }
 
+/* ---- disk space ---- */
+
+/* Entries (tombstones included) in the store's live SST files. */
+static uint64_t live_entries(bf_store *st)
+{
+	const rocksdb_livefiles_t *files = rocksdb_livefiles(bf_store_rocksdb(st));
+	uint64_t n = 0;
+
+	cr_assert_not_null(files);
+	for (int i = 0; i < rocksdb_livefiles_count(files); i++)
+		n += rocksdb_livefiles_entries(files, i);
+	rocksdb_livefiles_destroy(files);
+	return n;
+}
+
+static void ingest_one(bf_store *st, const char *path)
+{
+	bf_err err = { 0 };
+	const char *files[] = { path };
+	cr_assert_eq(bf_store_ingest(st, files, 1, &err), 0, "%s", bf_err_text(&err));
+}
+
+Test(store, delete_range_gives_the_space_back)
+{
+	char *tmp = t_scratch_new("store");
+	char *dir = t_path_in(tmp, "s");
+	char *a = t_path_in(tmp, "a.sst"), *b = t_path_in(tmp, "b.sst"), *c = t_path_in(tmp, "c.sst");
+	bf_store *st = open_or_die(dir, BF_STORE_CREATE);
+	bf_err err = { 0 };
+	char *e = NULL;
+
+	/* Files wholly inside [t000000, t040000), one that straddles its end,
+	 * and a flushed memtable (L0, which RocksDB never drops by range). */
+	write_sst(a, 0, 20000, "a", BF_COMPRESS_NONE);
+	write_sst(b, 20000, 40000, "b", BF_COMPRESS_NONE);
+	write_sst(c, 35000, 45000, "c", BF_COMPRESS_NONE);
+	ingest_one(st, a);
+	ingest_one(st, b);
+	ingest_one(st, c);
+	put_str(st, "t010000", "put");
+	rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+	rocksdb_flush(bf_store_rocksdb(st), fo, &e);
+	rocksdb_flushoptions_destroy(fo);
+	cr_assert_null(e, "flush: %s", e);
+	cr_assert_geq(live_entries(st), 50001);
+
+	cr_assert_eq(bf_store_delete_range(st, "t000000", 7, "t040000", 7, &err), 0, "%s",
+		     bf_err_text(&err));
+	/* What is left in files: the 5000 keys past the end and the few
+	 * catalog records that the flush took along. */
+	cr_assert_leq(live_entries(st), 5000 + 10, "files still hold %llu entries",
+		      (unsigned long long)live_entries(st));
+	/* The straddling file's keys past the end are all there. */
+	cr_assert_eq(count_data_keys(st), 5000);
+	expect_sst_keys(st, 40000, 45000, "c");
+	bf_store_close(st);
+
+	st = open_or_die(dir, BF_STORE_READONLY);
+	cr_assert_eq(count_data_keys(st), 5000, "the delete is durable");
+	bf_store_close(st);
+	free(a);
+	free(b);
+	free(c);
+	free(dir);
+}
+
+Test(store, delete_range_drops_no_file_holding_its_end_key)
+{
+	char *tmp = t_scratch_new("store");
+	char *dir = t_path_in(tmp, "s");
+	char *a = t_path_in(tmp, "a.sst"), *b = t_path_in(tmp, "b.sst");
+	bf_store *st = open_or_die(dir, BF_STORE_CREATE);
+	bf_err err = { 0 };
+	char *val = NULL;
+	size_t vlen = 0;
+
+	/* A file whose last key is the range's (excluded) end. */
+	write_sst(a, 0, 100, "a", BF_COMPRESS_NONE);
+	ingest_one(st, a);
+	cr_assert_eq(bf_store_delete_range(st, "t000000", 7, "t000099", 7, &err), 0, "%s",
+		     bf_err_text(&err));
+	cr_assert_eq(count_data_keys(st), 1);
+	expect_sst_keys(st, 99, 100, "a");
+
+	/* An end whose last byte is 0: the greatest key below it ends the
+	 * files that may go, and the end key itself stays. */
+	write_sst(b, 200, 300, "b", BF_COMPRESS_NONE);
+	ingest_one(st, b);
+	const char end0[] = "t000299\0";
+	cr_assert_eq(bf_store_put(st, end0, sizeof(end0) - 1, "end", 3, &err), 0);
+	cr_assert_eq(bf_store_delete_range(st, "t000200", 7, end0, sizeof(end0) - 1, &err), 0,
+		     "%s", bf_err_text(&err));
+	cr_assert_eq(count_data_keys(st), 2);
+	cr_assert_eq(bf_store_get(st, end0, sizeof(end0) - 1, &val, &vlen, &err), 0);
+	cr_assert(vlen == 3 && !memcmp(val, "end", 3));
+	free(val);
+	bf_store_close(st);
+	free(a);
+	free(b);
+	free(dir);
+}
+
+Test(store, check_free_names_what_is_free_and_what_is_needed)
+{
+	char *tmp = t_scratch_new("store");
+	bf_store *st = open_or_die(tmp, BF_STORE_CREATE);
+	bf_err err = { 0 };
+
+	cr_assert_eq(bf_store_check_free(st, 0, "do nothing", &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_store_check_free(st, UINT64_MAX, "load 5 rows", &err), BF_ENOSPC);
+	const char *msg = bf_err_text(&err);
+	cr_assert(strstr(msg, "store ") == msg && strstr(msg, bf_store_path(st)), "%s", msg);
+	cr_assert_not_null(strstr(msg, " free on its file system; bfill needs at least "), "%s", msg);
+	cr_assert_not_null(strstr(msg, " to load 5 rows (free space, or use another store)"), "%s",
+			   msg);
+	cr_assert_null(strchr(msg, '\n'), "one line: %s", msg);
+	bf_store_close(st);
+}
+
 Test(store, compression_names)
 {
 	static const struct { const char *name; bf_compression c; } known[] = {
