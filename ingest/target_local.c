@@ -8,6 +8,7 @@
 #include "bfill/catalog.h"
 #include "bfill/fault.h"
 #include "bfill/target.h"
+#include "util/trace.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -120,6 +121,8 @@ static int local_ingest(void *impl, const char *const *paths, size_t n,
 	if (rc == 0) {
 		atomic_fetch_add(&t->ingests, 1);
 		atomic_fetch_add(&t->files, n);
+		bf_trace("ingest", "files=%zu lock=%s revision=%" PRId64, n,
+			 token ? token->key : "", token ? token->revision : 0);
 	}
 	return rc;
 }

@@ -196,10 +196,10 @@ int bf_parse_size(const char *s, uint64_t *out)
 
 char *bf_fmt_bytes(uint64_t v, char *buf, size_t n)
 {
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
 	double d = (double)v;
 	int u = 0;
-	while (d >= 1024 && u < 4) {
+	while (d >= 1024 && u < 6) {
 		d /= 1024;
 		u++;
 	}
