@@ -17,6 +17,7 @@
 #define JOB_KEY BF_CATALOG_PREFIX "job/"
 #define COUNTER_KEY BF_CATALOG_PREFIX "counter/"
 #define FENCE_KEY BF_CATALOG_PREFIX "fence/"
+#define TABLE_KEY_MAX (sizeof(TABLE_KEY) + BF_NAME_MAX)
 
 static const char *const index_states[] = { "none", "write-reorg", "public" };
 static const char *const job_states[] = { "queueing", "running", "done",
@@ -345,7 +346,7 @@ static void table_key(char *buf, size_t n, const char *name)
 
 int bf_catalog_get_table(bf_store *st, const char *name, bf_table *out, bf_err *err)
 {
-	char key[256];
+	char key[TABLE_KEY_MAX];
 	cJSON *o = NULL;
 	int rc;
 
@@ -364,7 +365,7 @@ int bf_catalog_get_table(bf_store *st, const char *name, bf_table *out, bf_err *
 
 int bf_catalog_put_table(bf_store *st, const bf_table *t, bf_err *err)
 {
-	char key[256];
+	char key[TABLE_KEY_MAX];
 	const char *keys[1] = { key };
 	cJSON *objs[1] = { table_to_json(t) };
 
@@ -374,7 +375,7 @@ int bf_catalog_put_table(bf_store *st, const bf_table *t, bf_err *err)
 
 int bf_catalog_delete_table(bf_store *st, const char *name, bf_err *err)
 {
-	char key[256];
+	char key[TABLE_KEY_MAX];
 	table_key(key, sizeof(key), name);
 	return bf_store_delete(st, key, strlen(key), err);
 }
@@ -659,7 +660,7 @@ int bf_table_decode_column(const bf_table *t, int col, const bf_row_view *rv,
 int bf_catalog_put_table_and_job(bf_store *st, const bf_table *t, const bf_job *job,
 				 bf_err *err)
 {
-	char tkey[256], jkey[128];
+	char tkey[TABLE_KEY_MAX], jkey[128];
 	const char *keys[2] = { tkey, jkey };
 	cJSON *objs[2] = { table_to_json(t), job_to_json(job) };
 
@@ -668,15 +669,55 @@ int bf_catalog_put_table_and_job(bf_store *st, const bf_table *t, const bf_job *
 	return put_records(st, keys, objs, 2, err);
 }
 
+/* Length of the UTF-8 sequence at s and its code point in *cp; 0 when it
+ * is not valid UTF-8 (a bad lead byte, a missing continuation, an overlong
+ * form, a surrogate, past U+10FFFF). Stops at a NUL, which is no
+ * continuation byte. */
+static size_t utf8_char(const unsigned char *s, uint32_t *cp)
+{
+	uint32_t c = s[0], min;
+	size_t n;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if ((c & 0xE0) == 0xC0) {
+		n = 2, c &= 0x1F, min = 0x80;
+	} else if ((c & 0xF0) == 0xE0) {
+		n = 3, c &= 0x0F, min = 0x800;
+	} else if ((c & 0xF8) == 0xF0) {
+		n = 4, c &= 0x07, min = 0x10000;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3F);
+	}
+	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+		return 0;
+	*cp = c;
+	return n;
+}
+
 bool bf_name_valid(const char *name)
 {
-	size_t n = name ? strlen(name) : 0;
-	if (n == 0 || n >= BF_NAME_MAX || name[n - 1] == ' ')
+	const unsigned char *p = (const unsigned char *)name;
+	uint32_t cp = 0;
+	size_t chars = 0, n;
+
+	if (!name || !*name)
 		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+	for (; *p; p += n) {
+		n = utf8_char(p, &cp);
+		/* C0 controls, DEL and C1 controls would break a line of output. */
+		if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || ++chars > BF_NAME_CHARS)
 			return false;
-	return true;
+	}
+	/* TiDB refuses a trailing space (isIncorrectName), as MySQL does. */
+	return cp != ' ';
 }
 
 int bf_catalog_reserve_id(bf_store *st, const char *counter, int64_t id, bf_err *err)

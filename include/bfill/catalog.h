@@ -19,7 +19,10 @@
 extern "C" {
 #endif
 
-#define BF_NAME_MAX 64
+/* Table, column and index names: at most 64 characters, as in TiDB, of up
+ * to 4 bytes of UTF-8 each (TiDB's utf8 is MySQL's utf8mb4), plus the NUL. */
+#define BF_NAME_CHARS 64
+#define BF_NAME_MAX (BF_NAME_CHARS * 4 + 1)
 #define BF_MAX_COLUMNS 64
 #define BF_MAX_INDEXES 16
 #define BF_MAX_INDEX_COLUMNS 16
@@ -69,10 +72,11 @@ typedef struct bf_table {
 } bf_table;
 
 /*
- * Table and index names: what TiDB accepts as a quoted identifier, 1..64
- * characters of valid UTF-8 with no control character (tab, newline, ...)
- * and no trailing space. Anything else, quotes and backslashes included,
- * is stored as given.
+ * Table, column and index names: what TiDB accepts as a quoted identifier,
+ * 1..BF_NAME_CHARS characters of valid UTF-8 without a trailing space;
+ * and, stricter than TiDB, no control character (tab, newline, DEL,
+ * U+0080..U+009F), so that a name always prints on one line. Anything
+ * else, quotes and backslashes included, is stored as given.
  */
 bool bf_name_valid(const char *name);
 

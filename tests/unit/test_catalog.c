@@ -113,6 +113,49 @@ Test(catalog, state_names)
 	cr_assert(!bf_job_state_final(BF_JOB_QUEUEING));
 }
 
+/* ---- names ---- */
+
+static char *repeat(const char *unit, int n)
+{
+	size_t len = strlen(unit);
+	char *s = malloc(len * (size_t)n + 1);
+	for (int i = 0; i < n; i++)
+		memcpy(s + len * (size_t)i, unit, len);
+	s[len * (size_t)n] = '\0';
+	return s;
+}
+
+Test(catalog, names_follow_tidb)
+{
+	static const char *const good[] = {
+		"a", "sbtest1", "we\"ird\\", "it's", "`back`", " leading space", "in side", "$x",
+		"a-b.c", "\xe5\x90\x8d\xe5\xad\x97", "emoji \xf0\x9f\x98\x80", "nbsp\xc2\xa0",
+		"\xef\xbf\xbf", "\xf4\x8f\xbf\xbf",
+	};
+	static const char *const bad[] = {
+		"", " ", "trailing ", "a\n", "a\tb", "\r", "x\x7f", "nel\xc2\x85", "c1\xc2\x80",
+		"\xff", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xe5\x90", "\xf4\x90\x80\x80",
+		"\xf8\x88\x80\x80\x80", "a\x01", "\x1b[31mred",
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		cr_assert(bf_name_valid(good[i]), "\"%s\" refused", good[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert(!bf_name_valid(bad[i]), "bad name %zu accepted", i);
+	cr_assert(!bf_name_valid(NULL));
+
+	/* 64 characters, however many bytes each takes; not 65. */
+	static const char *const units[] = { "x", "\xc3\xa9", "\xe5\x90\x8d", "\xf0\x9f\x98\x80" };
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		char *s = repeat(units[i], BF_NAME_CHARS);
+		cr_assert(bf_name_valid(s), "64 x %zu-byte characters refused", i + 1);
+		cr_assert_lt(strlen(s), (size_t)BF_NAME_MAX, "and it fits a name field");
+		free(s);
+		s = repeat(units[i], BF_NAME_CHARS + 1);
+		cr_assert(!bf_name_valid(s), "65 x %zu-byte characters accepted", i + 1);
+		free(s);
+	}
+}
+
 /* ---- tables ---- */
 
 Test(catalog, sbtest_schema)
