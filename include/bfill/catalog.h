@@ -158,16 +158,23 @@ typedef struct bf_checkpoint {
 	uint64_t imports;       /* completed import rounds */
 } bf_checkpoint;
 
+/* Limits of a job's parameters; a record outside them is damaged. */
+#define BF_JOB_WORKERS_MAX 64
+#define BF_JOB_MEM_MIN (1ULL << 20)         /* 1 MiB */
+#define BF_JOB_MEM_MAX (1ULL << 50)         /* 1 PiB */
+#define BF_JOB_LOCK_TTL_MAX 3600            /* seconds */
+#define BF_JOB_LOCK_TIMEOUT_MAX 86400       /* seconds */
+
 /* Parameters a resumed job reuses. */
 typedef struct bf_job_config {
-	int workers;
-	uint64_t mem_bytes;
+	int workers;            /* 1..BF_JOB_WORKERS_MAX */
+	uint64_t mem_bytes;     /* BF_JOB_MEM_MIN..BF_JOB_MEM_MAX */
 	uint64_t import_every; /* 0 = import once at the end */
 	char sort_dir[1024];
 	char etcd[512];        /* comma-separated endpoints, empty = in-process lock */
 	char lock_prefix[128];
-	int lock_ttl_s;
-	int lock_timeout_s;
+	int lock_ttl_s;         /* 1..BF_JOB_LOCK_TTL_MAX */
+	int lock_timeout_s;     /* 1..BF_JOB_LOCK_TIMEOUT_MAX */
 	int run_compression;    /* bf_compression for sort-engine runs */
 	int target_compression; /* bf_compression for import SSTs */
 } bf_job_config;
