@@ -353,6 +353,76 @@ static bool stored_int(const void *val, size_t vlen, int64_t *out)
 	return bf_parse_i64(buf, out) == 0 && *out >= 0;
 }
 
+/* The highest id that a record of this counter's kind has: jobs carry it
+ * in their keys, tables in their records. 0 when none. */
+static int highest_record_id(bf_store *st, const char *counter, int64_t *max, bf_err *err)
+{
+	bool jobs = !strcmp(counter, "job");
+	const char *lo = jobs ? JOB_KEY : TABLE_KEY, *hi = jobs ? JOB_END : TABLE_END;
+	bf_store_iter *it = NULL;
+	int rc;
+
+	*max = 0;
+	if (!jobs && strcmp(counter, "table"))
+		return 0;
+	rc = bf_store_iter_create(st, lo, strlen(lo), hi, strlen(hi), NULL, &it, err);
+	if (rc)
+		return rc;
+	for (; bf_store_iter_valid(it); bf_store_iter_next(it)) {
+		size_t klen, vlen;
+		const uint8_t *k = bf_store_iter_key(it, &klen);
+		const uint8_t *v = bf_store_iter_value(it, &vlen);
+		int64_t id = 0;
+		if (jobs)
+			stored_int(k + strlen(lo), klen - strlen(lo), &id);
+		else
+			id = bf_catalog_record_id((const char *)v, vlen);
+		if (id > *max)
+			*max = id;
+	}
+	rc = bf_store_iter_status(it, err);
+	bf_store_iter_destroy(it);
+	return rc;
+}
+
+/*
+ * The last id the counter handed out, at least the highest id a record
+ * has: an id given by the caller (--job-id) is never handed out again,
+ * and a counter that is absent or damaged is rebuilt from the records
+ * instead of starting over. *stored tells whether the counter holds
+ * exactly *last already.
+ */
+static int last_id(bf_store *st, const char *counter, const char *key, int64_t *last,
+		   bool *stored, bf_err *err)
+{
+	char *val = NULL;
+	size_t vlen = 0;
+	int64_t used = 0;
+	int rc = bf_store_get(st, key, strlen(key), &val, &vlen, err);
+
+	if (rc && rc != BF_ENOTFOUND)
+		return rc;
+	*stored = rc == 0 && stored_int(val, vlen, last);
+	free(val);
+	/* TiDB's user tables start above its system ids; keep that look. */
+	if (!*stored)
+		*last = !strcmp(counter, "table") ? 99 : 0;
+	rc = highest_record_id(st, counter, &used, err);
+	if (rc == 0 && used > *last) {
+		*last = used;
+		*stored = false;
+	}
+	return rc;
+}
+
+static int counter_key(char key[COUNTER_KEY_MAX], const char *counter, bf_err *err)
+{
+	if (!counter || !*counter || (size_t)snprintf(key, COUNTER_KEY_MAX, "%s%s", COUNTER_KEY,
+						       counter) >= COUNTER_KEY_MAX)
+		return bf_errf(err, BF_EINVAL, "bad id counter name");
+	return 0;
+}
+
 /* Counters and fences: the decimal text of the value. */
 static int put_int(bf_store *st, const char *key, int64_t v, bf_err *err)
 {
@@ -363,50 +433,36 @@ static int put_int(bf_store *st, const char *key, int64_t v, bf_err *err)
 
 int bf_catalog_next_id(bf_store *st, const char *counter, int64_t *id, bf_err *err)
 {
-	char key[128], *val = NULL, buf[32];
-	size_t vlen;
-	int64_t next = 1;
-	int rc;
+	char key[COUNTER_KEY_MAX];
+	int64_t last = 0;
+	bool stored;
+	int rc = counter_key(key, counter, err);
 
-	snprintf(key, sizeof(key), "%s%s", COUNTER_KEY, counter);
-	rc = bf_store_get(st, key, strlen(key), &val, &vlen, err);
-	if (rc == 0) {
-		snprintf(buf, sizeof(buf), "%.*s", (int)(vlen < 31 ? vlen : 31), val);
-		next = strtoll(buf, NULL, 10) + 1;
-		free(val);
-	} else if (rc != BF_ENOTFOUND) {
-		return rc;
-	} else if (!strcmp(counter, "table")) {
-		/* TiDB's user tables start above its system ids; keep that look. */
-		next = 100;
-	}
-	snprintf(buf, sizeof(buf), "%" PRId64, next);
-	rc = bf_store_put(st, key, strlen(key), buf, strlen(buf), err);
 	if (rc == 0)
-		*id = next;
+		rc = last_id(st, counter, key, &last, &stored, err);
+	if (rc == 0 && last == INT64_MAX)
+		rc = bf_errf(err, BF_ERANGE, "the %s id counter is used up", counter);
+	if (rc == 0)
+		rc = put_int(st, key, last + 1, err);
+	if (rc == 0)
+		*id = last + 1;
 	return rc;
 }
 
 int bf_catalog_reserve_id(bf_store *st, const char *counter, int64_t id, bf_err *err)
 {
-	char key[128], *val = NULL, buf[32];
-	size_t vlen;
-	int64_t cur = 0;
-	int rc;
+	char key[COUNTER_KEY_MAX];
+	int64_t last = 0;
+	bool stored;
+	int rc = counter_key(key, counter, err);
 
-	snprintf(key, sizeof(key), "%s%s", COUNTER_KEY, counter);
-	rc = bf_store_get(st, key, strlen(key), &val, &vlen, err);
-	if (rc == 0) {
-		snprintf(buf, sizeof(buf), "%.*s", (int)(vlen < 31 ? vlen : 31), val);
-		cur = strtoll(buf, NULL, 10);
-		free(val);
-	} else if (rc != BF_ENOTFOUND) {
+	if (rc == 0 && id <= 0)
+		rc = bf_errf(err, BF_EINVAL, "id %" PRId64 " is not positive", id);
+	if (rc == 0)
+		rc = last_id(st, counter, key, &last, &stored, err);
+	if (rc || (stored && last >= id))
 		return rc;
-	}
-	if (cur >= id)
-		return 0;
-	snprintf(buf, sizeof(buf), "%" PRId64, id);
-	return bf_store_put(st, key, strlen(key), buf, strlen(buf), err);
+	return put_int(st, key, last > id ? last : id, err);
 }
 
 /* ---- jobs ---- */

@@ -625,3 +625,15 @@ int bf_catalog_decode_job(const char *json, size_t len, const char *record, bf_j
 {
 	return name_record(bf_catalog_read_job(json, len, out, err), record, err);
 }
+
+int64_t bf_catalog_record_id(const char *json, size_t len)
+{
+	cJSON *o = NULL;
+	bf_err r;
+	int64_t id = 0;
+
+	if (parse_object(&r, json, len, &o) == 0)
+		get_i64(&r, o, "", "id", true, 1, INT64_MAX, &id);
+	cJSON_Delete(o);
+	return id;
+}

@@ -30,4 +30,11 @@ int bf_catalog_encode_job(const bf_job *j, char **text, bf_err *err);
 int bf_catalog_read_table(const char *json, size_t len, bf_table *out, bf_err *why);
 int bf_catalog_read_job(const char *json, size_t len, bf_job *out, bf_err *why);
 
+/*
+ * The "id" of a record, read leniently so that it works on a record the
+ * strict decoders refuse; 0 when there is none. For rebuilding a damaged
+ * id counter from the records that use the ids.
+ */
+int64_t bf_catalog_record_id(const char *json, size_t len);
+
 #endif

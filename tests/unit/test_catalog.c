@@ -527,7 +527,7 @@ Test(catalog, decode_column_rejects_bad_widths)
 	cr_assert_eq(d.v.b.len, 20);
 }
 
-/* ---- damaged records ---- */
+/* ---- damaged records, id counters that never hand an id out twice ---- */
 
 static void put_raw(bf_store *st, const char *key, const char *val)
 {
@@ -549,6 +549,104 @@ static void put_jobs(bf_store *st, int64_t from, int64_t to)
 		t_sample_job(&j, id);
 		cr_assert_eq(bf_catalog_put_job(st, &j, &err), 0, "%s", bf_err_text(&err));
 	}
+}
+
+static int64_t next_id(bf_store *st, const char *counter)
+{
+	bf_err err = { 0 };
+	int64_t id = 0;
+	cr_assert_eq(bf_catalog_next_id(st, counter, &id, &err), 0, "%s", bf_err_text(&err));
+	return id;
+}
+
+Test(catalog, job_ids_skip_existing_records)
+{
+	char *dir = t_scratch_new("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+
+	/* Job 1 made with --job-id 1: no counter yet, and 1 is taken. */
+	put_jobs(st, 1, 1);
+	cr_assert_eq(next_id(st, "job"), 2);
+	cr_assert_eq(next_id(st, "job"), 3);
+	/* Job 7 made with --job-id 7 behind the counter's back. */
+	put_jobs(st, 7, 7);
+	cr_assert_eq(next_id(st, "job"), 8);
+	bf_store_close(st);
+}
+
+Test(catalog, damaged_counter_rebuilt_from_records)
+{
+	static const char *const damaged[] = { "garbage", "-4", "", "12x", "99999999999999999999",
+					       "1.5" };
+	char *dir = t_scratch_new("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+	const char *key = BF_CATALOG_PREFIX "counter/job";
+
+	put_jobs(st, 1, 5);
+	for (size_t i = 0; i < sizeof(damaged) / sizeof(damaged[0]); i++) {
+		put_raw(st, key, damaged[i]);
+		cr_assert_eq(next_id(st, "job"), 6, "counter \"%s\"", damaged[i]);
+	}
+	/* A NUL inside does not let "3" through. */
+	bf_err err = { 0 };
+	cr_assert_eq(bf_store_put(st, key, strlen(key), "3\0junk", 6, &err), 0);
+	cr_assert_eq(next_id(st, "job"), 6);
+	/* And the rebuilt counter goes on from there. */
+	cr_assert_eq(next_id(st, "job"), 7);
+	bf_store_close(st);
+}
+
+Test(catalog, table_ids_rebuilt_from_table_records)
+{
+	char *dir = t_scratch_new("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+	bf_table t;
+	bf_err err = { 0 };
+
+	bf_table_sbtest(&t, "a");
+	t.id = 140;
+	cr_assert_eq(bf_catalog_put_table(st, &t, &err), 0, "%s", bf_err_text(&err));
+	/* A damaged table record still has its id counted. */
+	put_raw(st, BF_CATALOG_PREFIX "table/b", "{\"id\":\"150\",\"name\":7}");
+	cr_assert_eq(next_id(st, "table"), 151);
+	put_raw(st, BF_CATALOG_PREFIX "counter/table", "nonsense");
+	cr_assert_eq(next_id(st, "table"), 151);
+	bf_store_close(st);
+}
+
+Test(catalog, reserve_id_raises_the_counter)
+{
+	char *dir = t_scratch_new("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+	bf_err err = { 0 };
+
+	cr_assert_eq(bf_catalog_reserve_id(st, "job", 10, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(next_id(st, "job"), 11);
+	/* Never lowered. */
+	cr_assert_eq(bf_catalog_reserve_id(st, "job", 5, &err), 0);
+	cr_assert_eq(next_id(st, "job"), 12);
+	/* A damaged counter is mended to the larger of the records and the id. */
+	put_raw(st, BF_CATALOG_PREFIX "counter/job", "junk");
+	put_jobs(st, 20, 20);
+	cr_assert_eq(bf_catalog_reserve_id(st, "job", 15, &err), 0);
+	cr_assert_eq(next_id(st, "job"), 21);
+	cr_assert_eq(bf_catalog_reserve_id(st, "job", 0, &err), BF_EINVAL);
+	cr_assert_eq(bf_catalog_reserve_id(st, "job", -3, &err), BF_EINVAL);
+	cr_assert_eq(bf_catalog_next_id(st, "", &(int64_t){ 0 }, &err), BF_EINVAL);
+	bf_store_close(st);
+}
+
+Test(catalog, id_counter_used_up)
+{
+	char *dir = t_scratch_new("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+	bf_err err = { 0 };
+	int64_t id = 0;
+
+	put_raw(st, BF_CATALOG_PREFIX "counter/job", "9223372036854775807");
+	cr_assert_eq(bf_catalog_next_id(st, "job", &id, &err), BF_ERANGE);
+	cr_assert_eq(id, 0);
+	bf_store_close(st);
 }
 
 /* The walk goes past damaged records, says which and why, and shows the rest. */

@@ -521,3 +521,12 @@ Test(catalog_json, encoder_refuses_impossible_tables)
 	cr_assert_eq(bf_catalog_encode_table(&t, &text, &err), BF_EINVAL);
 	cr_assert_not_null(strstr(err.msg, "is not below next_index_id"), "%s", err.msg);
 }
+
+Test(catalog_json, record_id_reads_damaged_records)
+{
+	static const char damaged[] = "{\"id\":\"41\",\"name\":\"bad\nname\",\"columns\":7}";
+	cr_assert_eq(bf_catalog_record_id(damaged, strlen(damaged)), 41);
+	cr_assert_eq(bf_catalog_record_id("{\"id\":\"x\"}", 10), 0);
+	cr_assert_eq(bf_catalog_record_id("garbage", 7), 0);
+	cr_assert_eq(bf_catalog_record_id("{\"id\":\"-3\"}", 11), 0);
+}
