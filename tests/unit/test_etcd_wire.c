@@ -413,3 +413,55 @@ Test(etcd_wire, prefix_end)
 	cr_assert_null(end);
 	cr_assert_eq(bf_etcd_prefix_end("", &end, &err), BF_ERANGE);
 }
+
+/*
+ * Text a reply carries (LeaseGrant's error, a watch's cancel reason, the
+ * server version, a bad key) reaches messages and status lines as one
+ * printable line, whatever bytes it held. Found by fuzz_etcd: a LeaseGrant
+ * error with a newline split the error message in two.
+ */
+Test(etcd_wire, reply_text_stays_on_one_line)
+{
+	Etcdserverpb__LeaseGrantResponse g = ETCDSERVERPB__LEASE_GRANT_RESPONSE__INIT;
+	Etcdserverpb__WatchResponse w = ETCDSERVERPB__WATCH_RESPONSE__INIT;
+	Etcdserverpb__StatusResponse s = ETCDSERVERPB__STATUS_RESPONSE__INIT;
+	Etcdserverpb__RangeResponse r = ETCDSERVERPB__RANGE_RESPONSE__INIT;
+	Etcdserverpb__ResponseHeader h = header(3);
+	Mvccpb__KeyValue k = kv("/bad\nkey", 0, 0, "");
+	Mvccpb__KeyValue *kvs[] = { &k };
+	uint8_t buf[256];
+	int64_t id = 0, ttl = 0;
+	bf_etcd_watch_reply wr;
+	bf_etcd_status_info info;
+	bf_etcd_range_result res;
+	bf_err err;
+
+	g.header = &h;
+	g.id = 5;
+	g.ttl = 10;
+	g.error = "too many\nrequests\x1b[2J";
+	size_t n = etcdserverpb__lease_grant_response__pack(&g, buf);
+	cr_assert_eq(bf_etcd_unwire_lease_grant(buf, n, LIMIT, &id, &ttl, &err), BF_EUNAVAIL);
+	cr_assert_str_eq(err.msg, "LeaseGrant refused: too many\\x0arequests\\x1b[2J");
+
+	w.header = &h;
+	w.canceled = 1;
+	w.cancel_reason = "compacted\r\nnext";
+	n = etcdserverpb__watch_response__pack(&w, buf);
+	cr_assert_eq(bf_etcd_unwire_watch(buf, n, LIMIT, &wr, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_str_eq(wr.cancel_reason, "compacted\\x0d\\x0anext");
+
+	s.header = &h;
+	s.version = "3.5\n";
+	n = etcdserverpb__status_response__pack(&s, buf);
+	cr_assert_eq(bf_etcd_unwire_status(buf, n, LIMIT, &info, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_str_eq(info.version, "3.5\\x0a");
+
+	r.header = &h;
+	r.n_kvs = 1;
+	r.kvs = kvs;
+	n = etcdserverpb__range_response__pack(&r, buf);
+	cr_assert_eq(bf_etcd_unwire_range(buf, n, LIMIT, &res, &err), BF_EPROTO);
+	cr_assert_null(strchr(err.msg, '\n'), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "/bad\\x0akey"), "%s", err.msg);
+}
