@@ -13,6 +13,7 @@
 #include "bfill/gen.h"
 #include "engine/catalog_json.h"
 #include "proto/etcdserverpb.pb-c.h"
+#include "tests/support/etcd_reply.h"
 #include "tests/support/records.h"
 
 #include <errno.h>
@@ -196,31 +197,12 @@ static void reply(const char *name, int kind, const ProtobufCMessage *m)
 	free(buf);
 }
 
-static Mvccpb__KeyValue kv(const char *key, int64_t create, int64_t mod, const char *value)
-{
-	Mvccpb__KeyValue k = MVCCPB__KEY_VALUE__INIT;
-	k.key.data = (uint8_t *)key;
-	k.key.len = strlen(key);
-	k.value.data = (uint8_t *)value;
-	k.value.len = strlen(value);
-	k.create_revision = create;
-	k.mod_revision = mod;
-	k.version = 1;
-	k.lease = 0x694d8a5f2b3c1c0d;
-	return k;
-}
-
 static void etcd(void)
 {
-	Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
-	Mvccpb__KeyValue a = kv("/bfill/lock/uuid/7/1/694d8a5f2b3c1c0d", 10, 12, "");
-	Mvccpb__KeyValue b = kv("/bfill/cluster/c1/region/2", 11, 11, "{\"start\":\"74\"}");
+	Etcdserverpb__ResponseHeader h = t_etcd_header(42);
+	Mvccpb__KeyValue a = t_etcd_kv("/bfill/lock/uuid/7/1/694d8a5f2b3c1c0d", 10, 12, "");
+	Mvccpb__KeyValue b = t_etcd_kv("/bfill/cluster/c1/region/2", 11, 11, "{\"start\":\"74\"}");
 	Mvccpb__KeyValue *kvs[] = { &a, &b };
-
-	h.cluster_id = 1;
-	h.member_id = 2;
-	h.revision = 42;
-	h.raft_term = 3;
 
 	Etcdserverpb__RangeResponse range = ETCDSERVERPB__RANGE_RESPONSE__INIT;
 	range.header = &h;

@@ -6,6 +6,7 @@
  */
 #include "lock/etcd_wire.h"
 #include "proto/etcdserverpb.pb-c.h"
+#include "tests/support/etcd_reply.h"
 #include "util/util.h"
 
 #include <criterion/criterion.h>
@@ -14,37 +15,13 @@
 
 #define LIMIT ((size_t)1 << 20)
 
-static Etcdserverpb__ResponseHeader header(int64_t revision)
-{
-	Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
-	h.cluster_id = 1;
-	h.member_id = 2;
-	h.revision = revision;
-	h.raft_term = 3;
-	return h;
-}
-
-static Mvccpb__KeyValue kv(const char *key, int64_t create, int64_t mod, const char *value)
-{
-	Mvccpb__KeyValue k = MVCCPB__KEY_VALUE__INIT;
-	k.key.data = (uint8_t *)key;
-	k.key.len = strlen(key);
-	k.value.data = (uint8_t *)value;
-	k.value.len = strlen(value);
-	k.create_revision = create;
-	k.mod_revision = mod;
-	k.version = 1;
-	k.lease = 0x694d8a5f2b3c1c0d;
-	return k;
-}
-
 /* A packed RangeResponse with two key-values (caller frees). */
 static bf_etcd_buf sample_range(void)
 {
 	Etcdserverpb__RangeResponse r = ETCDSERVERPB__RANGE_RESPONSE__INIT;
-	Etcdserverpb__ResponseHeader h = header(42);
-	Mvccpb__KeyValue a = kv("/bfill/lock/7/1/abc", 10, 12, "v1");
-	Mvccpb__KeyValue b = kv("/bfill/lock/7/1/def", 11, 11, "");
+	Etcdserverpb__ResponseHeader h = t_etcd_header(42);
+	Mvccpb__KeyValue a = t_etcd_kv("/bfill/lock/7/1/abc", 10, 12, "v1");
+	Mvccpb__KeyValue b = t_etcd_kv("/bfill/lock/7/1/def", 11, 11, "");
 	Mvccpb__KeyValue *kvs[] = { &a, &b };
 	bf_etcd_buf out;
 
@@ -222,9 +199,9 @@ Test(etcd_wire, empty_reply_lacks_a_header)
 Test(etcd_wire, key_value_without_key_or_revision_is_refused)
 {
 	Etcdserverpb__RangeResponse r = ETCDSERVERPB__RANGE_RESPONSE__INIT;
-	Etcdserverpb__ResponseHeader h = header(5);
-	Mvccpb__KeyValue nokey = kv("", 3, 3, "x");
-	Mvccpb__KeyValue norev = kv("/k", 0, 3, "x");
+	Etcdserverpb__ResponseHeader h = t_etcd_header(5);
+	Mvccpb__KeyValue nokey = t_etcd_kv("", 3, 3, "x");
+	Mvccpb__KeyValue norev = t_etcd_kv("/k", 0, 3, "x");
 	Mvccpb__KeyValue *one[1];
 	uint8_t buf[256];
 	bf_etcd_range_result res;
@@ -246,7 +223,7 @@ Test(etcd_wire, key_value_without_key_or_revision_is_refused)
 Test(etcd_wire, txn_reply_with_empty_op_is_refused)
 {
 	Etcdserverpb__TxnResponse t = ETCDSERVERPB__TXN_RESPONSE__INIT;
-	Etcdserverpb__ResponseHeader h = header(9);
+	Etcdserverpb__ResponseHeader h = t_etcd_header(9);
 	Etcdserverpb__ResponseOp empty = ETCDSERVERPB__RESPONSE_OP__INIT;
 	Etcdserverpb__ResponseOp *ops[] = { &empty };
 	uint8_t buf[128];
@@ -266,12 +243,12 @@ Test(etcd_wire, txn_reply_with_empty_op_is_refused)
 Test(etcd_wire, txn_reply_nested_range_takes_txn_revision)
 {
 	Etcdserverpb__TxnResponse t = ETCDSERVERPB__TXN_RESPONSE__INIT;
-	Etcdserverpb__ResponseHeader h = header(77);
+	Etcdserverpb__ResponseHeader h = t_etcd_header(77);
 	Etcdserverpb__RangeResponse rr = ETCDSERVERPB__RANGE_RESPONSE__INIT;
 	Etcdserverpb__ResponseOp put = ETCDSERVERPB__RESPONSE_OP__INIT;
 	Etcdserverpb__PutResponse pr = ETCDSERVERPB__PUT_RESPONSE__INIT;
 	Etcdserverpb__ResponseOp range = ETCDSERVERPB__RESPONSE_OP__INIT;
-	Mvccpb__KeyValue a = kv("/p/1", 70, 70, "");
+	Mvccpb__KeyValue a = t_etcd_kv("/p/1", 70, 70, "");
 	Mvccpb__KeyValue *kvs[] = { &a };
 	Etcdserverpb__ResponseOp *ops[] = { &put, &range };
 	uint8_t buf[256];
@@ -303,7 +280,7 @@ Test(etcd_wire, txn_reply_nested_range_takes_txn_revision)
 Test(etcd_wire, watch_reply_counts_deletes)
 {
 	Etcdserverpb__WatchResponse w = ETCDSERVERPB__WATCH_RESPONSE__INIT;
-	Etcdserverpb__ResponseHeader h = header(20);
+	Etcdserverpb__ResponseHeader h = t_etcd_header(20);
 	Mvccpb__KeyValue gone = MVCCPB__KEY_VALUE__INIT;
 	Mvccpb__Event del = MVCCPB__EVENT__INIT, bad = MVCCPB__EVENT__INIT;
 	Mvccpb__Event *evs[] = { &del };
@@ -333,7 +310,7 @@ Test(etcd_wire, watch_reply_counts_deletes)
 Test(etcd_wire, lease_grant_reply_checks)
 {
 	Etcdserverpb__LeaseGrantResponse g = ETCDSERVERPB__LEASE_GRANT_RESPONSE__INIT;
-	Etcdserverpb__ResponseHeader h = header(3);
+	Etcdserverpb__ResponseHeader h = t_etcd_header(3);
 	uint8_t buf[128];
 	int64_t id = 0, ttl = 0;
 	bf_err err;
@@ -426,8 +403,8 @@ Test(etcd_wire, reply_text_stays_on_one_line)
 	Etcdserverpb__WatchResponse w = ETCDSERVERPB__WATCH_RESPONSE__INIT;
 	Etcdserverpb__StatusResponse s = ETCDSERVERPB__STATUS_RESPONSE__INIT;
 	Etcdserverpb__RangeResponse r = ETCDSERVERPB__RANGE_RESPONSE__INIT;
-	Etcdserverpb__ResponseHeader h = header(3);
-	Mvccpb__KeyValue k = kv("/bad\nkey", 0, 0, "");
+	Etcdserverpb__ResponseHeader h = t_etcd_header(3);
+	Mvccpb__KeyValue k = t_etcd_kv("/bad\nkey", 0, 0, "");
 	Mvccpb__KeyValue *kvs[] = { &k };
 	uint8_t buf[256];
 	int64_t id = 0, ttl = 0;
