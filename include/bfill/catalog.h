@@ -106,9 +106,15 @@ int bf_table_decode_column(const bf_table *t, int col, const bf_row_view *rv,
 /* The sysbench sbtest schema (DESIGN §3), named name, no id yet. */
 void bf_table_sbtest(bf_table *t, const char *name);
 
-/* BF_ENOTFOUND when the table does not exist. */
+/*
+ * Records are read with the strict decoders below: BF_ENOTFOUND when the
+ * table does not exist (or no table can have that name), BF_ECORRUPT
+ * naming the record and the field when its record is damaged. A put
+ * refuses (BF_EINVAL, nothing written) a struct the decoder would refuse.
+ */
 int bf_catalog_get_table(bf_store *st, const char *name, bf_table *out, bf_err *err);
 int bf_catalog_put_table(bf_store *st, const bf_table *t, bf_err *err);
+/* Deleting a table that does not exist is not an error. */
 int bf_catalog_delete_table(bf_store *st, const char *name, bf_err *err);
 /*
  * Allocates the next id of a counter ("table", "job"), durably. An id is
@@ -117,8 +123,8 @@ int bf_catalog_delete_table(bf_store *st, const char *name, bf_err *err);
  * records instead of starting over.
  */
 int bf_catalog_next_id(bf_store *st, const char *counter, int64_t *id, bf_err *err);
-/* Raises counter to at least id, so that an id chosen by the caller is
- * never handed out again. */
+/* Raises counter to at least id (> 0, else BF_EINVAL), so that an id
+ * chosen by the caller is never handed out again; never lowers it. */
 int bf_catalog_reserve_id(bf_store *st, const char *counter, int64_t id, bf_err *err);
 
 /* ---- jobs ---- */
@@ -209,9 +215,12 @@ typedef struct bf_job {
 	bf_job_config cfg;
 } bf_job;
 
-/* Writes a table and a job record in one atomic, durable step. */
+/* Writes a table and a job record in one atomic, durable step; neither
+ * when either would be refused. */
 int bf_catalog_put_table_and_job(bf_store *st, const bf_table *t, const bf_job *job,
 				 bf_err *err);
+/* As for tables: BF_ENOTFOUND, BF_ECORRUPT (a damaged record, or one whose
+ * id is not the one in its key); a put refuses what would not decode. */
 int bf_catalog_get_job(bf_store *st, int64_t id, bf_job *out, bf_err *err);
 int bf_catalog_put_job(bf_store *st, const bf_job *job, bf_err *err);
 /*
