@@ -120,9 +120,12 @@ static int parse_columns(const bf_table *t, const char *list, bf_index *x, bf_er
 static void fill_config(bf_job_config *cfg, const bf_add_index_opts *o, const char *store_dir,
 			bool resuming)
 {
+	/* One worker per core by default, up to what a job may have. */
+	int cores = bf_ncpu() < BF_JOB_WORKERS_MAX ? bf_ncpu() : BF_JOB_WORKERS_MAX;
+
 	/* On resume a stored value stays unless the caller gives a new one. */
 	if (o->workers > 0 || !resuming)
-		cfg->workers = o->workers > 0 ? o->workers : bf_ncpu();
+		cfg->workers = o->workers > 0 ? o->workers : cores;
 	if (o->mem > 0 || !resuming)
 		cfg->mem_bytes = o->mem > 0 ? o->mem : DEFAULT_MEM;
 	if (o->import_every > 0 || !resuming)
