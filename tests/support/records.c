@@ -15,18 +15,18 @@ void t_sample_table(bf_table *t)
 	bf_table_sbtest(t, "orders");
 	t->id = 4242;
 	t->rows_hint = (1ULL << 60) + 3; /* beyond a double's 53 bits */
-	bf_column *u = &t->cols[t->ncols++];
-	snprintf(u->name, sizeof(u->name), "qty");
-	u->id = 9;
-	u->type = BF_COL_UINT;
-	u->len = 8;
-	u->not_null = false;
-	bf_column *v = &t->cols[t->ncols++];
-	snprintf(v->name, sizeof(v->name), "note");
-	v->id = 300;
-	v->type = BF_COL_VARCHAR;
-	v->len = 2000;
-	v->not_null = false;
+	static const struct { const char *name; int64_t id; bf_coltype type; int len; } more[] = {
+		{ "qty", 9, BF_COL_UINT, 8 },
+		{ "note", 300, BF_COL_VARCHAR, 2000 },
+	};
+	for (int i = 0; i < 2; i++) {
+		bf_column *c = &t->cols[t->ncols++];
+		snprintf(c->name, sizeof(c->name), "%s", more[i].name);
+		c->id = more[i].id;
+		c->type = more[i].type;
+		c->len = more[i].len;
+		c->not_null = false;
+	}
 
 	bf_index *x = &t->indexes[t->nindexes++];
 	snprintf(x->name, sizeof(x->name), "k_1");
