@@ -39,10 +39,30 @@ ASAN_SUP_OBJS := $(call obj,$(ASAN),$(TEST_SUPPORT))
 ASAN_SRCS := $(wildcard tests/unit/*.c) tests/integration/test_pipeline.c
 ASAN_TEST_BINS := $(patsubst tests/%.c,$(ASAN)/tests/%,$(ASAN_SRCS))
 
-.PHONY: all deps test test-only test-asan demo clean bench-deps tsan tsan-pipeline
+# libFuzzer targets (tests/fuzz/fuzz_<name>.c), built with clang under
+# build/fuzz/; run_<name> runs one as a test of `make test`.
+FUZZ       := $(BUILD)/fuzz
+FUZZ_CC    ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TEST_SECONDS ?= 20
+FUZZ_CFLAGS := -std=gnu11 -Wall -Wextra -g -O1 -pthread -fno-omit-frame-pointer \
+	       -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS  := $(FUZZ_NAMES:%=$(FUZZ)/fuzz_%)
+FUZZ_RUNS  := $(FUZZ_NAMES:%=$(FUZZ)/run_%)
+FUZZ_LIB_OBJS := $(call obj,$(FUZZ),$(LIB_SRCS)) $(patsubst $(BUILD)/%,$(FUZZ)/%,$(PROTO_C:.c=.o))
+# Debian's libcjson is not instrumented, so ASan cannot see it read past a
+# buffer; FUZZ_CJSON_SRC=path/to/cJSON.c (the same version) builds it in.
+FUZZ_CJSON_SRC ?=
+FUZZ_CJSON_OBJ := $(if $(FUZZ_CJSON_SRC),$(FUZZ)/cjson/cJSON.o)
+FUZZ_LDLIBS := $(if $(FUZZ_CJSON_SRC),$(filter-out -lcjson,$(LDLIBS)),$(LDLIBS))
+FUZZ_CORPUS_GEN := $(BUILD)/tests/fuzz/make_corpus
+
+.PHONY: all deps test test-only test-asan demo clean bench-deps tsan tsan-pipeline \
+	fuzz fuzz-bins fuzz-corpus
 .SECONDARY: $(PROTO_C) $(PROTO_H)
 
-all: lib/libbfill.a bin/bfill $(TEST_BINS)
+all: lib/libbfill.a bin/bfill $(TEST_BINS) $(FUZZ_CORPUS_GEN)
 
 deps:
 	@scripts/deps.sh
@@ -91,13 +111,16 @@ $(ASAN)/tests/%: $(ASAN)/obj/tests/%.o $(ASAN_SUP_OBJS) $(ASAN)/libbfill.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $< $(ASAN_SUP_OBJS) $(ASAN)/libbfill.a $(LDLIBS) $(TEST_LDLIBS)
 
-# Every test binary, then the unit tests again under ASan+UBSan.
+# Every test binary, then the unit tests again under ASan+UBSan, then each
+# fuzzer for FUZZ_TEST_SECONDS (skipped, and said so, without libFuzzer).
 test: deps
-	$(MAKE) all $(ASAN_TEST_BINS)
-	@tests/run.sh $(TEST_BINS) -- $(ASAN_TEST_BINS)
+	$(MAKE) all $(ASAN_TEST_BINS) $(FUZZ_RUNS)
+	@if scripts/have-libfuzzer.sh $(FUZZ_CC); then $(MAKE) fuzz-bins; fi
+	@tests/run.sh $(TEST_BINS) -- $(ASAN_TEST_BINS) -- $(FUZZ_RUNS)
 
-test-only: all $(ASAN_TEST_BINS)
-	@tests/run.sh $(TEST_BINS) -- $(ASAN_TEST_BINS)
+test-only: all $(ASAN_TEST_BINS) $(FUZZ_RUNS)
+	@if scripts/have-libfuzzer.sh $(FUZZ_CC); then $(MAKE) fuzz-bins; fi
+	@tests/run.sh $(TEST_BINS) -- $(ASAN_TEST_BINS) -- $(FUZZ_RUNS)
 
 DEMO_STORE ?= ./demo-store
 DEMO_ROWS  ?= 1000000
@@ -107,6 +130,49 @@ demo: deps
 
 clean:
 	rm -rf $(BUILD) lib bin
+
+# ---- fuzzing ------------------------------------------------------------------
+# `make fuzz` runs every fuzzer for FUZZ_SECONDS (one at a time) and fails
+# on a crash; docs/fuzzing.md has the long runs. The library is built again
+# with clang's coverage instrumentation and ASan+UBSan.
+$(FUZZ)/obj/%.o: %.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ)/gen/proto/%.pb-c.o: $(BUILD)/gen/proto/%.pb-c.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -w -c $< -o $@
+
+$(FUZZ)/libbfill.a: $(FUZZ_LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ)/cjson/cJSON.o: $(FUZZ_CJSON_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -w -c $< -o $@
+
+$(FUZZ)/fuzz_%: $(FUZZ)/obj/tests/fuzz/fuzz_%.o $(FUZZ)/libbfill.a $(FUZZ_CJSON_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ)/libbfill.a $(FUZZ_CJSON_OBJ) \
+		$(FUZZ_LDLIBS)
+
+# A test for tests/run.sh: runs the fuzzer, or says it is skipped.
+$(FUZZ)/run_%: tests/fuzz/run.sh
+	@mkdir -p $(dir $@)
+	@printf '#!/bin/sh\nexec tests/fuzz/run.sh %s "$${FUZZ_TEST_SECONDS:-%s}"\n' $* \
+		$(FUZZ_TEST_SECONDS) >$@
+	@chmod +x $@
+
+fuzz-bins: $(FUZZ_BINS)
+
+fuzz:
+	@scripts/have-libfuzzer.sh $(FUZZ_CC) || \
+		{ echo "fuzz: $(FUZZ_CC) with libFuzzer is missing (make deps installs it)"; exit 1; }
+	$(MAKE) fuzz-bins
+	@st=0; for n in $(FUZZ_NAMES); do tests/fuzz/run.sh $$n $(FUZZ_SECONDS) || st=1; done; exit $$st
+
+# Writes the seed corpora again from bfill's own encoders.
+fuzz-corpus: $(FUZZ_CORPUS_GEN)
+	$(FUZZ_CORPUS_GEN) tests/fuzz/corpus
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

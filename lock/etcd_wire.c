@@ -11,6 +11,7 @@
 #include "lock/etcd_wire.h"
 
 #include "proto/etcdserverpb.pb-c.h"
+#include "util/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,6 +310,16 @@ static int need_header(const Etcdserverpb__ResponseHeader *h, const char *what,
 	return 0;
 }
 
+/*
+ * Text from a reply that ends up in a message or a status line: a member
+ * (or anything between) may send any bytes, and a newline or an escape
+ * sequence must not reach the terminal as such.
+ */
+static const char *printable_str(const char *s, char *buf, size_t n)
+{
+	return bf_printable(s ? s : "", s ? strlen(s) : 0, buf, n);
+}
+
 /* A NUL-terminated malloc'd copy, so keys can be printed and compared. */
 static char *dup_bytes(const ProtobufCBinaryData *b)
 {
@@ -325,11 +336,12 @@ static int copy_kv(const Mvccpb__KeyValue *in, bf_etcd_kv *out, bf_err *err)
 {
 	if (!in || in->key.len == 0)
 		return bf_errf(err, BF_EPROTO, "key-value without a key");
-	if (in->create_revision <= 0 || in->mod_revision < in->create_revision)
-		return bf_errf(err, BF_EPROTO,
-			       "key %.*s with create revision %lld, mod revision %lld",
-			       (int)(in->key.len > 200 ? 200 : in->key.len), (const char *)in->key.data,
+	if (in->create_revision <= 0 || in->mod_revision < in->create_revision) {
+		char key[200];
+		return bf_errf(err, BF_EPROTO, "key %s with create revision %lld, mod revision %lld",
+			       bf_printable(in->key.data, in->key.len, key, sizeof(key)),
 			       (long long)in->create_revision, (long long)in->mod_revision);
+	}
 	out->key = dup_bytes(&in->key);
 	out->value = dup_bytes(&in->value);
 	if (!out->key || !out->value)
@@ -515,7 +527,9 @@ int bf_etcd_unwire_lease_grant(const uint8_t *buf, size_t len, size_t max_len, i
 	if (rc)
 		goto out;
 	if (m->error && *m->error) {
-		rc = bf_errf(err, BF_EUNAVAIL, "LeaseGrant refused: %s", m->error);
+		char why[160];
+		rc = bf_errf(err, BF_EUNAVAIL, "LeaseGrant refused: %s",
+			     printable_str(m->error, why, sizeof(why)));
 		goto out;
 	}
 	if (m->id == 0 || m->ttl <= 0) {
@@ -595,8 +609,7 @@ int bf_etcd_unwire_watch(const uint8_t *buf, size_t len, size_t max_len,
 	out->created = m->created;
 	out->canceled = m->canceled;
 	out->compact_revision = m->compact_revision;
-	snprintf(out->cancel_reason, sizeof(out->cancel_reason), "%s",
-		 m->cancel_reason ? m->cancel_reason : "");
+	printable_str(m->cancel_reason, out->cancel_reason, sizeof(out->cancel_reason));
 	for (size_t i = 0; i < m->n_events; i++) {
 		const Mvccpb__Event *ev = m->events[i];
 		/* A deleted key comes back with only its key and mod revision. */
@@ -631,7 +644,7 @@ int bf_etcd_unwire_status(const uint8_t *buf, size_t len, size_t max_len,
 		return BF_EPROTO;
 	rc = need_header(m->header, "StatusResponse", &info->revision, err);
 	if (!rc) {
-		snprintf(info->version, sizeof(info->version), "%s", m->version ? m->version : "");
+		printable_str(m->version, info->version, sizeof(info->version));
 		info->member_id = m->header->member_id;
 		info->leader = m->leader;
 		info->raft_term = m->raftterm;

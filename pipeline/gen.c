@@ -219,8 +219,9 @@ int bf_gen_sbtest(bf_store *st, const bf_gen_opts *opts, bf_gen_stats *stats,
 	int64_t t0 = bf_now_ns();
 
 	memset(stats, 0, sizeof(*stats));
-	if (strlen(name) == 0 || strlen(name) >= BF_NAME_MAX)
-		return bf_errf(err, BF_EINVAL, "bad table name '%s'", name);
+	if (!bf_name_valid(name))
+		return bf_errf(err, BF_EINVAL, "bad table name: 1..%d characters, no control"
+			       " characters, no trailing space", BF_NAME_CHARS);
 	rc = bf_catalog_get_table(st, name, &t, NULL);
 	if (rc == 0)
 		return bf_errf(err, BF_EEXIST, "table '%s' already exists in store %s", name, bf_store_path(st));

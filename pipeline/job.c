@@ -30,7 +30,6 @@
 /* Often enough for a status sampled every 250 ms to see every change. */
 #define STATUS_SAVE_MS 250
 #define RATE_WINDOW_MS 2000
-#define MAX_WORKERS 64
 
 void bf_job_default_sort_dir(const char *store_dir, char *out, size_t n)
 {
@@ -94,14 +93,14 @@ static int fill_config(bf_job_config *cfg, const bf_add_index_opts *o, const cha
 {
 	int rc = 0;
 
-	if (o->workers < 0 || o->workers > MAX_WORKERS)
-		return bf_errf(err, BF_EINVAL, "workers must be 1..%d", MAX_WORKERS);
+	if (o->workers < 0 || o->workers > BF_JOB_WORKERS_MAX)
+		return bf_errf(err, BF_EINVAL, "workers must be 1..%d", BF_JOB_WORKERS_MAX);
 	if (o->lock_ttl_s < 0 || o->lock_ttl_s > 3600)
 		return bf_errf(err, BF_EINVAL, "the lock TTL must be 1..3600 seconds");
 	if (o->lock_timeout_s < 0 || o->lock_timeout_s > 86400)
 		return bf_errf(err, BF_EINVAL, "the lock timeout must be 1..86400 seconds");
 	if (o->workers > 0 || !resuming)
-		cfg->workers = o->workers > 0 ? o->workers : (bf_ncpu() < MAX_WORKERS ? bf_ncpu() : MAX_WORKERS);
+		cfg->workers = o->workers > 0 ? o->workers : (bf_ncpu() < BF_JOB_WORKERS_MAX ? bf_ncpu() : BF_JOB_WORKERS_MAX);
 	if (o->mem > 0 || !resuming)
 		cfg->mem_bytes = o->mem > 0 ? o->mem : DEFAULT_MEM;
 	if (o->import_every > 0 || !resuming)
@@ -181,7 +180,7 @@ static int add_spec(job_run *r, const bf_index_spec *s, int first_new, bf_err *e
 
 	if (!bf_name_valid(s->name))
 		return bf_errf(err, BF_EINVAL, "index name '%s' must be 1..%d characters, no control "
-			       "characters and no trailing space", s->name ? s->name : "", BF_NAME_MAX - 1);
+			       "characters and no trailing space", s->name ? s->name : "", BF_NAME_CHARS);
 	snprintf(x.name, sizeof(x.name), "%s", s->name);
 	int pos = bf_table_index(t, s->name);
 	/* An earlier spec of this job: no job exists yet to name. */

@@ -4,7 +4,7 @@
 set -eu
 
 # package:check  where check is "pc:<pkg-config name>", "cmd:<command>" or
-# "hdr:<header path>"
+# "run:<script that exits 0 when the package's part is there>"
 core="
 pkg-config:cmd:pkg-config
 librocksdb-dev:pc:rocksdb
@@ -23,6 +23,8 @@ python3:cmd:python3
 iproute2:cmd:ip
 iptables:cmd:iptables
 procps:cmd:pkill
+clang:cmd:clang
+libclang-rt-dev:run:scripts/have-libfuzzer.sh
 "
 bench="
 hyperfine:cmd:hyperfine
@@ -45,6 +47,7 @@ for entry in $list; do
 	case $kind in
 	pc) command -v pkg-config >/dev/null 2>&1 && pkg-config --exists "$what" && continue ;;
 	cmd) command -v "$what" >/dev/null 2>&1 && continue ;;
+	run) "$what" && continue ;;
 	esac
 	missing="$missing $pkg"
 done

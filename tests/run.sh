@@ -1,6 +1,8 @@
 #!/bin/sh
 # Runs every Criterion test binary given, then (after "--") the sanitizer
-# builds, and prints one summary line. Exits non-zero if anything failed.
+# builds, then (after a second "--") the fuzz runs, which speak Criterion's
+# summary line too, and prints one summary line. Exits non-zero if
+# anything failed.
 # Each binary's full output goes to build/test-logs/<name>.log; failures
 # are echoed.
 set -u
@@ -17,7 +19,7 @@ tested=0 passing=0 failing=0 crashing=0 skipped=0 bins=0 badbins=""
 suffix=""
 for bin in "$@"; do
 	if [ "$bin" = "--" ]; then
-		suffix=" [asan]"
+		[ -z "$suffix" ] && suffix=" [asan]" || suffix=" [fuzz]"
 		continue
 	fi
 	name=$(echo "$bin" | sed 's|^build/||; s|/|_|g')
@@ -43,7 +45,7 @@ for bin in "$@"; do
 	else
 		echo "ok   $bin$suffix (${t:-0} tests, ${secs}s)"
 	fi
-	grep 'SKIP' "$log" | sed 's/^/     /' | head -n 10
+	grep -E 'SKIP|^ok   fuzz_' "$log" | sed 's/^/     /' | head -n 10
 done
 echo "bfill tests: $tested tested, $passing passing, $failing failing, $crashing crashing, $skipped skipped ($bins binaries)"
 [ -z "$badbins" ] && [ $failing -eq 0 ] && [ $crashing -eq 0 ] || echo "failed:$badbins"

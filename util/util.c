@@ -194,6 +194,36 @@ int bf_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+char *bf_printable(const void *s, size_t n, char *buf, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = s;
+	size_t out = 0, limit = cap - 4; /* keeps room for "..." and the NUL */
+
+	for (size_t i = 0; i < n; i++) {
+		bool plain = p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\';
+		size_t need = plain ? 1 : p[i] == '\\' ? 2 : 4;
+		if (out + need > limit) {
+			memcpy(buf + out, "...", 3);
+			out += 3;
+			break;
+		}
+		if (plain) {
+			buf[out++] = (char)p[i];
+		} else if (p[i] == '\\') {
+			buf[out++] = '\\';
+			buf[out++] = '\\';
+		} else {
+			buf[out++] = '\\';
+			buf[out++] = 'x';
+			buf[out++] = hex[p[i] >> 4];
+			buf[out++] = hex[p[i] & 15];
+		}
+	}
+	buf[out] = '\0';
+	return buf;
+}
+
 char *bf_fmt_bytes(uint64_t v, char *buf, size_t n)
 {
 	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };

@@ -38,6 +38,12 @@ int bf_parse_u64(const char *s, uint64_t *out);
 /* Parses a decimal integer, optionally negative, that fits in int64
  * (INT64_MIN excepted). */
 int bf_parse_i64(const char *s, int64_t *out);
+/*
+ * s[0..n) made fit for a one-line message, into buf (cap > 4 bytes):
+ * bytes outside printable ASCII become \xNN and a backslash \\; what
+ * does not fit ends in "...". Returns buf.
+ */
+char *bf_printable(const void *s, size_t n, char *buf, size_t cap);
 /* "1.5 GiB"-style rendering into buf; returns buf. */
 char *bf_fmt_bytes(uint64_t v, char *buf, size_t n);
 

@@ -19,7 +19,10 @@
 extern "C" {
 #endif
 
-#define BF_NAME_MAX 64
+/* Table, column and index names: at most 64 characters, as in TiDB, of up
+ * to 4 bytes of UTF-8 each (TiDB's utf8 is MySQL's utf8mb4), plus the NUL. */
+#define BF_NAME_CHARS 64
+#define BF_NAME_MAX (BF_NAME_CHARS * 4 + 1)
 #define BF_MAX_COLUMNS 64
 #define BF_MAX_INDEXES 16
 #define BF_MAX_INDEX_COLUMNS 16
@@ -69,10 +72,11 @@ typedef struct bf_table {
 } bf_table;
 
 /*
- * Table and index names: what TiDB accepts as a quoted identifier, 1..64
- * characters of valid UTF-8 with no control character (tab, newline, ...)
- * and no trailing space. Anything else, quotes and backslashes included,
- * is stored as given.
+ * Table, column and index names: what TiDB accepts as a quoted identifier,
+ * 1..BF_NAME_CHARS characters of valid UTF-8 without a trailing space;
+ * and, stricter than TiDB, no control character (tab, newline, DEL,
+ * U+0080..U+009F), so that a name always prints on one line. Anything
+ * else, quotes and backslashes included, is stored as given.
  */
 bool bf_name_valid(const char *name);
 
@@ -102,9 +106,15 @@ int bf_table_decode_column(const bf_table *t, int col, const bf_row_view *rv,
 /* The sysbench sbtest schema (DESIGN §3), named name, no id yet. */
 void bf_table_sbtest(bf_table *t, const char *name);
 
-/* BF_ENOTFOUND when the table does not exist. */
+/*
+ * Records are read with the strict decoders below: BF_ENOTFOUND when the
+ * table does not exist (or no table can have that name), BF_ECORRUPT
+ * naming the record and the field when its record is damaged. A put
+ * refuses (BF_EINVAL, nothing written) a struct the decoder would refuse.
+ */
 int bf_catalog_get_table(bf_store *st, const char *name, bf_table *out, bf_err *err);
 int bf_catalog_put_table(bf_store *st, const bf_table *t, bf_err *err);
+/* Deleting a table that does not exist is not an error. */
 int bf_catalog_delete_table(bf_store *st, const char *name, bf_err *err);
 /*
  * Allocates the next id of a counter ("table", "job"), durably. An id is
@@ -113,8 +123,8 @@ int bf_catalog_delete_table(bf_store *st, const char *name, bf_err *err);
  * records instead of starting over.
  */
 int bf_catalog_next_id(bf_store *st, const char *counter, int64_t *id, bf_err *err);
-/* Raises counter to at least id, so that an id chosen by the caller is
- * never handed out again. */
+/* Raises counter to at least id (> 0, else BF_EINVAL), so that an id
+ * chosen by the caller is never handed out again; never lowers it. */
 int bf_catalog_reserve_id(bf_store *st, const char *counter, int64_t id, bf_err *err);
 
 /* ---- jobs ---- */
@@ -154,16 +164,23 @@ typedef struct bf_checkpoint {
 	uint64_t imports;       /* completed import rounds */
 } bf_checkpoint;
 
+/* Limits of a job's parameters; a record outside them is damaged. */
+#define BF_JOB_WORKERS_MAX 64
+#define BF_JOB_MEM_MIN (1ULL << 20)         /* 1 MiB */
+#define BF_JOB_MEM_MAX (1ULL << 50)         /* 1 PiB */
+#define BF_JOB_LOCK_TTL_MAX 3600            /* seconds */
+#define BF_JOB_LOCK_TIMEOUT_MAX 86400       /* seconds */
+
 /* Parameters a resumed job reuses. */
 typedef struct bf_job_config {
-	int workers;
-	uint64_t mem_bytes;
+	int workers;            /* 1..BF_JOB_WORKERS_MAX */
+	uint64_t mem_bytes;     /* BF_JOB_MEM_MIN..BF_JOB_MEM_MAX */
 	uint64_t import_every; /* 0 = import once at the end */
 	char sort_dir[1024];
 	char etcd[512];        /* comma-separated endpoints, empty = in-process lock */
 	char lock_prefix[128];
-	int lock_ttl_s;
-	int lock_timeout_s;
+	int lock_ttl_s;         /* 1..BF_JOB_LOCK_TTL_MAX */
+	int lock_timeout_s;     /* 1..BF_JOB_LOCK_TIMEOUT_MAX */
 	int run_compression;    /* bf_compression for sort-engine runs */
 	int target_compression; /* bf_compression for import SSTs */
 } bf_job_config;
@@ -198,9 +215,12 @@ typedef struct bf_job {
 	bf_job_config cfg;
 } bf_job;
 
-/* Writes a table and a job record in one atomic, durable step. */
+/* Writes a table and a job record in one atomic, durable step; neither
+ * when either would be refused. */
 int bf_catalog_put_table_and_job(bf_store *st, const bf_table *t, const bf_job *job,
 				 bf_err *err);
+/* As for tables: BF_ENOTFOUND, BF_ECORRUPT (a damaged record, or one whose
+ * id is not the one in its key); a put refuses what would not decode. */
 int bf_catalog_get_job(bf_store *st, int64_t id, bf_job *out, bf_err *err);
 int bf_catalog_put_job(bf_store *st, const bf_job *job, bf_err *err);
 /*

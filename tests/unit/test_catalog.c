@@ -1,6 +1,7 @@
 /*
- * catalog: column types, table and job records round-tripped through a
- * real store, id counters, and decoding a row's columns by the schema.
+ * catalog: column types, names, table and job records round-tripped
+ * through a real store, damaged records, id counters that never hand an
+ * id out twice, fences, and decoding a row's columns by the schema.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "bfill/codec.h"
 #include "bfill/error.h"
 #include "bfill/store.h"
+#include "tests/support/records.h"
 #include "tests/support/support.h"
 
 /* Each test's scratch directory goes in the suite's fini, even when an
@@ -113,6 +115,49 @@ Test(catalog, state_names)
 	cr_assert(!bf_job_state_final(BF_JOB_QUEUEING));
 }
 
+/* ---- names ---- */
+
+static char *repeat(const char *unit, int n)
+{
+	size_t len = strlen(unit);
+	char *s = malloc(len * (size_t)n + 1);
+	for (int i = 0; i < n; i++)
+		memcpy(s + len * (size_t)i, unit, len);
+	s[len * (size_t)n] = '\0';
+	return s;
+}
+
+Test(catalog, names_follow_tidb)
+{
+	static const char *const good[] = {
+		"a", "sbtest1", "we\"ird\\", "it's", "`back`", " leading space", "in side", "$x",
+		"a-b.c", "\xe5\x90\x8d\xe5\xad\x97", "emoji \xf0\x9f\x98\x80", "nbsp\xc2\xa0",
+		"\xef\xbf\xbf", "\xf4\x8f\xbf\xbf",
+	};
+	static const char *const bad[] = {
+		"", " ", "trailing ", "a\n", "a\tb", "\r", "x\x7f", "nel\xc2\x85", "c1\xc2\x80",
+		"\xff", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xe5\x90", "\xf4\x90\x80\x80",
+		"\xf8\x88\x80\x80\x80", "a\x01", "\x1b[31mred",
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		cr_assert(bf_name_valid(good[i]), "\"%s\" refused", good[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert(!bf_name_valid(bad[i]), "bad name %zu accepted", i);
+	cr_assert(!bf_name_valid(NULL));
+
+	/* 64 characters, however many bytes each takes; not 65. */
+	static const char *const units[] = { "x", "\xc3\xa9", "\xe5\x90\x8d", "\xf0\x9f\x98\x80" };
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		char *s = repeat(units[i], BF_NAME_CHARS);
+		cr_assert(bf_name_valid(s), "64 x %zu-byte characters refused", i + 1);
+		cr_assert_lt(strlen(s), (size_t)BF_NAME_MAX, "and it fits a name field");
+		free(s);
+		s = repeat(units[i], BF_NAME_CHARS + 1);
+		cr_assert(!bf_name_valid(s), "65 x %zu-byte characters accepted", i + 1);
+		free(s);
+	}
+}
+
 /* ---- tables ---- */
 
 Test(catalog, sbtest_schema)
@@ -140,83 +185,6 @@ Test(catalog, sbtest_schema)
 	cr_assert_eq(bf_table_index_by_id(&t, 1), -1);
 }
 
-/* sbtest plus a nullable unsigned and a varchar, with three indexes in
- * different states. */
-static void sample_table(bf_table *t)
-{
-	bf_table_sbtest(t, "orders");
-	t->id = 4242;
-	t->rows_hint = (1ULL << 60) + 3; /* beyond a double's 53 bits */
-	bf_column *u = &t->cols[t->ncols++];
-	snprintf(u->name, sizeof(u->name), "qty");
-	u->id = 9;
-	u->type = BF_COL_UINT;
-	u->len = 8;
-	u->not_null = false;
-	bf_column *v = &t->cols[t->ncols++];
-	snprintf(v->name, sizeof(v->name), "note");
-	v->id = 300;
-	v->type = BF_COL_VARCHAR;
-	v->len = 2000;
-	v->not_null = false;
-
-	bf_index *x = &t->indexes[t->nindexes++];
-	snprintf(x->name, sizeof(x->name), "k_1");
-	x->id = 1;
-	x->ncols = 1;
-	x->cols[0] = 1;
-	x->state = BF_INDEX_PUBLIC;
-	x = &t->indexes[t->nindexes++];
-	snprintf(x->name, sizeof(x->name), "uk_c_pad");
-	x->id = 2;
-	x->ncols = 2;
-	x->cols[0] = 2;
-	x->cols[1] = 3;
-	x->unique = true;
-	x->state = BF_INDEX_WRITE_REORG;
-	x->job_id = 77;
-	x = &t->indexes[t->nindexes++];
-	snprintf(x->name, sizeof(x->name), "idx_note");
-	x->id = 5;
-	x->ncols = 3;
-	x->cols[0] = 5;
-	x->cols[1] = 4;
-	x->cols[2] = 0;
-	x->state = BF_INDEX_NONE;
-	x->job_id = 78;
-	t->next_index_id = 6;
-}
-
-static void expect_same_table(const bf_table *a, const bf_table *b)
-{
-	cr_assert_str_eq(a->name, b->name);
-	cr_assert_eq(a->id, b->id);
-	cr_assert_eq(a->handle_col, b->handle_col);
-	cr_assert_eq(a->rows_hint, b->rows_hint, "rows_hint %llu vs %llu",
-		     (unsigned long long)a->rows_hint, (unsigned long long)b->rows_hint);
-	cr_assert_eq(a->next_index_id, b->next_index_id);
-	cr_assert_eq(a->ncols, b->ncols);
-	for (int i = 0; i < a->ncols; i++) {
-		cr_assert_str_eq(a->cols[i].name, b->cols[i].name);
-		cr_assert_eq(a->cols[i].id, b->cols[i].id, "column %s", a->cols[i].name);
-		cr_assert_eq(a->cols[i].type, b->cols[i].type, "column %s", a->cols[i].name);
-		cr_assert_eq(a->cols[i].len, b->cols[i].len, "column %s", a->cols[i].name);
-		cr_assert_eq(a->cols[i].not_null, b->cols[i].not_null, "column %s", a->cols[i].name);
-	}
-	cr_assert_eq(a->nindexes, b->nindexes);
-	for (int i = 0; i < a->nindexes; i++) {
-		const bf_index *x = &a->indexes[i], *y = &b->indexes[i];
-		cr_assert_str_eq(x->name, y->name);
-		cr_assert_eq(x->id, y->id, "index %s", x->name);
-		cr_assert_eq(x->ncols, y->ncols, "index %s", x->name);
-		for (int k = 0; k < x->ncols; k++)
-			cr_assert_eq(x->cols[k], y->cols[k], "index %s column %d", x->name, k);
-		cr_assert_eq(x->unique, y->unique, "index %s", x->name);
-		cr_assert_eq(x->state, y->state, "index %s", x->name);
-		cr_assert_eq(x->job_id, y->job_id, "index %s", x->name);
-	}
-}
-
 Test(catalog, table_round_trip)
 {
 	char *dir = t_scratch_new("catalog");
@@ -224,10 +192,10 @@ Test(catalog, table_round_trip)
 	bf_table t, back;
 	bf_err err = { 0 };
 
-	sample_table(&t);
+	t_sample_table(&t);
 	cr_assert_eq(bf_catalog_put_table(st, &t, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(bf_catalog_get_table(st, "orders", &back, &err), 0, "%s", bf_err_text(&err));
-	expect_same_table(&t, &back);
+	t_expect_same_table(&t, &back);
 	cr_assert_eq(bf_table_index(&back, "uk_c_pad"), 1);
 	cr_assert_eq(bf_table_index_by_id(&back, 5), 2);
 	cr_assert_eq(bf_table_column(&back, "note"), 5);
@@ -246,9 +214,9 @@ Test(catalog, table_round_trip)
 	/* Durable and readable through a read-only open. */
 	st = open_store(dir, BF_STORE_READONLY);
 	cr_assert_eq(bf_catalog_get_table(st, "orders", &back, &err), 0);
-	expect_same_table(&t, &back);
+	t_expect_same_table(&t, &back);
 	cr_assert_eq(bf_catalog_get_table(st, "sbtest1", &back, &err), 0);
-	expect_same_table(&other, &back);
+	t_expect_same_table(&other, &back);
 	bf_store_close(st);
 }
 
@@ -346,94 +314,6 @@ Test(catalog, next_id_counters)
 
 /* ---- jobs ---- */
 
-static void sample_job(bf_job *j, int64_t id)
-{
-	memset(j, 0, sizeof(*j));
-	j->id = id;
-	snprintf(j->table, sizeof(j->table), "sbtest1");
-	j->table_id = 100;
-	j->nindexes = 2;
-	j->index_ids[0] = 3;
-	j->index_ids[1] = 4;
-	snprintf(j->index_names[0], BF_NAME_MAX, "k_c");
-	snprintf(j->index_names[1], BF_NAME_MAX, "k_pad");
-	j->state = BF_JOB_RUNNING;
-	snprintf(j->phase, sizeof(j->phase), "import");
-	snprintf(j->waiting, sizeof(j->waiting), "etcd lock /bfill/lock/%lld/3", (long long)id);
-	j->rows_done = 123456789012ULL;
-	j->rows_total = (1ULL << 62) + 1;
-	j->rate = 1234567.25;
-	j->start_ms = 1700000000123LL;
-	j->update_ms = 1700000005123LL;
-	j->end_ms = 0;
-	j->pid = 4321;
-	snprintf(j->last_error, sizeof(j->last_error), "store \"x\": line1\nline2\ttab \\ slash");
-
-	j->cp.has_flushed = true;
-	bf_codec_record_key(j->cp.flushed_key, 100, 5000001);
-	j->cp.flushed_rows = 5000000;
-	j->cp.has_imported = false;
-	snprintf(j->cp.engine_id, sizeof(j->cp.engine_id), "job-%lld-engine", (long long)id);
-	j->cp.imports = 3;
-
-	j->cfg.workers = 6;
-	j->cfg.mem_bytes = 3ULL << 30;
-	j->cfg.import_every = 1000000;
-	snprintf(j->cfg.sort_dir, sizeof(j->cfg.sort_dir), "/var/tmp/bfill sort");
-	snprintf(j->cfg.etcd, sizeof(j->cfg.etcd), "10.0.0.1:2379,10.0.0.2:2379");
-	snprintf(j->cfg.lock_prefix, sizeof(j->cfg.lock_prefix), "/bfill/lock/");
-	j->cfg.lock_ttl_s = 7;
-	j->cfg.lock_timeout_s = 90;
-	j->cfg.run_compression = 0;
-	j->cfg.target_compression = 2;
-}
-
-static void expect_same_job(const bf_job *a, const bf_job *b)
-{
-	cr_assert_eq(a->id, b->id);
-	cr_assert_str_eq(a->table, b->table);
-	cr_assert_eq(a->table_id, b->table_id);
-	cr_assert_eq(a->nindexes, b->nindexes);
-	for (int i = 0; i < a->nindexes; i++) {
-		cr_assert_eq(a->index_ids[i], b->index_ids[i]);
-		cr_assert_str_eq(a->index_names[i], b->index_names[i]);
-	}
-	cr_assert_eq(a->state, b->state);
-	cr_assert_str_eq(a->phase, b->phase);
-	cr_assert_str_eq(a->waiting, b->waiting);
-	cr_assert_eq(a->rows_done, b->rows_done);
-	cr_assert_eq(a->rows_total, b->rows_total, "rows_total %llu vs %llu",
-		     (unsigned long long)a->rows_total, (unsigned long long)b->rows_total);
-	cr_assert_float_eq(a->rate, b->rate, 1e-6);
-	cr_assert_eq(a->start_ms, b->start_ms);
-	cr_assert_eq(a->update_ms, b->update_ms);
-	cr_assert_eq(a->end_ms, b->end_ms);
-	cr_assert_eq(a->pid, b->pid);
-	cr_assert_str_eq(a->last_error, b->last_error);
-
-	cr_assert_eq(a->cp.has_flushed, b->cp.has_flushed);
-	if (a->cp.has_flushed)
-		cr_assert(memcmp(a->cp.flushed_key, b->cp.flushed_key, BF_RECORD_KEY_LEN) == 0);
-	cr_assert_eq(a->cp.flushed_rows, b->cp.flushed_rows);
-	cr_assert_eq(a->cp.has_imported, b->cp.has_imported);
-	if (a->cp.has_imported)
-		cr_assert(memcmp(a->cp.imported_key, b->cp.imported_key, BF_RECORD_KEY_LEN) == 0);
-	cr_assert_eq(a->cp.imported_rows, b->cp.imported_rows);
-	cr_assert_str_eq(a->cp.engine_id, b->cp.engine_id);
-	cr_assert_eq(a->cp.imports, b->cp.imports);
-
-	cr_assert_eq(a->cfg.workers, b->cfg.workers);
-	cr_assert_eq(a->cfg.mem_bytes, b->cfg.mem_bytes);
-	cr_assert_eq(a->cfg.import_every, b->cfg.import_every);
-	cr_assert_str_eq(a->cfg.sort_dir, b->cfg.sort_dir);
-	cr_assert_str_eq(a->cfg.etcd, b->cfg.etcd);
-	cr_assert_str_eq(a->cfg.lock_prefix, b->cfg.lock_prefix);
-	cr_assert_eq(a->cfg.lock_ttl_s, b->cfg.lock_ttl_s);
-	cr_assert_eq(a->cfg.lock_timeout_s, b->cfg.lock_timeout_s);
-	cr_assert_eq(a->cfg.run_compression, b->cfg.run_compression);
-	cr_assert_eq(a->cfg.target_compression, b->cfg.target_compression);
-}
-
 Test(catalog, job_round_trip)
 {
 	char *dir = t_scratch_new("catalog");
@@ -441,10 +321,10 @@ Test(catalog, job_round_trip)
 	bf_job j, back;
 	bf_err err = { 0 };
 
-	sample_job(&j, 12);
+	t_sample_job(&j, 12);
 	cr_assert_eq(bf_catalog_put_job(st, &j, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(bf_catalog_get_job(st, 12, &back, &err), 0, "%s", bf_err_text(&err));
-	expect_same_job(&j, &back);
+	t_expect_same_job(&j, &back);
 	cr_assert(back.cp.has_flushed);
 	cr_assert(!back.cp.has_imported, "no imported checkpoint yet");
 
@@ -458,20 +338,22 @@ Test(catalog, job_round_trip)
 		j.end_ms = s == BF_JOB_DONE ? 1700000009999LL : 0;
 		cr_assert_eq(bf_catalog_put_job(st, &j, &err), 0);
 		cr_assert_eq(bf_catalog_get_job(st, 12, &back, &err), 0);
-		expect_same_job(&j, &back);
+		t_expect_same_job(&j, &back);
 	}
 
-	/* Nothing flushed: both checkpoints absent again. */
+	/* Nothing flushed: both checkpoints absent again; one index; no engine yet. */
 	j.cp.has_flushed = false;
 	j.cp.has_imported = false;
 	j.cp.flushed_rows = j.cp.imported_rows = 0;
-	j.nindexes = 0;
+	j.cp.engine_id[0] = '\0';
+	j.cp.first_gen = 0;
+	j.nindexes = 1;
 	j.last_error[0] = '\0';
 	cr_assert_eq(bf_catalog_put_job(st, &j, &err), 0);
 	bf_store_close(st);
 	st = open_store(dir, BF_STORE_READONLY);
 	cr_assert_eq(bf_catalog_get_job(st, 12, &back, &err), 0);
-	expect_same_job(&j, &back);
+	t_expect_same_job(&j, &back);
 	cr_assert(!back.cp.has_flushed && !back.cp.has_imported);
 	bf_store_close(st);
 }
@@ -488,7 +370,7 @@ Test(catalog, missing_and_malformed_job)
 	cr_assert_not_null(strstr(err.msg, "987654"), "message names the job: %s", err.msg);
 
 	/* Job 5 stored with an unknown state. */
-	sample_job(&j, 5);
+	t_sample_job(&j, 5);
 	cr_assert_eq(bf_catalog_put_job(st, &j, &err), 0);
 	bf_store_iter *it = NULL;
 	const char *lo = BF_CATALOG_PREFIX "job/";
@@ -540,7 +422,7 @@ Test(catalog, foreach_job_in_id_order)
 	const int64_t ids[] = { 10, 2, 1000000000000LL, 100, 1, 99 };
 	const int64_t sorted[] = { 1, 2, 10, 99, 100, 1000000000000LL };
 	for (size_t i = 0; i < 6; i++) {
-		sample_job(&j, ids[i]);
+		t_sample_job(&j, ids[i]);
 		cr_assert_eq(bf_catalog_put_job(st, &j, &err), 0);
 	}
 	bf_table_sbtest(&t, "sbtest1");
@@ -643,4 +525,303 @@ Test(catalog, decode_column_rejects_bad_widths)
 	cr_assert_eq(bf_table_decode_column(&t, 1, &rv, 1, &d), BF_ECORRUPT);
 	cr_assert_eq(bf_table_decode_column(&t, 3, &rv, 1, &d), 0);
 	cr_assert_eq(d.v.b.len, 20);
+}
+
+/* ---- damaged records, id counters that never hand an id out twice ---- */
+
+static void put_raw(bf_store *st, const char *key, const char *val)
+{
+	bf_err err = { 0 };
+	cr_assert_eq(bf_store_put(st, key, strlen(key), val, strlen(val), &err), 0, "%s",
+		     bf_err_text(&err));
+}
+
+static void job_record_key(char *key, size_t n, int64_t id)
+{
+	snprintf(key, n, "%sjob/%020lld", BF_CATALOG_PREFIX, (long long)id);
+}
+
+static void put_jobs(bf_store *st, int64_t from, int64_t to)
+{
+	bf_err err = { 0 };
+	bf_job j;
+	for (int64_t id = from; id <= to; id++) {
+		t_sample_job(&j, id);
+		cr_assert_eq(bf_catalog_put_job(st, &j, &err), 0, "%s", bf_err_text(&err));
+	}
+}
+
+static int64_t next_id(bf_store *st, const char *counter)
+{
+	bf_err err = { 0 };
+	int64_t id = 0;
+	cr_assert_eq(bf_catalog_next_id(st, counter, &id, &err), 0, "%s", bf_err_text(&err));
+	return id;
+}
+
+Test(catalog, job_ids_skip_existing_records)
+{
+	char *dir = t_scratch_new("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+
+	/* Job 1 made with --job-id 1: no counter yet, and 1 is taken. */
+	put_jobs(st, 1, 1);
+	cr_assert_eq(next_id(st, "job"), 2);
+	cr_assert_eq(next_id(st, "job"), 3);
+	/* Job 7 made with --job-id 7 behind the counter's back. */
+	put_jobs(st, 7, 7);
+	cr_assert_eq(next_id(st, "job"), 8);
+	bf_store_close(st);
+}
+
+Test(catalog, damaged_counter_rebuilt_from_records)
+{
+	static const char *const damaged[] = { "garbage", "-4", "", "12x", "99999999999999999999",
+					       "1.5" };
+	char *dir = t_scratch_new("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+	const char *key = BF_CATALOG_PREFIX "counter/job";
+
+	put_jobs(st, 1, 5);
+	for (size_t i = 0; i < sizeof(damaged) / sizeof(damaged[0]); i++) {
+		put_raw(st, key, damaged[i]);
+		cr_assert_eq(next_id(st, "job"), 6, "counter \"%s\"", damaged[i]);
+	}
+	/* A NUL inside does not let "3" through. */
+	bf_err err = { 0 };
+	cr_assert_eq(bf_store_put(st, key, strlen(key), "3\0junk", 6, &err), 0);
+	cr_assert_eq(next_id(st, "job"), 6);
+	/* And the rebuilt counter goes on from there. */
+	cr_assert_eq(next_id(st, "job"), 7);
+	bf_store_close(st);
+}
+
+Test(catalog, table_ids_rebuilt_from_table_records)
+{
+	char *dir = t_scratch_new("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+	bf_table t;
+	bf_err err = { 0 };
+
+	bf_table_sbtest(&t, "a");
+	t.id = 140;
+	cr_assert_eq(bf_catalog_put_table(st, &t, &err), 0, "%s", bf_err_text(&err));
+	/* A damaged table record still has its id counted. */
+	put_raw(st, BF_CATALOG_PREFIX "table/b", "{\"id\":\"150\",\"name\":7}");
+	cr_assert_eq(next_id(st, "table"), 151);
+	put_raw(st, BF_CATALOG_PREFIX "counter/table", "nonsense");
+	cr_assert_eq(next_id(st, "table"), 151);
+	bf_store_close(st);
+}
+
+Test(catalog, reserve_id_raises_the_counter)
+{
+	char *dir = t_scratch_new("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+	bf_err err = { 0 };
+
+	cr_assert_eq(bf_catalog_reserve_id(st, "job", 10, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(next_id(st, "job"), 11);
+	/* Never lowered. */
+	cr_assert_eq(bf_catalog_reserve_id(st, "job", 5, &err), 0);
+	cr_assert_eq(next_id(st, "job"), 12);
+	/* A damaged counter is mended to the larger of the records and the id. */
+	put_raw(st, BF_CATALOG_PREFIX "counter/job", "junk");
+	put_jobs(st, 20, 20);
+	cr_assert_eq(bf_catalog_reserve_id(st, "job", 15, &err), 0);
+	cr_assert_eq(next_id(st, "job"), 21);
+	cr_assert_eq(bf_catalog_reserve_id(st, "job", 0, &err), BF_EINVAL);
+	cr_assert_eq(bf_catalog_reserve_id(st, "job", -3, &err), BF_EINVAL);
+	cr_assert_eq(bf_catalog_next_id(st, "", &(int64_t){ 0 }, &err), BF_EINVAL);
+	bf_store_close(st);
+}
+
+Test(catalog, id_counter_used_up)
+{
+	char *dir = t_scratch_new("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+	bf_err err = { 0 };
+	int64_t id = 0;
+
+	put_raw(st, BF_CATALOG_PREFIX "counter/job", "9223372036854775807");
+	cr_assert_eq(bf_catalog_next_id(st, "job", &id, &err), BF_ERANGE);
+	cr_assert_eq(id, 0);
+	bf_store_close(st);
+}
+
+/* The walk goes past damaged records, says which and why, and shows the rest. */
+struct damage {
+	char records[4][64];
+	char whys[4][BF_ERR_MSG_MAX];
+	int n;
+};
+
+static void note_damage(const char *record, const char *why, void *arg)
+{
+	struct damage *d = ((void **)arg)[1];
+	cr_assert_lt(d->n, 4);
+	snprintf(d->records[d->n], sizeof(d->records[0]), "%s", record);
+	snprintf(d->whys[d->n], sizeof(d->whys[0]), "%s", why);
+	d->n++;
+}
+
+static int collect_both(const bf_job *job, void *arg)
+{
+	return collect(job, ((void **)arg)[0]);
+}
+
+Test(catalog, foreach_job_reports_damaged_records)
+{
+	char *dir = t_scratch_new("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+	struct walk w = { .n = 0 };
+	struct damage d = { .n = 0 };
+	void *both[2] = { &w, &d };
+	char key2[64], key4[64], key5[64], text[64];
+	bf_err err = { 0 };
+	bf_job j;
+
+	put_jobs(st, 1, 5);
+	job_record_key(key2, sizeof(key2), 2);
+	put_raw(st, key2, "{\"id\":");
+	/* Job 4's record holds job 9. */
+	job_record_key(key4, sizeof(key4), 4);
+	t_sample_job(&j, 9);
+	cr_assert_eq(bf_catalog_put_job(st, &j, &err), 0);
+	job_record_key(text, sizeof(text), 9);
+	char *val = NULL;
+	size_t vlen;
+	cr_assert_eq(bf_store_get(st, text, strlen(text), &val, &vlen, &err), 0);
+	cr_assert_eq(bf_store_put(st, key4, strlen(key4), val, vlen, &err), 0);
+	free(val);
+	cr_assert_eq(bf_store_delete(st, text, strlen(text), &err), 0);
+	/* Job 5: workers 0, which would hang a resume. */
+	job_record_key(key5, sizeof(key5), 5);
+	cr_assert_eq(bf_store_get(st, key5, strlen(key5), &val, &vlen, &err), 0);
+	char *w6 = strstr(val, "\"workers\":\"6\"");
+	cr_assert_not_null(w6);
+	w6[11] = '0';
+	cr_assert_eq(bf_store_put(st, key5, strlen(key5), val, vlen, &err), 0);
+	free(val);
+
+	cr_assert_eq(bf_catalog_foreach_job(st, collect_both, note_damage, both, &err), 0, "%s",
+		     bf_err_text(&err));
+	cr_assert_eq(w.n, 2, "the good jobs are shown");
+	cr_assert_eq(w.ids[0], 1);
+	cr_assert_eq(w.ids[1], 3);
+	cr_assert_eq(d.n, 3);
+	cr_assert_str_eq(d.records[0], key2);
+	cr_assert_str_eq(d.whys[0], "it is not valid JSON");
+	cr_assert_str_eq(d.records[1], key4);
+	cr_assert_str_eq(d.whys[1], "id 9 is not the id in its key");
+	cr_assert_str_eq(d.records[2], key5);
+	cr_assert_str_eq(d.whys[2], "config.workers = 0 is out of range 1..64");
+
+	/* Without a damaged callback the walk stops at the first, naming it. */
+	struct walk stop = { .n = 0 };
+	cr_assert_eq(bf_catalog_foreach_job(st, collect, NULL, &stop, &err), BF_ECORRUPT);
+	cr_assert_eq(stop.n, 1);
+	cr_assert_str_eq(err.msg, "catalog record mbfill/job/00000000000000000002 is damaged: "
+				  "it is not valid JSON");
+
+	/* Reading one damaged job names its record and the field. */
+	cr_assert_eq(bf_catalog_get_job(st, 5, &j, &err), BF_ECORRUPT);
+	cr_assert_str_eq(err.msg, "catalog record mbfill/job/00000000000000000005 is damaged: "
+				  "config.workers = 0 is out of range 1..64");
+	cr_assert_eq(bf_catalog_get_job(st, 4, &j, &err), BF_ECORRUPT);
+	cr_assert_not_null(strstr(err.msg, "id 9 is not the id in its key"), "%s", err.msg);
+	bf_store_close(st);
+}
+
+/* A record written under another table's name, and names no table has. */
+Test(catalog, table_names_and_keys)
+{
+	char *dir = t_scratch_new("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+	bf_table t, back;
+	bf_err err = { 0 };
+	char *val = NULL;
+	size_t vlen;
+
+	t_sample_table(&t);
+	cr_assert_eq(bf_catalog_put_table(st, &t, &err), 0);
+	const char *orders = BF_CATALOG_PREFIX "table/orders", *other = BF_CATALOG_PREFIX "table/other";
+	cr_assert_eq(bf_store_get(st, orders, strlen(orders), &val, &vlen, &err), 0);
+	cr_assert_eq(bf_store_put(st, other, strlen(other), val, vlen, &err), 0);
+	free(val);
+	cr_assert_eq(bf_catalog_get_table(st, "other", &back, &err), BF_ECORRUPT);
+	cr_assert_str_eq(err.msg, "catalog record mbfill/table/other is damaged: its name is not the "
+				  "one in its key");
+
+	/* A name no table can have: not found, printed on one line. */
+	cr_assert_eq(bf_catalog_get_table(st, "two\nlines", &back, &err), BF_ENOTFOUND);
+	cr_assert_str_eq(err.msg, "table 'two\\x0alines' does not exist");
+	cr_assert_eq(bf_catalog_delete_table(st, "", &err), 0);
+
+	/* Quotes and backslashes are names like any other. */
+	bf_table_sbtest(&t, "we\"ird\\");
+	t.id = 101;
+	cr_assert_eq(bf_catalog_put_table(st, &t, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_get_table(st, "we\"ird\\", &back, &err), 0, "%s", bf_err_text(&err));
+	t_expect_same_table(&t, &back);
+	bf_store_close(st);
+}
+
+/* A job or table the decoder would refuse is not written at all. */
+Test(catalog, impossible_records_are_not_written)
+{
+	char *dir = t_scratch_new("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+	bf_table t;
+	bf_job j;
+	bf_err err = { 0 };
+
+	t_sample_job(&j, 3);
+	j.cfg.workers = 65;
+	cr_assert_eq(bf_catalog_put_job(st, &j, &err), BF_EINVAL);
+	cr_assert_str_eq(err.msg, "job 3 can't be recorded: config.workers = 65 is out of range 1..64");
+	cr_assert_eq(bf_catalog_get_job(st, 3, &j, &err), BF_ENOTFOUND);
+
+	/* Neither half of a pair goes in when one half is impossible. */
+	t_sample_table(&t);
+	t_sample_job(&j, 3);
+	j.cfg.mem_bytes = 1000;
+	cr_assert_eq(bf_catalog_put_table_and_job(st, &t, &j, &err), BF_EINVAL);
+	cr_assert_not_null(strstr(err.msg, "config.mem_bytes = 1000"), "%s", err.msg);
+	cr_assert_eq(bf_catalog_get_table(st, "orders", &t, &err), BF_ENOTFOUND);
+	t_sample_table(&t);
+	t_sample_job(&j, 3);
+	snprintf(t.cols[1].name, sizeof(t.cols[1].name), "k\t");
+	cr_assert_eq(bf_catalog_put_table_and_job(st, &t, &j, &err), BF_EINVAL);
+	cr_assert_eq(bf_catalog_get_job(st, 3, &j, &err), BF_ENOTFOUND);
+	bf_store_close(st);
+}
+
+Test(catalog, fence_records)
+{
+	char *dir = t_scratch_new("catalog");
+	bf_store *st = open_store(dir, BF_STORE_CREATE);
+	const char *lock = "/bfill/lock/0c5b2d9e/7/3";
+	char key[128];
+	bf_err err = { 0 };
+	int64_t rev = -1;
+
+	cr_assert_eq(bf_catalog_get_fence(st, lock, &rev, &err), 0);
+	cr_assert_eq(rev, 0, "none yet");
+	cr_assert_eq(bf_catalog_put_fence(st, lock, 812, &err), 0);
+	cr_assert_eq(bf_catalog_get_fence(st, lock, &rev, &err), 0);
+	cr_assert_eq(rev, 812);
+	cr_assert_eq(bf_catalog_put_fence(st, lock, -1, &err), BF_EINVAL);
+
+	snprintf(key, sizeof(key), "%sfence/%s", BF_CATALOG_PREFIX, lock);
+	put_raw(st, key, "812x");
+	cr_assert_eq(bf_catalog_get_fence(st, lock, &rev, &err), BF_ECORRUPT);
+	cr_assert_eq(rev, 0);
+	cr_assert_not_null(strstr(err.msg, key), "%s", err.msg);
+
+	char long_key[BF_FENCE_KEY_MAX + 8];
+	memset(long_key, 'k', sizeof(long_key) - 1);
+	long_key[sizeof(long_key) - 1] = '\0';
+	cr_assert_eq(bf_catalog_put_fence(st, long_key, 1, &err), BF_EINVAL);
+	bf_store_close(st);
 }

@@ -6,6 +6,7 @@
  */
 #include "lock/etcd_wire.h"
 #include "proto/etcdserverpb.pb-c.h"
+#include "tests/support/etcd_reply.h"
 #include "util/util.h"
 
 #include <criterion/criterion.h>
@@ -15,37 +16,13 @@
 
 #define LIMIT ((size_t)1 << 20)
 
-static Etcdserverpb__ResponseHeader header(int64_t revision)
-{
-	Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
-	h.cluster_id = 1;
-	h.member_id = 2;
-	h.revision = revision;
-	h.raft_term = 3;
-	return h;
-}
-
-static Mvccpb__KeyValue kv(const char *key, int64_t create, int64_t mod, const char *value)
-{
-	Mvccpb__KeyValue k = MVCCPB__KEY_VALUE__INIT;
-	k.key.data = (uint8_t *)key;
-	k.key.len = strlen(key);
-	k.value.data = (uint8_t *)value;
-	k.value.len = strlen(value);
-	k.create_revision = create;
-	k.mod_revision = mod;
-	k.version = 1;
-	k.lease = 0x694d8a5f2b3c1c0d;
-	return k;
-}
-
 /* A packed RangeResponse with two key-values (caller frees). */
 static bf_rpc_buf sample_range(void)
 {
 	Etcdserverpb__RangeResponse r = ETCDSERVERPB__RANGE_RESPONSE__INIT;
-	Etcdserverpb__ResponseHeader h = header(42);
-	Mvccpb__KeyValue a = kv("/bfill/lock/7/1/abc", 10, 12, "v1");
-	Mvccpb__KeyValue b = kv("/bfill/lock/7/1/def", 11, 11, "");
+	Etcdserverpb__ResponseHeader h = t_etcd_header(42);
+	Mvccpb__KeyValue a = t_etcd_kv("/bfill/lock/7/1/abc", 10, 12, "v1");
+	Mvccpb__KeyValue b = t_etcd_kv("/bfill/lock/7/1/def", 11, 11, "");
 	Mvccpb__KeyValue *kvs[] = { &a, &b };
 	bf_rpc_buf out;
 
@@ -223,9 +200,9 @@ Test(etcd_wire, empty_reply_lacks_a_header)
 Test(etcd_wire, key_value_without_key_or_revision_is_refused)
 {
 	Etcdserverpb__RangeResponse r = ETCDSERVERPB__RANGE_RESPONSE__INIT;
-	Etcdserverpb__ResponseHeader h = header(5);
-	Mvccpb__KeyValue nokey = kv("", 3, 3, "x");
-	Mvccpb__KeyValue norev = kv("/k", 0, 3, "x");
+	Etcdserverpb__ResponseHeader h = t_etcd_header(5);
+	Mvccpb__KeyValue nokey = t_etcd_kv("", 3, 3, "x");
+	Mvccpb__KeyValue norev = t_etcd_kv("/k", 0, 3, "x");
 	Mvccpb__KeyValue *one[1];
 	uint8_t buf[256];
 	bf_etcd_range_result res;
@@ -247,7 +224,7 @@ Test(etcd_wire, key_value_without_key_or_revision_is_refused)
 Test(etcd_wire, txn_reply_with_empty_op_is_refused)
 {
 	Etcdserverpb__TxnResponse t = ETCDSERVERPB__TXN_RESPONSE__INIT;
-	Etcdserverpb__ResponseHeader h = header(9);
+	Etcdserverpb__ResponseHeader h = t_etcd_header(9);
 	Etcdserverpb__ResponseOp empty = ETCDSERVERPB__RESPONSE_OP__INIT;
 	Etcdserverpb__ResponseOp *ops[] = { &empty };
 	uint8_t buf[128];
@@ -267,12 +244,12 @@ Test(etcd_wire, txn_reply_with_empty_op_is_refused)
 Test(etcd_wire, txn_reply_nested_range_takes_txn_revision)
 {
 	Etcdserverpb__TxnResponse t = ETCDSERVERPB__TXN_RESPONSE__INIT;
-	Etcdserverpb__ResponseHeader h = header(77);
+	Etcdserverpb__ResponseHeader h = t_etcd_header(77);
 	Etcdserverpb__RangeResponse rr = ETCDSERVERPB__RANGE_RESPONSE__INIT;
 	Etcdserverpb__ResponseOp put = ETCDSERVERPB__RESPONSE_OP__INIT;
 	Etcdserverpb__PutResponse pr = ETCDSERVERPB__PUT_RESPONSE__INIT;
 	Etcdserverpb__ResponseOp range = ETCDSERVERPB__RESPONSE_OP__INIT;
-	Mvccpb__KeyValue a = kv("/p/1", 70, 70, "");
+	Mvccpb__KeyValue a = t_etcd_kv("/p/1", 70, 70, "");
 	Mvccpb__KeyValue *kvs[] = { &a };
 	Etcdserverpb__ResponseOp *ops[] = { &put, &range };
 	uint8_t buf[256];
@@ -304,7 +281,7 @@ Test(etcd_wire, txn_reply_nested_range_takes_txn_revision)
 Test(etcd_wire, watch_reply_counts_deletes)
 {
 	Etcdserverpb__WatchResponse w = ETCDSERVERPB__WATCH_RESPONSE__INIT;
-	Etcdserverpb__ResponseHeader h = header(20);
+	Etcdserverpb__ResponseHeader h = t_etcd_header(20);
 	Mvccpb__KeyValue gone = MVCCPB__KEY_VALUE__INIT;
 	Mvccpb__Event del = MVCCPB__EVENT__INIT, bad = MVCCPB__EVENT__INIT;
 	Mvccpb__Event *evs[] = { &del };
@@ -334,7 +311,7 @@ Test(etcd_wire, watch_reply_counts_deletes)
 Test(etcd_wire, lease_grant_reply_checks)
 {
 	Etcdserverpb__LeaseGrantResponse g = ETCDSERVERPB__LEASE_GRANT_RESPONSE__INIT;
-	Etcdserverpb__ResponseHeader h = header(3);
+	Etcdserverpb__ResponseHeader h = t_etcd_header(3);
 	uint8_t buf[128];
 	int64_t id = 0, ttl = 0;
 	bf_err err;
@@ -462,4 +439,56 @@ Test(etcd_wire, write_not_applied_only_when_surely_not_sent_or_no_leader)
 		cr_assert_eq(bf_etcd_write_not_applied(&st), cases[i].not_applied, "%s \"%s\"",
 			     bf_rpc_status_name(st.code), st.details);
 	}
+}
+
+/*
+ * Text a reply carries (LeaseGrant's error, a watch's cancel reason, the
+ * server version, a bad key) reaches messages and status lines as one
+ * printable line, whatever bytes it held. Found by fuzz_etcd: a LeaseGrant
+ * error with a newline split the error message in two.
+ */
+Test(etcd_wire, reply_text_stays_on_one_line)
+{
+	Etcdserverpb__LeaseGrantResponse g = ETCDSERVERPB__LEASE_GRANT_RESPONSE__INIT;
+	Etcdserverpb__WatchResponse w = ETCDSERVERPB__WATCH_RESPONSE__INIT;
+	Etcdserverpb__StatusResponse s = ETCDSERVERPB__STATUS_RESPONSE__INIT;
+	Etcdserverpb__RangeResponse r = ETCDSERVERPB__RANGE_RESPONSE__INIT;
+	Etcdserverpb__ResponseHeader h = t_etcd_header(3);
+	Mvccpb__KeyValue k = t_etcd_kv("/bad\nkey", 0, 0, "");
+	Mvccpb__KeyValue *kvs[] = { &k };
+	uint8_t buf[256];
+	int64_t id = 0, ttl = 0;
+	bf_etcd_watch_reply wr;
+	bf_etcd_status_info info;
+	bf_etcd_range_result res;
+	bf_err err;
+
+	g.header = &h;
+	g.id = 5;
+	g.ttl = 10;
+	g.error = "too many\nrequests\x1b[2J";
+	size_t n = etcdserverpb__lease_grant_response__pack(&g, buf);
+	cr_assert_eq(bf_etcd_unwire_lease_grant(buf, n, LIMIT, &id, &ttl, &err), BF_EUNAVAIL);
+	cr_assert_str_eq(err.msg, "LeaseGrant refused: too many\\x0arequests\\x1b[2J");
+
+	w.header = &h;
+	w.canceled = 1;
+	w.cancel_reason = "compacted\r\nnext";
+	n = etcdserverpb__watch_response__pack(&w, buf);
+	cr_assert_eq(bf_etcd_unwire_watch(buf, n, LIMIT, &wr, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_str_eq(wr.cancel_reason, "compacted\\x0d\\x0anext");
+
+	s.header = &h;
+	s.version = "3.5\n";
+	n = etcdserverpb__status_response__pack(&s, buf);
+	cr_assert_eq(bf_etcd_unwire_status(buf, n, LIMIT, &info, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_str_eq(info.version, "3.5\\x0a");
+
+	r.header = &h;
+	r.n_kvs = 1;
+	r.kvs = kvs;
+	n = etcdserverpb__range_response__pack(&r, buf);
+	cr_assert_eq(bf_etcd_unwire_range(buf, n, LIMIT, &res, &err), BF_EPROTO);
+	cr_assert_null(strchr(err.msg, '\n'), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "/bad\\x0akey"), "%s", err.msg);
 }
