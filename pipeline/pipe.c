@@ -382,9 +382,13 @@ static int scan_task(pipe *p, size_t ti, bf_err *err)
 	for (; bf_target_iter_valid(it); bf_target_iter_next(it)) {
 		size_t kl, vl;
 		const uint8_t *k = bf_target_iter_key(it, &kl), *v = bf_target_iter_value(it, &vl);
-		if ((++n & 255) == 0 && atomic_load(&p->stop)) {
-			rc = BF_ECANCELLED;
-			goto out;
+		if ((++n & 255) == 0) {
+			if (atomic_load(&p->stop)) {
+				rc = BF_ECANCELLED;
+				goto out;
+			}
+			/* Tests slow the scan down to let imports interleave with it. */
+			bf_fault_pause("scan.slow");
 		}
 		if (bf_fault_hit("scan.read")) {
 			rc = bf_errf(err, BF_EFAULT, "scan: injected read failure");

@@ -149,14 +149,16 @@ Test(disk_full, cancel_and_drop_index_give_back_what_failed_attempts_took)
 	t_run_free(&r);
 	uint64_t after_k = free_bytes(fs);
 
-	/* c's entries (~16 MB) do not fit: the first 2 MB import lands (the
-	 * scan runs on meanwhile), a later one fails for want of space. */
-	r = t_bfillf("add-index --store '%s' --table sbtest1 --name c_idx --columns c --sort-dir '%s' "
+	/* c's entries (~16 MB) do not fit: imports of about 2 MB land until
+	 * one fails for want of space. The scan is slowed down so that it
+	 * can't outrun the imports (they run while it goes on) and leave the
+	 * whole index to the first one. */
+	r = t_bfill_faultf("scan.slow~2", "add-index --store '%s' --table sbtest1 --name c_idx --columns c --sort-dir '%s' "
 		     "--import-every 2M", store, sort);
 	cr_assert(!r.signaled, "killed by a signal: %s", r.err);
 	t_expect_cli_error(&r, 1, "bfill add-index: ", "an index too big for the store", "space", NULL);
 	uint64_t after_fail = free_bytes(fs);
-	cr_assert_lt(after_fail + (1u << 20), after_k, "the failed attempt left entries behind");
+	cr_assert_lt(after_fail + (1u << 20), after_k, "the failed attempt left entries behind (%llu free before, %llu after)", (unsigned long long)after_k, (unsigned long long)after_fail);
 
 	/* On a store this full (under BF_STORE_MIN_FREE), still. */
 	r = t_bfillf("drop-index --store '%s' --table sbtest1 --name k_idx", store);

@@ -189,7 +189,7 @@ Test(cli_add_index, failures_exit_1)
 	t_expect_cli_error(&r, 1, "bfill ", "unknown table", "'nosuch'", NULL);
 	/* A newline in a value stays out of the one error line. */
 	r = t_bfillf("add-index --store '%s' --table 'no\nsuch' --name x --columns k", store);
-	t_expect_cli_error(&r, 1, "bfill ", "a table name with a newline", "'no such'", NULL);
+	t_expect_cli_error(&r, 1, "bfill ", "a table name with a newline", "'no\\x0asuch'", NULL);
 	r = t_bfillf("add-index --store '%s' --table sbtest1 --name k_idx --columns c", store);
 	t_expect_cli_error(&r, 1, "bfill ", "existing index", "'k_idx'", "already exists");
 	r = t_bfillf("add-index --store '%s' --table sbtest1 --name x --columns k", missing);
