@@ -9,6 +9,7 @@
 #
 #   bench/partition_bench.sh [--rows N] [--cut S] [--method blackhole|drop|neigh] [--out DIR]
 #
+# A third run first, with one import at the end, gives the scan rate with no import running.
 # Defaults: 10,000,000 rows, a 30 s cut, blackhole routes, results in docs/bench/.
 # Exit 77 when this machine cannot host the cluster.
 set -euo pipefail
@@ -67,13 +68,13 @@ import re,sys
 m = re.fullmatch(r'(\d+)([KMG]?)', '$IMPORT_EVERY'); n = int(m.group(1)) * {'':1,'K':1<<10,'M':1<<20,'G':1<<30}[m.group(2)]
 print(int(n / 165 * 0.95))")
 
-# run NAME CUT(0|1) -> writes $WORK/NAME.csv, $WORK/NAME.json and the cut's start and end
-# offsets to $WORK/NAME.offsets
+# run NAME CUT(0|1) [IMPORT_EVERY] -> writes $WORK/NAME.csv, $WORK/NAME.json and the cut's
+# start and end offsets to $WORK/NAME.offsets
 run() {
-	local name=$1 with_cut=$2 t0 rows cut_at="" healed_at="" job=$((RANDOM + 1000)) spid
+	local name=$1 with_cut=$2 every=${3:-$IMPORT_EVERY} t0 rows cut_at="" healed_at="" job=$((RANDOM + 1000)) spid
 	t0=$(date +%s.%N)
 	"$BFILL" add-index --store "$STORE" --table sbtest1 --name "p_$name" --columns c \
-		--etcd "$EPS" --import-every "$IMPORT_EVERY" --job-id "$job" --json \
+		--etcd "$EPS" --import-every "$every" --job-id "$job" --json \
 		>"$WORK/$name.json" 2>"$WORK/$name.err" &
 	BPID=$!
 	python3 "$HERE/sample_status.py" --bfill "$BFILL" --store "$STORE" --job "$job" \
@@ -81,7 +82,7 @@ run() {
 	spid=$!
 	while kill -0 "$BPID" 2>/dev/null; do
 		if [ "$with_cut" = 1 ] && [ -z "$cut_at" ]; then
-			rows=$(tail -n 1 "$WORK/$name.csv" 2>/dev/null | cut -d, -f2)
+			rows=$({ tail -n 1 "$WORK/$name.csv" 2>/dev/null || true; } | cut -d, -f2)
 			if [ -n "$rows" ] && [ "$rows" != rows_done ] && [ "$rows" -ge "$first_import_rows" ]; then
 				"$CLUSTER" partition "$LEADER_IP" --method "$METHOD" >"$WORK/cut.txt"
 				cut_at=$(echo "$(date +%s.%N) - $t0" | bc -l)
@@ -106,6 +107,8 @@ run() {
 	echo "$cut_at $healed_at" >"$WORK/$name.offsets"
 }
 
+say "reference run: no fault, one import at the end (the scan rate with no import running)"
+run reference 0 0
 say "baseline run (no fault)"
 run baseline 0
 say "run with a ${CUT}s leader cut ($METHOD) from the start of the import phase"
@@ -114,12 +117,13 @@ read -r cut_at healed_at <"$WORK/cut.offsets"
 say "cut: $(cat "$WORK/cut.txt") at +${cut_at}s"
 
 # rows/s per sample interval, with whether an import round was running
-for name in baseline cut; do
+for name in reference baseline cut; do
 	awk -F, 'BEGIN {print "t,rows_done,rows_per_s,importing,phase"} NR > 2 && $1 > pt {printf "%.2f,%d,%.0f,%d,%s\n", $1, $2, ($2 - pr) / ($1 - pt), $3, $4} NR > 1 {pt = $1; pr = $2}' \
 		"$WORK/$name.csv" >"$OUT/partition-$name.csv"
 	cp "$WORK/$name.csv" "$OUT/partition-$name-samples.csv"
 done
-overlap=$(python3 "$HERE/import_overlap.py" "$OUT/partition-baseline-samples.csv" "$OUT/partition-cut-samples.csv")
+overlap=$(python3 "$HERE/import_overlap.py" --reference "$OUT/partition-reference-samples.csv" \
+	"$OUT/partition-baseline-samples.csv" "$OUT/partition-cut-samples.csv")
 
 read -r tb lb lmb < <(python3 -c 'import json; d=json.load(open("'"$WORK"'/baseline.json")); print(d["seconds"], d["lock_wait_ms"], d["lock_wait_max_ms"])')
 read -r tc lc lmc fl acq < <(python3 -c 'import json; d=json.load(open("'"$WORK"'/cut.json")); print(d["seconds"], d["lock_wait_ms"], d["lock_wait_max_ms"], d["fence_losses"], d["lock_acquires"])')

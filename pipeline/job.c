@@ -27,8 +27,8 @@
  * table readers and caches, import iterators and SST writers. */
 #define MEM_RESERVE (64ULL << 20)
 #define MIN_SORT_BUDGET (16ULL << 20)
-/* Often enough for a status sampled every 250 ms to see every change. */
-#define STATUS_SAVE_MS 250
+/* Often enough for a status sampled every 250 ms to see progress in each sample. */
+#define STATUS_SAVE_MS 200
 #define RATE_WINDOW_MS 2000
 
 void bf_job_default_sort_dir(const char *store_dir, char *out, size_t n)

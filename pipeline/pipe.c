@@ -22,7 +22,7 @@
 #define TASK_BYTES (32ull << 20) /* aim for tasks of about this much table data */
 #define TASKS_PER_READER 8
 #define MAX_TASKS 65536
-#define TICK_MS 200
+#define TICK_MS 100
 #define CHECKPOINT_MS 1000
 #define SCAN_READAHEAD (2u << 20)
 #define HANDLE_SUFFIX 8

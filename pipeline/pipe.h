@@ -26,7 +26,7 @@ typedef struct bf_pipe_index {
 
 typedef struct bf_pipe_hooks {
 	void *arg;
-	/* About every 200 ms from the sink: rows written so far (absolute),
+	/* About every 100 ms from the sink: rows written so far (absolute),
 	 * and whether an import round is running. */
 	void (*progress)(void *arg, uint64_t rows_done, const char *phase, bool importing);
 	/* Everything before next_key is durable in the engines. */

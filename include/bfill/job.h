@@ -47,7 +47,7 @@ typedef struct bf_add_index_opts {
 	/* Where the table is read from and the index goes; NULL = the store
 	 * itself (bf_target_local_create). Borrowed. */
 	bf_target *target;
-	/* Called about every 200 ms with the job as it stands; may be NULL. */
+	/* Called about every 100 ms with the job as it stands; may be NULL. */
 	void (*progress)(const bf_job *job, void *arg);
 	void *progress_arg;
 	/* Polled; when it reads non-zero the job stops and becomes paused. */
