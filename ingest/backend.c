@@ -371,34 +371,24 @@ int bf_backend_writer_put(bf_backend_writer *w, int ix, const void *key, size_t 
 
 /* ---- generations ---- */
 
-int backend_flush_writers(bf_backend *b, bf_err *err)
+/* Runs fn on every writer, each under its own lock, until one fails. */
+static int each_writer(bf_backend *b, int (*fn)(bf_backend_writer *w, bf_err *err), bf_err *err)
 {
 	int rc = 0;
 	pthread_mutex_lock(&b->mu);
 	for (int i = 0; i < b->nwriters && rc == 0; i++) {
 		bf_backend_writer *w = b->writers[i];
 		pthread_mutex_lock(&w->mu);
-		rc = writer_flush(w, err);
+		rc = fn(w, err);
 		pthread_mutex_unlock(&w->mu);
 	}
 	pthread_mutex_unlock(&b->mu);
 	return rc;
 }
 
-/* Idle writers' entries of sealed generations, written here: a writer
- * waiting for rows would otherwise hold them back from the import. */
-static int catch_up_writers(bf_backend *b, bf_err *err)
+int backend_flush_writers(bf_backend *b, bf_err *err)
 {
-	int rc = 0;
-	pthread_mutex_lock(&b->mu);
-	for (int i = 0; i < b->nwriters && rc == 0; i++) {
-		bf_backend_writer *w = b->writers[i];
-		pthread_mutex_lock(&w->mu);
-		rc = writer_catch_up(w, err);
-		pthread_mutex_unlock(&w->mu);
-	}
-	pthread_mutex_unlock(&b->mu);
-	return rc;
+	return each_writer(b, writer_flush, err);
 }
 
 int backend_seal(bf_backend *b, bool flush_writers, bf_err *err)
@@ -441,7 +431,10 @@ int backend_seal(bf_backend *b, bool flush_writers, bf_err *err)
 	pthread_mutex_lock(&b->mu);
 	b->stats.seal_wait_us += (uint64_t)((bf_now_ns() - t0) / 1000);
 	pthread_mutex_unlock(&b->mu);
-	return flush_writers ? catch_up_writers(b, err) : 0;
+	/* Idle writers' entries of the sealed generation are written here: a
+	 * writer waiting for rows would otherwise hold them back from the
+	 * import. */
+	return flush_writers ? each_writer(b, writer_catch_up, err) : 0;
 }
 
 void backend_drop_sealed(bf_backend *b)
