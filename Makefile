@@ -79,14 +79,14 @@ $(BUILD)/obj/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/gen/proto/%.pb-c.o: $(BUILD)/gen/proto/%.pb-c.c
+$(BUILD)/gen/proto/%.pb-c.o: $(BUILD)/gen/proto/%.pb-c.c | $(PROTO_H)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -w -c $< -o $@
 
 $(ASAN)/obj/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(ASAN_FLAGS) -MMD -MP -c $< -o $@
 
-$(ASAN)/gen/proto/%.pb-c.o: $(BUILD)/gen/proto/%.pb-c.c
+$(ASAN)/gen/proto/%.pb-c.o: $(BUILD)/gen/proto/%.pb-c.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(ASAN_FLAGS) -w -c $< -o $@
 
@@ -194,9 +194,6 @@ TSAN_LIB_OBJS := $(call obj,$(TSAN),$(LIB_SRCS)) $(patsubst $(BUILD)/%,$(TSAN)/%
 TSAN_SUP_OBJS := $(call obj,$(TSAN),$(TEST_SUPPORT))
 TSAN_TEST_BINS := $(patsubst tests/%.c,$(TSAN)/tests/%,$(sort $(LOCK_TESTS) $(TSAN_TESTS)))
 
-# etcdserverpb's generated code includes mvccpb's header.
-$(BUILD)/gen/proto/etcdserverpb.pb-c.o $(ASAN)/gen/proto/etcdserverpb.pb-c.o \
-$(TSAN)/gen/proto/etcdserverpb.pb-c.o: $(BUILD)/gen/proto/mvccpb.pb-c.h
 
 $(TSAN)/obj/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
