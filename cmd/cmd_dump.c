@@ -67,7 +67,7 @@ int cmd_dump(int argc, char **argv)
 		return cli_fail(BF_EXIT_USAGE, "--store DIR and --table T are required");
 	rc = bf_store_open(store_dir, BF_STORE_READONLY, &st, &err);
 	if (rc == 0)
-		rc = bf_catalog_get_table(st, table, &t, &err);
+		rc = bf_catalog_get_table(bf_store_catalog(st), table, &t, &err);
 	if (rc) {
 		code = cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
 		goto out;

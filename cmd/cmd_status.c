@@ -96,7 +96,7 @@ static int read_once(const char *store_dir, job_list *l, bf_err *err)
 			     store_dir);
 		goto out;
 	}
-	rc = bf_catalog_foreach_job(st, collect_job, collect_damaged, l, err);
+	rc = bf_catalog_foreach_job(bf_store_catalog(st), collect_job, collect_damaged, l, err);
 	if (rc == BF_ENOMEM)
 		bf_errf(err, rc, "out of memory reading the job records");
 out:

@@ -264,20 +264,46 @@ static const char *shown_key(const void *key, size_t len, char buf[SHOWN_KEY])
 	return bf_printable(key, len, buf, SHOWN_KEY);
 }
 
+struct bf_catalog {
+	const bf_catalog_kv_ops *ops;
+	void *impl;
+};
+
+int bf_catalog_create(const bf_catalog_kv_ops *ops, void *impl, bf_catalog **out, bf_err *err)
+{
+	bf_catalog *c = calloc(1, sizeof(*c));
+	*out = NULL;
+	if (!c)
+		return bf_errf(err, BF_ENOMEM, "catalog: out of memory");
+	c->ops = ops;
+	c->impl = impl;
+	*out = c;
+	return 0;
+}
+
+void bf_catalog_destroy(bf_catalog *c)
+{
+	if (!c)
+		return;
+	if (c->ops->destroy)
+		c->ops->destroy(c->impl);
+	free(c);
+}
+
+static int kv_get(bf_catalog *c, const char *key, char **val, size_t *vlen, bf_err *err)
+{
+	*val = NULL;
+	*vlen = 0;
+	return c->ops->get(c->impl, key, val, vlen, err);
+}
+
 /*
- * Writes n records (each text freed here) in one atomic, durable batch,
+ * Writes n records (each text freed here) in one atomic, durable step,
  * so that records written together (a table and its job) never disagree.
  */
-static int put_records(bf_store *st, const char *const *keys, char **texts, int n, bf_err *err)
+static int put_records(bf_catalog *c, const char *const *keys, char **texts, int n, bf_err *err)
 {
-	bf_store_batch *b = bf_store_batch_create();
-	int rc = 0;
-
-	/* The batch keeps its own copies. */
-	for (int i = 0; i < n; i++)
-		bf_store_batch_put(b, keys[i], strlen(keys[i]), texts[i], strlen(texts[i]));
-	rc = bf_store_batch_commit(st, b, err);
-	bf_store_batch_destroy(b);
+	int rc = c->ops->put(c->impl, keys, texts, n, err);
 	for (int i = 0; i < n; i++)
 		free(texts[i]);
 	return rc;
@@ -289,7 +315,7 @@ static void table_key(char key[TABLE_KEY_MAX], const char *name)
 	snprintf(key, TABLE_KEY_MAX, "%s%s", TABLE_KEY, name);
 }
 
-int bf_catalog_get_table(bf_store *st, const char *name, bf_table *out, bf_err *err)
+int bf_catalog_get_table(bf_catalog *cat, const char *name, bf_table *out, bf_err *err)
 {
 	char key[TABLE_KEY_MAX], shown[SHOWN_KEY], *val = NULL;
 	size_t vlen = 0;
@@ -300,7 +326,7 @@ int bf_catalog_get_table(bf_store *st, const char *name, bf_table *out, bf_err *
 		return bf_errf(err, BF_ENOTFOUND, "table '%s' does not exist",
 			       shown_key(name ? name : "", name ? strlen(name) : 0, shown));
 	table_key(key, name);
-	rc = bf_store_get(st, key, strlen(key), &val, &vlen, err);
+	rc = kv_get(cat, key, &val, &vlen, err);
 	if (rc == BF_ENOTFOUND)
 		return bf_errf(err, rc, "table '%s' does not exist", name);
 	if (rc)
@@ -313,7 +339,7 @@ int bf_catalog_get_table(bf_store *st, const char *name, bf_table *out, bf_err *
 	return rc;
 }
 
-int bf_catalog_put_table(bf_store *st, const bf_table *t, bf_err *err)
+int bf_catalog_put_table(bf_catalog *cat, const bf_table *t, bf_err *err)
 {
 	char key[TABLE_KEY_MAX], *text = NULL;
 	const char *keys[1] = { key };
@@ -323,17 +349,17 @@ int bf_catalog_put_table(bf_store *st, const bf_table *t, bf_err *err)
 	if (rc)
 		return rc;
 	table_key(key, t->name);
-	return put_records(st, keys, &text, 1, err);
+	return put_records(cat, keys, &text, 1, err);
 }
 
-int bf_catalog_delete_table(bf_store *st, const char *name, bf_err *err)
+int bf_catalog_delete_table(bf_catalog *cat, const char *name, bf_err *err)
 {
 	char key[TABLE_KEY_MAX];
 
 	if (!bf_name_valid(name))
 		return 0; /* no table can have that name: nothing to delete */
 	table_key(key, name);
-	return bf_store_delete(st, key, strlen(key), err);
+	return cat->ops->del(cat->impl, key, err);
 }
 
 /* ---- id counters ---- */
@@ -353,35 +379,39 @@ static bool stored_int(const void *val, size_t vlen, int64_t *out)
 	return bf_parse_i64(buf, out) == 0 && *out >= 0;
 }
 
+typedef struct highest_walk {
+	bool jobs;
+	size_t prefix;
+	int64_t max;
+} highest_walk;
+
+static int highest_one(const char *k, size_t klen, const char *v, size_t vlen, void *arg)
+{
+	highest_walk *h = arg;
+	int64_t id = 0;
+	if (h->jobs)
+		stored_int(k + h->prefix, klen - h->prefix, &id);
+	else
+		id = bf_catalog_record_id(v, vlen);
+	if (id > h->max)
+		h->max = id;
+	return 0;
+}
+
 /* The highest id that a record of this counter's kind has: jobs carry it
  * in their keys, tables in their records. 0 when none. */
-static int highest_record_id(bf_store *st, const char *counter, int64_t *max, bf_err *err)
+static int highest_record_id(bf_catalog *cat, const char *counter, int64_t *max, bf_err *err)
 {
-	bool jobs = !strcmp(counter, "job");
-	const char *lo = jobs ? JOB_KEY : TABLE_KEY, *hi = jobs ? JOB_END : TABLE_END;
-	bf_store_iter *it = NULL;
+	highest_walk h = { .jobs = !strcmp(counter, "job") };
+	const char *lo = h.jobs ? JOB_KEY : TABLE_KEY, *hi = h.jobs ? JOB_END : TABLE_END;
 	int rc;
 
 	*max = 0;
-	if (!jobs && strcmp(counter, "table"))
+	if (!h.jobs && strcmp(counter, "table"))
 		return 0;
-	rc = bf_store_iter_create(st, lo, strlen(lo), hi, strlen(hi), NULL, &it, err);
-	if (rc)
-		return rc;
-	for (; bf_store_iter_valid(it); bf_store_iter_next(it)) {
-		size_t klen, vlen;
-		const uint8_t *k = bf_store_iter_key(it, &klen);
-		const uint8_t *v = bf_store_iter_value(it, &vlen);
-		int64_t id = 0;
-		if (jobs)
-			stored_int(k + strlen(lo), klen - strlen(lo), &id);
-		else
-			id = bf_catalog_record_id((const char *)v, vlen);
-		if (id > *max)
-			*max = id;
-	}
-	rc = bf_store_iter_status(it, err);
-	bf_store_iter_destroy(it);
+	h.prefix = strlen(lo);
+	rc = cat->ops->scan(cat->impl, lo, hi, highest_one, &h, err);
+	*max = h.max;
 	return rc;
 }
 
@@ -392,13 +422,13 @@ static int highest_record_id(bf_store *st, const char *counter, int64_t *max, bf
  * instead of starting over. *stored tells whether the counter holds
  * exactly *last already.
  */
-static int last_id(bf_store *st, const char *counter, const char *key, int64_t *last,
+static int last_id(bf_catalog *cat, const char *counter, const char *key, int64_t *last,
 		   bool *stored, bf_err *err)
 {
 	char *val = NULL;
 	size_t vlen = 0;
 	int64_t used = 0;
-	int rc = bf_store_get(st, key, strlen(key), &val, &vlen, err);
+	int rc = kv_get(cat, key, &val, &vlen, err);
 
 	if (rc && rc != BF_ENOTFOUND)
 		return rc;
@@ -407,7 +437,7 @@ static int last_id(bf_store *st, const char *counter, const char *key, int64_t *
 	/* TiDB's user tables start above its system ids; keep that look. */
 	if (!*stored)
 		*last = !strcmp(counter, "table") ? 99 : 0;
-	rc = highest_record_id(st, counter, &used, err);
+	rc = highest_record_id(cat, counter, &used, err);
 	if (rc == 0 && used > *last) {
 		*last = used;
 		*stored = false;
@@ -424,14 +454,19 @@ static int counter_key(char key[COUNTER_KEY_MAX], const char *counter, bf_err *e
 }
 
 /* Counters and fences: the decimal text of the value. */
-static int put_int(bf_store *st, const char *key, int64_t v, bf_err *err)
+static int put_int(bf_catalog *cat, const char *key, int64_t v, bf_err *err)
 {
 	char buf[24];
+	const char *keys[1] = { key };
+	char *text;
 	snprintf(buf, sizeof(buf), "%" PRId64, v);
-	return bf_store_put(st, key, strlen(key), buf, strlen(buf), err);
+	text = strdup(buf);
+	if (!text)
+		return bf_errf(err, BF_ENOMEM, "catalog: out of memory");
+	return put_records(cat, keys, &text, 1, err);
 }
 
-int bf_catalog_next_id(bf_store *st, const char *counter, int64_t *id, bf_err *err)
+int bf_catalog_next_id(bf_catalog *cat, const char *counter, int64_t *id, bf_err *err)
 {
 	char key[COUNTER_KEY_MAX];
 	int64_t last = 0;
@@ -439,17 +474,17 @@ int bf_catalog_next_id(bf_store *st, const char *counter, int64_t *id, bf_err *e
 	int rc = counter_key(key, counter, err);
 
 	if (rc == 0)
-		rc = last_id(st, counter, key, &last, &stored, err);
+		rc = last_id(cat, counter, key, &last, &stored, err);
 	if (rc == 0 && last == INT64_MAX)
 		rc = bf_errf(err, BF_ERANGE, "the %s id counter is used up", counter);
 	if (rc == 0)
-		rc = put_int(st, key, last + 1, err);
+		rc = put_int(cat, key, last + 1, err);
 	if (rc == 0)
 		*id = last + 1;
 	return rc;
 }
 
-int bf_catalog_reserve_id(bf_store *st, const char *counter, int64_t id, bf_err *err)
+int bf_catalog_reserve_id(bf_catalog *cat, const char *counter, int64_t id, bf_err *err)
 {
 	char key[COUNTER_KEY_MAX];
 	int64_t last = 0;
@@ -459,10 +494,10 @@ int bf_catalog_reserve_id(bf_store *st, const char *counter, int64_t id, bf_err 
 	if (rc == 0 && id <= 0)
 		rc = bf_errf(err, BF_EINVAL, "id %" PRId64 " is not positive", id);
 	if (rc == 0)
-		rc = last_id(st, counter, key, &last, &stored, err);
+		rc = last_id(cat, counter, key, &last, &stored, err);
 	if (rc || (stored && last >= id))
 		return rc;
-	return put_int(st, key, last > id ? last : id, err);
+	return put_int(cat, key, last > id ? last : id, err);
 }
 
 /* ---- jobs ---- */
@@ -480,14 +515,14 @@ static bool job_matches_key(const bf_job *job, const uint8_t *key, size_t klen)
 	return stored_int(key + strlen(JOB_KEY), klen - strlen(JOB_KEY), &id) && id == job->id;
 }
 
-int bf_catalog_get_job(bf_store *st, int64_t id, bf_job *out, bf_err *err)
+int bf_catalog_get_job(bf_catalog *cat, int64_t id, bf_job *out, bf_err *err)
 {
 	char key[JOB_KEY_MAX], *val = NULL;
 	size_t vlen = 0;
 	int rc;
 
 	job_key(key, id);
-	rc = bf_store_get(st, key, strlen(key), &val, &vlen, err);
+	rc = kv_get(cat, key, &val, &vlen, err);
 	if (rc == BF_ENOTFOUND)
 		return bf_errf(err, rc, "job %" PRId64 " does not exist", id);
 	if (rc)
@@ -500,17 +535,17 @@ int bf_catalog_get_job(bf_store *st, int64_t id, bf_job *out, bf_err *err)
 	return rc;
 }
 
-int bf_catalog_put_job(bf_store *st, const bf_job *job, bf_err *err)
+int bf_catalog_put_job(bf_catalog *cat, const bf_job *job, bf_err *err)
 {
 	char key[JOB_KEY_MAX], *text = NULL;
 	const char *keys[1] = { key };
 	int rc = bf_catalog_encode_job(job, &text, err);
 
 	job_key(key, job->id);
-	return rc ? rc : put_records(st, keys, &text, 1, err);
+	return rc ? rc : put_records(cat, keys, &text, 1, err);
 }
 
-int bf_catalog_put_table_and_job(bf_store *st, const bf_table *t, const bf_job *job,
+int bf_catalog_put_table_and_job(bf_catalog *cat, const bf_table *t, const bf_job *job,
 				 bf_err *err)
 {
 	char tkey[TABLE_KEY_MAX], jkey[JOB_KEY_MAX], *texts[2] = { NULL, NULL };
@@ -525,7 +560,7 @@ int bf_catalog_put_table_and_job(bf_store *st, const bf_table *t, const bf_job *
 	}
 	table_key(tkey, t->name);
 	job_key(jkey, job->id);
-	return put_records(st, keys, texts, 2, err);
+	return put_records(cat, keys, texts, 2, err);
 }
 
 /* One record of the walk: 0, or the reason it is damaged in why. */
@@ -539,42 +574,50 @@ static int walk_one(const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen
 	return rc;
 }
 
-int bf_catalog_foreach_job(bf_store *st, int (*fn)(const bf_job *job, void *arg),
+typedef struct job_walk {
+	int (*fn)(const bf_job *job, void *arg);
+	void (*damaged)(const char *record, const char *why, void *arg);
+	void *arg;
+	bf_job job;
+	bf_err *err;
+} job_walk;
+
+static int job_one(const char *k, size_t klen, const char *v, size_t vlen, void *arg)
+{
+	job_walk *w = arg;
+	char rec[SHOWN_KEY];
+	bf_err why;
+	int rc;
+
+	bf_err_clear(&why);
+	rc = walk_one((const uint8_t *)k, klen, (const uint8_t *)v, vlen, &w->job, &why);
+	shown_key(k, klen, rec);
+	if (rc == BF_ECORRUPT && w->damaged) {
+		w->damaged(rec, why.msg, w->arg);
+		return 0;
+	}
+	if (rc == BF_ECORRUPT)
+		return bf_errf(w->err, rc, "catalog record %s is damaged: %s", rec, why.msg);
+	if (rc)
+		return bf_errf(w->err, rc, "catalog record %s: %s", rec, why.msg);
+	return w->fn(&w->job, w->arg);
+}
+
+int bf_catalog_foreach_job(bf_catalog *cat, int (*fn)(const bf_job *job, void *arg),
 			   void (*damaged)(const char *record, const char *why, void *arg),
 			   void *arg, bf_err *err)
 {
-	static const char lo[] = JOB_KEY, hi[] = JOB_END;
-	bf_store_iter *it = NULL;
-	bf_job *job = malloc(sizeof(*job));
-	char rec[SHOWN_KEY];
-	bf_err why;
-	int rc = job ? 0 : bf_errf(err, BF_ENOMEM, "catalog: out of memory");
+	job_walk *w = calloc(1, sizeof(*w));
+	int rc;
 
-	if (rc == 0)
-		rc = bf_store_iter_create(st, lo, strlen(lo), hi, strlen(hi), NULL, &it, err);
-	for (; rc == 0 && bf_store_iter_valid(it); bf_store_iter_next(it)) {
-		size_t klen, vlen;
-		const uint8_t *k = bf_store_iter_key(it, &klen);
-		const uint8_t *v = bf_store_iter_value(it, &vlen);
-
-		bf_err_clear(&why);
-		rc = walk_one(k, klen, v, vlen, job, &why);
-		shown_key(k, klen, rec);
-		if (rc == BF_ECORRUPT && damaged) {
-			damaged(rec, why.msg, arg);
-			rc = 0;
-		} else if (rc == BF_ECORRUPT) {
-			rc = bf_errf(err, rc, "catalog record %s is damaged: %s", rec, why.msg);
-		} else if (rc) {
-			rc = bf_errf(err, rc, "catalog record %s: %s", rec, why.msg);
-		} else {
-			rc = fn(job, arg);
-		}
-	}
-	if (rc == 0 && it)
-		rc = bf_store_iter_status(it, err);
-	bf_store_iter_destroy(it);
-	free(job);
+	if (!w)
+		return bf_errf(err, BF_ENOMEM, "catalog: out of memory");
+	w->fn = fn;
+	w->damaged = damaged;
+	w->arg = arg;
+	w->err = err;
+	rc = cat->ops->scan(cat->impl, JOB_KEY, JOB_END, job_one, w, err);
+	free(w);
 	return rc;
 }
 
@@ -587,7 +630,7 @@ static int fence_key(char k[FENCE_KEY_MAX], const char *key, bf_err *err)
 	return 0;
 }
 
-int bf_catalog_get_fence(bf_store *st, const char *key, int64_t *revision, bf_err *err)
+int bf_catalog_get_fence(bf_catalog *cat, const char *key, int64_t *revision, bf_err *err)
 {
 	char k[FENCE_KEY_MAX], *val = NULL;
 	size_t vlen = 0;
@@ -595,7 +638,7 @@ int bf_catalog_get_fence(bf_store *st, const char *key, int64_t *revision, bf_er
 
 	*revision = 0;
 	if (rc == 0)
-		rc = bf_store_get(st, k, strlen(k), &val, &vlen, err);
+		rc = kv_get(cat, k, &val, &vlen, err);
 	if (rc == 0 && !stored_int(val, vlen, revision)) {
 		*revision = 0;
 		rc = bf_errf(err, BF_ECORRUPT, "catalog record %s is damaged: not a revision", k);
@@ -604,12 +647,12 @@ int bf_catalog_get_fence(bf_store *st, const char *key, int64_t *revision, bf_er
 	return rc == BF_ENOTFOUND ? 0 : rc;
 }
 
-int bf_catalog_put_fence(bf_store *st, const char *key, int64_t revision, bf_err *err)
+int bf_catalog_put_fence(bf_catalog *cat, const char *key, int64_t revision, bf_err *err)
 {
 	char k[FENCE_KEY_MAX];
 	int rc = fence_key(k, key, err);
 
 	if (rc == 0 && revision < 0)
 		rc = bf_errf(err, BF_EINVAL, "fence revision %" PRId64 " is negative", revision);
-	return rc ? rc : put_int(st, k, revision, err);
+	return rc ? rc : put_int(cat, k, revision, err);
 }

@@ -3,6 +3,7 @@
  * Depends on engine/rdb and util.
  */
 #include "bfill/store.h"
+#include "engine/catalog_store.h"
 #include "engine/rdb.h"
 #include "util/util.h"
 
@@ -34,6 +35,7 @@ struct bf_store {
 	bool readonly;
 	char path[PATH_MAX];
 	char uuid[UUID_LEN + 1];
+	bf_catalog *catalog; /* the catalog records in this store */
 };
 
 /* 1 when dir is missing or empty, 0 when it has entries, <0 on error. */
@@ -104,6 +106,7 @@ void bf_store_close(bf_store *st)
 {
 	if (!st)
 		return;
+	bf_catalog_destroy(st->catalog);
 	if (st->db)
 		rocksdb_close(st->db);
 	if (st->opts)
@@ -267,6 +270,8 @@ int bf_store_open(const char *dir, unsigned flags, bf_store **out, bf_err *err)
 	}
 	if (rc == 0)
 		rc = load_uuid(st, err);
+	if (rc == 0)
+		rc = bf_catalog_store_create(st, &st->catalog, err);
 out:
 	free(marker);
 	if (rc) {
@@ -279,6 +284,7 @@ out:
 
 const char *bf_store_path(const bf_store *st) { return st->path; }
 const char *bf_store_uuid(const bf_store *st) { return st->uuid; }
+bf_catalog *bf_store_catalog(bf_store *st) { return st->catalog; }
 bool bf_store_readonly(const bf_store *st) { return st->readonly; }
 void *bf_store_rocksdb(bf_store *st) { return st->db; }
 

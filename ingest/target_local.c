@@ -90,7 +90,7 @@ static int check_fence(local_target *t, const bf_fence_token *token, bf_err *err
 
 	if (!token || token->revision == 0)
 		return 0;
-	rc = bf_catalog_get_fence(t->st, token->key, &highest, err);
+	rc = bf_catalog_get_fence(bf_store_catalog(t->st), token->key, &highest, err);
 	if (rc)
 		return rc;
 	if (token->revision < highest) {
@@ -101,7 +101,7 @@ static int check_fence(local_target *t, const bf_fence_token *token, bf_err *err
 			       bf_store_path(t->st), token->key, token->revision, highest);
 	}
 	if (token->revision > highest)
-		rc = bf_catalog_put_fence(t->st, token->key, token->revision, err);
+		rc = bf_catalog_put_fence(bf_store_catalog(t->st), token->key, token->revision, err);
 	return rc;
 }
 

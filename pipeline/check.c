@@ -175,7 +175,7 @@ int bf_check_index(bf_store *st, bf_target *target, const char *table, const cha
 	int rc, pos;
 
 	memset(res, 0, sizeof(*res));
-	rc = bf_catalog_get_table(st, table, &t, err);
+	rc = bf_catalog_get_table(bf_store_catalog(st), table, &t, err);
 	if (rc)
 		return rc;
 	pos = bf_table_index(&t, index);

@@ -222,11 +222,11 @@ int bf_gen_sbtest(bf_store *st, const bf_gen_opts *opts, bf_gen_stats *stats,
 	if (!bf_name_valid(name))
 		return bf_errf(err, BF_EINVAL, "bad table name: 1..%d characters, no control"
 			       " characters, no trailing space", BF_NAME_CHARS);
-	rc = bf_catalog_get_table(st, name, &t, NULL);
+	rc = bf_catalog_get_table(bf_store_catalog(st), name, &t, NULL);
 	if (rc == 0)
 		return bf_errf(err, BF_EEXIST, "table '%s' already exists in store %s", name, bf_store_path(st));
 	if (rc != BF_ENOTFOUND)
-		return bf_catalog_get_table(st, name, &t, err);
+		return bf_catalog_get_table(bf_store_catalog(st), name, &t, err);
 	/* Refused before any work: a load that cannot fit would otherwise
 	 * run until the disk is full. */
 	snprintf(to_do, sizeof(to_do), "load %" PRIu64 " rows", opts->rows);
@@ -249,7 +249,7 @@ int bf_gen_sbtest(bf_store *st, const bf_gen_opts *opts, bf_gen_stats *stats,
 		return rc;
 	bf_table_sbtest(&t, name);
 	/* Ids are only consumed once the load is known to be worth doing. */
-	rc = bf_catalog_next_id(st, "table", &t.id, err);
+	rc = bf_catalog_next_id(bf_store_catalog(st), "table", &t.id, err);
 	if (rc)
 		goto out;
 	sh.table_id = t.id;
@@ -320,7 +320,7 @@ int bf_gen_sbtest(bf_store *st, const bf_gen_opts *opts, bf_gen_stats *stats,
 	if (rc)
 		goto out;
 	t.rows_hint = opts->rows;
-	rc = bf_catalog_put_table(st, &t, err);
+	rc = bf_catalog_put_table(bf_store_catalog(st), &t, err);
 	if (rc) {
 		/* Without its catalog record the data would be unreachable. */
 		uint8_t lo[BF_TABLE_PREFIX_LEN], hi[BF_TABLE_PREFIX_LEN];

@@ -48,7 +48,7 @@ void job_save_locked(job_run *r)
 {
 	bf_err e = { 0 };
 	r->job.update_ms = bf_wall_ms();
-	int rc = bf_catalog_put_job(r->st, &r->job, &e);
+	int rc = bf_catalog_put_job(r->cat, &r->job, &e);
 	if (rc && !r->persist_rc) {
 		r->persist_rc = rc;
 		r->persist_err = e;
@@ -88,7 +88,7 @@ static int absolute_dir(const char *dir, char *out, size_t n, bf_err *err)
  * caller gives a new one. Checked here, before the job record is written
  * or any work starts.
  */
-static int fill_config(bf_job_config *cfg, const bf_add_index_opts *o, const char *store_dir,
+static int fill_config(bf_job_config *cfg, const bf_add_index_opts *o, const char *default_sort,
 		       bool resuming, bf_err *err)
 {
 	int rc = 0;
@@ -108,9 +108,7 @@ static int fill_config(bf_job_config *cfg, const bf_add_index_opts *o, const cha
 	if (o->sort_dir && *o->sort_dir) {
 		rc = absolute_dir(o->sort_dir, cfg->sort_dir, sizeof(cfg->sort_dir), err);
 	} else if (!resuming) {
-		char dflt[PATH_MAX + 8];
-		bf_job_default_sort_dir(store_dir, dflt, sizeof(dflt));
-		rc = set_field(cfg->sort_dir, sizeof(cfg->sort_dir), dflt, "the sort dir", err);
+		rc = set_field(cfg->sort_dir, sizeof(cfg->sort_dir), default_sort, "the sort dir", err);
 	}
 	/* etcd: NULL keeps what a resumed job has; "" is the in-process lock. */
 	if (rc == 0 && o->etcd && *o->etcd)
@@ -217,10 +215,10 @@ static int new_job(job_run *r, bf_err *err)
 	if (o->nspecs < 1 || o->nspecs > BF_MAX_JOB_INDEXES)
 		return bf_errf(err, BF_EINVAL, "a job builds 1 to %d indexes", BF_MAX_JOB_INDEXES);
 	memset(job, 0, sizeof(*job));
-	rc = fill_config(&job->cfg, o, bf_store_path(r->st), false, err);
+	rc = fill_config(&job->cfg, o, r->env->default_sort_dir, false, err);
 	if (rc)
 		return rc;
-	rc = bf_catalog_get_table(r->st, o->table, t, err);
+	rc = bf_catalog_get_table(r->cat, o->table, t, err);
 	if (rc)
 		return rc;
 	if (t->nindexes + o->nspecs > BF_MAX_INDEXES)
@@ -232,15 +230,15 @@ static int new_job(job_run *r, bf_err *err)
 	if (rc)
 		return rc;
 	if (o->job_id > 0) {
-		rc = bf_catalog_get_job(r->st, o->job_id, &existing, NULL);
+		rc = bf_catalog_get_job(r->cat, o->job_id, &existing, NULL);
 		if (rc != BF_ENOTFOUND)
 			return bf_errf(err, BF_EEXIST, "job %" PRId64 " already exists (use --resume to continue it)",
 				       o->job_id);
 		job->id = o->job_id;
 		/* Automatic ids never come back to one given by hand. */
-		rc = bf_catalog_reserve_id(r->st, "job", job->id, err);
+		rc = bf_catalog_reserve_id(r->cat, "job", job->id, err);
 	} else {
-		rc = bf_catalog_next_id(r->st, "job", &job->id, err);
+		rc = bf_catalog_next_id(r->cat, "job", &job->id, err);
 	}
 	if (rc)
 		return rc;
@@ -254,13 +252,13 @@ static int new_job(job_run *r, bf_err *err)
 	job->rows_total = t->rows_hint;
 	/* The job and the table naming its indexes appear together, so an
 	 * index in write-reorg always has a job to resume or cancel. */
-	return bf_catalog_put_table_and_job(r->st, t, job, err);
+	return bf_catalog_put_table_and_job(r->cat, t, job, err);
 }
 
 static int load_job(job_run *r, bool *noop, bf_err *err)
 {
 	bf_job *job = &r->job;
-	int rc = bf_catalog_get_job(r->st, r->o->job_id, job, err);
+	int rc = bf_catalog_get_job(r->cat, r->o->job_id, job, err);
 
 	*noop = false;
 	if (rc)
@@ -274,7 +272,7 @@ static int load_job(job_run *r, bool *noop, bf_err *err)
 	if (job->rolled_back)
 		return bf_errf(err, BF_ESTATE, "job %" PRId64 " failed and was rolled back; start a new one",
 			       job->id);
-	rc = bf_catalog_get_table(r->st, job->table, &r->table, err);
+	rc = bf_catalog_get_table(r->cat, job->table, &r->table, err);
 	if (rc)
 		return rc;
 	for (int i = 0; i < job->nindexes; i++) {
@@ -283,7 +281,7 @@ static int load_job(job_run *r, bool *noop, bf_err *err)
 			return bf_errf(err, BF_ESTATE, "job %" PRId64 ": index '%s' is not awaiting a build",
 				       job->id, job->index_names[i]);
 	}
-	return fill_config(&job->cfg, r->o, bf_store_path(r->st), true, err);
+	return fill_config(&job->cfg, r->o, r->env->default_sort_dir, true, err);
 }
 
 /* Rough bytes of one entry of an index in the engine, for the disk check. */
@@ -403,7 +401,7 @@ static void on_lock_lease(int ix, int64_t lease, void *arg)
  * off each other's locks. */
 static void lock_names(job_run *r, char *scope, size_t n)
 {
-	const char *uuid = bf_store_uuid(r->st);
+	const char *uuid = r->env->lock_scope ? r->env->lock_scope : "";
 	size_t plen = strlen(r->job.cfg.lock_prefix);
 	while (plen > 1 && r->job.cfg.lock_prefix[plen - 1] == '/')
 		plen--;
@@ -536,21 +534,51 @@ static void remove_sort_files(job_run *r)
 	rmdir(r->job.cfg.sort_dir); /* only if no other job uses it */
 }
 
+int bf_job_env_store(bf_store *st, bf_target *target, bf_job_env *env, char *sort_buf,
+		     size_t sort_buf_len, bf_target **own_target, bf_err *err)
+{
+	int rc = 0;
+
+	*own_target = NULL;
+	if (!target) {
+		rc = bf_target_local_create(st, own_target, err);
+		target = *own_target;
+	}
+	bf_job_default_sort_dir(bf_store_path(st), sort_buf, sort_buf_len);
+	env->catalog = bf_store_catalog(st);
+	env->target = target;
+	env->lock_scope = bf_store_uuid(st);
+	env->live_dir = bf_store_path(st);
+	env->default_sort_dir = sort_buf;
+	return rc;
+}
+
 int bf_add_index(bf_store *st, const bf_add_index_opts *opts, bf_add_index_result *res, bf_err *err)
 {
-	job_run r = { .st = st, .o = opts, .target = opts->target, .live_fd = -1 };
+	char sort[PATH_MAX];
+	bf_target *own = NULL;
+	bf_job_env env;
+	int rc = bf_job_env_store(st, opts->target, &env, sort, sizeof(sort), &own, err);
+
+	if (rc)
+		memset(res, 0, sizeof(*res));
+	else
+		rc = bf_add_index_in(&env, opts, res, err);
+	bf_target_destroy(own);
+	return rc;
+}
+
+int bf_add_index_in(const bf_job_env *env, const bf_add_index_opts *opts, bf_add_index_result *res,
+		    bf_err *err)
+{
+	job_run r = { .env = env, .cat = env->catalog, .target = env->target, .o = opts,
+		      .live_fd = -1 };
 	int64_t t0 = bf_now_ms();
 	bool noop = false;
 	int rc = 0;
 
 	memset(res, 0, sizeof(*res));
 	pthread_mutex_init(&r.mu, NULL);
-	if (!r.target) {
-		rc = bf_target_local_create(st, &r.own_target, err);
-		r.target = r.own_target;
-	}
-	if (rc)
-		goto out;
 	if (opts->resume) {
 		if (opts->job_id <= 0) {
 			rc = bf_errf(err, BF_EINVAL, "--resume needs --job-id");
@@ -569,7 +597,7 @@ int bf_add_index(bf_store *st, const bf_add_index_opts *opts, bf_add_index_resul
 	/* Held while the job runs: how status tells a live job from one whose
 	 * process is gone (a pid can be reused). Another holder means the job
 	 * is running elsewhere right now. */
-	rc = bf_job_live_hold(bf_store_path(st), r.job.id, &r.live_fd, err);
+	rc = bf_job_live_hold(env->live_dir, r.job.id, &r.live_fd, err);
 	if (rc == BF_ELOCKED) {
 		rc = bf_errf(err, BF_ESTATE, "job %" PRId64 " is running in another process (pid %" PRId64 ")",
 			     r.job.id, r.job.pid);
@@ -595,7 +623,6 @@ out:
 	if (r.backend)
 		bf_backend_close(r.backend);
 	bf_job_live_release(r.live_fd);
-	bf_target_destroy(r.own_target);
 	res->job = r.job;
 	res->noop = noop;
 	res->peak_sort_bytes = r.peak_sort;

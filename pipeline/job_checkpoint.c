@@ -120,7 +120,7 @@ int job_hook_flushed(void *arg, const uint8_t *key, uint64_t rows, bf_err *err)
 	r->job.cp.flushed_rows = rows;
 	snprintf(r->job.cp.engine_id, sizeof(r->job.cp.engine_id), "g%" PRIu64, bs.generation);
 	r->job.update_ms = bf_wall_ms();
-	rc = bf_catalog_put_job(r->st, &r->job, err);
+	rc = bf_catalog_put_job(r->cat, &r->job, err);
 	pthread_mutex_unlock(&r->mu);
 	return rc;
 }
@@ -143,7 +143,7 @@ static int finish_locked(job_run *r, uint64_t rows, bf_err *err)
 	snprintf(r->job.phase, sizeof(r->job.phase), "done");
 	r->job.end_ms = bf_wall_ms();
 	r->job.pid = 0;
-	int rc = bf_catalog_put_table_and_job(r->st, &r->table, &r->job, err);
+	int rc = bf_catalog_put_table_and_job(r->cat, &r->table, &r->job, err);
 	r->committed = rc == 0;
 	return rc;
 }
@@ -174,7 +174,7 @@ int job_hook_imported(void *arg, const uint8_t *key, uint64_t rows, bool final, 
 	if (final)
 		rc = finish_locked(r, rows, err);
 	else
-		rc = bf_catalog_put_job(r->st, &r->job, err);
+		rc = bf_catalog_put_job(r->cat, &r->job, err);
 	pthread_mutex_unlock(&r->mu);
 	return rc;
 }

@@ -13,9 +13,9 @@
 #include <pthread.h>
 
 typedef struct job_run {
-	bf_store *st;              /* the catalog; borrowed */
-	bf_target *target;         /* borrowed (opts->target or own_target) */
-	bf_target *own_target;     /* the store's local target, when we made it */
+	const bf_job_env *env;     /* borrowed */
+	bf_catalog *cat;           /* env->catalog */
+	bf_target *target;         /* env->target */
 	const bf_add_index_opts *o;
 	bf_table table;
 	bf_job job;

@@ -92,7 +92,7 @@ static void roll_back_locked(job_run *r)
 		note_failure(r, "removing its entries", &e);
 	memset(&r->job.cp, 0, sizeof(r->job.cp));
 	job_drop_indexes(&r->table, &r->job);
-	if (bf_catalog_put_table_and_job(r->st, &r->table, &r->job, &e))
+	if (bf_catalog_put_table_and_job(r->cat, &r->table, &r->job, &e))
 		r->persist_rc = e.code;
 	if (r->backend)
 		bf_backend_remove_engines(r->backend, NULL);
@@ -132,25 +132,13 @@ int job_handle_failure(job_run *r, int rc, bf_err *err)
 
 /* ---- cancel and drop ---- */
 
-/* The caller's target, or the store's own for the call. */
-static int target_for(bf_store *st, bf_target *given, bf_target **own, bf_target **use, bf_err *err)
+int bf_job_cancel_in(const bf_job_env *env, int64_t job_id, bf_err *err)
 {
-	*own = NULL;
-	*use = given;
-	if (given)
-		return 0;
-	int rc = bf_target_local_create(st, own, err);
-	*use = *own;
-	return rc;
-}
-
-int bf_job_cancel(bf_store *st, bf_target *target, int64_t job_id, bf_err *err)
-{
-	bf_target *own = NULL, *t = NULL;
+	bf_catalog *cat = env->catalog;
 	bf_job job;
 	bf_table tab;
 	char dir[PATH_MAX];
-	int rc = bf_catalog_get_job(st, job_id, &job, err);
+	int rc = bf_catalog_get_job(cat, job_id, &job, err);
 
 	if (rc)
 		return rc;
@@ -158,13 +146,11 @@ int bf_job_cancel(bf_store *st, bf_target *target, int64_t job_id, bf_err *err)
 		return bf_errf(err, BF_ESTATE, "job %" PRId64 " is done; its indexes are public", job_id);
 	if (job.state == BF_JOB_CANCELLED)
 		return 0;
-	rc = bf_catalog_get_table(st, job.table, &tab, err);
-	if (rc == 0)
-		rc = target_for(st, target, &own, &t, err);
+	rc = bf_catalog_get_table(cat, job.table, &tab, err);
 	/* Entries first: a crash in between leaves a job to cancel again,
 	 * never entries without an index record. */
 	if (rc == 0)
-		rc = job_delete_entries(t, &job, err);
+		rc = job_delete_entries(env->target, &job, err);
 	if (rc)
 		goto out;
 	job_drop_indexes(&tab, &job);
@@ -175,14 +161,13 @@ int bf_job_cancel(bf_store *st, bf_target *target, int64_t job_id, bf_err *err)
 	job.importing = false;
 	job.end_ms = bf_wall_ms();
 	memset(&job.cp, 0, sizeof(job.cp));
-	rc = bf_catalog_put_table_and_job(st, &tab, &job, err);
+	rc = bf_catalog_put_table_and_job(cat, &tab, &job, err);
 	if (rc)
 		goto out;
 	job_dir_of(&job, dir, sizeof(dir));
 	bf_rmtree(dir, NULL);
 	rmdir(job.cfg.sort_dir);
 out:
-	bf_target_destroy(own);
 	return rc;
 }
 
@@ -190,10 +175,10 @@ out:
  * job whose record names this very index. A missing, damaged or finished
  * job, or one that builds something else (its id was given to another job
  * once), leaves the index to whoever drops it. */
-static bool index_has_live_job(bf_store *st, const bf_table *t, const bf_index *x)
+static bool index_has_live_job(bf_catalog *cat, const bf_table *t, const bf_index *x)
 {
 	bf_job job;
-	if (x->state == BF_INDEX_PUBLIC || bf_catalog_get_job(st, x->job_id, &job, NULL) ||
+	if (x->state == BF_INDEX_PUBLIC || bf_catalog_get_job(cat, x->job_id, &job, NULL) ||
 	    bf_job_state_final(job.state) || job.table_id != t->id)
 		return false;
 	for (int i = 0; i < job.nindexes; i++)
@@ -202,12 +187,11 @@ static bool index_has_live_job(bf_store *st, const bf_table *t, const bf_index *
 	return false;
 }
 
-int bf_index_drop(bf_store *st, bf_target *target, const char *table, const char *index,
-		  bf_err *err)
+int bf_index_drop_in(const bf_job_env *env, const char *table, const char *index, bf_err *err)
 {
-	bf_target *own = NULL, *t = NULL;
+	bf_catalog *cat = env->catalog;
 	bf_table tab;
-	int rc = bf_catalog_get_table(st, table, &tab, err);
+	int rc = bf_catalog_get_table(cat, table, &tab, err);
 	int pos;
 
 	if (rc)
@@ -215,19 +199,43 @@ int bf_index_drop(bf_store *st, bf_target *target, const char *table, const char
 	pos = bf_table_index(&tab, index);
 	if (pos < 0)
 		return bf_errf(err, BF_ENOTFOUND, "index '%s' does not exist on table '%s'", index, table);
-	if (index_has_live_job(st, &tab, &tab.indexes[pos]))
+	if (index_has_live_job(cat, &tab, &tab.indexes[pos]))
 		return bf_errf(err, BF_ESTATE, "index '%s' is being built by job %" PRId64
 			       "; cancel the job instead (bfill cancel --job %" PRId64 ")",
 			       index, tab.indexes[pos].job_id, tab.indexes[pos].job_id);
-	rc = target_for(st, target, &own, &t, err);
 	/* Entries first: a crash in between leaves an index record whose
 	 * entries are gone (check-index says so), never orphaned entries. */
-	if (rc == 0)
-		rc = delete_index_entries(t, tab.id, tab.indexes[pos].id, err);
+	rc = delete_index_entries(env->target, tab.id, tab.indexes[pos].id, err);
 	if (rc == 0) {
 		tab.indexes[pos] = tab.indexes[--tab.nindexes];
-		rc = bf_catalog_put_table(st, &tab, err);
+		rc = bf_catalog_put_table(cat, &tab, err);
 	}
+	return rc;
+}
+
+/* The local-store forms: the environment of st. */
+static int in_store(bf_store *st, bf_target *target, int64_t job_id, const char *table,
+		    const char *index, bf_err *err)
+{
+	char sort[PATH_MAX];
+	bf_target *own = NULL;
+	bf_job_env env;
+	int rc = bf_job_env_store(st, target, &env, sort, sizeof(sort), &own, err);
+
+	if (rc == 0)
+		rc = table ? bf_index_drop_in(&env, table, index, err)
+			   : bf_job_cancel_in(&env, job_id, err);
 	bf_target_destroy(own);
 	return rc;
+}
+
+int bf_job_cancel(bf_store *st, bf_target *target, int64_t job_id, bf_err *err)
+{
+	return in_store(st, target, job_id, NULL, NULL, err);
+}
+
+int bf_index_drop(bf_store *st, bf_target *target, const char *table, const char *index,
+		  bf_err *err)
+{
+	return in_store(st, target, 0, table, index, err);
 }

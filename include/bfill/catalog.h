@@ -107,25 +107,54 @@ int bf_table_decode_column(const bf_table *t, int col, const bf_row_view *rv,
 void bf_table_sbtest(bf_table *t, const char *name);
 
 /*
+ * Where the records live: a bf_catalog is a small key-value space with one
+ * implementation per place — the store's own keys (bf_store_catalog, under
+ * BF_CATALOG_PREFIX) or etcd under a cluster's prefix. Record keys are
+ * written as the store spells them ("mbfill/table/t1"); an implementation
+ * maps them onto its own space.
+ */
+typedef struct bf_catalog bf_catalog;
+
+typedef struct bf_catalog_kv_ops {
+	/* *val malloc'd, the caller frees it; BF_ENOTFOUND when absent. */
+	int (*get)(void *impl, const char *key, char **val, size_t *vlen, bf_err *err);
+	/* Writes n records in one atomic, durable step. */
+	int (*put)(void *impl, const char *const *keys, char *const *vals, int n, bf_err *err);
+	int (*del)(void *impl, const char *key, bf_err *err);
+	/* Calls fn for every record with lo <= key < hi, in key order; a
+	 * non-zero return from fn stops the walk and is returned. */
+	int (*scan)(void *impl, const char *lo, const char *hi,
+		    int (*fn)(const char *key, size_t klen, const char *val, size_t vlen, void *arg),
+		    void *arg, bf_err *err);
+	void (*destroy)(void *impl); /* may be NULL */
+} bf_catalog_kv_ops;
+
+/* Wraps an implementation (ops borrowed, impl owned from now on). */
+int bf_catalog_create(const bf_catalog_kv_ops *ops, void *impl, bf_catalog **out, bf_err *err);
+void bf_catalog_destroy(bf_catalog *c);
+/* The store's own catalog; owned by the store (lives until it closes). */
+bf_catalog *bf_store_catalog(bf_store *st);
+
+/*
  * Records are read with the strict decoders below: BF_ENOTFOUND when the
  * table does not exist (or no table can have that name), BF_ECORRUPT
  * naming the record and the field when its record is damaged. A put
  * refuses (BF_EINVAL, nothing written) a struct the decoder would refuse.
  */
-int bf_catalog_get_table(bf_store *st, const char *name, bf_table *out, bf_err *err);
-int bf_catalog_put_table(bf_store *st, const bf_table *t, bf_err *err);
+int bf_catalog_get_table(bf_catalog *cat, const char *name, bf_table *out, bf_err *err);
+int bf_catalog_put_table(bf_catalog *cat, const bf_table *t, bf_err *err);
 /* Deleting a table that does not exist is not an error. */
-int bf_catalog_delete_table(bf_store *st, const char *name, bf_err *err);
+int bf_catalog_delete_table(bf_catalog *cat, const char *name, bf_err *err);
 /*
  * Allocates the next id of a counter ("table", "job"), durably. An id is
  * never handed out twice: job ids skip every id a job record already has
  * (given with --job-id, say), and a damaged counter is rebuilt from the
  * records instead of starting over.
  */
-int bf_catalog_next_id(bf_store *st, const char *counter, int64_t *id, bf_err *err);
+int bf_catalog_next_id(bf_catalog *cat, const char *counter, int64_t *id, bf_err *err);
 /* Raises counter to at least id (> 0, else BF_EINVAL), so that an id
  * chosen by the caller is never handed out again; never lowers it. */
-int bf_catalog_reserve_id(bf_store *st, const char *counter, int64_t id, bf_err *err);
+int bf_catalog_reserve_id(bf_catalog *cat, const char *counter, int64_t id, bf_err *err);
 
 /* ---- jobs ---- */
 
@@ -217,19 +246,19 @@ typedef struct bf_job {
 
 /* Writes a table and a job record in one atomic, durable step; neither
  * when either would be refused. */
-int bf_catalog_put_table_and_job(bf_store *st, const bf_table *t, const bf_job *job,
+int bf_catalog_put_table_and_job(bf_catalog *cat, const bf_table *t, const bf_job *job,
 				 bf_err *err);
 /* As for tables: BF_ENOTFOUND, BF_ECORRUPT (a damaged record, or one whose
  * id is not the one in its key); a put refuses what would not decode. */
-int bf_catalog_get_job(bf_store *st, int64_t id, bf_job *out, bf_err *err);
-int bf_catalog_put_job(bf_store *st, const bf_job *job, bf_err *err);
+int bf_catalog_get_job(bf_catalog *cat, int64_t id, bf_job *out, bf_err *err);
+int bf_catalog_put_job(bf_catalog *cat, const bf_job *job, bf_err *err);
 /*
  * Calls fn for every job in id order; a non-zero return from fn stops the
  * walk and is returned. A record that can't be decoded goes to damaged
  * (record key and why) and the walk goes on; with damaged NULL it stops
  * the walk with BF_ECORRUPT naming the record.
  */
-int bf_catalog_foreach_job(bf_store *st, int (*fn)(const bf_job *job, void *arg),
+int bf_catalog_foreach_job(bf_catalog *cat, int (*fn)(const bf_job *job, void *arg),
 			   void (*damaged)(const char *record, const char *why, void *arg),
 			   void *arg, bf_err *err);
 
@@ -247,9 +276,9 @@ int bf_catalog_decode_job(const char *json, size_t len, const char *record, bf_j
 /* ---- fence records (the local target's fencing, DESIGN §5) ---- */
 
 /* The highest fence revision ingested under lock key `key`; 0 when none. */
-int bf_catalog_get_fence(bf_store *st, const char *key, int64_t *revision, bf_err *err);
+int bf_catalog_get_fence(bf_catalog *cat, const char *key, int64_t *revision, bf_err *err);
 /* Records revision for key, durably. */
-int bf_catalog_put_fence(bf_store *st, const char *key, int64_t revision, bf_err *err);
+int bf_catalog_put_fence(bf_catalog *cat, const char *key, int64_t revision, bf_err *err);
 
 #ifdef __cplusplus
 }

@@ -66,6 +66,34 @@ typedef struct bf_add_index_result {
 } bf_add_index_result;
 
 /*
+ * Where jobs live: the catalog holding their records and the table's, the
+ * import target, the scope that keys their locks (the store's or the
+ * cluster's UUID), a directory for the lock file a running job holds, and
+ * the sort directory used when a job names none. bf_job_env_store fills
+ * one for a local store. Everything is borrowed.
+ */
+typedef struct bf_job_env {
+	bf_catalog *catalog;
+	bf_target *target;
+	const char *lock_scope;       /* "" = lock names start with the job id */
+	const char *live_dir;         /* <live_dir>/bfill-jobs/<id>.lock */
+	const char *default_sort_dir; /* absolute */
+} bf_job_env;
+
+/* The environment of a local store: its catalog, target (or `target` when
+ * not NULL), UUID, directory and "<store>.sort". sort_buf (at least
+ * PATH_MAX bytes) holds the sort dir's name; *own_target gets a target
+ * made here (free it with bf_target_destroy). */
+int bf_job_env_store(bf_store *st, bf_target *target, bf_job_env *env, char *sort_buf,
+		     size_t sort_buf_len, bf_target **own_target, bf_err *err);
+
+/* bf_add_index, bf_job_cancel and bf_index_drop in an environment. */
+int bf_add_index_in(const bf_job_env *env, const bf_add_index_opts *opts,
+		    bf_add_index_result *res, bf_err *err);
+int bf_job_cancel_in(const bf_job_env *env, int64_t job_id, bf_err *err);
+int bf_index_drop_in(const bf_job_env *env, const char *table, const char *index, bf_err *err);
+
+/*
  * Builds the indexes (or resumes a job). Every option is checked before
  * any work. On failure the job record says why. A failure a retry can fix
  * (the lock not had in time or lost, an I/O error, a full disk) keeps

@@ -202,7 +202,7 @@ Test(disk_full, gen_into_a_full_store_fails_cleanly)
 	bf_table t;
 	bf_err err = { 0 };
 	cr_assert_eq(bf_store_open(store, BF_STORE_READONLY, &st, &err), 0, "%s", err.msg);
-	cr_assert_eq(bf_catalog_get_table(st, "sbtest1", &t, NULL), BF_ENOTFOUND);
+	cr_assert_eq(bf_catalog_get_table(bf_store_catalog(st), "sbtest1", &t, NULL), BF_ENOTFOUND);
 	bf_store_close(st);
 	free(store);
 	free(fs);

@@ -82,7 +82,7 @@ static void seam_fails_then_resumes(const char *seam, long nth)
 	cr_assert_eq(res.job.state, BF_JOB_FAILED, "%s: job is %s", seam, bf_job_state_name(res.job.state));
 
 	/* The record tells the truth. */
-	cr_assert_eq(bf_catalog_get_job(st, res.job.id, &rec, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_get_job(bf_store_catalog(st), res.job.id, &rec, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(rec.state, BF_JOB_FAILED, "record says %s", bf_job_state_name(rec.state));
 	cr_assert_not_null(strstr(rec.last_error, "injected"), "last_error: '%s'", rec.last_error);
 	cr_assert_eq(rec.pid, 0, "a failed job names no process");

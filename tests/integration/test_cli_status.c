@@ -43,7 +43,7 @@ static char *store_with_job(bf_job *job)
 	t_run_free(&r);
 	bf_store *st = t_table_open_store(store);
 	bf_err err = { 0 };
-	cr_assert_eq(bf_catalog_get_job(st, 1, job, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_get_job(bf_store_catalog(st), 1, job, &err), 0, "%s", bf_err_text(&err));
 	bf_store_close(st);
 	return store;
 }
@@ -52,7 +52,7 @@ static void put_job(const char *store, const bf_job *job)
 {
 	bf_store *st = t_table_open_store(store);
 	bf_err err = { 0 };
-	cr_assert_eq(bf_catalog_put_job(st, job, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_put_job(bf_store_catalog(st), job, &err), 0, "%s", bf_err_text(&err));
 	bf_store_close(st);
 }
 

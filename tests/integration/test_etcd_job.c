@@ -198,7 +198,7 @@ static uint64_t job_index_entries(const char *store, long job_id, int64_t *index
 
 	cr_assert_eq(bf_store_open(store, BF_STORE_READONLY, &st, &err), 0, "open %s: %s", store,
 		     bf_err_text(&err));
-	cr_assert_eq(bf_catalog_get_job(st, job_id, &job, &err), 0, "job %ld: %s", job_id,
+	cr_assert_eq(bf_catalog_get_job(bf_store_catalog(st), job_id, &job, &err), 0, "job %ld: %s", job_id,
 		     bf_err_text(&err));
 	cr_assert_gt(job.nindexes, 0);
 	if (index_id)
@@ -723,7 +723,7 @@ static void job_lock_key(const char *store, long job_id, char *out, size_t n)
 
 	cr_assert_eq(bf_store_open(store, BF_STORE_READONLY, &st, &err), 0, "open %s: %s", store,
 		     bf_err_text(&err));
-	cr_assert_eq(bf_catalog_get_job(st, job_id, &job, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_get_job(bf_store_catalog(st), job_id, &job, &err), 0, "%s", bf_err_text(&err));
 	snprintf(out, n, "%s", job.lock_key);
 	bf_store_close(st);
 }

@@ -122,7 +122,7 @@ Test(import_path, lost_lock_keeps_every_generation_for_the_resume)
 	cr_assert_gt(res.backend.fence_losses, 1);
 	cr_assert_not(job.rolled_back);
 	bf_job rec;
-	cr_assert_eq(bf_catalog_get_job(w.st, job.id, &rec, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_get_job(bf_store_catalog(w.st), job.id, &rec, &err), 0, "%s", bf_err_text(&err));
 	uint64_t last;
 	cr_assert_eq(sscanf(rec.cp.engine_id, "g%" SCNu64, &last), 1);
 	cr_assert_gt(last, rec.cp.first_gen + 1, "several generations wait for import (%" PRIu64
@@ -298,7 +298,7 @@ Test(import_path, automatic_job_ids_never_reuse_a_given_one)
 	free(sort2);
 	cr_assert_eq(res.job.id, 2, "automatic id %" PRId64 ", want 2", res.job.id);
 	bf_job one;
-	cr_assert_eq(bf_catalog_get_job(w.st, 1, &one, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_get_job(bf_store_catalog(w.st), 1, &one, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(one.state, BF_JOB_FAILED, "job 1 is untouched");
 	cr_assert_str_eq(one.index_names[0], "c_idx");
 
@@ -337,7 +337,7 @@ Test(import_path, an_orphaned_write_reorg_index_can_be_dropped)
 	bf_job other = job;
 	other.index_ids[0] = 99;
 	snprintf(other.index_names[0], BF_NAME_MAX, "other");
-	cr_assert_eq(bf_catalog_put_job(w.st, &other, &err), 0);
+	cr_assert_eq(bf_catalog_put_job(bf_store_catalog(w.st), &other, &err), 0);
 	cr_assert_eq(bf_index_drop(w.st, NULL, "sbtest1", "c_idx", &err), 0, "%s", bf_err_text(&err));
 	t_table_get(w.st, "sbtest1", &t);
 	cr_assert_lt(bf_table_index(&t, "c_idx"), 0, "the index is gone");

@@ -424,7 +424,7 @@ static void expect_unique_violation(world *w, const bf_table *t, const char *nam
 	cr_assert_eq(count_jobs(w->st), jobs_before + 1, "the failed job stays on record");
 
 	bf_job rec;
-	cr_assert_eq(bf_catalog_get_job(w->st, job.id, &rec, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_get_job(bf_store_catalog(w->st), job.id, &rec, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(rec.state, BF_JOB_FAILED, "job record says %s", bf_job_state_name(rec.state));
 	cr_assert_str_eq(rec.last_error, message);
 
@@ -597,7 +597,7 @@ static void watch_states(const bf_job *job, void *arg)
 	state_watch *s = arg;
 	bf_table t;
 	s->calls++;
-	if (bf_catalog_get_table(s->st, s->table, &t, NULL) != 0) {
+	if (bf_catalog_get_table(bf_store_catalog(s->st), s->table, &t, NULL) != 0) {
 		s->other++;
 		return;
 	}
@@ -735,7 +735,7 @@ Test(pipeline, cancel_failed_job)
 	bf_err_clear(&err);
 	cr_assert_eq(bf_job_cancel(w.st, NULL, job.id, &err), 0, "cancel: %s", bf_err_text(&err));
 	bf_job rec;
-	cr_assert_eq(bf_catalog_get_job(w.st, job.id, &rec, &err), 0);
+	cr_assert_eq(bf_catalog_get_job(bf_store_catalog(w.st), job.id, &rec, &err), 0);
 	cr_assert_eq(rec.state, BF_JOB_CANCELLED, "job is %s", bf_job_state_name(rec.state));
 	t_table_get(w.st, "sbtest1", &t);
 	cr_assert_eq(t.nindexes, 0, "the job's indexes are dropped");

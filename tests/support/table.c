@@ -109,7 +109,7 @@ void t_rows_sbtest(t_rows *r, const bf_table *t, uint64_t seed, uint64_t n)
 void t_table_get(bf_store *st, const char *name, bf_table *out)
 {
 	bf_err err = { 0 };
-	int rc = bf_catalog_get_table(st, name, out, &err);
+	int rc = bf_catalog_get_table(bf_store_catalog(st), name, out, &err);
 	cr_assert_eq(rc, 0, "table %s: %s", name, bf_err_text(&err));
 }
 
@@ -137,9 +137,9 @@ void t_table_create(bf_store *st, const char *name, const t_coldef *cols, int nc
 	t.cols[handle_col].not_null = true;
 	t.handle_col = handle_col;
 	t.next_index_id = 1;
-	rc = bf_catalog_next_id(st, "table", &t.id, &err);
+	rc = bf_catalog_next_id(bf_store_catalog(st), "table", &t.id, &err);
 	cr_assert_eq(rc, 0, "table id: %s", bf_err_text(&err));
-	rc = bf_catalog_put_table(st, &t, &err);
+	rc = bf_catalog_put_table(bf_store_catalog(st), &t, &err);
 	cr_assert_eq(rc, 0, "create table %s: %s", name, bf_err_text(&err));
 	if (out)
 		t_table_get(st, name, out);
@@ -195,7 +195,7 @@ void t_table_insert(bf_store *st, const bf_table *t, const t_rows *rows)
 	free(val);
 	t_table_get(st, t->name, &cur);
 	cur.rows_hint += rows->n;
-	rc = bf_catalog_put_table(st, &cur, &err);
+	rc = bf_catalog_put_table(bf_store_catalog(st), &cur, &err);
 	cr_assert_eq(rc, 0, "table %s: %s", t->name, bf_err_text(&err));
 }
 

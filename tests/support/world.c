@@ -72,7 +72,7 @@ void build_ok(const world *w, const bf_add_index_opts *o, bf_add_index_result *r
 		cr_assert_eq(t.indexes[pos].job_id, 0, "a public index names no job");
 	}
 	bf_job rec;
-	cr_assert_eq(bf_catalog_get_job(w->st, res->job.id, &rec, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_get_job(bf_store_catalog(w->st), res->job.id, &rec, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(rec.state, BF_JOB_DONE, "job record says %s", bf_job_state_name(rec.state));
 	cr_assert_not(t_path_exists(w->sort_dir), "sort dir %s is removed when the job ends", w->sort_dir);
 }
@@ -102,7 +102,7 @@ int count_jobs(bf_store *st)
 {
 	int n = 0;
 	bf_err err = { 0 };
-	cr_assert_eq(bf_catalog_foreach_job(st, count_jobs_fn, NULL, &n, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_foreach_job(bf_store_catalog(st), count_jobs_fn, NULL, &n, &err), 0, "%s", bf_err_text(&err));
 	return n;
 }
 

@@ -193,8 +193,8 @@ Test(catalog, table_round_trip)
 	bf_err err = { 0 };
 
 	t_sample_table(&t);
-	cr_assert_eq(bf_catalog_put_table(st, &t, &err), 0, "%s", bf_err_text(&err));
-	cr_assert_eq(bf_catalog_get_table(st, "orders", &back, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_put_table(bf_store_catalog(st), &t, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_get_table(bf_store_catalog(st), "orders", &back, &err), 0, "%s", bf_err_text(&err));
 	t_expect_same_table(&t, &back);
 	cr_assert_eq(bf_table_index(&back, "uk_c_pad"), 1);
 	cr_assert_eq(bf_table_index_by_id(&back, 5), 2);
@@ -204,18 +204,18 @@ Test(catalog, table_round_trip)
 	t.indexes[1].state = BF_INDEX_PUBLIC;
 	t.indexes[1].job_id = 0;
 	t.nindexes = 2;
-	cr_assert_eq(bf_catalog_put_table(st, &t, &err), 0);
+	cr_assert_eq(bf_catalog_put_table(bf_store_catalog(st), &t, &err), 0);
 	bf_table other;
 	bf_table_sbtest(&other, "sbtest1");
 	other.id = 100;
-	cr_assert_eq(bf_catalog_put_table(st, &other, &err), 0);
+	cr_assert_eq(bf_catalog_put_table(bf_store_catalog(st), &other, &err), 0);
 	bf_store_close(st);
 
 	/* Durable and readable through a read-only open. */
 	st = open_store(dir, BF_STORE_READONLY);
-	cr_assert_eq(bf_catalog_get_table(st, "orders", &back, &err), 0);
+	cr_assert_eq(bf_catalog_get_table(bf_store_catalog(st), "orders", &back, &err), 0);
 	t_expect_same_table(&t, &back);
-	cr_assert_eq(bf_catalog_get_table(st, "sbtest1", &back, &err), 0);
+	cr_assert_eq(bf_catalog_get_table(bf_store_catalog(st), "sbtest1", &back, &err), 0);
 	t_expect_same_table(&other, &back);
 	bf_store_close(st);
 }
@@ -227,20 +227,20 @@ Test(catalog, missing_table_and_delete)
 	bf_table t;
 	bf_err err = { 0 };
 
-	cr_assert_eq(bf_catalog_get_table(st, "no_such_table", &t, &err), BF_ENOTFOUND);
+	cr_assert_eq(bf_catalog_get_table(bf_store_catalog(st), "no_such_table", &t, &err), BF_ENOTFOUND);
 	cr_assert_eq(err.code, BF_ENOTFOUND);
 	cr_assert_not_null(strstr(err.msg, "no_such_table"), "message names the table: %s", err.msg);
-	cr_assert_eq(bf_catalog_get_table(st, "no_such_table", &t, NULL), BF_ENOTFOUND);
+	cr_assert_eq(bf_catalog_get_table(bf_store_catalog(st), "no_such_table", &t, NULL), BF_ENOTFOUND);
 
 	bf_table_sbtest(&t, "gone");
 	t.id = 101;
-	cr_assert_eq(bf_catalog_put_table(st, &t, &err), 0);
+	cr_assert_eq(bf_catalog_put_table(bf_store_catalog(st), &t, &err), 0);
 	/* Names are exact: a prefix or a longer name is another table. */
-	cr_assert_eq(bf_catalog_get_table(st, "gon", &t, &err), BF_ENOTFOUND);
-	cr_assert_eq(bf_catalog_get_table(st, "gone2", &t, &err), BF_ENOTFOUND);
-	cr_assert_eq(bf_catalog_get_table(st, "gone", &t, &err), 0);
-	cr_assert_eq(bf_catalog_delete_table(st, "gone", &err), 0);
-	cr_assert_eq(bf_catalog_get_table(st, "gone", &t, &err), BF_ENOTFOUND);
+	cr_assert_eq(bf_catalog_get_table(bf_store_catalog(st), "gon", &t, &err), BF_ENOTFOUND);
+	cr_assert_eq(bf_catalog_get_table(bf_store_catalog(st), "gone2", &t, &err), BF_ENOTFOUND);
+	cr_assert_eq(bf_catalog_get_table(bf_store_catalog(st), "gone", &t, &err), 0);
+	cr_assert_eq(bf_catalog_delete_table(bf_store_catalog(st), "gone", &err), 0);
+	cr_assert_eq(bf_catalog_get_table(bf_store_catalog(st), "gone", &t, &err), BF_ENOTFOUND);
 	bf_store_close(st);
 }
 
@@ -267,7 +267,7 @@ Test(catalog, malformed_table_record)
 		snprintf(key, sizeof(key), "%stable/%s", BF_CATALOG_PREFIX, bad[i].name);
 		cr_assert_eq(bf_store_put(st, key, strlen(key), bad[i].json, strlen(bad[i].json), &err), 0);
 		bf_err_clear(&err);
-		cr_assert_eq(bf_catalog_get_table(st, bad[i].name, &t, &err), BF_ECORRUPT,
+		cr_assert_eq(bf_catalog_get_table(bf_store_catalog(st), bad[i].name, &t, &err), BF_ECORRUPT,
 			     "record %s accepted", bad[i].name);
 		cr_assert_neq(err.msg[0], '\0', "record %s: no message", bad[i].name);
 	}
@@ -284,30 +284,30 @@ Test(catalog, next_id_counters)
 	int64_t id = 0;
 
 	/* Table ids start at 100 like TiDB's user tables; other counters at 1. */
-	cr_assert_eq(bf_catalog_next_id(st, "table", &id, &err), 0);
+	cr_assert_eq(bf_catalog_next_id(bf_store_catalog(st), "table", &id, &err), 0);
 	cr_assert_eq(id, 100);
-	cr_assert_eq(bf_catalog_next_id(st, "table", &id, &err), 0);
+	cr_assert_eq(bf_catalog_next_id(bf_store_catalog(st), "table", &id, &err), 0);
 	cr_assert_eq(id, 101);
-	cr_assert_eq(bf_catalog_next_id(st, "job", &id, &err), 0);
+	cr_assert_eq(bf_catalog_next_id(bf_store_catalog(st), "job", &id, &err), 0);
 	cr_assert_eq(id, 1);
-	cr_assert_eq(bf_catalog_next_id(st, "job", &id, &err), 0);
+	cr_assert_eq(bf_catalog_next_id(bf_store_catalog(st), "job", &id, &err), 0);
 	cr_assert_eq(id, 2);
-	cr_assert_eq(bf_catalog_next_id(st, "table", &id, &err), 0);
+	cr_assert_eq(bf_catalog_next_id(bf_store_catalog(st), "table", &id, &err), 0);
 	cr_assert_eq(id, 102);
 	bf_store_close(st);
 
 	/* Counters are durable. */
 	st = open_store(dir, 0);
-	cr_assert_eq(bf_catalog_next_id(st, "table", &id, &err), 0);
+	cr_assert_eq(bf_catalog_next_id(bf_store_catalog(st), "table", &id, &err), 0);
 	cr_assert_eq(id, 103);
-	cr_assert_eq(bf_catalog_next_id(st, "job", &id, &err), 0);
+	cr_assert_eq(bf_catalog_next_id(bf_store_catalog(st), "job", &id, &err), 0);
 	cr_assert_eq(id, 3);
 	bf_store_close(st);
 
 	/* A read-only store cannot hand out ids, and does not pretend to. */
 	st = open_store(dir, BF_STORE_READONLY);
 	id = -7;
-	cr_assert_eq(bf_catalog_next_id(st, "job", &id, &err), BF_ESTATE);
+	cr_assert_eq(bf_catalog_next_id(bf_store_catalog(st), "job", &id, &err), BF_ESTATE);
 	cr_assert_eq(id, -7);
 	bf_store_close(st);
 }
@@ -322,8 +322,8 @@ Test(catalog, job_round_trip)
 	bf_err err = { 0 };
 
 	t_sample_job(&j, 12);
-	cr_assert_eq(bf_catalog_put_job(st, &j, &err), 0, "%s", bf_err_text(&err));
-	cr_assert_eq(bf_catalog_get_job(st, 12, &back, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_put_job(bf_store_catalog(st), &j, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_get_job(bf_store_catalog(st), 12, &back, &err), 0, "%s", bf_err_text(&err));
 	t_expect_same_job(&j, &back);
 	cr_assert(back.cp.has_flushed);
 	cr_assert(!back.cp.has_imported, "no imported checkpoint yet");
@@ -336,8 +336,8 @@ Test(catalog, job_round_trip)
 	for (bf_job_state s = BF_JOB_QUEUEING; s <= BF_JOB_PAUSED; s++) {
 		j.state = s;
 		j.end_ms = s == BF_JOB_DONE ? 1700000009999LL : 0;
-		cr_assert_eq(bf_catalog_put_job(st, &j, &err), 0);
-		cr_assert_eq(bf_catalog_get_job(st, 12, &back, &err), 0);
+		cr_assert_eq(bf_catalog_put_job(bf_store_catalog(st), &j, &err), 0);
+		cr_assert_eq(bf_catalog_get_job(bf_store_catalog(st), 12, &back, &err), 0);
 		t_expect_same_job(&j, &back);
 	}
 
@@ -349,10 +349,10 @@ Test(catalog, job_round_trip)
 	j.cp.first_gen = 0;
 	j.nindexes = 1;
 	j.last_error[0] = '\0';
-	cr_assert_eq(bf_catalog_put_job(st, &j, &err), 0);
+	cr_assert_eq(bf_catalog_put_job(bf_store_catalog(st), &j, &err), 0);
 	bf_store_close(st);
 	st = open_store(dir, BF_STORE_READONLY);
-	cr_assert_eq(bf_catalog_get_job(st, 12, &back, &err), 0);
+	cr_assert_eq(bf_catalog_get_job(bf_store_catalog(st), 12, &back, &err), 0);
 	t_expect_same_job(&j, &back);
 	cr_assert(!back.cp.has_flushed && !back.cp.has_imported);
 	bf_store_close(st);
@@ -366,12 +366,12 @@ Test(catalog, missing_and_malformed_job)
 	bf_err err = { 0 };
 	char key[128];
 
-	cr_assert_eq(bf_catalog_get_job(st, 987654, &j, &err), BF_ENOTFOUND);
+	cr_assert_eq(bf_catalog_get_job(bf_store_catalog(st), 987654, &j, &err), BF_ENOTFOUND);
 	cr_assert_not_null(strstr(err.msg, "987654"), "message names the job: %s", err.msg);
 
 	/* Job 5 stored with an unknown state. */
 	t_sample_job(&j, 5);
-	cr_assert_eq(bf_catalog_put_job(st, &j, &err), 0);
+	cr_assert_eq(bf_catalog_put_job(bf_store_catalog(st), &j, &err), 0);
 	bf_store_iter *it = NULL;
 	const char *lo = BF_CATALOG_PREFIX "job/";
 	cr_assert_eq(bf_store_iter_create(st, lo, strlen(lo), NULL, 0, NULL, &it, &err), 0);
@@ -385,7 +385,7 @@ Test(catalog, missing_and_malformed_job)
 	const char *bad = "{\"id\":\"5\",\"state\":\"exploded\",\"indexes\":[],"
 			  "\"checkpoint\":{},\"config\":{}}";
 	cr_assert_eq(bf_store_put(st, key, klen, bad, strlen(bad), &err), 0);
-	cr_assert_eq(bf_catalog_get_job(st, 5, &j, &err), BF_ECORRUPT);
+	cr_assert_eq(bf_catalog_get_job(bf_store_catalog(st), 5, &j, &err), BF_ECORRUPT);
 	cr_assert_not_null(strstr(err.msg, "5"), "message: %s", err.msg);
 	bf_store_close(st);
 }
@@ -415,7 +415,7 @@ Test(catalog, foreach_job_in_id_order)
 	bf_table t;
 
 	/* No jobs: no calls. */
-	cr_assert_eq(bf_catalog_foreach_job(st, collect, NULL, &w, &err), 0);
+	cr_assert_eq(bf_catalog_foreach_job(bf_store_catalog(st), collect, NULL, &w, &err), 0);
 	cr_assert_eq(w.n, 0);
 
 	/* Put in scrambled order, with a table record alongside. */
@@ -423,20 +423,20 @@ Test(catalog, foreach_job_in_id_order)
 	const int64_t sorted[] = { 1, 2, 10, 99, 100, 1000000000000LL };
 	for (size_t i = 0; i < 6; i++) {
 		t_sample_job(&j, ids[i]);
-		cr_assert_eq(bf_catalog_put_job(st, &j, &err), 0);
+		cr_assert_eq(bf_catalog_put_job(bf_store_catalog(st), &j, &err), 0);
 	}
 	bf_table_sbtest(&t, "sbtest1");
 	t.id = 100;
-	cr_assert_eq(bf_catalog_put_table(st, &t, &err), 0);
+	cr_assert_eq(bf_catalog_put_table(bf_store_catalog(st), &t, &err), 0);
 
-	cr_assert_eq(bf_catalog_foreach_job(st, collect, NULL, &w, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_foreach_job(bf_store_catalog(st), collect, NULL, &w, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(w.n, 6);
 	for (int i = 0; i < 6; i++)
 		cr_assert_eq(w.ids[i], sorted[i], "position %d: job %lld", i, (long long)w.ids[i]);
 
 	/* A non-zero return stops the walk and comes back. */
 	struct walk stop = { .stop_after = 2 };
-	cr_assert_eq(bf_catalog_foreach_job(st, collect, NULL, &stop, &err), 42);
+	cr_assert_eq(bf_catalog_foreach_job(bf_store_catalog(st), collect, NULL, &stop, &err), 42);
 	cr_assert_eq(stop.n, 2);
 	bf_store_close(st);
 }
@@ -547,7 +547,7 @@ static void put_jobs(bf_store *st, int64_t from, int64_t to)
 	bf_job j;
 	for (int64_t id = from; id <= to; id++) {
 		t_sample_job(&j, id);
-		cr_assert_eq(bf_catalog_put_job(st, &j, &err), 0, "%s", bf_err_text(&err));
+		cr_assert_eq(bf_catalog_put_job(bf_store_catalog(st), &j, &err), 0, "%s", bf_err_text(&err));
 	}
 }
 
@@ -555,7 +555,7 @@ static int64_t next_id(bf_store *st, const char *counter)
 {
 	bf_err err = { 0 };
 	int64_t id = 0;
-	cr_assert_eq(bf_catalog_next_id(st, counter, &id, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_next_id(bf_store_catalog(st), counter, &id, &err), 0, "%s", bf_err_text(&err));
 	return id;
 }
 
@@ -605,7 +605,7 @@ Test(catalog, table_ids_rebuilt_from_table_records)
 
 	bf_table_sbtest(&t, "a");
 	t.id = 140;
-	cr_assert_eq(bf_catalog_put_table(st, &t, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_put_table(bf_store_catalog(st), &t, &err), 0, "%s", bf_err_text(&err));
 	/* A damaged table record still has its id counted. */
 	put_raw(st, BF_CATALOG_PREFIX "table/b", "{\"id\":\"150\",\"name\":7}");
 	cr_assert_eq(next_id(st, "table"), 151);
@@ -620,19 +620,19 @@ Test(catalog, reserve_id_raises_the_counter)
 	bf_store *st = open_store(dir, BF_STORE_CREATE);
 	bf_err err = { 0 };
 
-	cr_assert_eq(bf_catalog_reserve_id(st, "job", 10, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_reserve_id(bf_store_catalog(st), "job", 10, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(next_id(st, "job"), 11);
 	/* Never lowered. */
-	cr_assert_eq(bf_catalog_reserve_id(st, "job", 5, &err), 0);
+	cr_assert_eq(bf_catalog_reserve_id(bf_store_catalog(st), "job", 5, &err), 0);
 	cr_assert_eq(next_id(st, "job"), 12);
 	/* A damaged counter is mended to the larger of the records and the id. */
 	put_raw(st, BF_CATALOG_PREFIX "counter/job", "junk");
 	put_jobs(st, 20, 20);
-	cr_assert_eq(bf_catalog_reserve_id(st, "job", 15, &err), 0);
+	cr_assert_eq(bf_catalog_reserve_id(bf_store_catalog(st), "job", 15, &err), 0);
 	cr_assert_eq(next_id(st, "job"), 21);
-	cr_assert_eq(bf_catalog_reserve_id(st, "job", 0, &err), BF_EINVAL);
-	cr_assert_eq(bf_catalog_reserve_id(st, "job", -3, &err), BF_EINVAL);
-	cr_assert_eq(bf_catalog_next_id(st, "", &(int64_t){ 0 }, &err), BF_EINVAL);
+	cr_assert_eq(bf_catalog_reserve_id(bf_store_catalog(st), "job", 0, &err), BF_EINVAL);
+	cr_assert_eq(bf_catalog_reserve_id(bf_store_catalog(st), "job", -3, &err), BF_EINVAL);
+	cr_assert_eq(bf_catalog_next_id(bf_store_catalog(st), "", &(int64_t){ 0 }, &err), BF_EINVAL);
 	bf_store_close(st);
 }
 
@@ -644,7 +644,7 @@ Test(catalog, id_counter_used_up)
 	int64_t id = 0;
 
 	put_raw(st, BF_CATALOG_PREFIX "counter/job", "9223372036854775807");
-	cr_assert_eq(bf_catalog_next_id(st, "job", &id, &err), BF_ERANGE);
+	cr_assert_eq(bf_catalog_next_id(bf_store_catalog(st), "job", &id, &err), BF_ERANGE);
 	cr_assert_eq(id, 0);
 	bf_store_close(st);
 }
@@ -687,7 +687,7 @@ Test(catalog, foreach_job_reports_damaged_records)
 	/* Job 4's record holds job 9. */
 	job_record_key(key4, sizeof(key4), 4);
 	t_sample_job(&j, 9);
-	cr_assert_eq(bf_catalog_put_job(st, &j, &err), 0);
+	cr_assert_eq(bf_catalog_put_job(bf_store_catalog(st), &j, &err), 0);
 	job_record_key(text, sizeof(text), 9);
 	char *val = NULL;
 	size_t vlen;
@@ -704,7 +704,7 @@ Test(catalog, foreach_job_reports_damaged_records)
 	cr_assert_eq(bf_store_put(st, key5, strlen(key5), val, vlen, &err), 0);
 	free(val);
 
-	cr_assert_eq(bf_catalog_foreach_job(st, collect_both, note_damage, both, &err), 0, "%s",
+	cr_assert_eq(bf_catalog_foreach_job(bf_store_catalog(st), collect_both, note_damage, both, &err), 0, "%s",
 		     bf_err_text(&err));
 	cr_assert_eq(w.n, 2, "the good jobs are shown");
 	cr_assert_eq(w.ids[0], 1);
@@ -719,16 +719,16 @@ Test(catalog, foreach_job_reports_damaged_records)
 
 	/* Without a damaged callback the walk stops at the first, naming it. */
 	struct walk stop = { .n = 0 };
-	cr_assert_eq(bf_catalog_foreach_job(st, collect, NULL, &stop, &err), BF_ECORRUPT);
+	cr_assert_eq(bf_catalog_foreach_job(bf_store_catalog(st), collect, NULL, &stop, &err), BF_ECORRUPT);
 	cr_assert_eq(stop.n, 1);
 	cr_assert_str_eq(err.msg, "catalog record mbfill/job/00000000000000000002 is damaged: "
 				  "it is not valid JSON");
 
 	/* Reading one damaged job names its record and the field. */
-	cr_assert_eq(bf_catalog_get_job(st, 5, &j, &err), BF_ECORRUPT);
+	cr_assert_eq(bf_catalog_get_job(bf_store_catalog(st), 5, &j, &err), BF_ECORRUPT);
 	cr_assert_str_eq(err.msg, "catalog record mbfill/job/00000000000000000005 is damaged: "
 				  "config.workers = 0 is out of range 1..64");
-	cr_assert_eq(bf_catalog_get_job(st, 4, &j, &err), BF_ECORRUPT);
+	cr_assert_eq(bf_catalog_get_job(bf_store_catalog(st), 4, &j, &err), BF_ECORRUPT);
 	cr_assert_not_null(strstr(err.msg, "id 9 is not the id in its key"), "%s", err.msg);
 	bf_store_close(st);
 }
@@ -744,25 +744,25 @@ Test(catalog, table_names_and_keys)
 	size_t vlen;
 
 	t_sample_table(&t);
-	cr_assert_eq(bf_catalog_put_table(st, &t, &err), 0);
+	cr_assert_eq(bf_catalog_put_table(bf_store_catalog(st), &t, &err), 0);
 	const char *orders = BF_CATALOG_PREFIX "table/orders", *other = BF_CATALOG_PREFIX "table/other";
 	cr_assert_eq(bf_store_get(st, orders, strlen(orders), &val, &vlen, &err), 0);
 	cr_assert_eq(bf_store_put(st, other, strlen(other), val, vlen, &err), 0);
 	free(val);
-	cr_assert_eq(bf_catalog_get_table(st, "other", &back, &err), BF_ECORRUPT);
+	cr_assert_eq(bf_catalog_get_table(bf_store_catalog(st), "other", &back, &err), BF_ECORRUPT);
 	cr_assert_str_eq(err.msg, "catalog record mbfill/table/other is damaged: its name is not the "
 				  "one in its key");
 
 	/* A name no table can have: not found, printed on one line. */
-	cr_assert_eq(bf_catalog_get_table(st, "two\nlines", &back, &err), BF_ENOTFOUND);
+	cr_assert_eq(bf_catalog_get_table(bf_store_catalog(st), "two\nlines", &back, &err), BF_ENOTFOUND);
 	cr_assert_str_eq(err.msg, "table 'two\\x0alines' does not exist");
-	cr_assert_eq(bf_catalog_delete_table(st, "", &err), 0);
+	cr_assert_eq(bf_catalog_delete_table(bf_store_catalog(st), "", &err), 0);
 
 	/* Quotes and backslashes are names like any other. */
 	bf_table_sbtest(&t, "we\"ird\\");
 	t.id = 101;
-	cr_assert_eq(bf_catalog_put_table(st, &t, &err), 0, "%s", bf_err_text(&err));
-	cr_assert_eq(bf_catalog_get_table(st, "we\"ird\\", &back, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_put_table(bf_store_catalog(st), &t, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_get_table(bf_store_catalog(st), "we\"ird\\", &back, &err), 0, "%s", bf_err_text(&err));
 	t_expect_same_table(&t, &back);
 	bf_store_close(st);
 }
@@ -778,22 +778,22 @@ Test(catalog, impossible_records_are_not_written)
 
 	t_sample_job(&j, 3);
 	j.cfg.workers = 65;
-	cr_assert_eq(bf_catalog_put_job(st, &j, &err), BF_EINVAL);
+	cr_assert_eq(bf_catalog_put_job(bf_store_catalog(st), &j, &err), BF_EINVAL);
 	cr_assert_str_eq(err.msg, "job 3 can't be recorded: config.workers = 65 is out of range 1..64");
-	cr_assert_eq(bf_catalog_get_job(st, 3, &j, &err), BF_ENOTFOUND);
+	cr_assert_eq(bf_catalog_get_job(bf_store_catalog(st), 3, &j, &err), BF_ENOTFOUND);
 
 	/* Neither half of a pair goes in when one half is impossible. */
 	t_sample_table(&t);
 	t_sample_job(&j, 3);
 	j.cfg.mem_bytes = 1000;
-	cr_assert_eq(bf_catalog_put_table_and_job(st, &t, &j, &err), BF_EINVAL);
+	cr_assert_eq(bf_catalog_put_table_and_job(bf_store_catalog(st), &t, &j, &err), BF_EINVAL);
 	cr_assert_not_null(strstr(err.msg, "config.mem_bytes = 1000"), "%s", err.msg);
-	cr_assert_eq(bf_catalog_get_table(st, "orders", &t, &err), BF_ENOTFOUND);
+	cr_assert_eq(bf_catalog_get_table(bf_store_catalog(st), "orders", &t, &err), BF_ENOTFOUND);
 	t_sample_table(&t);
 	t_sample_job(&j, 3);
 	snprintf(t.cols[1].name, sizeof(t.cols[1].name), "k\t");
-	cr_assert_eq(bf_catalog_put_table_and_job(st, &t, &j, &err), BF_EINVAL);
-	cr_assert_eq(bf_catalog_get_job(st, 3, &j, &err), BF_ENOTFOUND);
+	cr_assert_eq(bf_catalog_put_table_and_job(bf_store_catalog(st), &t, &j, &err), BF_EINVAL);
+	cr_assert_eq(bf_catalog_get_job(bf_store_catalog(st), 3, &j, &err), BF_ENOTFOUND);
 	bf_store_close(st);
 }
 
@@ -806,22 +806,22 @@ Test(catalog, fence_records)
 	bf_err err = { 0 };
 	int64_t rev = -1;
 
-	cr_assert_eq(bf_catalog_get_fence(st, lock, &rev, &err), 0);
+	cr_assert_eq(bf_catalog_get_fence(bf_store_catalog(st), lock, &rev, &err), 0);
 	cr_assert_eq(rev, 0, "none yet");
-	cr_assert_eq(bf_catalog_put_fence(st, lock, 812, &err), 0);
-	cr_assert_eq(bf_catalog_get_fence(st, lock, &rev, &err), 0);
+	cr_assert_eq(bf_catalog_put_fence(bf_store_catalog(st), lock, 812, &err), 0);
+	cr_assert_eq(bf_catalog_get_fence(bf_store_catalog(st), lock, &rev, &err), 0);
 	cr_assert_eq(rev, 812);
-	cr_assert_eq(bf_catalog_put_fence(st, lock, -1, &err), BF_EINVAL);
+	cr_assert_eq(bf_catalog_put_fence(bf_store_catalog(st), lock, -1, &err), BF_EINVAL);
 
 	snprintf(key, sizeof(key), "%sfence/%s", BF_CATALOG_PREFIX, lock);
 	put_raw(st, key, "812x");
-	cr_assert_eq(bf_catalog_get_fence(st, lock, &rev, &err), BF_ECORRUPT);
+	cr_assert_eq(bf_catalog_get_fence(bf_store_catalog(st), lock, &rev, &err), BF_ECORRUPT);
 	cr_assert_eq(rev, 0);
 	cr_assert_not_null(strstr(err.msg, key), "%s", err.msg);
 
 	char long_key[BF_FENCE_KEY_MAX + 8];
 	memset(long_key, 'k', sizeof(long_key) - 1);
 	long_key[sizeof(long_key) - 1] = '\0';
-	cr_assert_eq(bf_catalog_put_fence(st, long_key, 1, &err), BF_EINVAL);
+	cr_assert_eq(bf_catalog_put_fence(bf_store_catalog(st), long_key, 1, &err), BF_EINVAL);
 	bf_store_close(st);
 }

@@ -233,7 +233,7 @@ Test(gen, rows_have_sysbench_shape)
 	expect_no_scratch(dir);
 
 	cr_assert_eq(bf_store_open(dir, BF_STORE_READONLY, &st, &err), 0);
-	cr_assert_eq(bf_catalog_get_table(st, "sbtest1", &t, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_get_table(bf_store_catalog(st), "sbtest1", &t, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(t.id, 100);
 	cr_assert_eq(t.rows_hint, N);
 	cr_assert_eq(t.ncols, 4);
@@ -332,7 +332,7 @@ Test(gen, zero_rows_is_an_empty_table)
 	cr_assert_eq(stats.files, 0);
 	expect_no_scratch(dir);
 	cr_assert_eq(bf_store_open(dir, 0, &st, &err), 0);
-	cr_assert_eq(bf_catalog_get_table(st, "sbtest1", &t, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_get_table(bf_store_catalog(st), "sbtest1", &t, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(t.id, stats.table_id);
 	cr_assert_eq(t.rows_hint, 0);
 	scan s = scan_store(st);
@@ -439,7 +439,7 @@ Test(gen, read_only_store_is_refused)
 	o.table = "second";
 	cr_assert_neq(bf_gen_sbtest(st, &o, &stats, &err), 0, "gen into a read-only store");
 	cr_assert_neq(err.msg[0], '\0');
-	cr_assert_eq(bf_catalog_get_table(st, "second", &t, NULL), BF_ENOTFOUND);
+	cr_assert_eq(bf_catalog_get_table(bf_store_catalog(st), "second", &t, NULL), BF_ENOTFOUND);
 	bf_store_close(st);
 	scan after = scan_dir(dir);
 	cr_assert(scans_equal(&before, &after));

@@ -205,7 +205,7 @@ static void lock_holder(const char *dir, int ready_fd, int release_fd)
 	if (bf_store_open(dir, BF_STORE_CREATE, &st, NULL) == 0) {
 		bf_table_sbtest(&t, "held");
 		t.id = 321;
-		if (bf_catalog_put_table(st, &t, NULL) == 0)
+		if (bf_catalog_put_table(bf_store_catalog(st), &t, NULL) == 0)
 			c = 'r';
 	}
 	if (write(ready_fd, &c, 1) != 1)
@@ -250,7 +250,7 @@ Test(store, locked_by_another_process)
 
 	/* Readers (bfill status) still get in and see committed catalog data. */
 	st = open_or_die(dir, BF_STORE_READONLY);
-	cr_assert_eq(bf_catalog_get_table(st, "held", &t, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_get_table(bf_store_catalog(st), "held", &t, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(t.id, 321);
 	cr_assert_eq(bf_store_put(st, "x", 1, "y", 1, &err), BF_ESTATE);
 	cr_assert_eq(bf_store_delete(st, "x", 1, &err), BF_ESTATE);
