@@ -3,7 +3,7 @@
  * order by several threads, each writing sorted SSTs for its own handle
  * range; all files are then ingested into the store in one atomic step, so
  * a failed load leaves the store exactly as it was.
- * Depends on codec, engine (store, sst, catalog) and util.
+ * Depends on codec, engine (sst, catalog), ingest (target) and util.
  */
 #include "bfill/gen.h"
 #include "bfill/catalog.h"
@@ -204,8 +204,33 @@ static void remove_stale_tmp(const char *store_dir)
 	closedir(d);
 }
 
+static int store_room(void *arg, uint64_t bytes, const char *to_do, bf_err *err)
+{
+	return bf_store_check_free(arg, bytes, to_do, err);
+}
+
 int bf_gen_sbtest(bf_store *st, const bf_gen_opts *opts, bf_gen_stats *stats,
 		  bf_err *err)
+{
+	bf_target *t = NULL;
+	int rc = bf_target_local_create(st, &t, err);
+	bf_gen_place pl = {
+		.catalog = bf_store_catalog(st), .target = t, .tmp_parent = bf_store_path(st),
+		/* This process holds the store's write lock, so any generator
+		 * scratch directory in it belongs to a load that was killed. */
+		.tmp_parent_is_ours = true,
+		.check_room = store_room, .check_arg = st,
+	};
+
+	memset(stats, 0, sizeof(*stats));
+	if (rc == 0)
+		rc = bf_gen_sbtest_in(&pl, opts, stats, err);
+	bf_target_destroy(t);
+	return rc;
+}
+
+int bf_gen_sbtest_in(const bf_gen_place *pl, const bf_gen_opts *opts, bf_gen_stats *stats,
+		     bf_err *err)
 {
 	gen_shared sh = { .opts = opts };
 	gen_worker *workers = NULL;
@@ -222,15 +247,15 @@ int bf_gen_sbtest(bf_store *st, const bf_gen_opts *opts, bf_gen_stats *stats,
 	if (!bf_name_valid(name))
 		return bf_errf(err, BF_EINVAL, "bad table name: 1..%d characters, no control"
 			       " characters, no trailing space", BF_NAME_CHARS);
-	rc = bf_catalog_get_table(bf_store_catalog(st), name, &t, NULL);
+	rc = bf_catalog_get_table(pl->catalog, name, &t, NULL);
 	if (rc == 0)
-		return bf_errf(err, BF_EEXIST, "table '%s' already exists in store %s", name, bf_store_path(st));
+		return bf_errf(err, BF_EEXIST, "table '%s' already exists", name);
 	if (rc != BF_ENOTFOUND)
-		return bf_catalog_get_table(bf_store_catalog(st), name, &t, err);
+		return bf_catalog_get_table(pl->catalog, name, &t, err);
 	/* Refused before any work: a load that cannot fit would otherwise
 	 * run until the disk is full. */
 	snprintf(to_do, sizeof(to_do), "load %" PRIu64 " rows", opts->rows);
-	rc = bf_store_check_free(st, load_bytes(opts->rows), to_do, err);
+	rc = pl->check_room ? pl->check_room(pl->check_arg, load_bytes(opts->rows), to_do, err) : 0;
 	if (rc)
 		return rc;
 	if (nthreads > GEN_MAX_THREADS)
@@ -238,10 +263,9 @@ int bf_gen_sbtest(bf_store *st, const bf_gen_opts *opts, bf_gen_stats *stats,
 	if ((uint64_t)nthreads > opts->rows)
 		nthreads = opts->rows ? (int)opts->rows : 1;
 
-	/* This process holds the store's write lock, so any generator scratch
-	 * directory in it belongs to a load that was killed. */
-	remove_stale_tmp(bf_store_path(st));
-	snprintf(sh.tmpdir, sizeof(sh.tmpdir), "%s/bfill-gen.%d.tmp", bf_store_path(st), (int)getpid());
+	if (pl->tmp_parent_is_ours)
+		remove_stale_tmp(pl->tmp_parent);
+	snprintf(sh.tmpdir, sizeof(sh.tmpdir), "%s/bfill-gen.%d.tmp", pl->tmp_parent, (int)getpid());
 	rc = bf_rmtree(sh.tmpdir, err);
 	if (rc == 0)
 		rc = bf_mkdirs(sh.tmpdir, err);
@@ -249,7 +273,7 @@ int bf_gen_sbtest(bf_store *st, const bf_gen_opts *opts, bf_gen_stats *stats,
 		return rc;
 	bf_table_sbtest(&t, name);
 	/* Ids are only consumed once the load is known to be worth doing. */
-	rc = bf_catalog_next_id(bf_store_catalog(st), "table", &t.id, err);
+	rc = bf_catalog_next_id(pl->catalog, "table", &t.id, err);
 	if (rc)
 		goto out;
 	sh.table_id = t.id;
@@ -316,17 +340,17 @@ int bf_gen_sbtest(bf_store *st, const bf_gen_opts *opts, bf_gen_stats *stats,
 	for (int i = 0; i < started; i++)
 		for (size_t f = 0; f < workers[i].nfiles; f++)
 			files[nfiles++] = workers[i].files[f];
-	rc = bf_store_ingest(st, files, nfiles, err);
+	rc = bf_target_ingest(pl->target, files, nfiles, NULL, err);
 	if (rc)
 		goto out;
 	t.rows_hint = opts->rows;
-	rc = bf_catalog_put_table(bf_store_catalog(st), &t, err);
+	rc = bf_catalog_put_table(pl->catalog, &t, err);
 	if (rc) {
 		/* Without its catalog record the data would be unreachable. */
 		uint8_t lo[BF_TABLE_PREFIX_LEN], hi[BF_TABLE_PREFIX_LEN];
 		bf_codec_table_prefix(lo, t.id);
 		bf_codec_table_prefix(hi, t.id + 1);
-		bf_store_delete_range(st, lo, sizeof(lo), hi, sizeof(hi), NULL);
+		bf_target_delete_range(pl->target, lo, sizeof(lo), hi, sizeof(hi), NULL);
 		goto out;
 	}
 	stats->table_id = t.id;

@@ -4,11 +4,14 @@
 #ifndef BFILL_GEN_H
 #define BFILL_GEN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "bfill/error.h"
 #include "bfill/sst.h"
+#include "bfill/catalog.h"
 #include "bfill/store.h"
+#include "bfill/target.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,6 +45,24 @@ typedef struct bf_gen_stats {
  */
 int bf_gen_sbtest(bf_store *st, const bf_gen_opts *opts, bf_gen_stats *stats,
 		  bf_err *err);
+
+/* Where a load goes: the table record into catalog, the rows into target,
+ * the generator's scratch files under tmp_parent. All borrowed. */
+typedef struct bf_gen_place {
+	bf_catalog *catalog;
+	bf_target *target;
+	const char *tmp_parent;
+	/* Nothing else uses tmp_parent for generator files: leftovers of a
+	 * killed load there may be removed. */
+	bool tmp_parent_is_ours;
+	/* Refuses a load of about `bytes` that cannot fit; NULL: no check. */
+	int (*check_room)(void *arg, uint64_t bytes, const char *to_do, bf_err *err);
+	void *check_arg;
+} bf_gen_place;
+
+/* bf_gen_sbtest into any place (a cluster, say). */
+int bf_gen_sbtest_in(const bf_gen_place *pl, const bf_gen_opts *opts, bf_gen_stats *stats,
+		     bf_err *err);
 
 /* The deterministic contents of row `handle` for a table of `rows` rows:
  * k in [1, rows], c and pad as digit groups (not NUL-terminated). */
