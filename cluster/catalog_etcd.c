@@ -57,14 +57,28 @@ static int cat_get(void *impl, const char *key, char **val, size_t *vlen, bf_err
 	return rc;
 }
 
-static int cat_put(void *impl, const char *const *keys, char *const *vals, int n, bf_err *err)
+static int cat_put(void *impl, const char *const *keys, char *const *vals, int n,
+		   const bf_fence_token *fences, int nfences, bf_err *err)
 {
 	etcd_catalog *c = impl;
 	char (*k)[MAX_KEY] = calloc((size_t)n, MAX_KEY);
 	bf_etcd_op *ops = calloc((size_t)n, sizeof(*ops));
+	bf_etcd_compare *cmp = calloc((size_t)(nfences > 0 ? nfences : 1), sizeof(*cmp));
 	bf_etcd_txn_result res;
-	int rc = k && ops ? 0 : bf_errf(err, BF_ENOMEM, "catalog: out of memory");
+	int ncmp = 0;
+	int rc = k && ops && cmp ? 0 : bf_errf(err, BF_ENOMEM, "catalog: out of memory");
 
+	/* Each holder's key must still be there with the revision it was
+	 * locked with: the change is fenced in etcd itself. */
+	for (int i = 0; i < nfences && rc == 0; i++) {
+		if (!fences[i].holder[0] || fences[i].revision == 0)
+			continue;
+		cmp[ncmp].key = fences[i].holder;
+		cmp[ncmp].target = BF_ETCD_CMP_CREATE;
+		cmp[ncmp].result = BF_ETCD_EQUAL;
+		cmp[ncmp].number = fences[i].revision;
+		ncmp++;
+	}
 	for (int i = 0; i < n && rc == 0; i++) {
 		rc = map_key(c, keys[i], k[i], err);
 		ops[i].kind = BF_ETCD_OP_PUT;
@@ -73,14 +87,19 @@ static int cat_put(void *impl, const char *const *keys, char *const *vals, int n
 		ops[i].value_len = strlen(vals[i]);
 	}
 	if (rc == 0) {
-		/* No condition: the records land together or not at all. */
-		bf_etcd_txn_req req = { NULL, 0, ops, (size_t)n, NULL, 0 };
+		/* The records land together or not at all. */
+		bf_etcd_txn_req req = { cmp, (size_t)ncmp, ops, (size_t)n, NULL, 0 };
 		rc = bf_etcd_txn(c->etcd, &req, &res, err);
-		if (rc == 0)
+		if (rc == 0) {
+			if (!res.succeeded)
+				rc = bf_errf(err, BF_ELOCKLOST, "catalog: the import lock moved on "
+					     "before %s could be written", keys[0]);
 			bf_etcd_txn_result_free(&res);
+		}
 	}
 	free(k);
 	free(ops);
+	free(cmp);
 	return rc;
 }
 

@@ -301,12 +301,18 @@ static int kv_get(bf_catalog *c, const char *key, char **val, size_t *vlen, bf_e
  * Writes n records (each text freed here) in one atomic, durable step,
  * so that records written together (a table and its job) never disagree.
  */
-static int put_records(bf_catalog *c, const char *const *keys, char **texts, int n, bf_err *err)
+static int put_fenced(bf_catalog *c, const char *const *keys, char **texts, int n,
+		      const bf_fence_token *fences, int nfences, bf_err *err)
 {
-	int rc = c->ops->put(c->impl, keys, texts, n, err);
+	int rc = c->ops->put(c->impl, keys, texts, n, fences, nfences, err);
 	for (int i = 0; i < n; i++)
 		free(texts[i]);
 	return rc;
+}
+
+static int put_records(bf_catalog *c, const char *const *keys, char **texts, int n, bf_err *err)
+{
+	return put_fenced(c, keys, texts, n, NULL, 0, err);
 }
 
 /* The key of table `name`, a valid name (so that the key fits). */
@@ -545,8 +551,8 @@ int bf_catalog_put_job(bf_catalog *cat, const bf_job *job, bf_err *err)
 	return rc ? rc : put_records(cat, keys, &text, 1, err);
 }
 
-int bf_catalog_put_table_and_job(bf_catalog *cat, const bf_table *t, const bf_job *job,
-				 bf_err *err)
+int bf_catalog_put_table_and_job_fenced(bf_catalog *cat, const bf_table *t, const bf_job *job,
+					const bf_fence_token *fences, int nfences, bf_err *err)
 {
 	char tkey[TABLE_KEY_MAX], jkey[JOB_KEY_MAX], *texts[2] = { NULL, NULL };
 	const char *keys[2] = { tkey, jkey };
@@ -560,7 +566,13 @@ int bf_catalog_put_table_and_job(bf_catalog *cat, const bf_table *t, const bf_jo
 	}
 	table_key(tkey, t->name);
 	job_key(jkey, job->id);
-	return put_records(cat, keys, texts, 2, err);
+	return put_fenced(cat, keys, texts, 2, fences, nfences, err);
+}
+
+int bf_catalog_put_table_and_job(bf_catalog *cat, const bf_table *t, const bf_job *job,
+				 bf_err *err)
+{
+	return bf_catalog_put_table_and_job_fenced(cat, t, job, NULL, 0, err);
 }
 
 /* One record of the walk: 0, or the reason it is damaged in why. */

@@ -436,3 +436,12 @@ int bf_backend_dup_key(bf_backend *b, const uint8_t **key, size_t *len)
 	*len = b->dup_len;
 	return b->dup_index;
 }
+
+int bf_backend_tokens(bf_backend *b, bf_fence_token *out, int max)
+{
+	int n = 0;
+	for (int i = 0; i < b->n && n < max; i++)
+		if (b->idx[i].held)
+			out[n++] = b->idx[i].token;
+	return n;
+}

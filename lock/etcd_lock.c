@@ -237,6 +237,7 @@ static int etcd_acquire(bf_lock *base, const char *name, bf_fence_token *token, 
 		lk->held = true;
 		snprintf(token->key, sizeof(token->key), "%s", lk->key);
 		token->revision = bf_etcd_mutex_token(lk->mutex);
+		snprintf(token->holder, sizeof(token->holder), "%s", bf_etcd_mutex_key(lk->mutex));
 		if (lk->on_wait)
 			lk->on_wait(NULL, lk->on_wait_arg);
 		return 0;

@@ -143,7 +143,11 @@ static int finish_locked(job_run *r, uint64_t rows, bf_err *err)
 	snprintf(r->job.phase, sizeof(r->job.phase), "done");
 	r->job.end_ms = bf_wall_ms();
 	r->job.pid = 0;
-	int rc = bf_catalog_put_table_and_job(r->cat, &r->table, &r->job, err);
+	/* Fenced: where the catalog lives in the lock's etcd, the indexes turn
+	 * public only while every lock is still this job's. */
+	bf_fence_token tokens[BF_MAX_JOB_INDEXES];
+	int ntokens = bf_backend_tokens(r->backend, tokens, BF_MAX_JOB_INDEXES);
+	int rc = bf_catalog_put_table_and_job_fenced(r->cat, &r->table, &r->job, tokens, ntokens, err);
 	r->committed = rc == 0;
 	return rc;
 }

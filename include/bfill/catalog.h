@@ -118,8 +118,15 @@ typedef struct bf_catalog bf_catalog;
 typedef struct bf_catalog_kv_ops {
 	/* *val malloc'd, the caller frees it; BF_ENOTFOUND when absent. */
 	int (*get)(void *impl, const char *key, char **val, size_t *vlen, bf_err *err);
-	/* Writes n records in one atomic, durable step. */
-	int (*put)(void *impl, const char *const *keys, char *const *vals, int n, bf_err *err);
+	/*
+	 * Writes n records in one atomic, durable step; with nfences > 0, only
+	 * while every fence token's holder still holds its lock, where the
+	 * catalog can tell (an etcd catalog: one Txn comparing each holder
+	 * key's create revision; BF_ELOCKLOST when one moved). A catalog that
+	 * cannot tell ignores them.
+	 */
+	int (*put)(void *impl, const char *const *keys, char *const *vals, int n,
+		   const bf_fence_token *fences, int nfences, bf_err *err);
 	int (*del)(void *impl, const char *key, bf_err *err);
 	/* Calls fn for every record with lo <= key < hi, in key order; a
 	 * non-zero return from fn stops the walk and is returned. */
@@ -246,6 +253,10 @@ typedef struct bf_job {
 
 /* Writes a table and a job record in one atomic, durable step; neither
  * when either would be refused. */
+/* put_table_and_job, conditional on fences (see bf_catalog_kv_ops.put):
+ * how the last import makes its indexes public. */
+int bf_catalog_put_table_and_job_fenced(bf_catalog *cat, const bf_table *t, const bf_job *job,
+					const bf_fence_token *fences, int nfences, bf_err *err);
 int bf_catalog_put_table_and_job(bf_catalog *cat, const bf_table *t, const bf_job *job,
 				 bf_err *err);
 /* As for tables: BF_ENOTFOUND, BF_ECORRUPT (a damaged record, or one whose

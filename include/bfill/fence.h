@@ -9,6 +9,9 @@
  * ingested under for each key and refuses a lower one (BF_EFENCED).
  * Revision 0 means "not fenced": the in-process lock has no contender
  * outside this process, so its tokens carry 0 and targets accept them.
+ * holder is the holder's own key in etcd ("<key>/<lease hex>"), whose
+ * create revision `revision` is: a catalog in the same etcd makes a
+ * record change conditional on it, fencing the change in etcd itself.
  */
 #ifndef BFILL_FENCE_H
 #define BFILL_FENCE_H
@@ -24,6 +27,7 @@ extern "C" {
 typedef struct bf_fence_token {
 	char key[BF_FENCE_KEY_MAX];
 	int64_t revision;
+	char holder[BF_FENCE_KEY_MAX + 24]; /* "" for the in-process lock */
 } bf_fence_token;
 
 #ifdef __cplusplus

@@ -150,6 +150,10 @@ typedef int (*bf_backend_commit_fn)(void *arg, bf_err *err);
 int bf_backend_flush(bf_backend *b, bf_flush_mode mode, bf_backend_commit_fn commit,
 		     void *commit_arg, bool *imported, bf_err *err);
 
+/* The fence tokens of the locks held now (during a commit callback: every
+ * index's), into out[0..max); returns how many. */
+int bf_backend_tokens(bf_backend *b, bf_fence_token *out, int max);
+
 /* After BF_EDUP: the index position and the duplicate index key (borrowed
  * until the next flush). */
 int bf_backend_dup_key(bf_backend *b, const uint8_t **key, size_t *len);

@@ -13,6 +13,7 @@
 #include "bfill/catalog.h"
 #include "bfill/catalog_etcd.h"
 #include "bfill/etcd.h"
+#include "bfill/lock.h"
 #include "tests/support/etcd.h"
 #include "tests/support/records.h"
 
@@ -153,4 +154,35 @@ Test(catalog_etcd, unreachable_etcd_is_an_error)
 	cr_assert_null(strchr(err.msg, '\n'));
 	bf_catalog_destroy(cat);
 	bf_etcd_destroy(client);
+}
+
+/* Making indexes public is fenced in etcd itself: the Txn that writes the
+ * table and the job compares the lock holder's key. */
+Test(catalog_etcd, fenced_put_needs_the_lock)
+{
+	world w;
+	bf_err err = { 0 };
+	bf_lock *lk = NULL;
+	bf_fence_token tok;
+	bf_table t, got;
+	bf_job j;
+
+	open_world(&w, "/bfill/cluster/c1/");
+	bf_lock_opts lo = { .endpoints = t_etcd_endpoints(w.e), .ttl_s = 5, .timeout_s = 10 };
+	cr_assert_eq(bf_lock_create(&lo, &lk, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_lock_acquire(lk, "u/7", &tok, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_neq(tok.holder[0], '\0', "an etcd token names its holder's key");
+	t_sample_table(&t);
+	t_sample_job(&j, 7);
+	cr_assert_eq(bf_catalog_put_table_and_job_fenced(w.cat, &t, &j, &tok, 1, &err), 0, "%s",
+		     bf_err_text(&err));
+
+	/* The lock gone, the same token can't change the records. */
+	cr_assert_eq(bf_lock_release(lk, &err), 0);
+	t.rows_hint = 99;
+	cr_assert_eq(bf_catalog_put_table_and_job_fenced(w.cat, &t, &j, &tok, 1, &err), BF_ELOCKLOST);
+	cr_assert_eq(bf_catalog_get_table(w.cat, t.name, &got, &err), 0);
+	cr_assert_neq(got.rows_hint, 99, "nothing of the refused write landed");
+	bf_lock_destroy(lk);
+	close_world(&w);
 }
