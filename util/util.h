@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "bfill/error.h"
 
@@ -46,6 +47,17 @@ int bf_parse_i64(const char *s, int64_t *out);
 char *bf_printable(const void *s, size_t n, char *buf, size_t cap);
 /* "1.5 GiB"-style rendering into buf; returns buf. */
 char *bf_fmt_bytes(uint64_t v, char *buf, size_t n);
+
+/* -1, 0 or 1 as byte strings a and b compare: bytewise, a prefix first
+ * (RocksDB's and TiKV's key order). */
+static inline int bf_key_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+	size_t n = alen < blen ? alen : blen;
+	int c = n ? memcmp(a, b, n) : 0;
+	if (c)
+		return c < 0 ? -1 : 1;
+	return (alen > blen) - (alen < blen);
+}
 
 /* 64-bit mixing PRNG (splitmix64): fast, seedable, stateless per call. */
 static inline uint64_t bf_splitmix64(uint64_t *state)
