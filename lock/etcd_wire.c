@@ -256,7 +256,8 @@ int bf_etcd_wire_keepalive(int64_t id, bf_rpc_buf *out)
 	return pack(&m.base, out);
 }
 
-int bf_etcd_wire_watch_create(const char *key, int64_t start_revision, bf_rpc_buf *out)
+int bf_etcd_wire_watch_create(const char *key, const char *range_end, int64_t start_revision,
+			      bf_rpc_buf *out)
 {
 	Etcdserverpb__WatchRequest m = ETCDSERVERPB__WATCH_REQUEST__INIT;
 	Etcdserverpb__WatchCreateRequest create = ETCDSERVERPB__WATCH_CREATE_REQUEST__INIT;
@@ -264,6 +265,7 @@ int bf_etcd_wire_watch_create(const char *key, int64_t start_revision, bf_rpc_bu
 	if (!key || !*key)
 		return BF_EINVAL;
 	create.key = str_bytes(key);
+	create.range_end = str_bytes(range_end);
 	create.start_revision = start_revision;
 	m.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST;
 	m.create_request = &create;

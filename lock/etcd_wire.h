@@ -36,7 +36,8 @@ int bf_etcd_wire_lease_grant(int64_t ttl_s, int64_t id, bf_rpc_buf *out);
 int bf_etcd_wire_lease_revoke(int64_t id, bf_rpc_buf *out);
 int bf_etcd_wire_lease_ttl(int64_t id, bf_rpc_buf *out);
 int bf_etcd_wire_keepalive(int64_t id, bf_rpc_buf *out);
-int bf_etcd_wire_watch_create(const char *key, int64_t start_revision, bf_rpc_buf *out);
+int bf_etcd_wire_watch_create(const char *key, const char *range_end, int64_t start_revision,
+			      bf_rpc_buf *out);
 int bf_etcd_wire_status(bf_rpc_buf *out);
 
 /* What a watch reply says about the one watched key. */
