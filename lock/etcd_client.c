@@ -560,6 +560,8 @@ void bf_etcd_keepalive_close(bf_etcd_keepalive *ka)
 struct bf_etcd_watch {
 	etcd_stream es;
 	char *key; /* owned, for messages */
+	bf_etcd_key_filter filter;
+	void *filter_arg;
 	size_t pending_deletes;
 	size_t pending_changes;  /* puts and deletes since the last wait_change */
 	int64_t change_revision; /* of the latest reply that carried any */
@@ -577,7 +579,8 @@ static int watch_next(bf_etcd_watch *w, int64_t deadline_ms, bf_etcd_watch_reply
 		stream_failed(&w->es);
 		goto out;
 	}
-	rc = bf_etcd_unwire_watch(msg.data, msg.len, w->es.c->max_reply, wr, err);
+	rc = bf_etcd_unwire_watch_some(msg.data, msg.len, w->es.c->max_reply, w->filter,
+				       w->filter_arg, wr, err);
 	if (rc) {
 		bf_err_prefix(err, rc, "etcd %s Watch %s", ep, w->key);
 		goto out;
@@ -602,11 +605,12 @@ out:
 int bf_etcd_watch_open(bf_etcd *c, const char *key, int64_t start_revision,
 		       bf_etcd_watch **out, bf_err *err)
 {
-	return bf_etcd_watch_open_range(c, key, NULL, start_revision, out, err);
+	return bf_etcd_watch_open_range(c, key, NULL, start_revision, NULL, NULL, out, err);
 }
 
 int bf_etcd_watch_open_range(bf_etcd *c, const char *key, const char *range_end,
-			     int64_t start_revision, bf_etcd_watch **out, bf_err *err)
+			     int64_t start_revision, bf_etcd_key_filter filter, void *filter_arg,
+			     bf_etcd_watch **out, bf_err *err)
 {
 	bf_etcd_watch *w = calloc(1, sizeof(*w));
 	bf_rpc_buf req = { 0 };
@@ -619,6 +623,8 @@ int bf_etcd_watch_open_range(bf_etcd *c, const char *key, const char *range_end,
 		rc = bf_errf(err, BF_ENOMEM, "etcd: out of memory");
 		goto out;
 	}
+	w->filter = filter;
+	w->filter_arg = filter_arg;
 	if (bf_etcd_wire_watch_create(key, range_end, start_revision, &req)) {
 		rc = bf_errf(err, BF_EINVAL, "etcd Watch: bad key");
 		goto out;

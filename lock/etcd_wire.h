@@ -76,6 +76,11 @@ int bf_etcd_unwire_keepalive(const uint8_t *buf, size_t len, size_t max_len, int
 			     int64_t *ttl_s, bf_err *err);
 int bf_etcd_unwire_watch(const uint8_t *buf, size_t len, size_t max_len,
 			 bf_etcd_watch_reply *out, bf_err *err);
+/* bf_etcd_unwire_watch counting only the events whose key filter accepts
+ * (NULL: all). */
+int bf_etcd_unwire_watch_some(const uint8_t *buf, size_t len, size_t max_len,
+			      bf_etcd_key_filter filter, void *filter_arg,
+			      bf_etcd_watch_reply *out, bf_err *err);
 int bf_etcd_unwire_status(const uint8_t *buf, size_t len, size_t max_len,
 			  bf_etcd_status_info *info, bf_err *err);
 

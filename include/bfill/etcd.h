@@ -250,10 +250,15 @@ typedef struct bf_etcd_watch bf_etcd_watch;
 
 int bf_etcd_watch_open(bf_etcd *c, const char *key, int64_t start_revision,
 		       bf_etcd_watch **out, bf_err *err);
+/* Whether a change to key[0..len) (not NUL-terminated) counts. */
+typedef bool (*bf_etcd_key_filter)(const char *key, size_t len, void *arg);
 /* A watch of the keys in [key, range_end) (range_end NULL = just key; see
- * bf_etcd_prefix_end), for bf_etcd_watch_wait_change. */
+ * bf_etcd_prefix_end), for bf_etcd_watch_wait_change. With a filter (may
+ * be NULL: every key counts), only the changes it accepts are reported;
+ * it is called from the waiting thread with filter_arg. */
 int bf_etcd_watch_open_range(bf_etcd *c, const char *key, const char *range_end,
-			     int64_t start_revision, bf_etcd_watch **out, bf_err *err);
+			     int64_t start_revision, bf_etcd_key_filter filter, void *filter_arg,
+			     bf_etcd_watch **out, bf_err *err);
 /*
  * Waits up to timeout_ms: 1 when the key was deleted, 0 when nothing
  * happened, negative on error (the stream broke, the revision was
@@ -261,8 +266,8 @@ int bf_etcd_watch_open_range(bf_etcd *c, const char *key, const char *range_end,
  */
 int bf_etcd_watch_wait_delete(bf_etcd_watch *w, int timeout_ms, bf_err *err);
 /*
- * Waits up to timeout_ms for any put or delete of a watched key since the
- * last call: 1 and *revision (may be NULL) = the store revision of the
+ * Waits up to timeout_ms for any put or delete of a watched key (that the
+ * filter accepts) since the last call: 1 and *revision (may be NULL) = the store revision of the
  * latest reply that carried one, 0 when nothing changed, negative on error
  * as bf_etcd_watch_wait_delete.
  */
