@@ -14,7 +14,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 int bf_region_pieces(bf_retry *rt, const void *lo, size_t lolen, const void *hi, size_t hilen,
 		     bf_region **regions, bf_range_piece **pieces, size_t *npieces, bf_err *err)
@@ -144,18 +143,6 @@ static bool still_current(runner *r, rjob *j)
 
 /* ---- one round of a job: write ---- */
 
-static void new_uuid(uint8_t uuid[16])
-{
-	if (getrandom(uuid, 16, 0) != 16) {
-		uint64_t s = (uint64_t)bf_now_ns() ^ (uint64_t)(uintptr_t)uuid;
-		uint64_t a = bf_splitmix64(&s), b = bf_splitmix64(&s);
-		memcpy(uuid, &a, 8);
-		memcpy(uuid + 8, &b, 8);
-	}
-	uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40); /* version 4 */
-	uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-}
-
 /* What one Write round sent. */
 typedef struct round {
 	bf_tikv_metas *metas; /* the leader's, owned */
@@ -253,9 +240,10 @@ static int write_round(runner *r, rjob *j, round *rd, bf_tikv_error *re, bf_err 
 	}
 	bf_store_iter_seek(it, j->lo, j->lolen);
 	first = bf_store_iter_key(it, &firstlen);
-	new_uuid(uuid);
-	rc = bf_tikv_writer_open(r->o->client, &j->region, uuid, first, firstlen, last, lastlen, &w,
-				 err);
+	rc = bf_uuid_bytes(uuid, err);
+	if (rc == 0)
+		rc = bf_tikv_writer_open(r->o->client, &j->region, uuid, first, firstlen, last,
+					 lastlen, &w, err);
 	if (rc == 0)
 		rc = send_keys(r, it, w, rd, err);
 	if (rc == 0)

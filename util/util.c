@@ -241,13 +241,21 @@ char *bf_fmt_bytes(uint64_t v, char *buf, size_t n)
 	return buf;
 }
 
+int bf_uuid_bytes(uint8_t b[16], bf_err *err)
+{
+	if (getrandom(b, 16, 0) != 16)
+		return bf_errf(err, -errno, "no random bytes for a UUID: %s", strerror(errno));
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	return 0;
+}
+
 int bf_uuid_new(char out[BF_UUID_LEN + 1], bf_err *err)
 {
 	uint8_t b[16];
-	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
-		return bf_errf(err, -errno, "no random bytes for a UUID: %s", strerror(errno));
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	int rc = bf_uuid_bytes(b, err);
+	if (rc)
+		return rc;
 	snprintf(out, BF_UUID_LEN + 1,
 		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
 		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],

@@ -60,6 +60,8 @@ static inline int bf_key_cmp(const void *a, size_t alen, const void *b, size_t b
 }
 
 #define BF_UUID_LEN 36
+/* 16 random bytes shaped as a version 4 UUID (TiKV's SST uuids). */
+int bf_uuid_bytes(uint8_t b[16], bf_err *err);
 /* A random (version 4) UUID in lower-case hex with dashes, NUL-terminated
  * (stores and clusters are named by one). */
 int bf_uuid_new(char out[BF_UUID_LEN + 1], bf_err *err);
