@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void bf_retry_init(bf_retry *rt, bf_cluster *c, const bf_retry_opts *o, uint64_t seed)
@@ -72,6 +73,30 @@ static int back_off(bf_retry *rt, int64_t min_ms, int *code, bf_err *err)
 static void refresh(bf_retry *rt)
 {
 	bf_cluster_refresh(rt->cluster, NULL);
+}
+
+/*
+ * EpochNotMatch's current regions into the cache. A store does not say
+ * who leads them: the old leader's store when it holds a peer, as TiDB
+ * assumes, else the first peer; a wrong guess costs one NotLeader, whose
+ * hint then corrects it. BF_ENOMEM.
+ */
+static int learn_regions(bf_retry *rt, const bf_region *old, const bf_tikv_error *re)
+{
+	bf_region *cur = malloc(re->ncurrent * sizeof(*cur));
+
+	if (!cur)
+		return BF_ENOMEM;
+	memcpy(cur, re->current, re->ncurrent * sizeof(*cur));
+	for (size_t i = 0; i < re->ncurrent; i++) {
+		cur[i].leader_store = cur[i].npeers > 0 ? cur[i].peers[0].store_id : 0;
+		for (int p = 0; old && p < cur[i].npeers; p++)
+			if (cur[i].peers[p].store_id == old->leader_store)
+				cur[i].leader_store = old->leader_store;
+	}
+	bf_cluster_learn_regions(rt->cluster, cur, re->ncurrent);
+	free(cur);
+	return 0;
 }
 
 static bf_retry_next fail(int rc, int *code)
@@ -141,9 +166,7 @@ bf_retry_next bf_retry_after(bf_retry *rt, const bf_region *r, int rc, const bf_
 			refresh(rt);
 		return back_off(rt, 0, code, err) ? BF_RETRY_FAIL : BF_RETRY_AGAIN;
 	case BF_TIKV_EPOCH_NOT_MATCH:
-		if (re->ncurrent)
-			bf_cluster_learn_regions(rt->cluster, re->current, re->ncurrent);
-		else
+		if (!re->ncurrent || learn_regions(rt, r, re))
 			refresh(rt);
 		return back_off(rt, 0, code, err) ? BF_RETRY_FAIL : BF_RETRY_RESPLIT;
 	case BF_TIKV_REGION_NOT_FOUND:

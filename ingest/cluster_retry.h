@@ -64,7 +64,8 @@ void bf_retry_success(bf_retry *rt);
 
 /*
  * After a call about region r failed: rc < 0 with its message in err, or
- * rc == 0 with the node's region error in *re (may be NULL when rc < 0).
+ * rc == 0 with the node's region error in *re (re and r may be NULL when
+ * rc < 0).
  * Learns, waits and returns the next step; BF_RETRY_FAIL with the final
  * error in err, whose code is *code.
  */

@@ -381,8 +381,10 @@ static void scan_fetch(scan_iter *s)
 			continue;
 		}
 		bf_retry_success(&rt);
+		/* A node may answer fewer pairs than asked (it keeps a reply
+		 * under a byte budget), so only an empty page ends a region. */
 		size_t n = bf_tikv_pairs_count(s->page);
-		if (n >= t->o.scan_page_keys) {
+		if (n > 0) {
 			size_t kl;
 			const uint8_t *k = bf_tikv_pairs_key(s->page, n - 1, &kl);
 			rc = set_cur(s, k, kl, true);
