@@ -14,20 +14,27 @@ void bf_retry_init(bf_retry *rt, bf_cluster *c, const bf_retry_opts *o, uint64_t
 {
 	memset(rt, 0, sizeof(*rt));
 	rt->cluster = c;
-	rt->started_ms = bf_now_ms();
+	rt->budget_ms = o->budget_ms;
 	rt->max_other = o->max_other_failures;
-	bf_backoff_init(&rt->bo, o->base_ms, o->cap_ms, seed, o->deadline_ms);
+	bf_backoff_init(&rt->bo, o->base_ms, o->cap_ms, seed, 0);
 }
 
 void bf_retry_success(bf_retry *rt)
 {
 	bf_backoff_reset(&rt->bo);
+	rt->bo.deadline_ms = 0;
+	rt->failing_since_ms = 0;
 	rt->other_failures = 0;
 }
 
-/* Remembers a retryable failure: if time runs out, it is what is told. */
+/* Remembers a retryable failure: if time runs out, it is what is told.
+ * The first failure after a success starts the budget. */
 static void note(bf_retry *rt, int code, const char *msg)
 {
+	if (!rt->failing_since_ms) {
+		rt->failing_since_ms = bf_now_ms();
+		rt->bo.deadline_ms = rt->failing_since_ms + rt->budget_ms;
+	}
 	rt->last_code = code;
 	snprintf(rt->last, sizeof(rt->last), "%s", msg);
 }
@@ -54,7 +61,7 @@ static int back_off(bf_retry *rt, int64_t min_ms, int *code, bf_err *err)
 		*code = rt->last_code == BF_EUNAVAIL || rt->last_code == BF_ETIMEDOUT ? BF_EUNAVAIL
 										    : BF_ETIMEDOUT;
 		bf_errf(err, *code, "gave up after %.1f s of retries: %s",
-			(double)(bf_now_ms() - rt->started_ms) / 1000.0, rt->last);
+			(double)(bf_now_ms() - rt->failing_since_ms) / 1000.0, rt->last);
 		return BF_ETIMEDOUT;
 	}
 	if (min_ms > rt->bo.cap_ms)

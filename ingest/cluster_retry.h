@@ -43,7 +43,9 @@ typedef enum bf_retry_next {
 
 typedef struct bf_retry_opts {
 	int64_t base_ms, cap_ms; /* the backoff's first and largest ceilings */
-	int64_t deadline_ms;     /* monotonic instant to give up at */
+	/* How long failures may go on without a success in between: a long
+	 * operation is not cut short, a node that stays down is. */
+	int64_t budget_ms;
 	int max_other_failures;  /* failures of no known kind allowed */
 } bf_retry_opts;
 
@@ -51,15 +53,17 @@ typedef struct bf_retry_opts {
  * re-split makes so that they keep the same budget. */
 typedef struct bf_retry {
 	bf_cluster *cluster; /* borrowed */
-	bf_backoff bo;
-	int64_t started_ms;
+	bf_backoff bo;       /* its deadline: the budget from the first failure */
+	int64_t budget_ms;
+	int64_t failing_since_ms; /* 0 after a success */
 	int max_other, other_failures;
 	int last_code;             /* of the last failure */
 	char last[BF_ERR_MSG_MAX]; /* its message */
 } bf_retry;
 
 void bf_retry_init(bf_retry *rt, bf_cluster *c, const bf_retry_opts *o, uint64_t seed);
-/* After a success: the next failure waits the shortest again. */
+/* After a success: the next failure waits the shortest again and starts
+ * a new budget. */
 void bf_retry_success(bf_retry *rt);
 
 /*

@@ -39,13 +39,13 @@ typedef struct cluster_target {
 /* Failures of no known kind one operation retries before giving up. */
 #define MAX_OTHER_FAILURES 5
 
-/* The retry policy of one operation starting now. */
+/* The retry policy of one operation. */
 static bf_retry_opts retry_opts(const cluster_target *t)
 {
 	bf_retry_opts ro = {
 		.base_ms = t->o.backoff_base_ms,
 		.cap_ms = t->o.backoff_cap_ms,
-		.deadline_ms = bf_now_ms() + t->o.total_timeout_ms,
+		.budget_ms = t->o.total_timeout_ms,
 		.max_other_failures = MAX_OTHER_FAILURES,
 	};
 	return ro;

@@ -132,8 +132,9 @@ typedef struct bf_target_cluster_opts {
 	uint64_t write_max_bytes; /* one Write stream's share of a region; */
 	uint64_t write_max_keys;  /* more goes in further rounds; 0 = 128 MiB,
 				   * 1.28M keys (TiDB's region job caps) */
-	/* How long one operation may keep retrying a region before it gives
-	 * up (BF_EUNAVAIL naming the store when one stayed down); 0 = 300 s. */
+	/* How long an operation keeps retrying failures with no success in
+	 * between before it gives up (BF_EUNAVAIL naming the store when one
+	 * stayed down); 0 = 300 s. */
 	int64_t total_timeout_ms;
 	int rpc_timeout_ms;       /* each call or stream exchange; 0 = 30 s */
 	int backoff_base_ms;      /* full-jitter backoff ceilings; 0 = 50 ms, */

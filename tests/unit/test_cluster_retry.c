@@ -54,7 +54,7 @@ TestSuite(cluster_retry, .init = up, .fini = down, .timeout = 60);
 
 static void start(bf_retry *rt, int64_t budget_ms)
 {
-	bf_retry_opts o = { .base_ms = 5, .cap_ms = 50, .deadline_ms = bf_now_ms() + budget_ms,
+	bf_retry_opts o = { .base_ms = 5, .cap_ms = 50, .budget_ms = budget_ms,
 			    .max_other_failures = 2 };
 	bf_retry_init(rt, cluster, &o, 7);
 }
