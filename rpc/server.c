@@ -319,14 +319,16 @@ static int send_end(bf_rpc_server_call *c, const bf_rpc_buf *reply, int code, co
 	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
 	ops[n].data.send_status_from_server.status = (grpc_status_code)code;
 	ops[n++].data.send_status_from_server.status_details = &text;
+	/* Told before it goes out, so a client that has the status knows
+	 * the server has noted it. */
+	if (code != BF_RPC_OK && c->srv->on_error)
+		c->srv->on_error(c->srv->on_error_arg, c->method, bf_rpc_server_call_peer(c), code,
+				 details ? details : "");
 	if (start_batch(c, ops, n, &c->tag_send) || wait_batch(c, &c->tag_send, 0) != BATCH_OK)
 		rc = BF_ECANCELLED;
 	if (bb)
 		grpc_byte_buffer_destroy(bb);
 	grpc_slice_unref(text);
-	if (code != BF_RPC_OK && c->srv->on_error)
-		c->srv->on_error(c->srv->on_error_arg, c->method, bf_rpc_server_call_peer(c), code,
-				 details ? details : "");
 	return rc;
 }
 
