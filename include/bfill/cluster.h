@@ -122,8 +122,9 @@ int bf_cluster_region(bf_cluster *c, uint64_t id, bf_region *out, bf_err *err);
  * order. *out is malloc'd, the caller frees it. */
 int bf_cluster_regions(bf_cluster *c, const void *lo, size_t lolen, const void *hi, size_t hilen,
 		       bf_region **out, size_t *n, bf_err *err);
-/* Store id's record. BF_ENOTFOUND when unknown. */
-int bf_cluster_store(bf_cluster *c, uint64_t id, bf_cluster_store *out, bf_err *err);
+/* Store id's record. BF_ENOTFOUND when unknown. (Not bf_cluster_store:
+ * that names the type.) */
+int bf_cluster_store_get(bf_cluster *c, uint64_t id, bf_cluster_store *out, bf_err *err);
 /* Every store, in id order; *out is malloc'd, the caller frees it. */
 int bf_cluster_stores(bf_cluster *c, bf_cluster_store **out, size_t *n, bf_err *err);
 
