@@ -18,7 +18,7 @@ PROTOS   := $(wildcard proto/*.proto)
 PROTO_C  := $(patsubst proto/%.proto,$(BUILD)/gen/proto/%.pb-c.c,$(PROTOS))
 PROTO_H  := $(PROTO_C:.c=.h)
 
-LIB_SRCS := $(wildcard util/*.c codec/*.c engine/*.c ingest/*.c lock/*.c rpc/*.c server/*.c pipeline/*.c)
+LIB_SRCS := $(wildcard util/*.c codec/*.c engine/*.c ingest/*.c lock/*.c rpc/*.c cluster/*.c server/*.c pipeline/*.c)
 CMD_SRCS := $(wildcard cmd/*.c)
 STORE_SRCS := $(wildcard cmd/store/*.c)
 TEST_SRCS := $(wildcard tests/unit/*.c tests/integration/*.c tests/fault/*.c)

@@ -87,5 +87,6 @@ int cmd_status(int argc, char **argv);
 int cmd_check_index(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 int cmd_drop_index(int argc, char **argv);
+int cmd_cluster(int argc, char **argv);
 
 #endif

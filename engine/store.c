@@ -12,14 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 
 /* Marks a directory as a bfill store; its value is the format version. */
 #define MARKER_KEY BF_CATALOG_PREFIX "store"
 #define STORE_FORMAT "bfill-store-v1"
 #define UUID_KEY BF_CATALOG_PREFIX "uuid"
-#define UUID_LEN 36
 /* The catalog is tiny and scans bypass the cache, so a small cache keeps
  * the store's share of the job's memory budget small. */
 #define STORE_BLOCK_CACHE (16u << 20)
@@ -33,7 +31,7 @@ struct bf_store {
 	rocksdb_readoptions_t *ro;
 	bool readonly;
 	char path[PATH_MAX];
-	char uuid[UUID_LEN + 1];
+	char uuid[BF_UUID_LEN + 1];
 };
 
 /* 1 when dir is missing or empty, 0 when it has entries, <0 on error. */
@@ -139,33 +137,6 @@ static void store_options(bf_store *st)
 	st->ro = rocksdb_readoptions_create();
 }
 
-/* A random (version 4) UUID. */
-static int make_uuid(char out[UUID_LEN + 1], bf_err *err)
-{
-	uint8_t b[16];
-	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
-		return bf_errf(err, -errno, "store: no random bytes for a UUID: %s", strerror(errno));
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-	snprintf(out, UUID_LEN + 1,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-		 b[13], b[14], b[15]);
-	return 0;
-}
-
-static bool uuid_well_formed(const char *v, size_t n)
-{
-	if (n != UUID_LEN)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-		if (dash ? v[i] != '-' : !((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
-			return false;
-	}
-	return true;
-}
-
 /* Reads the store's UUID; a writable store without one (made before
  * UUIDs) gets one now. */
 static int load_uuid(bf_store *st, bf_err *err)
@@ -175,19 +146,19 @@ static int load_uuid(bf_store *st, bf_err *err)
 	int rc = bf_store_get(st, UUID_KEY, strlen(UUID_KEY), &val, &n, err);
 
 	if (rc == 0) {
-		if (!uuid_well_formed(val, n))
+		if (!bf_uuid_well_formed(val, n))
 			rc = bf_errf(err, BF_ECORRUPT, "store %s: catalog record %s is damaged",
 				     st->path, UUID_KEY);
 		else
-			memcpy(st->uuid, val, UUID_LEN);
+			memcpy(st->uuid, val, BF_UUID_LEN);
 		free(val);
 		return rc;
 	}
 	if (rc != BF_ENOTFOUND || st->readonly)
 		return rc == BF_ENOTFOUND ? 0 : rc;
-	rc = make_uuid(st->uuid, err);
+	rc = bf_uuid_new(st->uuid, err);
 	if (rc == 0)
-		rc = bf_store_put(st, UUID_KEY, strlen(UUID_KEY), st->uuid, UUID_LEN, err);
+		rc = bf_store_put(st, UUID_KEY, strlen(UUID_KEY), st->uuid, BF_UUID_LEN, err);
 	if (rc)
 		st->uuid[0] = '\0';
 	return rc;

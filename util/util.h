@@ -47,6 +47,13 @@ char *bf_printable(const void *s, size_t n, char *buf, size_t cap);
 /* "1.5 GiB"-style rendering into buf; returns buf. */
 char *bf_fmt_bytes(uint64_t v, char *buf, size_t n);
 
+#define BF_UUID_LEN 36
+/* A random (version 4) UUID in lower-case hex with dashes, NUL-terminated
+ * (stores and clusters are named by one). */
+int bf_uuid_new(char out[BF_UUID_LEN + 1], bf_err *err);
+/* True when v[0..n) is a UUID as bf_uuid_new writes one. */
+bool bf_uuid_well_formed(const char *v, size_t n);
+
 /* 64-bit mixing PRNG (splitmix64): fast, seedable, stateless per call. */
 static inline uint64_t bf_splitmix64(uint64_t *state)
 {
