@@ -524,6 +524,33 @@ int node_forward(bf_node *n, const bf_region *r, const char *path, const bf_rpc_
 	return 0;
 }
 
+/* ---- the cluster as a view ---- */
+
+static int cv_region(void *arg, uint64_t id, bf_region *out, bf_err *err)
+{
+	return bf_cluster_region(arg, id, out, err);
+}
+
+static int cv_regions(void *arg, const void *lo, size_t lolen, const void *hi, size_t hilen,
+		      bf_region **out, size_t *n, bf_err *err)
+{
+	return bf_cluster_regions(arg, lo, lolen, hi, hilen, out, n, err);
+}
+
+static int cv_store(void *arg, uint64_t id, bf_cluster_store *out, bf_err *err)
+{
+	return bf_cluster_store_get(arg, id, out, err);
+}
+
+static int cv_refresh(void *arg, bf_err *err)
+{
+	return bf_cluster_refresh(arg, err);
+}
+
+const bf_node_view_ops bf_node_cluster_view = {
+	.region = cv_region, .regions = cv_regions, .store = cv_store, .refresh = cv_refresh,
+};
+
 /* ---- lifetime --------------------------------------------------------------- */
 
 /* Removes what a stopped node left half-written in its import directory:

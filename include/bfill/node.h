@@ -43,6 +43,10 @@ typedef struct bf_node_view_ops {
 	int (*refresh)(void *arg, bf_err *err);
 } bf_node_view_ops;
 
+/* The view of a bf_cluster handle (its region cache; view_arg is the
+ * handle), for bf_node_opts. */
+extern const bf_node_view_ops bf_node_cluster_view;
+
 typedef struct bf_node_opts {
 	const char *data_dir;   /* the store; created when absent */
 	uint64_t store_id;      /* this node's id in the cluster */
