@@ -27,6 +27,8 @@ TEST_SUPPORT := $(wildcard tests/support/*.c)
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 LIB_OBJS  := $(call obj,$(BUILD),$(LIB_SRCS)) $(PROTO_C:.c=.o)
 CMD_OBJS  := $(call obj,$(BUILD),$(CMD_SRCS))
+# bfill-store shares the command-line helpers (cmd/cli.c) with bfill.
+STORE_OBJS := $(call obj,$(BUILD),$(STORE_SRCS) cmd/cli.c)
 SUP_OBJS  := $(call obj,$(BUILD),$(TEST_SUPPORT))
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
@@ -62,7 +64,7 @@ FUZZ_CORPUS_GEN := $(BUILD)/tests/fuzz/make_corpus
 	fuzz fuzz-bins fuzz-corpus
 .SECONDARY: $(PROTO_C) $(PROTO_H)
 
-all: lib/libbfill.a bin/bfill $(TEST_BINS) $(FUZZ_CORPUS_GEN)
+all: lib/libbfill.a bin/bfill bin/bfill-store $(TEST_BINS) $(FUZZ_CORPUS_GEN)
 
 deps:
 	@scripts/deps.sh
@@ -102,6 +104,10 @@ $(ASAN)/libbfill.a: $(ASAN_LIB_OBJS)
 bin/bfill: $(CMD_OBJS) lib/libbfill.a
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $(CMD_OBJS) lib/libbfill.a $(LDLIBS)
+
+bin/bfill-store: $(STORE_OBJS) lib/libbfill.a
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $(STORE_OBJS) lib/libbfill.a $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SUP_OBJS) lib/libbfill.a
 	@mkdir -p $(dir $@)

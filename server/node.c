@@ -722,6 +722,11 @@ out:
 	return rc;
 }
 
+void bf_node_quiet_grpc_log(void)
+{
+	bf_rpc_quiet_library_log();
+}
+
 int bf_node_port(const bf_node *n)
 {
 	return n->port;

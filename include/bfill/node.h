@@ -67,6 +67,13 @@ typedef struct bf_node_opts {
 } bf_node_opts;
 
 /*
+ * Sends gRPC core's own log lines nowhere unless GRPC_VERBOSITY is set in
+ * the environment: a node logs what matters itself, one line each. Call
+ * first thing in a process that runs a node.
+ */
+void bf_node_quiet_grpc_log(void);
+
+/*
  * Opens (creating) the store in data_dir, removes half-written uploads
  * from data_dir/import, and starts serving on listen. Errors: the store's
  * (BF_ELOCKED, BF_ENOSPC, BF_ENOTSTORE...), BF_EINVAL when it cannot
