@@ -15,6 +15,11 @@
 #define BATCH_PAIRS 100
 
 static bf_rpc_pool *pool;
+static struct {
+	char addr[64];
+	bf_rpc_channel *ch;
+} chans[16];
+static int nchans;
 
 bf_rpc_channel *t_tikv_channel(const char *addr)
 {
@@ -22,9 +27,16 @@ bf_rpc_channel *t_tikv_channel(const char *addr)
 	bf_rpc_channel *ch = NULL;
 	bf_err err;
 
+	for (int i = 0; i < nchans; i++)
+		if (!strcmp(chans[i].addr, addr))
+			return chans[i].ch;
 	if (!pool)
 		cr_assert_eq(bf_rpc_pool_create(&o, &pool, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(bf_rpc_pool_add(pool, addr, &ch, &err), 0, "%s", bf_err_text(&err));
+	if (nchans < (int)(sizeof(chans) / sizeof(chans[0]))) {
+		snprintf(chans[nchans].addr, sizeof(chans[nchans].addr), "%s", addr);
+		chans[nchans++].ch = ch;
+	}
 	return ch;
 }
 
@@ -32,6 +44,7 @@ void t_tikv_close(void)
 {
 	bf_rpc_pool_destroy(pool);
 	pool = NULL;
+	nchans = 0;
 }
 
 /* ---- raw ---------------------------------------------------------------- */

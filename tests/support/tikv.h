@@ -27,8 +27,8 @@
 #define T_PATH_BATCH_GET "/tikvpb.Tikv/KvBatchGet"
 #define T_PATH_DELETE_RANGE "/tikvpb.Tikv/KvDeleteRange"
 
-/* A channel to addr ("host:port") from a pool of the harness's own, which
- * t_tikv_close destroys (a suite's .fini). */
+/* The channel to addr ("host:port"), one per address, from a pool of the
+ * harness's own, which t_tikv_close destroys (a suite's .fini). */
 bf_rpc_channel *t_tikv_channel(const char *addr);
 void t_tikv_close(void);
 
