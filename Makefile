@@ -113,6 +113,10 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SUP_OBJS) lib/libbfill.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(SUP_OBJS) lib/libbfill.a $(LDLIBS) $(TEST_LDLIBS)
 
+# bfill-store under ASan+UBSan, for the store tests: BFILL_STORE_BIN=build/asan/bfill-store.
+$(ASAN)/bfill-store: $(call obj,$(ASAN),$(STORE_SRCS) cmd/cli.c) $(ASAN)/libbfill.a
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $(call obj,$(ASAN),$(STORE_SRCS) cmd/cli.c) $(ASAN)/libbfill.a $(LDLIBS)
+
 $(ASAN)/tests/%: $(ASAN)/obj/tests/%.o $(ASAN_SUP_OBJS) $(ASAN)/libbfill.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $< $(ASAN_SUP_OBJS) $(ASAN)/libbfill.a $(LDLIBS) $(TEST_LDLIBS)
