@@ -272,9 +272,10 @@ int bf_cluster_init(bf_etcd *etcd, const char *name, const bf_cluster_init_opts 
 		rc = 0;
 	else if (rc && io.n > ETCD_DEFAULT_TXN_OPS)
 		bf_err_prefix(err, rc,
-			      "cluster %s: %d stores and %d regions take %zu operations in one etcd "
-			      "Txn, more than etcd's default --max-txn-ops of %d",
-			      name, o->nstores, o->nregions, io.n, ETCD_DEFAULT_TXN_OPS);
+			      "cluster %s: %d store%s and %d region%s take %zu operations in one "
+			      "etcd Txn, more than etcd's default --max-txn-ops of %d",
+			      name, o->nstores, o->nstores > 1 ? "s" : "", o->nregions,
+			      o->nregions > 1 ? "s" : "", io.n, ETCD_DEFAULT_TXN_OPS);
 	else if (rc)
 		bf_err_prefix(err, rc, "cluster %s", name);
 	else if (!res.succeeded)

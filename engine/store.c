@@ -455,6 +455,31 @@ int bf_store_ingest(bf_store *st, const char *const *paths, size_t n, bf_err *er
 	return bf_rdb_err(e, err, "store ingest");
 }
 
+int bf_store_set_auto_compaction(bf_store *st, bool on, bf_err *err)
+{
+	const char *keys[1] = { "disable_auto_compactions" };
+	const char *vals[1] = { on ? "false" : "true" };
+	char *e = NULL;
+	int rc = check_writable(st, err);
+
+	if (rc)
+		return rc;
+	rocksdb_set_options(st->db, 1, keys, vals, &e);
+	return bf_rdb_err(e, err, "store compaction switch");
+}
+
+int bf_store_level0_files(bf_store *st, uint64_t *n, bf_err *err)
+{
+	char *v = rocksdb_property_value(st->db, "rocksdb.num-files-at-level0");
+	int rc = 0;
+
+	*n = 0;
+	if (!v || bf_parse_u64(v, n))
+		rc = bf_errf(err, BF_EIO, "store %s: cannot read its level-0 file count", st->path);
+	rocksdb_free(v);
+	return rc;
+}
+
 int bf_store_approx_size(bf_store *st, const void *lo, size_t lolen,
 			 const void *hi, size_t hilen, uint64_t *bytes, bf_err *err)
 {

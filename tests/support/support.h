@@ -117,6 +117,10 @@ const char *t_json_str(const cJSON *o, const char *k);
  * shape of sysbench's c (10 groups) and pad (5 groups) columns. */
 bool t_is_digit_groups(const void *p, size_t len, int groups);
 
+/* A loopback port the kernel just handed out and the test let go of
+ * again, for a server the test starts next. */
+int t_free_port(void);
+
 /* Advances a xorshift64 state and returns it: a cheap sequence that
  * repeats from the same seed, for a test's random inputs. */
 uint64_t t_xorshift64(uint64_t *state);
