@@ -156,6 +156,7 @@ void bf_store_iter_seek(bf_store_iter *it, const void *key, size_t klen)
 }
 
 void bf_store_iter_seek_last(bf_store_iter *it) { rocksdb_iter_seek_to_last(it->it); }
+void bf_store_iter_prev(bf_store_iter *it) { rocksdb_iter_prev(it->it); }
 
 const uint8_t *bf_store_iter_key(const bf_store_iter *it, size_t *len)
 {

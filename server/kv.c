@@ -126,26 +126,33 @@ static int scan_seal(scan_out *s)
 }
 
 /* Reads [span) into out, at most limit pairs and about SCAN_MAX_BYTES,
- * stepping over the node's own records. */
+ * stepping over the node's own records; with reverse, from the top down. */
 static int scan_range(bf_node *n, const node_span *span, uint32_t limit, bool key_only,
-		      scan_out *out, bf_err *err)
+		      bool reverse, scan_out *out, bf_err *err)
 {
 	bf_iter_opts io = { .fill_cache = false };
 	bf_store_iter *it = NULL;
 	int rc = bf_store_iter_create(n->st, span->lo, span->lolen, span->hi, span->hilen, &io, &it,
 				      err);
 
+	if (rc == 0 && reverse)
+		bf_store_iter_seek_last(it);
 	while (rc == 0 && bf_store_iter_valid(it) && out->n < limit && out->bytes < SCAN_MAX_BYTES) {
 		size_t klen, vlen;
 		const uint8_t *k = bf_store_iter_key(it, &klen);
 		const uint8_t *v = bf_store_iter_value(it, &vlen);
-		if (node_key_reserved(k, klen)) {
+		if (node_key_reserved(k, klen) && !reverse) {
 			bf_store_iter_seek(it, CATALOG_HI, CATALOG_LEN);
 			continue;
 		}
-		if (scan_add(out, k, klen, key_only ? NULL : v, key_only ? 0 : vlen))
+		/* Going down, the few records are stepped over one by one. */
+		if (!node_key_reserved(k, klen) &&
+		    scan_add(out, k, klen, key_only ? NULL : v, key_only ? 0 : vlen))
 			rc = bf_errf(err, BF_ENOMEM, "out of memory");
-		bf_store_iter_next(it);
+		if (reverse)
+			bf_store_iter_prev(it);
+		else
+			bf_store_iter_next(it);
 	}
 	if (rc == 0)
 		rc = bf_store_iter_status(it, err);
@@ -159,6 +166,7 @@ static void h_kv_scan(bf_rpc_server_call *c, const bf_rpc_buf *req, void *arg)
 	Kvrpcpb__ScanRequest *sr = kvrpcpb__scan_request__unpack(NULL, req->len, req->data);
 	Kvrpcpb__ScanResponse resp = KVRPCPB__SCAN_RESPONSE__INIT;
 	const Kvrpcpb__Context *ctx;
+	const ProtobufCBinaryData *lo_key, *hi_key;
 	node_span want = { 0 }, span;
 	scan_out out = { 0 };
 	node_rerr re;
@@ -170,26 +178,26 @@ static void h_kv_scan(bf_rpc_server_call *c, const bf_rpc_buf *req, void *arg)
 		node_fail(c, "malformed ScanRequest (%zu bytes that are not one)", req->len);
 		goto out;
 	}
-	if (sr->reverse) {
-		node_fail(c, "reverse scans are not served");
-		goto out;
-	}
 	ctx = sr->context;
-	want = (node_span){ .lo = sr->start_key.data, .lolen = sr->start_key.len,
-			    .hi = sr->end_key.len ? sr->end_key.data : NULL,
-			    .hilen = sr->end_key.len, .set = true };
+	/* TiKV's reverse scan reads [end_key, start_key) from the top down:
+	 * its start_key is the upper bound. */
+	lo_key = sr->reverse ? &sr->end_key : &sr->start_key;
+	hi_key = sr->reverse ? &sr->start_key : &sr->end_key;
+	want = (node_span){ .lo = lo_key->data, .lolen = lo_key->len,
+			    .hi = hi_key->len ? hi_key->data : NULL, .hilen = hi_key->len,
+			    .set = true };
 	if (node_check_region(n, ctx ? ctx->region_id : 0, ctx ? ctx->region_epoch : NULL, false,
 			      &want, &r, &re) == 0 &&
-	    sr->start_key.len && !node_key_in_region(&r, sr->start_key.data, sr->start_key.len))
-		node_rerr_key_not_in_region(&re, &r, sr->start_key.data, sr->start_key.len);
+	    lo_key->len && !node_key_in_region(&r, lo_key->data, lo_key->len))
+		node_rerr_key_not_in_region(&re, &r, lo_key->data, lo_key->len);
 	if (node_rerr_set(&re)) {
 		resp.region_error = &re.e;
 		node_reply_pb(c, &resp);
 		goto out;
 	}
-	clamp_to_region(&r, &sr->start_key, &sr->end_key, &span);
+	clamp_to_region(&r, lo_key, hi_key, &span);
 	if (sr->limit && (!span.hi || key_cmp(span.lo, span.lolen, span.hi, span.hilen) < 0) &&
-	    scan_range(n, &span, sr->limit, sr->key_only, &out, &err)) {
+	    scan_range(n, &span, sr->limit, sr->key_only, sr->reverse, &out, &err)) {
 		node_fail(c, "scan of region %" PRIu64 ": %s", r.id, err.msg);
 		goto out;
 	}

@@ -152,6 +152,9 @@ void bf_store_iter_next(bf_store_iter *it);
 void bf_store_iter_seek(bf_store_iter *it, const void *key, size_t klen);
 /* Positions at the last key below the upper bound. */
 void bf_store_iter_seek_last(bf_store_iter *it);
+/* Moves to the key before the current one (invalid before the lower
+ * bound). */
+void bf_store_iter_prev(bf_store_iter *it);
 /* Borrowed until the next move of the iterator. */
 const uint8_t *bf_store_iter_key(const bf_store_iter *it, size_t *len);
 const uint8_t *bf_store_iter_value(const bf_store_iter *it, size_t *len);
