@@ -7,6 +7,7 @@
  * reader), util.
  */
 #include "ingest/region_job.h"
+#include "bfill/fault.h"
 #include "util/util.h"
 
 #include <inttypes.h>
@@ -186,6 +187,7 @@ static int send_keys(runner *r, bf_store_iter *it, bf_tikv_writer *w, round *rd,
 		rd->bytes += kl + vl;
 		if (b.kv_bytes < o->batch_bytes)
 			continue;
+		bf_fault_pause("cluster.write");
 		if (atomic_load(&r->stop))
 			rc = bf_errf(err, BF_ECANCELLED, "region jobs: stopped");
 		else if (bf_tikv_batch_message(&b, o->commit_ts, &msg))
