@@ -21,6 +21,7 @@ static const bf_rpc_method SILENT = { "/bfill.test.T/Silent", "Silent" };
 static const bf_rpc_method REFUSE = { "/bfill.test.T/Refuse", "Refuse" };
 static const bf_rpc_method GATHER = { "/bfill.test.T/Gather", "Gather" };
 static const bf_rpc_method NOPE = { "/bfill.test.T/Nope", "Nope" };
+static const bf_rpc_method FIRST = { "/bfill.test.T/First", "First" };
 
 static bf_rpc_server *srv;
 static bf_rpc_pool *pool;
@@ -84,6 +85,19 @@ static void h_sum(bf_rpc_server_call *c, const bf_rpc_buf *req, void *arg)
 		atomic_fetch_add(&reply_failures, 1);
 }
 
+/* First: reads one message of a client stream and fails the call, as a
+ * node refuses a Write whose meta it does not like. */
+static void h_first(bf_rpc_server_call *c, const bf_rpc_buf *req, void *arg)
+{
+	bf_rpc_buf m;
+	bool end;
+	(void)req;
+	(void)arg;
+	if (bf_rpc_server_recv(c, &m, &end, NULL) == 0)
+		bf_rpc_buf_free(&m);
+	bf_rpc_server_fail(c, BF_RPC_UNKNOWN, "RequestTooOld(\"epoch not match\")");
+}
+
 static void h_silent(bf_rpc_server_call *c, const bf_rpc_buf *req, void *arg)
 {
 	(void)c;
@@ -140,6 +154,8 @@ static void start(int threads, int max_threads, size_t max_recv, int idle_ms)
 					      &err), 0);
 	cr_assert_eq(bf_rpc_server_add_method(srv, SILENT.path, BF_RPC_KIND_UNARY, h_silent, NULL,
 					      &err), 0);
+	cr_assert_eq(bf_rpc_server_add_method(srv, FIRST.path, BF_RPC_KIND_CLIENT_STREAM, h_first,
+					      NULL, &err), 0);
 	cr_assert_eq(bf_rpc_server_add_method(srv, REFUSE.path, BF_RPC_KIND_UNARY, h_refuse, NULL,
 					      &err), 0);
 	cr_assert_eq(bf_rpc_server_add_method(srv, GATHER.path, BF_RPC_KIND_UNARY, h_gather, NULL,
@@ -251,6 +267,31 @@ Test(rpc_server, a_client_stream_is_read_to_its_half_close)
 	cr_assert_eq(bf_rpc_stream_wait(s, bf_now_ms() + 3000, &st, &err), 0);
 	cr_assert_eq(st.code, BF_RPC_INVALID_ARGUMENT);
 	cr_assert(strstr(st.details, "no request message"), "%s", st.details);
+	bf_rpc_stream_destroy(s);
+}
+
+/* A client that only sends (never receives) still learns, at its next
+ * send, the status the server ended the call with, and promptly. */
+Test(rpc_server, a_stream_failed_early_tells_its_status_to_the_sender)
+{
+	start(2, 4, 0, 0);
+	bf_rpc_channel *ch = channel();
+	bf_rpc_stream *s = open_stream(ch, &FIRST);
+	uint8_t body[1000] = { 0 };
+	bf_rpc_buf msg = { body, sizeof(body) };
+	bf_err err = { 0 };
+	int rc = 0, sent = 0;
+
+	int64_t t0 = bf_now_ms();
+	while (rc == 0 && sent < 100000 && bf_now_ms() - t0 < 10000) {
+		rc = bf_rpc_stream_send(s, &msg, bf_now_ms() + 5000, &err);
+		sent++;
+	}
+	cr_assert_neq(rc, 0, "the server ended the call");
+	cr_assert(strstr(err.msg, "RequestTooOld"), "%s", err.msg);
+	cr_assert_lt(bf_now_ms() - t0, 4000, "not by waiting out the send's deadline");
+	cr_assert_not_null(bf_rpc_stream_status(s));
+	cr_assert_eq(bf_rpc_stream_status(s)->code, BF_RPC_UNKNOWN);
 	bf_rpc_stream_destroy(s);
 }
 
