@@ -331,7 +331,7 @@ static int run_job(runner *r, rjob *j, bf_err *err)
 		break;
 	}
 	if (rc)
-		bf_err_prefix(err, rc, "region %" PRIu64 ": ", j->region.id);
+		bf_err_prefix(err, rc, "region %" PRIu64, j->region.id);
 	round_clear(&rd);
 	return rc;
 }

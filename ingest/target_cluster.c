@@ -160,8 +160,10 @@ static int cluster_ingest(void *impl, const char *const *paths, size_t n,
 	snprintf(dir, sizeof(dir), "%s/ingest-%ld-%" PRIuFAST64, t->work_dir, (long)getpid(),
 		 (uint_fast64_t)atomic_fetch_add(&t->seq, 1));
 	rc = bf_sst_files_open(dir, paths, n, &files, err);
-	if (rc)
-		return bf_err_prefix(err, rc, "cluster ingest: ");
+	if (rc) {
+		bf_err_prefix(err, rc, "cluster ingest");
+		return rc;
+	}
 	rc = data_bounds(files, &lo, &lolen, &hi, &hilen, err);
 	if (rc == BF_ENOTFOUND) {
 		rc = 0; /* files with no keys: nothing to send */
@@ -177,8 +179,10 @@ out:
 	free(hi);
 	if (rc == BF_EFENCED)
 		atomic_fetch_add(&t->refusals, 1);
-	if (rc)
-		return bf_err_prefix(err, rc, "cluster ingest: ");
+	if (rc) {
+		bf_err_prefix(err, rc, "cluster ingest");
+		return rc;
+	}
 	atomic_fetch_add(&t->ingests, 1);
 	atomic_fetch_add(&t->files, n);
 	bf_trace("ingest", "files=%zu lock=%s revision=%" PRId64 " regions=%" PRIu64
@@ -249,7 +253,9 @@ static int cluster_exists(void *impl, bf_probe *probes, size_t n, bf_err *err)
 	}
 	atomic_fetch_add(&t->probes, n);
 	atomic_fetch_add(&t->probe_reads, reads);
-	return rc ? bf_err_prefix(err, rc, "cluster exists: ") : 0;
+	if (rc)
+		bf_err_prefix(err, rc, "cluster exists");
+	return rc;
 }
 
 /* ---- delete_range ---- */
@@ -304,7 +310,9 @@ static int cluster_delete_range(void *impl, const void *lo, size_t lolen, const 
 		free(regions);
 	}
 	free(cur);
-	return rc ? bf_err_prefix(err, rc, "cluster delete_range: ") : 0;
+	if (rc)
+		bf_err_prefix(err, rc, "cluster delete_range");
+	return rc;
 }
 
 /* ---- scan ---- */
@@ -377,7 +385,7 @@ static void scan_fetch(scan_iter *s)
 			rc = retry_or_fail(&rt, &r, rc, &re, &s->err);
 			bf_tikv_error_free(&re);
 			if (rc)
-				scan_fail(s, bf_err_prefix(&s->err, rc, "cluster scan: "));
+				scan_fail(s, bf_err_prefix(&s->err, rc, "cluster scan"));
 			continue;
 		}
 		bf_retry_success(&rt);
@@ -455,7 +463,7 @@ static void scan_seek_last(void *it)
 			s->page = NULL;
 		}
 		if (rc)
-			scan_fail(s, bf_err_prefix(&s->err, rc, "cluster scan: "));
+			scan_fail(s, bf_err_prefix(&s->err, rc, "cluster scan"));
 		free(pieces);
 		free(regions);
 	}

@@ -85,8 +85,13 @@ static int channel_for(bf_tikv_client *c, uint64_t store_id, bf_rpc_channel **ch
 	store_channel *sc = NULL;
 	int rc = bf_cluster_store_get(c->cluster, store_id, &st, err);
 
-	if (rc)
-		return bf_err_prefix(err, BF_ESTATE, "store %" PRIu64 ": ", store_id);
+	if (rc) {
+		/* A store the cache does not know: the layout must be reloaded. */
+		bf_err_prefix(err, BF_ESTATE, "store %" PRIu64, store_id);
+		if (err)
+			err->code = BF_ESTATE;
+		return BF_ESTATE;
+	}
 	pthread_mutex_lock(&c->mu);
 	for (size_t i = 0; i < c->nchans && !sc; i++)
 		if (c->chans[i].store_id == store_id)
@@ -123,9 +128,30 @@ out:
 static int status_err(uint64_t store_id, const bf_rpc_channel *ch, const bf_rpc_method *m,
 		      const bf_rpc_status *st, bf_err *err)
 {
-	return bf_errf(err, bf_tikv_status_code(st), "store %" PRIu64 " %s %s: %s: %s", store_id,
+	return bf_errf(err, bf_tikv_status_code(st), "store %" PRIu64 " (%s) %s: %s: %s", store_id,
 		       bf_rpc_channel_target(ch), m->name, bf_rpc_status_name(st->code),
 		       *st->details ? st->details : "(no details)");
+}
+
+/*
+ * The message in err made to name the store as status_err does: the
+ * transport's own messages start with the channel's name, which gives way
+ * to "store N (address)". Returns code, which err takes.
+ */
+static int store_err(uint64_t store_id, const bf_rpc_channel *ch, int code, bf_err *err)
+{
+	char rest[BF_ERR_MSG_MAX];
+	const char *name = bf_rpc_channel_name(ch);
+	size_t n = strlen(name);
+
+	if (!err)
+		return code;
+	if (!strncmp(err->msg, name, n))
+		snprintf(rest, sizeof(rest), "%s", err->msg + n);
+	else
+		snprintf(rest, sizeof(rest), ": %s", bf_err_text(err));
+	return bf_errf(err, code, "store %" PRIu64 " (%s)%s", store_id, bf_rpc_channel_target(ch),
+		       rest);
 }
 
 /* ---- unary calls on the leader ---- */
@@ -152,7 +178,7 @@ static int unary(bf_tikv_client *c, uint64_t store_id, const bf_rpc_method *m,
 		return rc;
 	rc = bf_rpc_unary(ch, &call, req, &st, reply, err);
 	if (rc)
-		return bf_err_prefix(err, rc, "store %" PRIu64 ": ", store_id);
+		return store_err(store_id, ch, rc, err);
 	if (st.code != BF_RPC_OK)
 		return status_err(store_id, ch, m, &st, err);
 	return 0;
@@ -275,7 +301,7 @@ struct bf_tikv_writer {
  * Why an exchange on p's stream failed: the status the node ended it with
  * when there is one, else the transport's own failure (rc).
  */
-static int stream_failed(const bf_tikv_writer *w, const peer_stream *p, int rc, bf_err *err)
+static int stream_failed(const peer_stream *p, int rc, bf_err *err)
 {
 	const bf_rpc_status *st = bf_rpc_stream_status(p->s);
 
@@ -283,8 +309,7 @@ static int stream_failed(const bf_tikv_writer *w, const peer_stream *p, int rc, 
 		return status_err(p->store_id, bf_rpc_stream_channel(p->s), &M_WRITE, st, err);
 	if (rc != BF_ETIMEDOUT && rc != BF_ENOMEM && rc != BF_ECANCELLED)
 		rc = BF_EUNAVAIL;
-	return bf_err_prefix(err, rc, "region %" PRIu64 " store %" PRIu64 ": ", w->region_id,
-			     p->store_id);
+	return store_err(p->store_id, bf_rpc_stream_channel(p->s), rc, err);
 }
 
 int bf_tikv_writer_open(bf_tikv_client *c, const bf_region *r, const uint8_t uuid[16],
@@ -321,7 +346,7 @@ int bf_tikv_writer_open(bf_tikv_client *c, const bf_region *r, const uint8_t uui
 		w->npeers++;
 		rc = bf_rpc_stream_send(p->s, &meta, call_deadline(c), err);
 		if (rc)
-			rc = stream_failed(w, p, rc, err);
+			rc = stream_failed(p, rc, err);
 	}
 	bf_rpc_buf_free(&meta);
 	return rc;
@@ -332,7 +357,7 @@ int bf_tikv_writer_send(bf_tikv_writer *w, const bf_rpc_buf *msg, bf_err *err)
 	for (int i = 0; i < w->npeers; i++) {
 		int rc = bf_rpc_stream_send(w->peers[i].s, msg, call_deadline(w->c), err);
 		if (rc)
-			return stream_failed(w, &w->peers[i], rc, err);
+			return stream_failed(&w->peers[i], rc, err);
 	}
 	return 0;
 }
@@ -347,20 +372,20 @@ static int finish_one(bf_tikv_writer *w, peer_stream *p, bf_tikv_metas **metas,
 	int rc = bf_rpc_stream_recv(p->s, deadline, &reply, err);
 
 	if (rc)
-		return stream_failed(w, p, rc, err);
+		return stream_failed(p, rc, err);
 	rc = bf_rpc_stream_wait(p->s, deadline, &st, err);
 	if (rc == 0 && st.code != BF_RPC_OK)
 		rc = status_err(p->store_id, bf_rpc_stream_channel(p->s), &M_WRITE, &st, err);
 	else if (rc)
-		rc = stream_failed(w, p, rc, err);
+		rc = stream_failed(p, rc, err);
 	if (rc == 0)
 		rc = bf_tikv_unwire_write(reply.data, reply.len, metas, re, err);
 	if (rc == 0 && re->kind != BF_TIKV_OK && !re->region_id)
 		re->region_id = w->region_id;
 	bf_rpc_buf_free(&reply);
-	if (rc)
-		return bf_err_prefix(err, rc, "store %" PRIu64 ": ", p->store_id);
-	return 0;
+	if (rc == BF_EPROTO || rc == BF_ENOMEM)
+		return store_err(p->store_id, bf_rpc_stream_channel(p->s), rc, err);
+	return rc;
 }
 
 int bf_tikv_writer_finish(bf_tikv_writer *w, bf_tikv_metas **metas, bf_tikv_error *re,
@@ -376,7 +401,7 @@ int bf_tikv_writer_finish(bf_tikv_writer *w, bf_tikv_metas **metas, bf_tikv_erro
 	for (int i = 0; rc == 0 && i < w->npeers; i++) {
 		rc = bf_rpc_stream_close_send(w->peers[i].s, call_deadline(w->c), err);
 		if (rc)
-			rc = stream_failed(w, &w->peers[i], rc, err);
+			rc = stream_failed(&w->peers[i], rc, err);
 	}
 	for (int i = 0; rc == 0 && i < w->npeers && re->kind == BF_TIKV_OK; i++) {
 		bf_tikv_metas *m = NULL;
