@@ -201,56 +201,56 @@ static int decode_key(const ProtobufCBinaryData *b, uint8_t *out, size_t *outlen
 	return rc;
 }
 
+int bf_region_from_pb(const struct Metapb__Region *m, bf_region *out, const char **why)
+{
+	memset(out, 0, sizeof(*out));
+	*why = NULL;
+	if (m->id == 0)
+		*why = "region id 0";
+	else if (!m->region_epoch)
+		*why = "no region epoch";
+	else if (m->n_peers < 1 || m->n_peers > BF_CLUSTER_MAX_REPLICAS)
+		*why = "no peers, or more than " CLUSTER_STR(BF_CLUSTER_MAX_REPLICAS);
+	else if (decode_key(&m->start_key, out->start, &out->start_len) ||
+		 decode_key(&m->end_key, out->end, &out->end_len))
+		*why = "a key that is not memcomparable-encoded, or longer than "
+		       CLUSTER_STR(BF_CLUSTER_KEY_MAX) " bytes";
+	else if (out->end_len &&
+		 cluster_key_cmp(out->start, out->start_len, out->end, out->end_len) >= 0)
+		*why = "its start key is not below its end key";
+	if (*why)
+		return BF_ECORRUPT;
+	out->id = m->id;
+	out->conf_ver = m->region_epoch->conf_ver;
+	out->version = m->region_epoch->version;
+	out->npeers = (int)m->n_peers;
+	for (size_t i = 0; i < m->n_peers; i++) {
+		out->peers[i].id = m->peers[i]->id;
+		out->peers[i].store_id = m->peers[i]->store_id;
+	}
+	return 0;
+}
+
 int region_record_unpack(const void *buf, size_t len, const char *key, creg *r, bf_err *err)
 {
 	Metapb__Region *m = metapb__region__unpack(NULL, len, buf);
-	uint8_t *start = NULL, *end = NULL;
-	size_t start_len = 0, end_len = 0;
+	bf_region *region = malloc(sizeof(*region));
 	const char *why = NULL;
 	int rc = BF_ECORRUPT;
 
 	memset(r, 0, sizeof(*r));
-	if (!m) {
-		why = "not a metapb.Region";
-		goto out;
-	}
-	start = malloc(BF_CLUSTER_KEY_MAX);
-	end = malloc(BF_CLUSTER_KEY_MAX);
-	if (!start || !end) {
+	if (!region) {
 		rc = BF_ENOMEM;
 		why = "out of memory";
-		goto out;
-	}
-	if (m->id == 0)
-		why = "region id 0";
-	else if (!m->region_epoch)
-		why = "no region epoch";
-	else if (m->n_peers < 1 || m->n_peers > BF_CLUSTER_MAX_REPLICAS)
-		why = "no peers, or more than " CLUSTER_STR(BF_CLUSTER_MAX_REPLICAS);
-	else if (decode_key(&m->start_key, start, &start_len) ||
-		 decode_key(&m->end_key, end, &end_len))
-		why = "a key that is not memcomparable-encoded, or longer than "
-		      CLUSTER_STR(BF_CLUSTER_KEY_MAX) " bytes";
-	else if (end_len && cluster_key_cmp(start, start_len, end, end_len) >= 0)
-		why = "its start key is not below its end key";
-	if (why)
-		goto out;
-	r->id = m->id;
-	r->conf_ver = m->region_epoch->conf_ver;
-	r->version = m->region_epoch->version;
-	r->npeers = (int)m->n_peers;
-	for (size_t i = 0; i < m->n_peers; i++) {
-		r->peers[i].id = m->peers[i]->id;
-		r->peers[i].store_id = m->peers[i]->store_id;
-	}
-	rc = creg_set_keys(r, start, start_len, end, end_len);
-	if (rc)
+	} else if (!m) {
+		why = "not a metapb.Region";
+	} else if (bf_region_from_pb(m, region, &why) == 0 && creg_from_region(r, region)) {
+		rc = BF_ENOMEM;
 		why = "out of memory";
-out:
+	}
 	if (why)
 		bf_errf(err, rc, "cluster record %s: %s", key, why);
-	free(start);
-	free(end);
+	free(region);
 	if (m)
 		metapb__region__free_unpacked(m, NULL);
 	return why ? rc : 0;

@@ -7,7 +7,8 @@
  * hand, pair by pair, into one buffer that the finished message shares;
  * everything else goes through protobuf-c.
  *
- * Depends on: protobuf-c code from proto/, codec (memcomparable bytes).
+ * Depends on: protobuf-c code from proto/, bfill/cluster.h (regions and
+ * their key encoding), codec.
  */
 #include "ingest/tikv_wire.h"
 #include "bfill/codec.h"
@@ -46,45 +47,6 @@ const char *bf_tikv_err_name(bf_tikv_err_kind k)
 	return "error";
 }
 
-/* A memcomparable-encoded region boundary back to raw; empty stays empty
- * (unbounded). */
-static int decode_bound(const ProtobufCBinaryData *enc, uint8_t *out, size_t *outlen)
-{
-	size_t consumed;
-
-	*outlen = 0;
-	if (enc->len == 0)
-		return 0;
-	/* Raw is shorter than encoded; BF_CLUSTER_KEY_MAX bounds the raw. */
-	if (enc->len / 9 * 8 > BF_CLUSTER_KEY_MAX)
-		return BF_ECORRUPT;
-	if (bf_codec_get_bytes(enc->data, enc->len, out, outlen, &consumed) || consumed != enc->len)
-		return BF_ECORRUPT;
-	return 0;
-}
-
-/* A region as a store describes it (EpochNotMatch), into bfill's form. The
- * store does not say who leads it; the caller decides. */
-static int region_from_pb(const Metapb__Region *pb, bf_region *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->id = pb->id;
-	if (pb->id == 0 || !pb->region_epoch || pb->n_peers == 0 ||
-	    pb->n_peers > BF_CLUSTER_MAX_REPLICAS)
-		return BF_ECORRUPT;
-	if (decode_bound(&pb->start_key, out->start, &out->start_len) ||
-	    decode_bound(&pb->end_key, out->end, &out->end_len))
-		return BF_ECORRUPT;
-	out->conf_ver = pb->region_epoch->conf_ver;
-	out->version = pb->region_epoch->version;
-	out->npeers = (int)pb->n_peers;
-	for (size_t i = 0; i < pb->n_peers; i++) {
-		out->peers[i].id = pb->peers[i]->id;
-		out->peers[i].store_id = pb->peers[i]->store_id;
-	}
-	return 0;
-}
-
 /* errorpb.Error into *re; BF_EPROTO when a region in it is malformed. */
 static int read_region_error(const Errorpb__Error *pb, bf_tikv_error *re, bf_err *err)
 {
@@ -105,12 +67,14 @@ static int read_region_error(const Errorpb__Error *pb, bf_tikv_error *re, bf_err
 			if (!re->current)
 				return bf_errf(err, BF_ENOMEM, "region error: out of memory");
 		}
-		for (size_t i = 0; i < m->n_current_regions; i++)
-			if (region_from_pb(m->current_regions[i], &re->current[i])) {
+		for (size_t i = 0; i < m->n_current_regions; i++) {
+			const char *why;
+			if (bf_region_from_pb(m->current_regions[i], &re->current[i], &why)) {
 				bf_tikv_error_free(re);
-				return bf_errf(err, BF_EPROTO,
-					       "EpochNotMatch: malformed current region %zu", i);
+				return bf_errf(err, BF_EPROTO, "EpochNotMatch: current region %zu: %s",
+					       i, why);
 			}
+		}
 		re->ncurrent = m->n_current_regions;
 	} else if (pb->region_not_found) {
 		re->kind = BF_TIKV_REGION_NOT_FOUND;
@@ -242,8 +206,8 @@ int bf_tikv_wire_write_meta(const uint8_t uuid[16], const bf_region *r, const vo
 	int rc = BF_ENOMEM;
 
 	if (lo && hi) {
-		range.start = bin(lo, bf_codec_put_bytes(lo, first, firstlen));
-		range.end = bin(hi, bf_codec_put_bytes(hi, last, lastlen));
+		range.start = bin(lo, bf_region_encode_key(lo, first, firstlen));
+		range.end = bin(hi, bf_region_encode_key(hi, last, lastlen));
 		epoch.conf_ver = r->conf_ver;
 		epoch.version = r->version;
 		meta.uuid = bin(uuid, 16);

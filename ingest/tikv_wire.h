@@ -10,7 +10,8 @@
  * the memcomparable encoding (bf_region_encode_key).
  *
  * Depends on: the protobuf-c code generated from proto/, rpc/rpc.h (buffer
- * and status types), bfill/cluster.h (bf_region), codec (key encoding).
+ * and status types), bfill/cluster.h (bf_region, its key encoding and
+ * metapb decoding), codec.
  */
 #ifndef BFILL_INGEST_TIKV_WIRE_H
 #define BFILL_INGEST_TIKV_WIRE_H

@@ -73,6 +73,16 @@ const bf_region_peer *bf_region_leader(const bf_region *r);
  * a marker); out must hold (klen/8+1)*9 bytes. Returns the length. */
 size_t bf_region_encode_key(uint8_t *out, const void *k, size_t klen);
 
+struct Metapb__Region; /* proto/metapb.proto, as protobuf-c decodes it */
+/*
+ * A metapb.Region as region records and stores (EpochNotMatch's current
+ * regions) carry it, keys memcomparable-encoded, into *out with raw keys
+ * and no leader (leader_store 0). BF_ECORRUPT with *why (static) saying
+ * what is wrong: no id or epoch, no peers or too many, a key that does
+ * not decode or is too long, a start not below the end.
+ */
+int bf_region_from_pb(const struct Metapb__Region *m, bf_region *out, const char **why);
+
 /* The initial split is made for sbtest tables with ids from this one (what
  * `bfill gen` gives the first table of a fresh catalog). */
 #define BF_CLUSTER_FIRST_TABLE 100
