@@ -179,6 +179,31 @@ static long last_ingest_retries(void)
 	return retries;
 }
 
+/* Where a replica check stands: the next record expected on one store. */
+typedef struct replica_walk {
+	int store;
+	int64_t from, to, want;
+	const char *tag;
+} replica_walk;
+
+static void check_pair(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+		       size_t vlen)
+{
+	replica_walk *w = arg;
+	int64_t tid = 0, h = 0;
+	char v[64];
+
+	if (bf_codec_decode_record_key(key, klen, &tid, &h) || tid != TABLE || h < w->from ||
+	    h >= w->to)
+		return;
+	cr_assert_eq(h, w->want, "store %d: record %" PRId64 " where %" PRId64 " should be",
+		     w->store, h, w->want);
+	value_of(w->tag, h, v, sizeof(v));
+	cr_assert(vlen == strlen(v) && !memcmp(value, v, vlen),
+		  "store %d: record %" PRId64 " has %.*s, not %s", w->store, h, (int)vlen, value, v);
+	w->want++;
+}
+
 /*
  * Every store (each holds a replica of every region) has exactly the
  * records [from, to) with values tag, read from the store itself, region
@@ -196,53 +221,13 @@ static void check_replicas(t_stores *s, int64_t from, int64_t to, const char *ta
 	cr_assert_eq(bf_cluster_regions(t_stores_cluster(s), lo, sizeof(lo), hi, sizeof(hi),
 					 &regions, &n, &err), 0, "%s", bf_err_text(&err));
 	for (int id = 1; id <= 3; id++) {
-		bf_rpc_channel *ch = t_stores_channel(s, id);
-		int64_t want = from;
+		replica_walk w = { .store = id, .from = from, .to = to, .want = from, .tag = tag };
 		for (size_t i = 0; i < n; i++) {
-			const bf_region *r = &regions[i];
-			t_ctx ctx = t_stores_ctx(r);
-			uint8_t *start = NULL;
-			size_t startlen = 0;
-			for (;;) {
-				bf_rpc_status st;
-				Kvrpcpb__ScanResponse *sr = t_tikv_scan(ch, &ctx, start, startlen, NULL,
-									0, 5000, &st);
-				cr_assert_not_null(sr, "store %d: %s", id, st.details);
-				cr_assert_null(sr->region_error, "store %d region %" PRIu64 ": %s", id,
-					       r->id, sr->region_error ? sr->region_error->message : "");
-				for (size_t j = 0; j < sr->n_pairs; j++) {
-					const Kvrpcpb__KvPair *p = sr->pairs[j];
-					int64_t tid = 0, h = 0;
-					char v[64];
-					if (bf_codec_decode_record_key(p->key.data, p->key.len, &tid, &h) ||
-					    tid != TABLE || h < from || h >= to)
-						continue;
-					cr_assert_eq(h, want, "store %d: record %" PRId64 " where %" PRId64
-							      " should be", id, h, want);
-					value_of(tag, h, v, sizeof(v));
-					cr_assert(p->value.len == strlen(v) &&
-							  !memcmp(p->value.data, v, p->value.len),
-						  "store %d: record %" PRId64 " has %.*s, not %s", id, h,
-						  (int)p->value.len, p->value.data, v);
-					want++;
-				}
-				size_t np = sr->n_pairs;
-				if (np) {
-					const ProtobufCBinaryData *last = &sr->pairs[np - 1]->key;
-					free(start);
-					start = malloc(last->len + 1);
-					memcpy(start, last->data, last->len);
-					start[last->len] = 0;
-					startlen = last->len + 1;
-				}
-				kvrpcpb__scan_response__free_unpacked(sr, NULL);
-				if (!np)
-					break;
-			}
-			free(start);
+			t_ctx ctx = t_stores_ctx(&regions[i]);
+			t_tikv_each(t_stores_channel(s, id), &ctx, check_pair, &w);
 		}
-		cr_assert_eq(want, to, "store %d has records %" PRId64 "..%" PRId64 " only", id,
-			     from, want);
+		cr_assert_eq(w.want, to, "store %d has records %" PRId64 "..%" PRId64 " only", id,
+			     from, w.want);
 	}
 	free(regions);
 }

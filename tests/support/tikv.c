@@ -321,7 +321,7 @@ Kvrpcpb__ScanResponse *t_tikv_scan(bf_rpc_channel *ch, const t_ctx *ctx, const v
 	return call_pb(ch, T_PATH_SCAN, &sr.base, NULL, 0, &kvrpcpb__scan_response__descriptor, st);
 }
 
-size_t t_tikv_count(bf_rpc_channel *ch, const t_ctx *ctx)
+size_t t_tikv_each(bf_rpc_channel *ch, const t_ctx *ctx, t_tikv_pair_fn fn, void *arg)
 {
 	size_t total = 0;
 	uint8_t *from = NULL;
@@ -335,6 +335,9 @@ size_t t_tikv_count(bf_rpc_channel *ch, const t_ctx *ctx)
 		cr_assert_null(r->region_error, "KvScan on %s: %s", bf_rpc_channel_target(ch),
 			       r->region_error ? r->region_error->message : "");
 		total += r->n_pairs;
+		for (size_t i = 0; fn && i < r->n_pairs; i++)
+			fn(arg, r->pairs[i]->key.data, r->pairs[i]->key.len, r->pairs[i]->value.data,
+			   r->pairs[i]->value.len);
 		if (r->n_pairs == 0) {
 			kvrpcpb__scan_response__free_unpacked(r, NULL);
 			break;
@@ -350,6 +353,11 @@ size_t t_tikv_count(bf_rpc_channel *ch, const t_ctx *ctx)
 	}
 	free(from);
 	return total;
+}
+
+size_t t_tikv_count(bf_rpc_channel *ch, const t_ctx *ctx)
+{
+	return t_tikv_each(ch, ctx, NULL, NULL);
 }
 
 Kvrpcpb__BatchGetResponse *t_tikv_batch_get(bf_rpc_channel *ch, const t_ctx *ctx,

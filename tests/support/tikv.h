@@ -99,6 +99,12 @@ bf_rpc_status t_tikv_switch_mode(bf_rpc_channel *ch, bool import);
 Kvrpcpb__ScanResponse *t_tikv_scan(bf_rpc_channel *ch, const t_ctx *ctx, const void *lo,
 				   size_t lolen, const void *hi, size_t hilen, uint32_t limit,
 				   bf_rpc_status *st);
+/* Called for each pair of a scan; the bytes are borrowed for the call. */
+typedef void (*t_tikv_pair_fn)(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+			       size_t vlen);
+/* Scans ctx's whole region page by page (asserting no error), calling fn
+ * (may be NULL) for each pair in key order; returns how many there were. */
+size_t t_tikv_each(bf_rpc_channel *ch, const t_ctx *ctx, t_tikv_pair_fn fn, void *arg);
 /* The number of pairs a whole-region scan finds (asserting no error). */
 size_t t_tikv_count(bf_rpc_channel *ch, const t_ctx *ctx);
 Kvrpcpb__BatchGetResponse *t_tikv_batch_get(bf_rpc_channel *ch, const t_ctx *ctx,

@@ -25,6 +25,16 @@ static bf_rpc_buf packed(const ProtobufCMessage *m)
 	return b;
 }
 
+/* A KvPair of two strings (borrowed); value NULL: none. */
+static Kvrpcpb__KvPair kv_pair(const char *key, const char *value)
+{
+	Kvrpcpb__KvPair p = KVRPCPB__KV_PAIR__INIT;
+	p.key = (ProtobufCBinaryData){ strlen(key), (uint8_t *)key };
+	if (value)
+		p.value = (ProtobufCBinaryData){ strlen(value), (uint8_t *)value };
+	return p;
+}
+
 static bf_region test_region(uint64_t id, const char *start, const char *end)
 {
 	bf_region r;
@@ -437,14 +447,8 @@ Test(tikv_wire, scan_request_and_pages)
 	bf_rpc_buf_free(&req);
 
 	Kvrpcpb__ScanResponse resp = KVRPCPB__SCAN_RESPONSE__INIT;
-	Kvrpcpb__KvPair a = KVRPCPB__KV_PAIR__INIT, b = KVRPCPB__KV_PAIR__INIT;
+	Kvrpcpb__KvPair a = kv_pair("k1", "v1"), b = kv_pair("k2", NULL);
 	Kvrpcpb__KvPair *pairs[] = { &a, &b };
-	a.key.data = (uint8_t *)"k1";
-	a.key.len = 2;
-	a.value.data = (uint8_t *)"v1";
-	a.value.len = 2;
-	b.key.data = (uint8_t *)"k2";
-	b.key.len = 2;
 	resp.n_pairs = 2;
 	resp.pairs = pairs;
 	bf_rpc_buf buf = packed(&resp.base);
@@ -505,10 +509,8 @@ Test(tikv_wire, batch_get_and_delete_range)
 	bf_rpc_buf_free(&req);
 
 	Kvrpcpb__BatchGetResponse resp = KVRPCPB__BATCH_GET_RESPONSE__INIT;
-	Kvrpcpb__KvPair a = KVRPCPB__KV_PAIR__INIT;
+	Kvrpcpb__KvPair a = kv_pair("p22", NULL);
 	Kvrpcpb__KvPair *pairs[] = { &a };
-	a.key.data = (uint8_t *)"p22";
-	a.key.len = 3;
 	resp.n_pairs = 1;
 	resp.pairs = pairs;
 	bf_rpc_buf buf = packed(&resp.base);
