@@ -125,7 +125,8 @@ typedef struct bf_cluster bf_cluster; /* include/bfill/cluster.h */
 
 typedef struct bf_target_cluster_opts {
 	/* Scratch space: each ingest reads its files back through a database
-	 * of its own in here (removed when the ingest ends). Required. */
+	 * of its own in here (removed when the ingest ends); the files are
+	 * moved in, which costs nothing on their own file system. Required. */
 	const char *work_dir;
 	int concurrency;          /* regions written and ingested at once; 0 = 4 */
 	size_t batch_bytes;       /* keys + values per Write batch; 0 = 256 KiB */
