@@ -62,7 +62,7 @@ struct bf_node {
 	int import_mode_timeout_ms;
 	pthread_t ticker;
 
-	atomic_llong last_refresh_ms;
+	_Atomic int64_t last_refresh_ms;
 
 	FILE *log;
 	char log_prefix[64];
