@@ -254,9 +254,7 @@ static ImportSstpb__WriteRequest *next_request(bf_rpc_server_call *c, bool *end)
 
 	if (bf_rpc_server_recv(c, &msg, end, NULL) || *end)
 		return NULL;
-	wr = import_sstpb__write_request__unpack(NULL, msg.len, msg.data);
-	if (!wr)
-		node_fail(c, "malformed WriteRequest (%zu bytes that are not one)", msg.len);
+	wr = node_unpack(c, &import_sstpb__write_request__descriptor, &msg);
 	bf_rpc_buf_free(&msg);
 	return wr;
 }
@@ -561,8 +559,7 @@ static void h_multi_ingest(bf_rpc_server_call *c, const bf_rpc_buf *req, void *a
 {
 	bf_node *n = arg;
 	ImportSstpb__MultiIngestRequest *mr =
-		import_sstpb__multi_ingest_request__unpack(NULL, req->len, req->data);
-	const Kvrpcpb__Context *ctx;
+		node_unpack(c, &import_sstpb__multi_ingest_request__descriptor, req);
 	bool forwarded = node_forwarded(c);
 	char fence_key[BF_FENCE_KEY_MAX];
 	int64_t fence_rev = 0;
@@ -575,14 +572,8 @@ static void h_multi_ingest(bf_rpc_server_call *c, const bf_rpc_buf *req, void *a
 	int rc;
 
 	node_rerr_init(&re);
-	if (!mr) {
-		node_fail(c, "malformed MultiIngestRequest (%zu bytes that are not one)", req->len);
+	if (!mr || node_fence_md(c, &fence_rev, fence_key))
 		goto out;
-	}
-	if (node_fence_md(c, &fence_rev, fence_key, &err)) {
-		node_fail(c, "%s", err.msg);
-		goto out;
-	}
 	/* An empty request asks whether the node would take an ingest now
 	 * (Lightning's write-stall check). */
 	if (mr->n_ssts == 0) {
@@ -590,10 +581,8 @@ static void h_multi_ingest(bf_rpc_server_call *c, const bf_rpc_buf *req, void *a
 		reply_ingest(c, &re);
 		goto out;
 	}
-	ctx = mr->context;
 	ssts_span(mr, &span, &span_lo, &span_hi);
-	rc = node_check_region(n, ctx ? ctx->region_id : 0, ctx ? ctx->region_epoch : NULL,
-			       !forwarded, &span, &r, &re);
+	rc = node_check_context(n, mr->context, !forwarded, &span, &r, &re);
 	if (rc == 0)
 		rc = check_ssts(n, mr, &r, &re, &err);
 	if (rc == 0 && busy(n, &re))
@@ -659,15 +648,13 @@ static void h_switch_mode(bf_rpc_server_call *c, const bf_rpc_buf *req, void *ar
 {
 	bf_node *n = arg;
 	ImportSstpb__SwitchModeRequest *sr =
-		import_sstpb__switch_mode_request__unpack(NULL, req->len, req->data);
+		node_unpack(c, &import_sstpb__switch_mode_request__descriptor, req);
 	ImportSstpb__SwitchModeResponse resp = IMPORT_SSTPB__SWITCH_MODE_RESPONSE__INIT;
 	bf_err err;
 	int rc;
 
-	if (!sr) {
-		node_fail(c, "malformed SwitchModeRequest (%zu bytes that are not one)", req->len);
+	if (!sr)
 		return;
-	}
 	if (sr->mode != IMPORT_SSTPB__SWITCH_MODE__Import &&
 	    sr->mode != IMPORT_SSTPB__SWITCH_MODE__Normal) {
 		node_fail(c, "unknown mode %d", (int)sr->mode);

@@ -163,9 +163,8 @@ static int scan_range(bf_node *n, const node_span *span, uint32_t limit, bool ke
 static void h_kv_scan(bf_rpc_server_call *c, const bf_rpc_buf *req, void *arg)
 {
 	bf_node *n = arg;
-	Kvrpcpb__ScanRequest *sr = kvrpcpb__scan_request__unpack(NULL, req->len, req->data);
+	Kvrpcpb__ScanRequest *sr = node_unpack(c, &kvrpcpb__scan_request__descriptor, req);
 	Kvrpcpb__ScanResponse resp = KVRPCPB__SCAN_RESPONSE__INIT;
-	const Kvrpcpb__Context *ctx;
 	const ProtobufCBinaryData *lo_key, *hi_key;
 	node_span want = { 0 }, span;
 	scan_out out = { 0 };
@@ -174,11 +173,8 @@ static void h_kv_scan(bf_rpc_server_call *c, const bf_rpc_buf *req, void *arg)
 	bf_err err;
 
 	node_rerr_init(&re);
-	if (!sr) {
-		node_fail(c, "malformed ScanRequest (%zu bytes that are not one)", req->len);
+	if (!sr)
 		goto out;
-	}
-	ctx = sr->context;
 	/* TiKV's reverse scan reads [end_key, start_key) from the top down:
 	 * its start_key is the upper bound. */
 	lo_key = sr->reverse ? &sr->end_key : &sr->start_key;
@@ -186,9 +182,8 @@ static void h_kv_scan(bf_rpc_server_call *c, const bf_rpc_buf *req, void *arg)
 	want = (node_span){ .lo = lo_key->data, .lolen = lo_key->len,
 			    .hi = hi_key->len ? hi_key->data : NULL, .hilen = hi_key->len,
 			    .set = true };
-	if (node_check_region(n, ctx ? ctx->region_id : 0, ctx ? ctx->region_epoch : NULL, false,
-			      &want, &r, &re) == 0 &&
-	    lo_key->len && !node_key_in_region(&r, lo_key->data, lo_key->len))
+	if (node_check_context(n, sr->context, false, &want, &r, &re) == 0 && lo_key->len &&
+	    !node_key_in_region(&r, lo_key->data, lo_key->len))
 		node_rerr_key_not_in_region(&re, &r, lo_key->data, lo_key->len);
 	if (node_rerr_set(&re)) {
 		resp.region_error = &re.e;
@@ -216,9 +211,9 @@ out:
 static void h_kv_batch_get(bf_rpc_server_call *c, const bf_rpc_buf *req, void *arg)
 {
 	bf_node *n = arg;
-	Kvrpcpb__BatchGetRequest *gr = kvrpcpb__batch_get_request__unpack(NULL, req->len, req->data);
+	Kvrpcpb__BatchGetRequest *gr =
+		node_unpack(c, &kvrpcpb__batch_get_request__descriptor, req);
 	Kvrpcpb__BatchGetResponse resp = KVRPCPB__BATCH_GET_RESPONSE__INIT;
-	const Kvrpcpb__Context *ctx;
 	scan_out out = { 0 };
 	node_rerr re;
 	bf_region r;
@@ -226,13 +221,9 @@ static void h_kv_batch_get(bf_rpc_server_call *c, const bf_rpc_buf *req, void *a
 	int rc = 0;
 
 	node_rerr_init(&re);
-	if (!gr) {
-		node_fail(c, "malformed BatchGetRequest (%zu bytes that are not one)", req->len);
+	if (!gr)
 		goto out;
-	}
-	ctx = gr->context;
-	if (node_check_region(n, ctx ? ctx->region_id : 0, ctx ? ctx->region_epoch : NULL, false,
-			      NULL, &r, &re) == 0) {
+	if (node_check_context(n, gr->context, false, NULL, &r, &re) == 0) {
 		for (size_t i = 0; i < gr->n_keys; i++) {
 			if (!node_key_in_region(&r, gr->keys[i].data, gr->keys[i].len)) {
 				node_rerr_key_not_in_region(&re, &r, gr->keys[i].data, gr->keys[i].len);
@@ -318,9 +309,8 @@ static void h_kv_delete_range(bf_rpc_server_call *c, const bf_rpc_buf *req, void
 {
 	bf_node *n = arg;
 	Kvrpcpb__DeleteRangeRequest *dr =
-		kvrpcpb__delete_range_request__unpack(NULL, req->len, req->data);
+		node_unpack(c, &kvrpcpb__delete_range_request__descriptor, req);
 	Kvrpcpb__DeleteRangeResponse resp = KVRPCPB__DELETE_RANGE_RESPONSE__INIT;
-	const Kvrpcpb__Context *ctx;
 	bool forwarded = node_forwarded(c);
 	char fence_key[BF_FENCE_KEY_MAX], text[BF_ERR_MSG_MAX];
 	int64_t fence_rev = 0;
@@ -332,20 +322,12 @@ static void h_kv_delete_range(bf_rpc_server_call *c, const bf_rpc_buf *req, void
 	int rc;
 
 	node_rerr_init(&re);
-	if (!dr) {
-		node_fail(c, "malformed DeleteRangeRequest (%zu bytes that are not one)", req->len);
+	if (!dr || node_fence_md(c, &fence_rev, fence_key))
 		goto out;
-	}
-	if (node_fence_md(c, &fence_rev, fence_key, &err)) {
-		node_fail(c, "%s", err.msg);
-		goto out;
-	}
-	ctx = dr->context;
 	want = (node_span){ .lo = dr->start_key.data, .lolen = dr->start_key.len,
 			    .hi = dr->end_key.len ? dr->end_key.data : NULL,
 			    .hilen = dr->end_key.len, .set = true };
-	if (node_check_region(n, ctx ? ctx->region_id : 0, ctx ? ctx->region_epoch : NULL,
-			      !forwarded, &want, &r, &re) == 0) {
+	if (node_check_context(n, dr->context, !forwarded, &want, &r, &re) == 0) {
 		/* The whole range must lie in the region (empty ends are the
 		 * region's): a delete the node cut short would leave keys the
 		 * client thinks gone. */

@@ -106,6 +106,16 @@ void node_reply_pb(bf_rpc_server_call *c, const void *msg)
 	bf_rpc_buf_free(&out);
 }
 
+void *node_unpack(bf_rpc_server_call *c, const ProtobufCMessageDescriptor *d,
+		  const bf_rpc_buf *req)
+{
+	void *m = protobuf_c_message_unpack(d, NULL, req->len, req->data);
+
+	if (!m)
+		node_fail(c, "malformed %s (%zu bytes that are not one)", d->short_name, req->len);
+	return m;
+}
+
 void node_fail(bf_rpc_server_call *c, const char *fmt, ...)
 {
 	char text[BF_ERR_MSG_MAX];
@@ -380,6 +390,13 @@ int node_check_region(bf_node *n, uint64_t region_id, const Metapb__RegionEpoch 
 	return 0;
 }
 
+int node_check_context(bf_node *n, const Kvrpcpb__Context *ctx, bool need_leader,
+		       const node_span *span, bf_region *r, node_rerr *re)
+{
+	return node_check_region(n, ctx ? ctx->region_id : 0, ctx ? ctx->region_epoch : NULL,
+				 need_leader, span, r, re);
+}
+
 /* ---- fencing ---------------------------------------------------------------- */
 
 bool node_forwarded(bf_rpc_server_call *c)
@@ -388,7 +405,7 @@ bool node_forwarded(bf_rpc_server_call *c)
 	return v && !strcmp(v, "1");
 }
 
-int node_fence_md(bf_rpc_server_call *c, int64_t *revision, char *key, bf_err *err)
+int node_fence_md(bf_rpc_server_call *c, int64_t *revision, char *key)
 {
 	const char *v = bf_rpc_server_call_md(c, NODE_MD_FENCE);
 	const char *colon;
@@ -411,8 +428,8 @@ int node_fence_md(bf_rpc_server_call *c, int64_t *revision, char *key, bf_err *e
 bad:
 	*revision = 0;
 	key[0] = '\0';
-	return bf_errf(err, BF_EINVAL, "malformed %s metadata (want <revision>:<lock key>)",
-		       NODE_MD_FENCE);
+	node_fail(c, "malformed %s metadata (want <revision>:<lock key>)", NODE_MD_FENCE);
+	return BF_EINVAL;
 }
 
 int node_fence_check(bf_node *n, int64_t revision, const char *key, bf_err *err)

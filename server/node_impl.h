@@ -12,6 +12,7 @@
 #include "rpc/server.h"
 
 #include "proto/errorpb.pb-c.h"
+#include "proto/kvrpcpb.pb-c.h"
 #include "proto/metapb.pb-c.h"
 
 #include <limits.h>
@@ -61,7 +62,7 @@ struct bf_node {
 	int import_mode_timeout_ms;
 	pthread_t ticker;
 
-	atomic_llong last_refresh_ms;
+	_Atomic int64_t last_refresh_ms;
 
 	FILE *log;
 	char log_prefix[64];
@@ -138,11 +139,16 @@ void node_rerr_epoch_not_match(bf_node *n, node_rerr *re, const bf_region *r,
  */
 int node_check_region(bf_node *n, uint64_t region_id, const Metapb__RegionEpoch *epoch,
 		      bool need_leader, const node_span *span, bf_region *r, node_rerr *re);
+/* node_check_region for a request's context (NULL: none, which no region
+ * passes). */
+int node_check_context(bf_node *n, const Kvrpcpb__Context *ctx, bool need_leader,
+		       const node_span *span, bf_region *r, node_rerr *re);
 /* True when raw key k lies in r. */
 bool node_key_in_region(const bf_region *r, const void *k, size_t klen);
 /* The fence metadata of a call: 0 with *revision 0 when absent; BF_EINVAL
- * with a message for a malformed one. key holds BF_FENCE_KEY_MAX. */
-int node_fence_md(bf_rpc_server_call *c, int64_t *revision, char *key, bf_err *err);
+ * after ending the call with UNKNOWN for a malformed one. key holds
+ * BF_FENCE_KEY_MAX. */
+int node_fence_md(bf_rpc_server_call *c, int64_t *revision, char *key);
 /* Checks and records a fence token under n->ingest_mu (held by the
  * caller): BF_EFENCED, with the text "stale fence token ...", when a
  * higher revision has been used for key. revision 0: nothing to check. */
@@ -176,6 +182,10 @@ int node_forward(bf_node *n, const bf_region *r, const char *path, const bf_rpc_
 
 /* ---- replies (node.c) ---- */
 
+/* The request as message type d (free with protobuf_c_message_free_unpacked);
+ * NULL after ending the call with UNKNOWN when the bytes are not one. */
+void *node_unpack(bf_rpc_server_call *c, const ProtobufCMessageDescriptor *d,
+		  const bf_rpc_buf *req);
 /* Packs msg (a protobuf-c message) and replies with it. */
 void node_reply_pb(bf_rpc_server_call *c, const void *msg);
 /* Ends the call with gRPC UNKNOWN and the formatted text (TiKV's channel

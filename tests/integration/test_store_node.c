@@ -17,20 +17,13 @@
 
 #include <criterion/criterion.h>
 #include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <unistd.h>
 
 #define TABLE 100
 
 static t_etcd *etcd;
-static char *mounted;
 
 static void down(void)
 {
@@ -38,11 +31,7 @@ static void down(void)
 	t_stores_stop_all();
 	t_etcd_stop_all();
 	etcd = NULL;
-	if (mounted) {
-		umount2(mounted, MNT_DETACH);
-		free(mounted);
-		mounted = NULL;
-	}
+	t_small_fs_unmount();
 	t_scratch_remove();
 }
 
@@ -64,6 +53,15 @@ static bf_region region_of(t_stores *s, int64_t h, t_ctx *ctx)
 	bf_region r = t_stores_locate(s, k, sizeof(k));
 	*ctx = t_stores_ctx(&r);
 	return r;
+}
+
+/* One store, one region: the store's channel and the region's context. */
+static t_stores *one_store(const char *tag, const char *args, bf_rpc_channel **ch, t_ctx *ctx)
+{
+	t_stores *s = start(tag, 1, 1, args);
+	*ch = t_stores_channel(s, 1);
+	region_of(s, 1, ctx);
+	return s;
 }
 
 /* Channels to the region's peers, the leader first. */
@@ -112,12 +110,10 @@ static int files_in(const char *dir, const char *suffix)
 
 Test(store_node, write_and_ingest_on_one_store_then_read_the_directory)
 {
-	t_stores *s = start("node-one", 1, 1, NULL);
-	bf_rpc_channel *ch = t_stores_channel(s, 1);
-	t_kv *kvs = t_record_kvs(TABLE, 1, 2001);
+	bf_rpc_channel *ch;
 	t_ctx ctx;
-
-	region_of(s, 1, &ctx);
+	t_stores *s = one_store("node-one", NULL, &ch, &ctx);
+	t_kv *kvs = t_record_kvs(TABLE, 1, 2001);
 
 	t_tikv_load(&ch, 1, &ctx, kvs, 2000);
 	cr_assert_eq(t_tikv_count(ch, &ctx), 2000);
@@ -310,16 +306,15 @@ Test(store_node, a_stale_fence_token_is_refused)
 
 Test(store_node, malformed_requests_get_errors_and_the_store_keeps_serving)
 {
-	t_stores *s = start("node-bad", 1, 1, "--max-message 64K");
-	bf_rpc_channel *ch = t_stores_channel(s, 1);
-	t_kv *kvs = t_record_kvs(TABLE, 1, 11);
+	bf_rpc_channel *ch;
 	t_ctx ctx;
+	t_stores *s = one_store("node-bad", "--max-message 64K", &ch, &ctx);
+	t_kv *kvs = t_record_kvs(TABLE, 1, 11);
 	static const char junk[] = "\x0a\xff\xff\xff\xff\x0f garbage";
 	bf_rpc_buf garbage = { (uint8_t *)junk, sizeof(junk) - 1 };
 	uint8_t uuid[16];
 	bf_rpc_status st;
 
-	region_of(s, 1, &ctx);
 	t_tikv_uuid(uuid);
 	bf_rpc_buf meta = t_tikv_write_meta(uuid, 16, &ctx), bad_uuid = t_tikv_write_meta(uuid, 3, &ctx);
 	bf_rpc_buf batch = t_tikv_write_batch(9, kvs, 10);
@@ -364,12 +359,11 @@ Test(store_node, malformed_requests_get_errors_and_the_store_keeps_serving)
 
 Test(store_node, etcd_down_the_store_serves_from_its_cache)
 {
-	t_stores *s = start("node-etcd", 1, 1, NULL);
-	bf_rpc_channel *ch = t_stores_channel(s, 1);
-	t_kv *kvs = t_record_kvs(TABLE, 1, 101);
+	bf_rpc_channel *ch;
 	t_ctx ctx;
+	one_store("node-etcd", NULL, &ch, &ctx);
+	t_kv *kvs = t_record_kvs(TABLE, 1, 101);
 
-	region_of(s, 1, &ctx);
 	t_etcd_kill(etcd, 0);
 	t_tikv_load(&ch, 1, &ctx, kvs, 100);
 	cr_assert_eq(t_tikv_count(ch, &ctx), 100);
@@ -379,8 +373,9 @@ Test(store_node, etcd_down_the_store_serves_from_its_cache)
 
 Test(store_node, sigkill_mid_upload_then_restart_cleans_up_and_serves)
 {
-	t_stores *s = start("node-kill", 1, 1, NULL);
-	bf_rpc_channel *ch = t_stores_channel(s, 1);
+	bf_rpc_channel *ch;
+	t_ctx ctx;
+	t_stores *s = one_store("node-kill", NULL, &ch, &ctx);
 	t_kv *kvs = t_record_kvs(TABLE, 1, 301);
 	char *imports = t_path_in(t_stores_data(s, 1), "import");
 	bf_rpc_method wm = { T_PATH_WRITE, "Write" };
@@ -388,9 +383,7 @@ Test(store_node, sigkill_mid_upload_then_restart_cleans_up_and_serves)
 	bf_rpc_stream *up = NULL;
 	uint8_t uuid[16];
 	bf_err err;
-	t_ctx ctx;
 
-	region_of(s, 1, &ctx);
 	t_tikv_load(&ch, 1, &ctx, kvs, 200);
 	/* An upload left open: its file is half-written when the store dies. */
 	t_tikv_uuid(uuid);
@@ -421,42 +414,10 @@ Test(store_node, sigkill_mid_upload_then_restart_cleans_up_and_serves)
 
 /* ---- a full disk --------------------------------------------------------- */
 
-/* A tmpfs of `mib` MiB at <scratch>/<name>; skips when it can't mount. */
-static char *small_fs(const char *name, int mib)
-{
-	char *dir = t_path_in(t_scratch_dir, name), opts[32];
-	cr_assert_eq(mkdir(dir, 0755), 0);
-	snprintf(opts, sizeof(opts), "size=%dm", mib);
-	if (mount("bfill-test", dir, "tmpfs", 0, opts) != 0) {
-		int e = errno;
-		free(dir);
-		cr_skip_test("cannot mount a small tmpfs here (%s): needs root or CAP_SYS_ADMIN",
-			     strerror(e));
-	}
-	mounted = strdup(dir);
-	return dir;
-}
-
-/* Fills the file system at fs to the last byte. */
-static void fill_up(const char *fs)
-{
-	char *path = t_path_in(fs, "filler");
-	static char block[64 << 10];
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	size_t chunk = sizeof(block);
-
-	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
-	while (chunk >= 512)
-		if (write(fd, block, chunk) != (ssize_t)chunk)
-			chunk /= 2;
-	close(fd);
-	free(path);
-}
-
 Test(store_node, an_ingest_on_a_full_disk_is_disk_full)
 {
 	t_scratch_new("node-full");
-	char *fs = small_fs("small", 32);
+	char *fs = t_small_fs("small", 32);
 	t_stores_opts o = { .nstores = 1, .data_dirs = { fs } };
 	etcd = t_etcd_start(1);
 	t_stores *s = t_stores_start(etcd, "node-full", &o);
@@ -470,7 +431,7 @@ Test(store_node, an_ingest_on_a_full_disk_is_disk_full)
 	t_tikv_uuid(uuid);
 	ImportSstpb__WriteResponse *wr = t_tikv_write(ch, uuid, &ctx, kvs, 100, &st);
 	cr_assert_not_null(wr, "%s", st.details);
-	fill_up(fs);
+	t_fill_up(fs);
 	ImportSstpb__IngestResponse *ir = t_tikv_ingest(ch, &ctx, wr->metas, 1, NULL, &st);
 	cr_assert_not_null(ir, "%s", st.details);
 	cr_assert(ir->error && ir->error->disk_full, "%s", ir->error ? ir->error->message : "ingested");

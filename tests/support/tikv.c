@@ -185,19 +185,26 @@ void t_kvs_free(t_kv *kvs, int n)
 	free(kvs);
 }
 
-static void context(const t_ctx *ctx, Kvrpcpb__Context *c, Metapb__RegionEpoch *e,
-		    Metapb__Peer *p)
+/* A request's context with the storage it points into. */
+typedef struct pb_ctx {
+	Kvrpcpb__Context c;
+	Metapb__RegionEpoch e;
+	Metapb__Peer p;
+} pb_ctx;
+
+static Kvrpcpb__Context *context(const t_ctx *ctx, pb_ctx *out)
 {
-	kvrpcpb__context__init(c);
-	metapb__region_epoch__init(e);
-	metapb__peer__init(p);
-	c->region_id = ctx->region_id;
-	e->conf_ver = ctx->conf_ver;
-	e->version = ctx->version;
-	c->region_epoch = e;
-	p->id = ctx->peer_id;
-	p->store_id = ctx->store_id;
-	c->peer = p;
+	kvrpcpb__context__init(&out->c);
+	metapb__region_epoch__init(&out->e);
+	metapb__peer__init(&out->p);
+	out->c.region_id = ctx->region_id;
+	out->e.conf_ver = ctx->conf_ver;
+	out->e.version = ctx->version;
+	out->c.region_epoch = &out->e;
+	out->p.id = ctx->peer_id;
+	out->p.store_id = ctx->store_id;
+	out->c.peer = &out->p;
+	return &out->c;
 }
 
 /* ---- whole requests ---------------------------------------------------------- */
@@ -249,13 +256,10 @@ ImportSstpb__IngestResponse *t_tikv_ingest(bf_rpc_channel *ch, const t_ctx *ctx,
 					   const char *fence, bf_rpc_status *st)
 {
 	ImportSstpb__MultiIngestRequest mr = IMPORT_SSTPB__MULTI_INGEST_REQUEST__INIT;
-	Kvrpcpb__Context c;
-	Metapb__RegionEpoch e;
-	Metapb__Peer p;
+	pb_ctx pc;
 	bf_rpc_md md = { "bfill-fence", fence };
 
-	context(ctx, &c, &e, &p);
-	mr.context = &c;
+	mr.context = context(ctx, &pc);
 	mr.n_ssts = n;
 	mr.ssts = (ImportSstpb__SSTMeta **)metas;
 	return call_pb(ch, T_PATH_MULTI_INGEST, &mr.base, &md, fence ? 1 : 0,
@@ -307,12 +311,9 @@ Kvrpcpb__ScanResponse *t_tikv_scan(bf_rpc_channel *ch, const t_ctx *ctx, const v
 				   bf_rpc_status *st)
 {
 	Kvrpcpb__ScanRequest sr = KVRPCPB__SCAN_REQUEST__INIT;
-	Kvrpcpb__Context c;
-	Metapb__RegionEpoch e;
-	Metapb__Peer p;
+	pb_ctx pc;
 
-	context(ctx, &c, &e, &p);
-	sr.context = &c;
+	sr.context = context(ctx, &pc);
 	sr.start_key.data = (uint8_t *)lo;
 	sr.start_key.len = lolen;
 	sr.end_key.data = (uint8_t *)hi;
@@ -365,16 +366,13 @@ Kvrpcpb__BatchGetResponse *t_tikv_batch_get(bf_rpc_channel *ch, const t_ctx *ctx
 {
 	Kvrpcpb__BatchGetRequest gr = KVRPCPB__BATCH_GET_REQUEST__INIT;
 	ProtobufCBinaryData *ks = calloc(n ? n : 1, sizeof(*ks));
-	Kvrpcpb__Context c;
-	Metapb__RegionEpoch e;
-	Metapb__Peer p;
+	pb_ctx pc;
 	void *out;
 
 	cr_assert_not_null(ks);
 	for (size_t i = 0; i < n; i++)
 		ks[i] = (ProtobufCBinaryData){ keys[i].klen, (uint8_t *)keys[i].key };
-	context(ctx, &c, &e, &p);
-	gr.context = &c;
+	gr.context = context(ctx, &pc);
 	gr.n_keys = n;
 	gr.keys = ks;
 	out = call_pb(ch, T_PATH_BATCH_GET, &gr.base, NULL, 0,
@@ -389,13 +387,10 @@ Kvrpcpb__DeleteRangeResponse *t_tikv_delete_range(bf_rpc_channel *ch, const t_ct
 						  bf_rpc_status *st)
 {
 	Kvrpcpb__DeleteRangeRequest dr = KVRPCPB__DELETE_RANGE_REQUEST__INIT;
-	Kvrpcpb__Context c;
-	Metapb__RegionEpoch e;
-	Metapb__Peer p;
+	pb_ctx pc;
 	bf_rpc_md md = { "bfill-fence", fence };
 
-	context(ctx, &c, &e, &p);
-	dr.context = &c;
+	dr.context = context(ctx, &pc);
 	dr.start_key.data = (uint8_t *)lo;
 	dr.start_key.len = lolen;
 	dr.end_key.data = (uint8_t *)hi;
