@@ -128,9 +128,13 @@ out:
 static int status_err(uint64_t store_id, const bf_rpc_channel *ch, const bf_rpc_method *m,
 		      const bf_rpc_status *st, bf_err *err)
 {
+	char details[sizeof(st->details)];
+
+	/* The node's text, made one printable line. */
+	bf_printable(st->details, strlen(st->details), details, sizeof(details));
 	return bf_errf(err, bf_tikv_status_code(st), "store %" PRIu64 " (%s) %s: %s: %s", store_id,
 		       bf_rpc_channel_target(ch), m->name, bf_rpc_status_name(st->code),
-		       *st->details ? st->details : "(no details)");
+		       *details ? details : "(no details)");
 }
 
 /*

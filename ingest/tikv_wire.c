@@ -14,6 +14,7 @@
 #include "bfill/codec.h"
 #include "proto/import_sstpb.pb-c.h"
 #include "proto/kvrpcpb.pb-c.h"
+#include "util/util.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,6 +22,12 @@
 #include <string.h>
 
 /* ---- region errors ---- */
+
+/* A node's own text into a message: one printable line, whatever it sent. */
+static void set_message(bf_tikv_error *re, const char *text)
+{
+	bf_printable(text, strlen(text), re->message, sizeof(re->message));
+}
 
 void bf_tikv_error_free(bf_tikv_error *e)
 {
@@ -53,7 +60,7 @@ static int read_region_error(const Errorpb__Error *pb, bf_tikv_error *re, bf_err
 	memset(re, 0, sizeof(*re));
 	if (!pb)
 		return 0;
-	snprintf(re->message, sizeof(re->message), "%s", pb->message ? pb->message : "");
+	set_message(re, pb->message ? pb->message : "");
 	if (pb->not_leader) {
 		re->kind = BF_TIKV_NOT_LEADER;
 		re->region_id = pb->not_leader->region_id;
@@ -83,14 +90,14 @@ static int read_region_error(const Errorpb__Error *pb, bf_tikv_error *re, bf_err
 		re->kind = BF_TIKV_SERVER_BUSY;
 		re->backoff_ms = pb->server_is_busy->backoff_ms;
 		if (!*re->message && pb->server_is_busy->reason)
-			snprintf(re->message, sizeof(re->message), "%s", pb->server_is_busy->reason);
+			set_message(re, pb->server_is_busy->reason);
 	} else if (pb->disk_full) {
 		re->kind = BF_TIKV_DISK_FULL;
 		for (size_t i = 0; i < pb->disk_full->n_store_id && re->nfull < BF_TIKV_MAX_FULL_STORES;
 		     i++)
 			re->full_stores[re->nfull++] = pb->disk_full->store_id[i];
 		if (!*re->message && pb->disk_full->reason)
-			snprintf(re->message, sizeof(re->message), "%s", pb->disk_full->reason);
+			set_message(re, pb->disk_full->reason);
 	} else if (pb->stale_command) {
 		re->kind = BF_TIKV_STALE_COMMAND;
 	} else if (pb->key_not_in_region) {
@@ -101,7 +108,7 @@ static int read_region_error(const Errorpb__Error *pb, bf_tikv_error *re, bf_err
 	} else {
 		re->kind = BF_TIKV_OTHER;
 		if (!*re->message)
-			snprintf(re->message, sizeof(re->message), "(an error with no details)");
+			set_message(re, "(an error with no details)");
 	}
 	return 0;
 }
@@ -374,9 +381,9 @@ int bf_tikv_unwire_write(const uint8_t *buf, size_t len, bf_tikv_metas **metas,
 			rc = read_region_error(resp->error->store_error, re, err);
 		if (rc == 0 && re->kind == BF_TIKV_OK) {
 			re->kind = BF_TIKV_OTHER;
-			snprintf(re->message, sizeof(re->message), "%s",
-				 resp->error->message && *resp->error->message ? resp->error->message
-									: "(no details)");
+			set_message(re, resp->error->message && *resp->error->message
+						? resp->error->message
+						: "(no details)");
 		}
 		import_sstpb__write_response__free_unpacked(resp, NULL);
 		return rc;
@@ -571,7 +578,7 @@ int bf_tikv_unwire_delete_range(const uint8_t *buf, size_t len, bf_tikv_error *r
 	rc = read_region_error(r->region_error, re, err);
 	if (rc == 0 && re->kind == BF_TIKV_OK && r->error && *r->error) {
 		re->kind = BF_TIKV_OTHER;
-		snprintf(re->message, sizeof(re->message), "%s", r->error);
+		set_message(re, r->error);
 	}
 	kvrpcpb__delete_range_response__free_unpacked(r, NULL);
 	return rc;

@@ -410,6 +410,12 @@ Test(tikv_wire, busy_full_stale_and_others)
 	cr_assert_eq(re.kind, BF_TIKV_OTHER);
 	cr_assert(strstr(re.message, "proposal dropped"));
 
+	/* A node's text reaches error lines: it is made one printable line. */
+	m.message = "ingest failed:\nsecond line\x01";
+	re = ingest_reply(&m, 0);
+	cr_assert_null(strchr(re.message, '\n'), "%s", re.message);
+	cr_assert(strstr(re.message, "ingest failed:\\x0asecond line\\x01"), "%s", re.message);
+
 	/* An error with nothing in it still is one. */
 	Errorpb__Error empty = ERRORPB__ERROR__INIT;
 	re = ingest_reply(&empty, 0);
