@@ -18,7 +18,7 @@ PROTOS   := $(wildcard proto/*.proto)
 PROTO_C  := $(patsubst proto/%.proto,$(BUILD)/gen/proto/%.pb-c.c,$(PROTOS))
 PROTO_H  := $(PROTO_C:.c=.h)
 
-LIB_SRCS := $(wildcard util/*.c codec/*.c engine/*.c ingest/*.c lock/*.c rpc/*.c cluster/*.c pipeline/*.c)
+LIB_SRCS := $(wildcard util/*.c codec/*.c engine/*.c ingest/*.c lock/*.c rpc/*.c cluster/*.c server/*.c pipeline/*.c)
 CMD_SRCS := $(wildcard cmd/*.c)
 STORE_SRCS := $(wildcard cmd/store/*.c)
 TEST_SRCS := $(wildcard tests/unit/*.c tests/integration/*.c tests/fault/*.c)
@@ -27,6 +27,8 @@ TEST_SUPPORT := $(wildcard tests/support/*.c)
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 LIB_OBJS  := $(call obj,$(BUILD),$(LIB_SRCS)) $(PROTO_C:.c=.o)
 CMD_OBJS  := $(call obj,$(BUILD),$(CMD_SRCS))
+# bfill-store shares the command-line helpers (cmd/cli.c) with bfill.
+STORE_OBJS := $(call obj,$(BUILD),$(STORE_SRCS) cmd/cli.c)
 SUP_OBJS  := $(call obj,$(BUILD),$(TEST_SUPPORT))
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
@@ -62,7 +64,7 @@ FUZZ_CORPUS_GEN := $(BUILD)/tests/fuzz/make_corpus
 	fuzz fuzz-bins fuzz-corpus
 .SECONDARY: $(PROTO_C) $(PROTO_H)
 
-all: lib/libbfill.a bin/bfill $(TEST_BINS) $(FUZZ_CORPUS_GEN)
+all: lib/libbfill.a bin/bfill bin/bfill-store $(TEST_BINS) $(FUZZ_CORPUS_GEN)
 
 deps:
 	@scripts/deps.sh
@@ -103,9 +105,17 @@ bin/bfill: $(CMD_OBJS) lib/libbfill.a
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $(CMD_OBJS) lib/libbfill.a $(LDLIBS)
 
+bin/bfill-store: $(STORE_OBJS) lib/libbfill.a
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $(STORE_OBJS) lib/libbfill.a $(LDLIBS)
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SUP_OBJS) lib/libbfill.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(SUP_OBJS) lib/libbfill.a $(LDLIBS) $(TEST_LDLIBS)
+
+# bfill-store under ASan+UBSan, for the store tests: BFILL_STORE_BIN=build/asan/bfill-store.
+$(ASAN)/bfill-store: $(call obj,$(ASAN),$(STORE_SRCS) cmd/cli.c) $(ASAN)/libbfill.a
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $(call obj,$(ASAN),$(STORE_SRCS) cmd/cli.c) $(ASAN)/libbfill.a $(LDLIBS)
 
 $(ASAN)/tests/%: $(ASAN)/obj/tests/%.o $(ASAN_SUP_OBJS) $(ASAN)/libbfill.a
 	@mkdir -p $(dir $@)

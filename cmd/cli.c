@@ -17,6 +17,7 @@
 /* Longer messages are cut; one line is what a user reads anyway. */
 #define FAIL_LINE_MAX 2048
 
+const char *cli_prog = "bfill";
 const char *cli_cmd = "bfill";
 
 int cli_fail(int code, const char *fmt, ...)
@@ -30,7 +31,10 @@ int cli_fail(int code, const char *fmt, ...)
 	for (char *p = line; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = ' ';
-	fprintf(stderr, "bfill %s: %s\n", cli_cmd, line);
+	if (cli_cmd)
+		fprintf(stderr, "%s %s: %s\n", cli_prog, cli_cmd, line);
+	else
+		fprintf(stderr, "%s: %s\n", cli_prog, line);
 	return code;
 }
 

@@ -14,13 +14,16 @@
 
 enum { BF_EXIT_OK = 0, BF_EXIT_FAIL = 1, BF_EXIT_USAGE = 2 };
 
-/* Prints "bfill <cmd>: <message>" on stderr and returns code. The message
- * stays one line: control characters in it (a newline in a RocksDB error,
- * a tab in a name) print as spaces. */
+/* Prints "<prog> <cmd>: <message>" ("<prog>: <message>" when cli_cmd is
+ * NULL) on stderr and returns code. The message stays one line: control
+ * characters in it (a newline in a RocksDB error, a tab in a name) print
+ * as spaces. */
 int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Exit code for a library error: usage for BF_EINVAL, else failure. */
 int cli_exit_for(int rc);
-/* The subcommand name used in messages. */
+/* The program ("bfill", "bfill-store") and subcommand names used in
+ * messages. */
+extern const char *cli_prog;
 extern const char *cli_cmd;
 
 struct option;
@@ -87,5 +90,6 @@ int cmd_status(int argc, char **argv);
 int cmd_check_index(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 int cmd_drop_index(int argc, char **argv);
+int cmd_cluster(int argc, char **argv);
 
 #endif

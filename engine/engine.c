@@ -120,14 +120,7 @@ int bf_engine_open(const char *dir, const bf_engine_opts *opts, bf_engine **out,
 	e->table_opts = rocksdb_block_based_options_create();
 	rocksdb_block_based_options_set_block_cache(e->table_opts, e->cache);
 	rocksdb_options_set_block_based_table_factory(e->opts, e->table_opts);
-	rocksdb_options_set_create_if_missing(e->opts, 1);
-	rocksdb_options_set_disable_auto_compactions(e->opts, 1);
-	rocksdb_options_set_level0_file_num_compaction_trigger(e->opts, 1 << 30);
-	rocksdb_options_set_level0_slowdown_writes_trigger(e->opts, 1 << 30);
-	rocksdb_options_set_level0_stop_writes_trigger(e->opts, 1 << 30);
-	rocksdb_options_set_max_open_files(e->opts, -1);
-	rocksdb_options_set_max_background_jobs(e->opts, 1);
-	bf_rdb_silence_info_log(e->opts);
+	bf_rdb_ingest_only_options(e->opts);
 	e->db = rocksdb_open(e->opts, dir, &errptr);
 	if (errptr) {
 		rc = bf_rdb_open_err(errptr, "sort dir", dir, err);

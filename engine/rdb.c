@@ -59,6 +59,18 @@ void bf_rdb_silence_info_log(rocksdb_options_t *opts)
 	rocksdb_options_set_keep_log_file_num(opts, 1);
 }
 
+void bf_rdb_ingest_only_options(rocksdb_options_t *opts)
+{
+	rocksdb_options_set_create_if_missing(opts, 1);
+	rocksdb_options_set_disable_auto_compactions(opts, 1);
+	rocksdb_options_set_level0_file_num_compaction_trigger(opts, 1 << 30);
+	rocksdb_options_set_level0_slowdown_writes_trigger(opts, 1 << 30);
+	rocksdb_options_set_level0_stop_writes_trigger(opts, 1 << 30);
+	rocksdb_options_set_max_open_files(opts, -1);
+	rocksdb_options_set_max_background_jobs(opts, 1);
+	bf_rdb_silence_info_log(opts);
+}
+
 int bf_rdb_open_err(char *errptr, const char *kind, const char *dir, bf_err *err)
 {
 	uint64_t avail = 0;
@@ -144,6 +156,7 @@ void bf_store_iter_seek(bf_store_iter *it, const void *key, size_t klen)
 }
 
 void bf_store_iter_seek_last(bf_store_iter *it) { rocksdb_iter_seek_to_last(it->it); }
+void bf_store_iter_prev(bf_store_iter *it) { rocksdb_iter_prev(it->it); }
 
 const uint8_t *bf_store_iter_key(const bf_store_iter *it, size_t *len)
 {

@@ -37,6 +37,14 @@ int bf_rdb_iter_create(rocksdb_t *db, const rocksdb_snapshot_t *snap,
  */
 void bf_rdb_silence_info_log(rocksdb_options_t *opts);
 
+/*
+ * Options for a database that only receives ingested files and is scanned
+ * (the sort engine, the scratch reader): created if missing, no automatic
+ * compaction, no level-0 stalls, every file kept open, one background job,
+ * a silent info log.
+ */
+void bf_rdb_ingest_only_options(rocksdb_options_t *opts);
+
 /* Maps a bf_compression to RocksDB's constant. */
 int bf_rdb_compression(int c);
 

@@ -13,14 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 
 /* Marks a directory as a bfill store; its value is the format version. */
 #define MARKER_KEY BF_CATALOG_PREFIX "store"
 #define STORE_FORMAT "bfill-store-v1"
 #define UUID_KEY BF_CATALOG_PREFIX "uuid"
-#define UUID_LEN 36
 /* The catalog is tiny and scans bypass the cache, so a small cache keeps
  * the store's share of the job's memory budget small. */
 #define STORE_BLOCK_CACHE (16u << 20)
@@ -34,7 +32,7 @@ struct bf_store {
 	rocksdb_readoptions_t *ro;
 	bool readonly;
 	char path[PATH_MAX];
-	char uuid[UUID_LEN + 1];
+	char uuid[BF_UUID_LEN + 1];
 	bf_catalog *catalog; /* the catalog records in this store */
 };
 
@@ -142,33 +140,6 @@ static void store_options(bf_store *st)
 	st->ro = rocksdb_readoptions_create();
 }
 
-/* A random (version 4) UUID. */
-static int make_uuid(char out[UUID_LEN + 1], bf_err *err)
-{
-	uint8_t b[16];
-	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
-		return bf_errf(err, -errno, "store: no random bytes for a UUID: %s", strerror(errno));
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-	snprintf(out, UUID_LEN + 1,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-		 b[13], b[14], b[15]);
-	return 0;
-}
-
-static bool uuid_well_formed(const char *v, size_t n)
-{
-	if (n != UUID_LEN)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-		if (dash ? v[i] != '-' : !((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
-			return false;
-	}
-	return true;
-}
-
 /* Reads the store's UUID; a writable store without one (made before
  * UUIDs) gets one now. */
 static int load_uuid(bf_store *st, bf_err *err)
@@ -178,19 +149,19 @@ static int load_uuid(bf_store *st, bf_err *err)
 	int rc = bf_store_get(st, UUID_KEY, strlen(UUID_KEY), &val, &n, err);
 
 	if (rc == 0) {
-		if (!uuid_well_formed(val, n))
+		if (!bf_uuid_well_formed(val, n))
 			rc = bf_errf(err, BF_ECORRUPT, "store %s: catalog record %s is damaged",
 				     st->path, UUID_KEY);
 		else
-			memcpy(st->uuid, val, UUID_LEN);
+			memcpy(st->uuid, val, BF_UUID_LEN);
 		free(val);
 		return rc;
 	}
 	if (rc != BF_ENOTFOUND || st->readonly)
 		return rc == BF_ENOTFOUND ? 0 : rc;
-	rc = make_uuid(st->uuid, err);
+	rc = bf_uuid_new(st->uuid, err);
 	if (rc == 0)
-		rc = bf_store_put(st, UUID_KEY, strlen(UUID_KEY), st->uuid, UUID_LEN, err);
+		rc = bf_store_put(st, UUID_KEY, strlen(UUID_KEY), st->uuid, BF_UUID_LEN, err);
 	if (rc)
 		st->uuid[0] = '\0';
 	return rc;
@@ -488,6 +459,31 @@ int bf_store_ingest(bf_store *st, const char *const *paths, size_t n, bf_err *er
 	rocksdb_ingest_external_file(st->db, paths, n, io, &e);
 	rocksdb_ingestexternalfileoptions_destroy(io);
 	return bf_rdb_err(e, err, "store ingest");
+}
+
+int bf_store_set_auto_compaction(bf_store *st, bool on, bf_err *err)
+{
+	const char *keys[1] = { "disable_auto_compactions" };
+	const char *vals[1] = { on ? "false" : "true" };
+	char *e = NULL;
+	int rc = check_writable(st, err);
+
+	if (rc)
+		return rc;
+	rocksdb_set_options(st->db, 1, keys, vals, &e);
+	return bf_rdb_err(e, err, "store compaction switch");
+}
+
+int bf_store_level0_files(bf_store *st, uint64_t *n, bf_err *err)
+{
+	char *v = rocksdb_property_value(st->db, "rocksdb.num-files-at-level0");
+	int rc = 0;
+
+	*n = 0;
+	if (!v || bf_parse_u64(v, n))
+		rc = bf_errf(err, BF_EIO, "store %s: cannot read its level-0 file count", st->path);
+	rocksdb_free(v);
+	return rc;
 }
 
 int bf_store_approx_size(bf_store *st, const void *lo, size_t lolen,

@@ -560,7 +560,11 @@ void bf_etcd_keepalive_close(bf_etcd_keepalive *ka)
 struct bf_etcd_watch {
 	etcd_stream es;
 	char *key; /* owned, for messages */
+	bf_etcd_key_filter filter;
+	void *filter_arg;
 	size_t pending_deletes;
+	size_t pending_changes;  /* puts and deletes since the last wait_change */
+	int64_t change_revision; /* of the latest reply that carried any */
 };
 
 /* Reads one watch reply; a cancelled watch is an error (compaction etc.). */
@@ -575,7 +579,8 @@ static int watch_next(bf_etcd_watch *w, int64_t deadline_ms, bf_etcd_watch_reply
 		stream_failed(&w->es);
 		goto out;
 	}
-	rc = bf_etcd_unwire_watch(msg.data, msg.len, w->es.c->max_reply, wr, err);
+	rc = bf_etcd_unwire_watch_some(msg.data, msg.len, w->es.c->max_reply, w->filter,
+				       w->filter_arg, wr, err);
 	if (rc) {
 		bf_err_prefix(err, rc, "etcd %s Watch %s", ep, w->key);
 		goto out;
@@ -588,6 +593,10 @@ static int watch_next(bf_etcd_watch *w, int64_t deadline_ms, bf_etcd_watch_reply
 		goto out;
 	}
 	w->pending_deletes += wr->deletes;
+	if (wr->puts + wr->deletes) {
+		w->pending_changes += wr->puts + wr->deletes;
+		w->change_revision = wr->revision;
+	}
 out:
 	bf_rpc_buf_free(&msg);
 	return rc;
@@ -595,6 +604,13 @@ out:
 
 int bf_etcd_watch_open(bf_etcd *c, const char *key, int64_t start_revision,
 		       bf_etcd_watch **out, bf_err *err)
+{
+	return bf_etcd_watch_open_range(c, key, NULL, start_revision, NULL, NULL, out, err);
+}
+
+int bf_etcd_watch_open_range(bf_etcd *c, const char *key, const char *range_end,
+			     int64_t start_revision, bf_etcd_key_filter filter, void *filter_arg,
+			     bf_etcd_watch **out, bf_err *err)
 {
 	bf_etcd_watch *w = calloc(1, sizeof(*w));
 	bf_rpc_buf req = { 0 };
@@ -607,7 +623,9 @@ int bf_etcd_watch_open(bf_etcd *c, const char *key, int64_t start_revision,
 		rc = bf_errf(err, BF_ENOMEM, "etcd: out of memory");
 		goto out;
 	}
-	if (bf_etcd_wire_watch_create(key, start_revision, &req)) {
+	w->filter = filter;
+	w->filter_arg = filter_arg;
+	if (bf_etcd_wire_watch_create(key, range_end, start_revision, &req)) {
 		rc = bf_errf(err, BF_EINVAL, "etcd Watch: bad key");
 		goto out;
 	}
@@ -635,13 +653,14 @@ out:
 	return 0;
 }
 
-int bf_etcd_watch_wait_delete(bf_etcd_watch *w, int timeout_ms, bf_err *err)
+/* Reads replies until *pending is non-zero (1) or timeout_ms passes (0). */
+static int watch_wait(bf_etcd_watch *w, int timeout_ms, const size_t *pending, bf_err *err)
 {
 	int64_t deadline = bf_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	bf_etcd_watch_reply wr;
 	int rc;
 
-	while (w->pending_deletes == 0) {
+	while (*pending == 0) {
 		rc = watch_next(w, deadline, &wr, err);
 		if (rc == BF_ETIMEDOUT) {
 			/* Nothing happened in time: not an error for a watch; the
@@ -653,6 +672,24 @@ int bf_etcd_watch_wait_delete(bf_etcd_watch *w, int timeout_ms, bf_err *err)
 			return rc;
 	}
 	return 1;
+}
+
+int bf_etcd_watch_wait_delete(bf_etcd_watch *w, int timeout_ms, bf_err *err)
+{
+	return watch_wait(w, timeout_ms, &w->pending_deletes, err);
+}
+
+int bf_etcd_watch_wait_change(bf_etcd_watch *w, int timeout_ms, int64_t *revision,
+			      bf_err *err)
+{
+	int rc = watch_wait(w, timeout_ms, &w->pending_changes, err);
+
+	if (rc == 1) {
+		w->pending_changes = 0;
+		if (revision)
+			*revision = w->change_revision;
+	}
+	return rc;
 }
 
 void bf_etcd_watch_close(bf_etcd_watch *w)

@@ -256,7 +256,8 @@ int bf_etcd_wire_keepalive(int64_t id, bf_rpc_buf *out)
 	return pack(&m.base, out);
 }
 
-int bf_etcd_wire_watch_create(const char *key, int64_t start_revision, bf_rpc_buf *out)
+int bf_etcd_wire_watch_create(const char *key, const char *range_end, int64_t start_revision,
+			      bf_rpc_buf *out)
 {
 	Etcdserverpb__WatchRequest m = ETCDSERVERPB__WATCH_REQUEST__INIT;
 	Etcdserverpb__WatchCreateRequest create = ETCDSERVERPB__WATCH_CREATE_REQUEST__INIT;
@@ -264,6 +265,7 @@ int bf_etcd_wire_watch_create(const char *key, int64_t start_revision, bf_rpc_bu
 	if (!key || !*key)
 		return BF_EINVAL;
 	create.key = str_bytes(key);
+	create.range_end = str_bytes(range_end);
 	create.start_revision = start_revision;
 	m.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST;
 	m.create_request = &create;
@@ -595,6 +597,13 @@ int bf_etcd_unwire_keepalive(const uint8_t *buf, size_t len, size_t max_len, int
 int bf_etcd_unwire_watch(const uint8_t *buf, size_t len, size_t max_len,
 			 bf_etcd_watch_reply *out, bf_err *err)
 {
+	return bf_etcd_unwire_watch_some(buf, len, max_len, NULL, NULL, out, err);
+}
+
+int bf_etcd_unwire_watch_some(const uint8_t *buf, size_t len, size_t max_len,
+			      bf_etcd_key_filter filter, void *filter_arg,
+			      bf_etcd_watch_reply *out, bf_err *err)
+{
 	Etcdserverpb__WatchResponse *m = (Etcdserverpb__WatchResponse *)unpack(
 		&etcdserverpb__watch_response__descriptor, buf, len, max_len, err);
 	int rc;
@@ -617,15 +626,18 @@ int bf_etcd_unwire_watch(const uint8_t *buf, size_t len, size_t max_len,
 			rc = bf_errf(err, BF_EPROTO, "WatchResponse event without a key");
 			goto out;
 		}
-		if (ev->type == MVCCPB__EVENT__EVENT_TYPE__DELETE)
-			out->deletes++;
-		else if (ev->type == MVCCPB__EVENT__EVENT_TYPE__PUT)
-			out->puts++;
-		else {
+		if (ev->type != MVCCPB__EVENT__EVENT_TYPE__DELETE &&
+		    ev->type != MVCCPB__EVENT__EVENT_TYPE__PUT) {
 			rc = bf_errf(err, BF_EPROTO, "WatchResponse event of type %d",
 				     (int)ev->type);
 			goto out;
 		}
+		if (filter && !filter((const char *)ev->kv->key.data, ev->kv->key.len, filter_arg))
+			continue;
+		if (ev->type == MVCCPB__EVENT__EVENT_TYPE__DELETE)
+			out->deletes++;
+		else
+			out->puts++;
 	}
 out:
 	protobuf_c_message_free_unpacked(&m->base, NULL);

@@ -36,7 +36,8 @@ int bf_etcd_wire_lease_grant(int64_t ttl_s, int64_t id, bf_rpc_buf *out);
 int bf_etcd_wire_lease_revoke(int64_t id, bf_rpc_buf *out);
 int bf_etcd_wire_lease_ttl(int64_t id, bf_rpc_buf *out);
 int bf_etcd_wire_keepalive(int64_t id, bf_rpc_buf *out);
-int bf_etcd_wire_watch_create(const char *key, int64_t start_revision, bf_rpc_buf *out);
+int bf_etcd_wire_watch_create(const char *key, const char *range_end, int64_t start_revision,
+			      bf_rpc_buf *out);
 int bf_etcd_wire_status(bf_rpc_buf *out);
 
 /* What a watch reply says about the one watched key. */
@@ -75,6 +76,11 @@ int bf_etcd_unwire_keepalive(const uint8_t *buf, size_t len, size_t max_len, int
 			     int64_t *ttl_s, bf_err *err);
 int bf_etcd_unwire_watch(const uint8_t *buf, size_t len, size_t max_len,
 			 bf_etcd_watch_reply *out, bf_err *err);
+/* bf_etcd_unwire_watch counting only the events whose key filter accepts
+ * (NULL: all). */
+int bf_etcd_unwire_watch_some(const uint8_t *buf, size_t len, size_t max_len,
+			      bf_etcd_key_filter filter, void *filter_arg,
+			      bf_etcd_watch_reply *out, bf_err *err);
 int bf_etcd_unwire_status(const uint8_t *buf, size_t len, size_t max_len,
 			  bf_etcd_status_info *info, bf_err *err);
 

@@ -14,7 +14,7 @@
 #include <string.h>
 
 /* Tags of the kinds of batch a stream has in flight (bit values). */
-enum { OP_START = 1, OP_SEND = 2, OP_RECV = 4, OP_STATUS = 8 };
+enum { OP_START = 1, OP_SEND = 2, OP_RECV = 4, OP_STATUS = 8, OP_INIT_MD = 16 };
 
 struct bf_rpc_stream {
 	bf_rpc_channel *ch; /* borrowed */
@@ -114,6 +114,9 @@ static void on_event(bf_rpc_stream *s, grpc_event ev)
 	if (!ev.success)
 		s->ended = true;
 	switch (tag) {
+	case OP_INIT_MD:
+		s->got_init_md = true;
+		break;
 	case OP_SEND:
 		if (s->send_bb)
 			grpc_byte_buffer_destroy(s->send_bb);
@@ -155,6 +158,23 @@ static bool settled(const bf_rpc_stream *s, unsigned want)
 }
 
 /*
+ * gRPC core delivers the status only once the initial metadata has been
+ * asked for: a caller that has not received yet asks for it here, when it
+ * waits for the status or finds the stream ended under a send.
+ */
+static int ask_init_md(bf_rpc_stream *s)
+{
+	grpc_op op;
+
+	if (s->got_init_md || (s->pending & (OP_RECV | OP_INIT_MD)))
+		return 0;
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_INITIAL_METADATA;
+	op.data.recv_initial_metadata.recv_initial_metadata = &s->init_md;
+	return start_batch(s, &op, 1, OP_INIT_MD);
+}
+
+/*
  * Drives the completion queue until the `want` batches are done: 0 while
  * the stream runs, its end as an error once it ended, BF_ETIMEDOUT at the
  * deadline, BF_ECANCELLED when interrupted. Once the stream has ended
@@ -163,6 +183,9 @@ static bool settled(const bf_rpc_stream *s, unsigned want)
 static int drive(bf_rpc_stream *s, unsigned want, int64_t deadline_ms, bf_err *err)
 {
 	while (!settled(s, want)) {
+		/* Ended under a send: its status tells why. */
+		if (s->ended && !s->status_known && ask_init_md(s))
+			break;
 		if (!s->ended && s->interrupted && s->interrupted(s->interrupt_arg))
 			return bf_errf(err, BF_ECANCELLED, "%s %s: cancelled", s->ch->name,
 				       s->m->name);
@@ -240,7 +263,7 @@ int bf_rpc_stream_recv(bf_rpc_stream *s, int64_t deadline_ms, bf_rpc_buf *msg, b
 	msg->len = 0;
 	if (!s->have_msg && !(s->pending & OP_RECV) && !s->ended) {
 		memset(ops, 0, sizeof(ops));
-		if (!s->got_init_md) {
+		if (!s->got_init_md && !(s->pending & OP_INIT_MD)) {
 			ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
 			ops[n].data.recv_initial_metadata.recv_initial_metadata = &s->init_md;
 			n++;
@@ -272,7 +295,12 @@ int bf_rpc_stream_recv(bf_rpc_stream *s, int64_t deadline_ms, bf_rpc_buf *msg, b
 
 int bf_rpc_stream_wait(bf_rpc_stream *s, int64_t deadline_ms, bf_rpc_status *st, bf_err *err)
 {
-	int rc = drive(s, OP_STATUS, deadline_ms, err);
+	int rc;
+
+	if (ask_init_md(s))
+		return bf_errf(err, BF_EPROTO, "%s %s: cannot wait for the status", s->ch->name,
+			       s->m->name);
+	rc = drive(s, OP_STATUS, deadline_ms, err);
 
 	if (!s->status_known)
 		return rc;

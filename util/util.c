@@ -1,5 +1,5 @@
 /*
- * Internal helpers: clocks, file-system chores, size parsing.
+ * Internal helpers: clocks, file-system chores, size parsing, UUIDs.
  */
 #include "util/util.h"
 
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -238,4 +239,38 @@ char *bf_fmt_bytes(uint64_t v, char *buf, size_t n)
 	else
 		snprintf(buf, n, "%.1f %s", d, unit[u]);
 	return buf;
+}
+
+int bf_uuid_bytes(uint8_t b[16], bf_err *err)
+{
+	if (getrandom(b, 16, 0) != 16)
+		return bf_errf(err, -errno, "no random bytes for a UUID: %s", strerror(errno));
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	return 0;
+}
+
+int bf_uuid_new(char out[BF_UUID_LEN + 1], bf_err *err)
+{
+	uint8_t b[16];
+	int rc = bf_uuid_bytes(b, err);
+	if (rc)
+		return rc;
+	snprintf(out, BF_UUID_LEN + 1,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
+	return 0;
+}
+
+bool bf_uuid_well_formed(const char *v, size_t n)
+{
+	if (n != BF_UUID_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? v[i] != '-' : !((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
+			return false;
+	}
+	return true;
 }

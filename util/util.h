@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "bfill/error.h"
 
@@ -46,6 +47,26 @@ int bf_parse_i64(const char *s, int64_t *out);
 char *bf_printable(const void *s, size_t n, char *buf, size_t cap);
 /* "1.5 GiB"-style rendering into buf; returns buf. */
 char *bf_fmt_bytes(uint64_t v, char *buf, size_t n);
+
+/* -1, 0 or 1 as byte strings a and b compare: bytewise, a prefix first
+ * (RocksDB's and TiKV's key order). */
+static inline int bf_key_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+	size_t n = alen < blen ? alen : blen;
+	int c = n ? memcmp(a, b, n) : 0;
+	if (c)
+		return c < 0 ? -1 : 1;
+	return (alen > blen) - (alen < blen);
+}
+
+#define BF_UUID_LEN 36
+/* 16 random bytes shaped as a version 4 UUID (TiKV's SST uuids). */
+int bf_uuid_bytes(uint8_t b[16], bf_err *err);
+/* A random (version 4) UUID in lower-case hex with dashes, NUL-terminated
+ * (stores and clusters are named by one). */
+int bf_uuid_new(char out[BF_UUID_LEN + 1], bf_err *err);
+/* True when v[0..n) is a UUID as bf_uuid_new writes one. */
+bool bf_uuid_well_formed(const char *v, size_t n);
 
 /* 64-bit mixing PRNG (splitmix64): fast, seedable, stateless per call. */
 static inline uint64_t bf_splitmix64(uint64_t *state)

@@ -73,18 +73,40 @@ const bf_region_peer *bf_region_leader(const bf_region *r);
  * a marker); out must hold (klen/8+1)*9 bytes. Returns the length. */
 size_t bf_region_encode_key(uint8_t *out, const void *k, size_t klen);
 
+struct Metapb__Region; /* proto/metapb.proto, as protobuf-c decodes it */
+/*
+ * A metapb.Region as region records and stores (EpochNotMatch's current
+ * regions) carry it, keys memcomparable-encoded, into *out with raw keys
+ * and no leader (leader_store 0). BF_ECORRUPT with *why (static) saying
+ * what is wrong: no id or epoch, no peers or too many, a key that does
+ * not decode or is too long, a start not below the end.
+ */
+int bf_region_from_pb(const struct Metapb__Region *m, bf_region *out, const char **why);
+
+/* The initial split is made for sbtest tables with ids from this one (what
+ * `bfill gen` gives the first table of a fresh catalog). */
+#define BF_CLUSTER_FIRST_TABLE 100
+#define BF_CLUSTER_ROWS_DEFAULT 100000
+
 typedef struct bf_cluster_init_opts {
 	const char *const *store_addrs; /* nstores "host:port"; ids are 1..nstores */
 	int nstores;
 	int nregions;                   /* >= 1: split the key space evenly */
 	int replicas;                   /* 1..min(nstores, BF_CLUSTER_MAX_REPLICAS) */
+	int tables;                     /* tables the split is for; 0 = 1 */
+	uint64_t rows;                  /* rows (handles 1..rows) per table; 0 = default */
 } bf_cluster_init_opts;
 
 /*
  * Writes a new cluster's records into etcd (one Txn, only if no cluster of
  * that name exists: BF_EEXIST otherwise). The key space of TiDB tables is
- * split into nregions regions with split keys spread over the record and
- * index keys of table ids; peers are placed round robin, leaders spread.
+ * split into nregions regions: each of `tables` tables (ids from
+ * BF_CLUSTER_FIRST_TABLE) gets an equal share, its indexes one region and
+ * its rows the others, cut at even handle steps over 1..rows (see
+ * docs/cluster.md); region ids are 1..nregions, epochs 1/1; peers are
+ * placed round robin over the stores, leaders spread. etcd refuses a Txn
+ * of more than --max-txn-ops (128 by default) operations: 1 + nstores +
+ * 2 * nregions must fit.
  */
 int bf_cluster_init(bf_etcd *etcd, const char *name, const bf_cluster_init_opts *o,
 		    bf_err *err);
@@ -96,7 +118,8 @@ typedef struct bf_cluster_opts {
 /*
  * Loads cluster `name` (stores, regions, leaders) from etcd. etcd is
  * borrowed and must outlive the handle. BF_ENOTFOUND when there is no such
- * cluster. *out is freed with bf_cluster_close.
+ * cluster. *out is freed with bf_cluster_close, which waits for the watch
+ * thread to stop (at most about one etcd call deadline).
  */
 int bf_cluster_open(bf_etcd *etcd, const char *name, const bf_cluster_opts *o,
 		    bf_cluster **out, bf_err *err);
@@ -112,18 +135,26 @@ bf_etcd *bf_cluster_etcd(bf_cluster *c);
  * under it too. Owned by c. */
 const char *bf_cluster_root(const bf_cluster *c);
 
-/* ---- the cache: every call below reads it, none waits on etcd ---- */
+/*
+ * ---- the cache: every call below reads it, none waits on etcd ----
+ *
+ * Any thread may call these: the cache registers a thread with liburcu on
+ * its first read and unregisters it when the thread exits. A thread that
+ * registers itself with liburcu (memb flavour) must do so before its
+ * first call here; the cache then leaves it alone.
+ */
 
 /* The region holding raw key k. BF_ENOTFOUND when no cached region does. */
 int bf_cluster_locate(bf_cluster *c, const void *k, size_t klen, bf_region *out, bf_err *err);
 /* The region with id `id`. */
 int bf_cluster_region(bf_cluster *c, uint64_t id, bf_region *out, bf_err *err);
-/* Every region overlapping raw [lo, hi) (hi NULL = to the end), in key
- * order. *out is malloc'd, the caller frees it. */
+/* Every cached region overlapping raw [lo, hi) (hi NULL or empty = to
+ * the end), in key order. *out is malloc'd, the caller frees it. */
 int bf_cluster_regions(bf_cluster *c, const void *lo, size_t lolen, const void *hi, size_t hilen,
 		       bf_region **out, size_t *n, bf_err *err);
-/* Store id's record. BF_ENOTFOUND when unknown. */
-int bf_cluster_store(bf_cluster *c, uint64_t id, bf_cluster_store *out, bf_err *err);
+/* Store id's record. BF_ENOTFOUND when unknown. (Not bf_cluster_store:
+ * that names the type.) */
+int bf_cluster_store_get(bf_cluster *c, uint64_t id, bf_cluster_store *out, bf_err *err);
 /* Every store, in id order; *out is malloc'd, the caller frees it. */
 int bf_cluster_stores(bf_cluster *c, bf_cluster_store **out, size_t *n, bf_err *err);
 
@@ -139,13 +170,19 @@ void bf_cluster_learn_regions(bf_cluster *c, const bf_region *r, size_t n);
 void bf_cluster_learn_leader(bf_cluster *c, uint64_t region_id, uint64_t store_id);
 
 /* ---- changing the layout in etcd (admin; tests use them to make caches
- * stale) ---- */
+ * stale) ----
+ *
+ * Both are etcd Txns fenced on the region record's mod revision as the
+ * cache knows it; when it moved (or the cache did not know the region
+ * well enough), they refresh and try once more: BF_ESTATE when it moved
+ * again. Neither changes the cache: it learns of the change as of any
+ * other, by a refresh or the watch. */
 
 /* Splits region id at raw key k (strictly inside it): the left part keeps
- * the id, the right part gets a new id; both get version + 1, as TiKV
- * does. Fenced on the region record's mod revision. */
+ * the id, the right part gets the next unused id (peers on the same
+ * stores, the same leader store); both get version + 1, as TiKV does. */
 int bf_cluster_split(bf_cluster *c, uint64_t region_id, const void *k, size_t klen, bf_err *err);
-/* Makes store_id (a peer of the region) its leader. */
+/* Makes store_id (a peer of the region) its leader; no epoch change. */
 int bf_cluster_transfer_leader(bf_cluster *c, uint64_t region_id, uint64_t store_id, bf_err *err);
 
 #ifdef __cplusplus

@@ -1,7 +1,8 @@
 /*
- * A small etcd v3 client (DESIGN §6), enough for the distributed lock: the
- * KV calls (Range, Put, DeleteRange, Txn), leases (grant, revoke, time to
- * live, keepalive stream), a single-key watch and Maintenance.Status.
+ * A small etcd v3 client (DESIGN §6), enough for the distributed lock and
+ * the cluster's records: the KV calls (Range, Put, DeleteRange, Txn),
+ * leases (grant, revoke, time to live, keepalive stream), watches of a key
+ * or a range, and Maintenance.Status.
  *
  * Rules it keeps for every caller:
  *  - every call has a deadline and carries the `hasleader: true` metadata,
@@ -249,12 +250,29 @@ typedef struct bf_etcd_watch bf_etcd_watch;
 
 int bf_etcd_watch_open(bf_etcd *c, const char *key, int64_t start_revision,
 		       bf_etcd_watch **out, bf_err *err);
+/* Whether a change to key[0..len) (not NUL-terminated) counts. */
+typedef bool (*bf_etcd_key_filter)(const char *key, size_t len, void *arg);
+/* A watch of the keys in [key, range_end) (range_end NULL = just key; see
+ * bf_etcd_prefix_end), for bf_etcd_watch_wait_change. With a filter (may
+ * be NULL: every key counts), only the changes it accepts are reported;
+ * it is called from the waiting thread with filter_arg. */
+int bf_etcd_watch_open_range(bf_etcd *c, const char *key, const char *range_end,
+			     int64_t start_revision, bf_etcd_key_filter filter, void *filter_arg,
+			     bf_etcd_watch **out, bf_err *err);
 /*
  * Waits up to timeout_ms: 1 when the key was deleted, 0 when nothing
  * happened, negative on error (the stream broke, the revision was
  * compacted, BF_ECANCELLED when interrupted).
  */
 int bf_etcd_watch_wait_delete(bf_etcd_watch *w, int timeout_ms, bf_err *err);
+/*
+ * Waits up to timeout_ms for any put or delete of a watched key (that the
+ * filter accepts) since the last call: 1 and *revision (may be NULL) = the store revision of the
+ * latest reply that carried one, 0 when nothing changed, negative on error
+ * as bf_etcd_watch_wait_delete.
+ */
+int bf_etcd_watch_wait_change(bf_etcd_watch *w, int timeout_ms, int64_t *revision,
+			      bf_err *err);
 void bf_etcd_watch_close(bf_etcd_watch *w);
 
 /*

@@ -19,7 +19,8 @@
  * "etcd.reply_lost.<Method>" (etcd answers the call, e.g. LeaseGrant, Txn,
  * LeaseKeepAlive, and the client reports a transport UNAVAILABLE "Socket
  * closed" instead: a write etcd applied whose outcome the client cannot
- * know); pause seam "import.stall" (before an import's fencing check).
+ * know); pause seams "import.stall" (before an import's fencing check)
+ * and "cluster.write" (before each batch a cluster ingest sends).
  */
 #ifndef BFILL_FAULT_H
 #define BFILL_FAULT_H

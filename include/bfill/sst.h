@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "bfill/error.h"
+#include "bfill/store.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -41,6 +42,30 @@ uint64_t bf_sst_writer_keys(const bf_sst_writer *w);
 uint64_t bf_sst_writer_raw_bytes(const bf_sst_writer *w);
 /* Frees the writer; an unfinished file is removed. NULL is allowed. */
 void bf_sst_writer_destroy(bf_sst_writer *w);
+
+/*
+ * Reading finished SST files back. RocksDB's C API has no SST reader, so
+ * the files are ingested (moved) into a scratch database of their own and
+ * read through it: one set of files, any number of iterators at once, from
+ * any threads.
+ */
+typedef struct bf_sst_files bf_sst_files;
+
+/*
+ * Creates the scratch database in dir (removed first if it is there) and
+ * moves paths[0..n) into it in one step; the files must not overlap. On
+ * success the files are the set's and their original names are gone; on
+ * failure they stay where they were. *out is freed with
+ * bf_sst_files_close, which removes dir.
+ */
+int bf_sst_files_open(const char *dir, const char *const *paths, size_t n, bf_sst_files **out,
+		      bf_err *err);
+/* Iterator over the files' keys in [lo, hi) (NULL bounds = open), at the
+ * first key; freed with bf_store_iter_destroy before the set is closed. */
+int bf_sst_files_iter(bf_sst_files *f, const void *lo, size_t lolen, const void *hi,
+		      size_t hilen, bf_store_iter **out, bf_err *err);
+/* Closes the scratch database and removes its directory. NULL is allowed. */
+void bf_sst_files_close(bf_sst_files *f);
 
 #ifdef __cplusplus
 }

@@ -115,6 +115,16 @@ void bf_store_batch_destroy(bf_store_batch *b);
  */
 int bf_store_ingest(bf_store *st, const char *const *paths, size_t n, bf_err *err);
 
+/*
+ * Turns RocksDB's background compaction off (a node in import mode: many
+ * ingests in a row, compacted once afterwards) or back on. The setting
+ * lasts until changed or the store is closed.
+ */
+int bf_store_set_auto_compaction(bf_store *st, bool on, bf_err *err);
+/* Files in level 0 now: ingests of overlapping files pile up there, and
+ * RocksDB slows, then stops, writes when there are too many. */
+int bf_store_level0_files(bf_store *st, uint64_t *n, bf_err *err);
+
 /* Approximate on-disk bytes in [lo, hi), from SST files only (data still
  * in a memtable is not counted). */
 int bf_store_approx_size(bf_store *st, const void *lo, size_t lolen,
@@ -142,6 +152,9 @@ void bf_store_iter_next(bf_store_iter *it);
 void bf_store_iter_seek(bf_store_iter *it, const void *key, size_t klen);
 /* Positions at the last key below the upper bound. */
 void bf_store_iter_seek_last(bf_store_iter *it);
+/* Moves to the key before the current one (invalid before the lower
+ * bound). */
+void bf_store_iter_prev(bf_store_iter *it);
 /* Borrowed until the next move of the iterator. */
 const uint8_t *bf_store_iter_key(const bf_store_iter *it, size_t *len);
 const uint8_t *bf_store_iter_value(const bf_store_iter *it, size_t *len);

@@ -121,6 +121,43 @@ const char *bf_target_kind(const bf_target *t);
  */
 int bf_target_local_create(bf_store *st, bf_target **out, bf_err *err);
 
+typedef struct bf_cluster bf_cluster; /* include/bfill/cluster.h */
+
+typedef struct bf_target_cluster_opts {
+	/* Scratch space: each ingest reads its files back through a database
+	 * of its own in here (removed when the ingest ends); the files are
+	 * moved in, which costs nothing on their own file system. Required. */
+	const char *work_dir;
+	int concurrency;          /* regions written and ingested at once; 0 = 4 */
+	size_t batch_bytes;       /* keys + values per Write batch; 0 = 256 KiB */
+	uint64_t write_max_bytes; /* one Write stream's share of a region; */
+	uint64_t write_max_keys;  /* more goes in further rounds; 0 = 128 MiB,
+				   * 1.28M keys (TiDB's region job caps) */
+	/* How long an operation keeps retrying failures with no success in
+	 * between before it gives up (BF_EUNAVAIL naming the store when one
+	 * stayed down); 0 = 300 s. */
+	int64_t total_timeout_ms;
+	int rpc_timeout_ms;       /* each call or stream exchange; 0 = 30 s */
+	int backoff_base_ms;      /* full-jitter backoff ceilings; 0 = 50 ms, */
+	int backoff_cap_ms;       /* 0 = 3 s */
+	uint32_t scan_page_keys;  /* pairs per KvScan page; 0 = 4096 */
+	uint64_t commit_ts;       /* of the written pairs; 0 = from the clock */
+} bf_target_cluster_opts;
+
+/*
+ * A cluster of store nodes as a target (DESIGN §5, docs/cluster.md): the
+ * client side of TiKV's ImportSST and KV protocols. Region boundaries are
+ * the split points; an ingest writes each region's keys to every peer and
+ * ingests them on the leader (MultiIngest, with the fence token as
+ * `bfill-fence` metadata), several regions at once, retrying region errors
+ * and nodes that are down as DESIGN §5 says. Atomic per region: every key
+ * of a region becomes visible or none does. exists, delete_range and scan
+ * go to each region's leader; the nodes keep no MVCC, so there is no
+ * snapshot. c is borrowed and must outlive the target; o is copied.
+ */
+int bf_target_cluster_create(bf_cluster *c, const bf_target_cluster_opts *o, bf_target **out,
+			     bf_err *err);
+
 int bf_target_split_points(bf_target *t, const void *lo, size_t lolen, const void *hi,
 			   size_t hilen, bf_keys *out, bf_err *err);
 int bf_target_ingest(bf_target *t, const char *const *paths, size_t n,

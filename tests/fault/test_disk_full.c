@@ -9,70 +9,20 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "bfill/catalog.h"
 #include "bfill/store.h"
 #include "tests/support/support.h"
 
-static char *mounted;
-
 static void unmount_scratch(void)
 {
-	if (mounted) {
-		umount2(mounted, MNT_DETACH);
-		free(mounted);
-		mounted = NULL;
-	}
+	t_small_fs_unmount();
 	t_scratch_remove();
 }
 
 TestSuite(disk_full, .init = t_need_bfill, .fini = unmount_scratch, .timeout = 120);
-
-/* A tmpfs of `mib` MiB at <scratch>/<name>; skips when it can't mount. */
-static char *small_fs(const char *name, int mib)
-{
-	char *dir = t_path_in(t_scratch_dir, name), opts[32];
-	cr_assert_eq(mkdir(dir, 0755), 0);
-	snprintf(opts, sizeof(opts), "size=%dm", mib);
-	if (mount("bfill-test", dir, "tmpfs", 0, opts) != 0) {
-		int e = errno;
-		free(dir);
-		cr_skip_test("cannot mount a small tmpfs here (%s): needs root or CAP_SYS_ADMIN",
-			     strerror(e));
-	}
-	mounted = strdup(dir);
-	return dir;
-}
-
-/* Bytes free on the file system that holds path. */
-static uint64_t free_bytes(const char *path)
-{
-	struct statvfs vfs;
-	cr_assert_eq(statvfs(path, &vfs), 0, "statvfs %s: %s", path, strerror(errno));
-	return (uint64_t)vfs.f_bavail * vfs.f_frsize;
-}
-
-/* Fills the file system at fs to the last byte with a file of its own. */
-static void fill_up(const char *fs)
-{
-	char *path = t_path_in(fs, "filler");
-	static char block[64 << 10];
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	size_t chunk = sizeof(block);
-
-	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
-	while (chunk >= 512) {
-		if (write(fd, block, chunk) != (ssize_t)chunk)
-			chunk /= 2;
-	}
-	close(fd);
-	cr_assert_lt(free_bytes(fs), 4096, "%s is full", fs);
-	free(path);
-}
 
 /* Runs `bfill <args>` and asserts the failure is one line, exit 1, that
  * starts "bfill <cmd>: " and says `needle`. */
@@ -87,7 +37,7 @@ static void fill_up(const char *fs)
 Test(disk_full, every_command_on_a_full_store_works_or_fails_in_one_line)
 {
 	char *dir = t_scratch_new("diskfull-all");
-	char *fs = small_fs("full", 24);
+	char *fs = t_small_fs("full", 24);
 	char *store = t_path_in(fs, "store"), *fresh = t_path_in(fs, "fresh");
 	char *sort = t_path_in(dir, "sort"), *log = t_path_in(store, "LOG");
 	t_bfill_gen(store, 20000, 1);
@@ -95,7 +45,7 @@ Test(disk_full, every_command_on_a_full_store_works_or_fails_in_one_line)
 			   store, sort);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	t_run_free(&r);
-	fill_up(fs);
+	t_fill_up(fs);
 
 	/* What writes says there is no room, before RocksDB's own writes
 	 * could fail (its info log used to abort the process here). */
@@ -139,15 +89,15 @@ Test(disk_full, every_command_on_a_full_store_works_or_fails_in_one_line)
 Test(disk_full, cancel_and_drop_index_give_back_what_failed_attempts_took)
 {
 	char *dir = t_scratch_new("diskfull-reclaim");
-	char *fs = small_fs("reclaim", 36);
+	char *fs = t_small_fs("reclaim", 36);
 	char *store = t_path_in(fs, "store"), *sort = t_path_in(dir, "sort");
 	t_bfill_gen(store, 100000, 5);
-	uint64_t after_gen = free_bytes(fs);
+	uint64_t after_gen = t_free_bytes(fs);
 	t_run r = t_bfillf("add-index --store '%s' --table sbtest1 --name k_idx --columns k --sort-dir '%s'",
 			   store, sort);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	t_run_free(&r);
-	uint64_t after_k = free_bytes(fs);
+	uint64_t after_k = t_free_bytes(fs);
 
 	/* c's entries (~16 MB) do not fit: imports of about 2 MB land until
 	 * one fails for want of space. The scan is slowed down so that it
@@ -157,14 +107,14 @@ Test(disk_full, cancel_and_drop_index_give_back_what_failed_attempts_took)
 		     "--import-every 2M", store, sort);
 	cr_assert(!r.signaled, "killed by a signal: %s", r.err);
 	t_expect_cli_error(&r, 1, "bfill add-index: ", "an index too big for the store", "space", NULL);
-	uint64_t after_fail = free_bytes(fs);
+	uint64_t after_fail = t_free_bytes(fs);
 	cr_assert_lt(after_fail + (1u << 20), after_k, "the failed attempt left entries behind (%llu free before, %llu after)", (unsigned long long)after_k, (unsigned long long)after_fail);
 
 	/* On a store this full (under BF_STORE_MIN_FREE), still. */
 	r = t_bfillf("drop-index --store '%s' --table sbtest1 --name k_idx", store);
 	cr_assert_eq(r.status, 0, "drop-index: %s", r.err);
 	t_run_free(&r);
-	uint64_t after_drop = free_bytes(fs);
+	uint64_t after_drop = t_free_bytes(fs);
 	cr_assert_geq(after_drop + SLACK, after_fail + (after_gen - after_k),
 		      "drop-index gives k_idx's %llu bytes back: %llu -> %llu free",
 		      (unsigned long long)(after_gen - after_k), (unsigned long long)after_fail,
@@ -173,7 +123,7 @@ Test(disk_full, cancel_and_drop_index_give_back_what_failed_attempts_took)
 	r = t_bfillf("cancel --store '%s' --job 2", store);
 	cr_assert_eq(r.status, 0, "cancel: %s", r.err);
 	t_run_free(&r);
-	uint64_t after_cancel = free_bytes(fs);
+	uint64_t after_cancel = t_free_bytes(fs);
 	cr_assert_geq(after_cancel + SLACK, after_gen,
 		      "cancel gives the failed attempt's bytes back: %llu free, %llu after gen",
 		      (unsigned long long)after_cancel, (unsigned long long)after_gen);
@@ -190,7 +140,7 @@ Test(disk_full, cancel_and_drop_index_give_back_what_failed_attempts_took)
 Test(disk_full, gen_into_a_full_store_fails_cleanly)
 {
 	t_scratch_new("diskfull-gen");
-	char *fs = small_fs("small", 8);
+	char *fs = t_small_fs("small", 8);
 	char *store = t_path_in(fs, "store");
 	/* ~21 MiB of rows into 8 MiB: refused before the first row. */
 	t_run r = t_bfillf("gen --store '%s' --rows 100000", store);
@@ -213,7 +163,7 @@ Test(disk_full, a_sort_dir_too_small_fails_before_the_scan)
 	char *dir = t_scratch_new("diskfull-sort");
 	char *store = t_path_in(dir, "store");
 	t_bfill_gen(store, 200000, 3);
-	char *fs = small_fs("sort", 8);
+	char *fs = t_small_fs("sort", 8);
 	/* The c index of 200k rows is ~33 MB; the check wants about twice that. */
 	t_run r = t_bfillf("add-index --store '%s' --table sbtest1 --name c_idx --columns c --sort-dir '%s'",
 			   store, fs);

@@ -2,8 +2,8 @@
  * Writes the fuzzers' seed corpora (tests/fuzz/corpus/<target>/seed-*):
  * real inputs made by bfill's own encoders, so that each fuzzer starts
  * from the shapes it will meet. Rows and keys come from the codec, catalog
- * records from the catalog encoders, etcd replies are packed with
- * protobuf-c as etcd would send them. Each seed starts with the selector
+ * records from the catalog encoders, etcd and store-node replies are
+ * packed with protobuf-c as etcd and TiKV would send them. Each seed starts with the selector
  * byte its fuzzer reads first (none for rowv2).
  *
  * Usage: make_corpus DIR   (make fuzz-corpus runs it on tests/fuzz/corpus)
@@ -13,6 +13,8 @@
 #include "bfill/gen.h"
 #include "engine/catalog_json.h"
 #include "proto/etcdserverpb.pb-c.h"
+#include "proto/import_sstpb.pb-c.h"
+#include "proto/kvrpcpb.pb-c.h"
 #include "tests/support/etcd_reply.h"
 #include "tests/support/records.h"
 
@@ -184,8 +186,8 @@ static void catalog(void)
 
 /* ---- etcd replies ---- */
 
-/* Packs any protobuf-c message as a seed of reply kind `kind`. */
-static void reply(const char *name, int kind, const ProtobufCMessage *m)
+/* Packs any protobuf-c message as a seed of target's reply kind `kind`. */
+static void packed_seed(const char *target, const char *name, int kind, const ProtobufCMessage *m)
 {
 	size_t n = protobuf_c_message_get_packed_size(m);
 	uint8_t *buf = malloc(n + 1);
@@ -193,8 +195,13 @@ static void reply(const char *name, int kind, const ProtobufCMessage *m)
 	if (!buf)
 		exit(4);
 	protobuf_c_message_pack(m, buf);
-	seed("etcd", name, kind, buf, n);
+	seed(target, name, kind, buf, n);
 	free(buf);
+}
+
+static void reply(const char *name, int kind, const ProtobufCMessage *m)
+{
+	packed_seed("etcd", name, kind, m);
 }
 
 static void etcd(void)
@@ -290,6 +297,108 @@ static void etcd(void)
 	reply("status", 9, &status.base);
 }
 
+/* ---- store-node replies (fuzz_tikv: 0 Write, 1 MultiIngest, 2 KvScan,
+ * 3 KvBatchGet, 4 KvDeleteRange) ---- */
+
+static void tikv(void)
+{
+	uint8_t uuid[16] = { 0x6f, 0x1c, 0x02, 0x9a, 0x11, 0x22, 0x43, 0x44,
+			     0x85, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc };
+	uint8_t k1[9], k2[18];
+	ImportSstpb__Range range = IMPORT_SSTPB__RANGE__INIT;
+	ImportSstpb__SSTMeta meta = IMPORT_SSTPB__SSTMETA__INIT, *metas[] = { &meta };
+	ImportSstpb__WriteResponse wr = IMPORT_SSTPB__WRITE_RESPONSE__INIT;
+	ImportSstpb__Error werr = IMPORT_SSTPB__ERROR__INIT;
+	Metapb__RegionEpoch epoch = METAPB__REGION_EPOCH__INIT;
+
+	range.start = (ProtobufCBinaryData){ bf_codec_put_bytes(k1, "t1", 2), k1 };
+	range.end = (ProtobufCBinaryData){ bf_codec_put_bytes(k2, "t1_r0001", 8), k2 };
+	epoch.conf_ver = 1;
+	epoch.version = 2;
+	meta.uuid = (ProtobufCBinaryData){ 16, uuid };
+	meta.range = &range;
+	meta.cf_name = "default";
+	meta.region_id = 7;
+	meta.region_epoch = &epoch;
+	meta.total_kvs = 3;
+	wr.n_metas = 1;
+	wr.metas = metas;
+	packed_seed("tikv", "write", 0, &wr.base);
+	wr.n_metas = 0;
+	werr.message = "RequestTooOld(\"epoch not match\")";
+	wr.error = &werr;
+	packed_seed("tikv", "write-error", 0, &wr.base);
+
+	Metapb__Peer p1 = METAPB__PEER__INIT, p2 = METAPB__PEER__INIT, *peers[] = { &p1, &p2 };
+	Metapb__Region left = METAPB__REGION__INIT, right = METAPB__REGION__INIT;
+	Metapb__Region *cur[] = { &left, &right };
+	Errorpb__EpochNotMatch enm = ERRORPB__EPOCH_NOT_MATCH__INIT;
+	Errorpb__NotLeader nl = ERRORPB__NOT_LEADER__INIT;
+	Errorpb__ServerIsBusy busy = ERRORPB__SERVER_IS_BUSY__INIT;
+	Errorpb__DiskFull full = ERRORPB__DISK_FULL__INIT;
+	Errorpb__Error e = ERRORPB__ERROR__INIT;
+	ImportSstpb__IngestResponse ir = IMPORT_SSTPB__INGEST_RESPONSE__INIT;
+	uint64_t full_stores[] = { 2 };
+
+	p1.id = 7001;
+	p1.store_id = 1;
+	p2.id = 7002;
+	p2.store_id = 2;
+	left.id = 7;
+	left.end_key = range.end;
+	left.region_epoch = &epoch;
+	left.n_peers = 2;
+	left.peers = peers;
+	right = left;
+	right.id = 8;
+	right.start_key = range.end;
+	right.end_key = (ProtobufCBinaryData){ 0, NULL };
+	packed_seed("tikv", "ingest-ok", 1, &ir.base);
+	ir.error = &e;
+	enm.n_current_regions = 2;
+	enm.current_regions = cur;
+	e.epoch_not_match = &enm;
+	e.message = "epoch not match";
+	packed_seed("tikv", "ingest-epoch-not-match", 1, &ir.base);
+	e.epoch_not_match = NULL;
+	nl.region_id = 7;
+	nl.leader = &p2;
+	e.not_leader = &nl;
+	packed_seed("tikv", "ingest-not-leader", 1, &ir.base);
+	e.not_leader = NULL;
+	busy.reason = "injected";
+	busy.backoff_ms = 1000;
+	e.server_is_busy = &busy;
+	packed_seed("tikv", "ingest-busy", 1, &ir.base);
+	e.server_is_busy = NULL;
+	full.n_store_id = 1;
+	full.store_id = full_stores;
+	full.reason = "disk full";
+	e.disk_full = &full;
+	packed_seed("tikv", "ingest-disk-full", 1, &ir.base);
+
+	Kvrpcpb__KvPair a = KVRPCPB__KV_PAIR__INIT, b = KVRPCPB__KV_PAIR__INIT, *pairs[] = { &a, &b };
+	Kvrpcpb__ScanResponse sr = KVRPCPB__SCAN_RESPONSE__INIT;
+	Kvrpcpb__BatchGetResponse gr = KVRPCPB__BATCH_GET_RESPONSE__INIT;
+	Kvrpcpb__DeleteRangeResponse dr = KVRPCPB__DELETE_RANGE_RESPONSE__INIT;
+
+	a.key = (ProtobufCBinaryData){ 8, (uint8_t *)"t1_r0001" };
+	a.value = (ProtobufCBinaryData){ 2, (uint8_t *)"v1" };
+	b.key = (ProtobufCBinaryData){ 8, (uint8_t *)"t1_r0002" };
+	sr.n_pairs = gr.n_pairs = 2;
+	sr.pairs = gr.pairs = pairs;
+	packed_seed("tikv", "scan", 2, &sr.base);
+	sr.n_pairs = 0;
+	e.disk_full = NULL;
+	e.not_leader = &nl;
+	sr.region_error = &e;
+	packed_seed("tikv", "scan-not-leader", 2, &sr.base);
+	packed_seed("tikv", "batch-get", 3, &gr.base);
+	packed_seed("tikv", "delete-range", 4, &dr.base);
+	dr.error = "range delete failed";
+	packed_seed("tikv", "delete-range-error", 4, &dr.base);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -305,5 +414,6 @@ int main(int argc, char **argv)
 	keys();
 	catalog();
 	etcd();
+	tikv();
 	return 0;
 }

@@ -97,27 +97,10 @@ bool t_etcd_available(void)
 	return in_path("etcd") && in_path("etcdctl");
 }
 
-/* A port the kernel just handed out and we let go of again. */
-static int free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	int port = 0;
-
-	cr_assert(fd >= 0, "socket: %s", strerror(errno));
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);
-	cr_assert(port > 0, "no free loopback port");
-	return port;
-}
-
 const char *t_etcd_dead_endpoint(void)
 {
 	static char buf[32];
-	snprintf(buf, sizeof(buf), "127.0.0.1:%d", free_port());
+	snprintf(buf, sizeof(buf), "127.0.0.1:%d", t_free_port());
 	return buf;
 }
 
@@ -241,8 +224,8 @@ static void layout(t_etcd *e)
 	e->initial_cluster[0] = e->endpoints[0] = '\0';
 	for (int i = 0; i < e->n; i++) {
 		member *m = &e->m[i];
-		m->client_port = free_port();
-		m->peer_port = free_port();
+		m->client_port = t_free_port();
+		m->peer_port = t_free_port();
 		snprintf(m->endpoint, sizeof(m->endpoint), "127.0.0.1:%d", m->client_port);
 		snprintf(m->data_dir, sizeof(m->data_dir), "%s/m%d.data", e->base, i);
 		snprintf(m->log_path, sizeof(m->log_path), "%s/m%d.log", e->base, i);

@@ -13,7 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -371,4 +376,72 @@ uint64_t t_xorshift64(uint64_t *state)
 	*state ^= *state >> 7;
 	*state ^= *state << 17;
 	return *state;
+}
+
+int t_free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int port = 0;
+
+	cr_assert(fd >= 0, "socket: %s", strerror(errno));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	close(fd);
+	cr_assert(port > 0, "no free loopback port");
+	return port;
+}
+
+static char *small_fs_mounted;
+
+char *t_small_fs(const char *name, int mib)
+{
+	char *dir = t_path_in(t_scratch_dir, name), opts[32];
+
+	cr_assert_null(small_fs_mounted, "one small file system per test");
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	snprintf(opts, sizeof(opts), "size=%dm", mib);
+	if (mount("bfill-test", dir, "tmpfs", 0, opts) != 0) {
+		int e = errno;
+		free(dir);
+		cr_skip_test("cannot mount a small tmpfs here (%s): needs root or CAP_SYS_ADMIN",
+			     strerror(e));
+	}
+	small_fs_mounted = strdup(dir);
+	return dir;
+}
+
+void t_small_fs_unmount(void)
+{
+	if (small_fs_mounted) {
+		umount2(small_fs_mounted, MNT_DETACH);
+		free(small_fs_mounted);
+		small_fs_mounted = NULL;
+	}
+}
+
+uint64_t t_free_bytes(const char *path)
+{
+	struct statvfs vfs;
+	cr_assert_eq(statvfs(path, &vfs), 0, "statvfs %s: %s", path, strerror(errno));
+	return (uint64_t)vfs.f_bavail * vfs.f_frsize;
+}
+
+void t_fill_up(const char *fs)
+{
+	char *path = t_path_in(fs, "filler");
+	static char block[64 << 10];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	size_t chunk = sizeof(block);
+
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	while (chunk >= 512) {
+		if (write(fd, block, chunk) != (ssize_t)chunk)
+			chunk /= 2;
+	}
+	close(fd);
+	cr_assert_lt(t_free_bytes(fs), 4096, "%s is full", fs);
+	free(path);
 }

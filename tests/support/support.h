@@ -117,6 +117,24 @@ const char *t_json_str(const cJSON *o, const char *k);
  * shape of sysbench's c (10 groups) and pad (5 groups) columns. */
 bool t_is_digit_groups(const void *p, size_t len, int groups);
 
+/* A loopback port the kernel just handed out and the test let go of
+ * again, for a server the test starts next. */
+int t_free_port(void);
+
+/*
+ * A full disk, for real: a tmpfs of `mib` MiB mounted at <scratch>/<name>
+ * (the path is malloc'd). Skips the test, saying why, where mounting is
+ * not allowed (it needs root or CAP_SYS_ADMIN). One per test;
+ * t_small_fs_unmount (a suite's .fini, before t_scratch_remove) lets go
+ * of it.
+ */
+char *t_small_fs(const char *name, int mib);
+void t_small_fs_unmount(void);
+/* Bytes free on the file system that holds path. */
+uint64_t t_free_bytes(const char *path);
+/* Fills the file system at fs to the last byte with a file of its own. */
+void t_fill_up(const char *fs);
+
 /* Advances a xorshift64 state and returns it: a cheap sequence that
  * repeats from the same seed, for a test's random inputs. */
 uint64_t t_xorshift64(uint64_t *state);

@@ -181,6 +181,41 @@ Test(etcd_client, watch_sees_delete)
 	bf_etcd_watch_close(w);
 }
 
+static bool not_skipped(const char *key, size_t len, void *arg)
+{
+	(void)arg;
+	return !(len == strlen("/t/rw/skip") && !memcmp(key, "/t/rw/skip", len));
+}
+
+Test(etcd_client, range_watch_sees_changes_under_a_prefix)
+{
+	bf_etcd_watch *w = NULL;
+	int64_t start = 0, put_rev = 0, del_rev = 0, seen = 0;
+	char *end = NULL;
+	bf_err err;
+
+	cr_assert_eq(bf_etcd_put(client, "/t/before", "", 0, 0, &start, &err), 0);
+	cr_assert_eq(bf_etcd_prefix_end("/t/rw/", &end, &err), 0);
+	cr_assert_eq(bf_etcd_watch_open_range(client, "/t/rw/", end, start + 1, not_skipped, NULL,
+					      &w, &err), 0, "%s", bf_err_text(&err));
+	/* A key outside the range is not a change. */
+	cr_assert_eq(bf_etcd_put(client, "/t/rx", "", 0, 0, NULL, &err), 0);
+	cr_assert_eq(bf_etcd_watch_wait_change(w, 300, &seen, &err), 0, "%s", bf_err_text(&err));
+	/* Nor is one the filter turns down. */
+	cr_assert_eq(bf_etcd_put(client, "/t/rw/skip", "", 0, 0, NULL, &err), 0);
+	cr_assert_eq(bf_etcd_watch_wait_change(w, 300, &seen, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_etcd_put(client, "/t/rw/a", "1", 1, 0, &put_rev, &err), 0);
+	cr_assert_eq(bf_etcd_watch_wait_change(w, 3000, &seen, &err), 1, "%s", bf_err_text(&err));
+	cr_assert_eq(seen, put_rev);
+	cr_assert_eq(bf_etcd_delete(client, "/t/rw/a", NULL, NULL, &del_rev, &err), 0);
+	cr_assert_eq(bf_etcd_watch_wait_change(w, 3000, &seen, &err), 1, "%s", bf_err_text(&err));
+	cr_assert_eq(seen, del_rev);
+	/* Each change is reported once. */
+	cr_assert_eq(bf_etcd_watch_wait_change(w, 200, &seen, &err), 0, "%s", bf_err_text(&err));
+	bf_etcd_watch_close(w);
+	free(end);
+}
+
 Test(etcd_client, dead_first_endpoint_fails_over)
 {
 	bf_etcd *c = NULL;

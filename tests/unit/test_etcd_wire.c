@@ -278,6 +278,12 @@ Test(etcd_wire, txn_reply_nested_range_takes_txn_revision)
 	bf_etcd_txn_result_free(&res);
 }
 
+static bool key_is_p2(const char *key, size_t len, void *arg)
+{
+	(void)arg;
+	return len == 4 && !memcmp(key, "/p/2", 4);
+}
+
 Test(etcd_wire, watch_reply_counts_deletes)
 {
 	Etcdserverpb__WatchResponse w = ETCDSERVERPB__WATCH_RESPONSE__INIT;
@@ -302,10 +308,14 @@ Test(etcd_wire, watch_reply_counts_deletes)
 	cr_assert_eq(bf_etcd_unwire_watch(buf, n, LIMIT, &wr, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(wr.deletes, 1);
 	cr_assert_eq(wr.puts, 0);
+	/* A filter that turns the key down leaves it uncounted. */
+	cr_assert_eq(bf_etcd_unwire_watch_some(buf, n, LIMIT, key_is_p2, NULL, &wr, &err), 0);
+	cr_assert_eq(wr.deletes, 0);
 
 	evs[0] = &bad; /* an event without a key-value */
 	n = etcdserverpb__watch_response__pack(&w, buf);
 	cr_assert_eq(bf_etcd_unwire_watch(buf, n, LIMIT, &wr, &err), BF_EPROTO);
+	cr_assert_eq(bf_etcd_unwire_watch_some(buf, n, LIMIT, key_is_p2, NULL, &wr, &err), BF_EPROTO);
 }
 
 Test(etcd_wire, lease_grant_reply_checks)

@@ -830,3 +830,36 @@ Test(store, compression_names)
 		cr_assert_eq(c, BF_COMPRESS_ZSTD, "a rejected name leaves the output alone");
 	}
 }
+
+/* Import mode's switch, and the level-0 count that tells a busy store:
+ * overlapping ingests fill levels 6 to 1 upwards, then pile up in level 0
+ * while compaction is off. */
+Test(store, compaction_switch_and_level0_count)
+{
+	char *tmp = t_scratch_new("store");
+	char *dir = t_path_in(tmp, "s");
+	bf_store *st = open_or_die(dir, BF_STORE_CREATE);
+	bf_err err = { 0 };
+	uint64_t l0 = 99;
+
+	cr_assert_eq(bf_store_level0_files(st, &l0, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(l0, 0);
+	cr_assert_eq(bf_store_set_auto_compaction(st, false, &err), 0, "%s", bf_err_text(&err));
+	for (int i = 0; i < 9; i++) {
+		char name[16], *f;
+		snprintf(name, sizeof(name), "%d.sst", i);
+		f = t_path_in(tmp, name);
+		write_sst(f, 0, 100, name, BF_COMPRESS_NONE); /* the same keys each time */
+		const char *files[] = { f };
+		cr_assert_eq(bf_store_ingest(st, files, 1, &err), 0, "%s", bf_err_text(&err));
+		free(f);
+	}
+	cr_assert_eq(bf_store_level0_files(st, &l0, &err), 0);
+	cr_assert_geq(l0, 2, "overlapping ingests land in level 0 (%llu)", (unsigned long long)l0);
+	cr_assert_eq(bf_store_set_auto_compaction(st, true, &err), 0, "%s", bf_err_text(&err));
+	bf_store_close(st);
+	st = open_or_die(dir, BF_STORE_READONLY);
+	cr_assert_eq(bf_store_set_auto_compaction(st, false, &err), BF_ESTATE);
+	bf_store_close(st);
+	free(dir);
+}
