@@ -4,6 +4,7 @@
 #include "bfill/job.h"
 #include "bfill/store.h"
 #include "cmd/cli.h"
+#include "cmd/place.h"
 #include "cmd/job_view.h"
 #include "util/endpoints.h"
 #include "util/util.h"
@@ -22,7 +23,8 @@
 #define MEM_MIN (128ULL << 20)
 
 static const char add_index_help[] =
-	"usage: bfill add-index --store DIR --table T --name I --columns a[,b] [--unique]\n"
+	"usage: bfill add-index (--store DIR | --etcd EPS --cluster NAME) --table T --name I\n"
+	"                       --columns a[,b] [--unique]\n"
 	"                       [--name I2 --columns c [--unique]] ...\n"
 	"                       [--workers N] [--mem SIZE] [--sort-dir DIR] [--import-every SIZE]\n"
 	"                       [--etcd EP,EP,...|none] [--lock-prefix P] [--lock-ttl S] [--lock-timeout S]\n"
@@ -33,7 +35,9 @@ static const char add_index_help[] =
 	"is the in-process lock. --mem is at least 128M and at most the machine's memory;\n"
 	"--lock-prefix starts with '/'. Every flag is checked before any work starts.\n"
 	"--resume takes the table, indexes and settings from the job; flags given with it\n"
-	"(--etcd none included) replace the stored ones.\n"
+	"(--etcd none included) replace the stored ones. With --cluster the table is read from\n"
+	"the cluster's store nodes, the index is imported into them, the job's records live in\n"
+	"its etcd and the import lock too; the sort dir defaults to ./bfill-<cluster>.sort.\n"
 	"Defaults: --workers = cores, --mem 512M, --sort-dir <store>.sort, one import at the end,\n"
 	"an in-process lock (no --etcd), --lock-prefix /bfill/lock, --lock-ttl 10, --lock-timeout 60.\n"
 	"--json prints one line: the run's figures, rows_scanned, the job's lock_key and, for a\n"
@@ -185,14 +189,16 @@ int cmd_add_index(int argc, char **argv)
 		{ "target-compression", required_argument, 0, 'C' },
 		{ "job-id", required_argument, 0, 'j' }, { "resume", no_argument, 0, 'r' },
 		{ "json", no_argument, 0, 'J' }, { "quiet", no_argument, 0, 'q' },
+		{ "cluster", required_argument, 0, 'K' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
-	const char *store_dir = NULL;
+	cli_where where = { 0 };
+	cli_place place;
+	char again[PATH_MAX + 600];
 	bf_add_index_opts o = { .run_compression = -1, .target_compression = -1 };
 	bf_add_index_result res;
 	bf_job shown;
 	bool json = false, quiet = false;
-	bf_store *st = NULL;
 	bf_err err = { 0 };
 	cli_progress prog;
 	uint64_t v;
@@ -202,7 +208,8 @@ int cmd_add_index(int argc, char **argv)
 	while ((c = cli_getopt(argc, argv, longopts)) != -1) {
 		bf_index_spec *cur = o.nspecs ? &o.specs[o.nspecs - 1] : NULL;
 		switch (c) {
-		case 's': store_dir = optarg; break;
+		case 's': where.store = optarg; break;
+		case 'K': where.cluster = optarg; break;
 		case 't': o.table = optarg; break;
 		case 'n':
 			if (o.nspecs == BF_MAX_JOB_INDEXES)
@@ -242,6 +249,7 @@ int cmd_add_index(int argc, char **argv)
 		case 'e':
 			if (!parse_etcd(optarg, &o.etcd))
 				return BF_EXIT_USAGE;
+			where.etcd = optarg;
 			break;
 		case 'P':
 			if (!parse_lock_prefix(optarg))
@@ -281,8 +289,10 @@ int cmd_add_index(int argc, char **argv)
 		default: return BF_EXIT_USAGE;
 		}
 	}
-	if (!store_dir)
-		return cli_fail(BF_EXIT_USAGE, "--store DIR is required");
+	if (!cli_where_check(&where, true))
+		return BF_EXIT_USAGE;
+	if (where.cluster && !strcmp(where.etcd, "none"))
+		return cli_fail(BF_EXIT_USAGE, "a cluster's jobs take their lock in its etcd: --etcd none can't go with --cluster");
 	if (o.resume) {
 		if (!o.job_id)
 			return cli_fail(BF_EXIT_USAGE, "--resume needs --job-id ID");
@@ -298,16 +308,22 @@ int cmd_add_index(int argc, char **argv)
 				return cli_fail(BF_EXIT_USAGE, "index '%s' needs --columns", o.specs[i].name);
 	}
 
-	rc = bf_store_open(store_dir, 0, &st, &err);
-	if (rc)
+	rc = cli_place_open(&place, &where, 0, true, 0, &err);
+	if (rc) {
+		cli_place_close(&place);
 		return cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
+	}
+	if (where.cluster)
+		snprintf(again, sizeof(again), "--etcd %s --cluster %s", where.etcd, where.cluster);
+	else
+		snprintf(again, sizeof(again), "--store %s", bf_store_path(place.st));
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	cli_progress_init(&prog, quiet || json);
 	o.progress = show_progress;
 	o.progress_arg = &prog;
 	o.interrupt = &interrupted;
-	rc = bf_add_index(st, &o, &res, &err);
+	rc = bf_add_index_in(&place.env, &o, &res, &err);
 	cli_progress_done(&prog);
 	/* A duplicate in a unique index is never resumable (DESIGN §7),
 	 * whatever the record ended up saying. */
@@ -319,9 +335,9 @@ int cmd_add_index(int argc, char **argv)
 	if (rc) {
 		/* One line: the cause, then what became of the job. */
 		if (shown.id && cli_job_resumable(&shown, false))
-			code = cli_fail(cli_exit_for(rc), "%s (job %" PRId64 " %s; bfill add-index --store %s"
+			code = cli_fail(cli_exit_for(rc), "%s (job %" PRId64 " %s; bfill add-index %s"
 					" --resume --job-id %" PRId64 " continues it)", bf_err_text(&err),
-					shown.id, bf_job_state_name(shown.state), store_dir, shown.id);
+					shown.id, bf_job_state_name(shown.state), again, shown.id);
 		else
 			code = cli_fail(cli_exit_for(rc), "%s", bf_err_text(&err));
 	} else if (!json && !quiet) {
@@ -336,6 +352,6 @@ int cmd_add_index(int argc, char **argv)
 			       bf_fmt_bytes(res.index_bytes, b, sizeof(b)), res.backend.imports);
 		}
 	}
-	bf_store_close(st);
+	cli_place_close(&place);
 	return code;
 }

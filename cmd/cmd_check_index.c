@@ -1,11 +1,14 @@
 /*
- * bfill check-index --store DIR --table T --name I: exit 0 only when the
- * index holds exactly the entries its rows call for.
+ * bfill check-index (--store DIR | --etcd EPS --cluster NAME) --table T
+ * --name I: exit 0 only when the index holds exactly the entries its rows
+ * call for. On a cluster every replica is checked: each region's k-th peer
+ * for k = 1..replicas.
  */
 #include "bfill/check.h"
 #include "bfill/job.h"
 #include "bfill/store.h"
 #include "cmd/cli.h"
+#include "cmd/place.h"
 #include "util/util.h"
 
 #include <getopt.h>
@@ -14,7 +17,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-static int print_json(const bf_check_result *res, bool ok)
+static cJSON *result_json(const bf_check_result *res, bool ok)
 {
 	cJSON *o = cJSON_CreateObject(), *examples;
 
@@ -29,7 +32,48 @@ static int print_json(const bf_check_result *res, bool ok)
 	examples = cJSON_AddArrayToObject(o, "examples");
 	for (int i = 0; i < res->nexamples; i++)
 		cJSON_AddItemToArray(examples, cJSON_CreateString(res->examples[i]));
-	return cli_json_print(o);
+	return o;
+}
+
+static bool result_ok(const bf_check_result *res)
+{
+	return res->missing == 0 && res->extra == 0 && res->wrong_value == 0;
+}
+
+static void print_text(const char *table, const char *name, const char *replica,
+		       const bf_check_result *res)
+{
+	printf("%s.%s (%s)%s: %" PRIu64 " rows, %" PRIu64 " expected entries, %" PRIu64 " found: ",
+	       table, name, res->index_state, replica, res->rows, res->expected, res->found);
+	if (result_ok(res))
+		puts("OK");
+	else
+		printf("MISMATCH: %" PRIu64 " missing, %" PRIu64 " extra, %" PRIu64 " wrong value\n",
+		       res->missing, res->extra, res->wrong_value);
+	for (int i = 0; i < res->nexamples; i++)
+		printf("  %s\n", res->examples[i]);
+}
+
+/* One check of replica `replica` (0: a local store); the place is opened
+ * and closed here. */
+static int check_one(const cli_where *w, int replica, const char *table, const char *name,
+		     const char *tmp, uint64_t mem, bf_check_result *res, int *replicas,
+		     bf_err *err)
+{
+	char tmpdir[PATH_MAX + 32];
+	cli_place p;
+	int rc = cli_place_open(&p, w, BF_STORE_READONLY, true, replica, err);
+
+	if (rc == 0) {
+		*replicas = p.cluster ? bf_cluster_replicas(p.cluster) : 0;
+		snprintf(tmpdir, sizeof(tmpdir), "%s/check-%d", tmp ? tmp : p.sort, (int)getpid());
+		rc = bf_check_index_in(p.env.catalog, p.target, table, name, tmpdir, mem, res, err);
+		/* Leave no empty sort directory behind. */
+		if (!tmp)
+			rmdir(p.sort);
+	}
+	cli_place_close(&p);
+	return rc;
 }
 
 int cmd_check_index(int argc, char **argv)
@@ -38,20 +82,24 @@ int cmd_check_index(int argc, char **argv)
 		{ "store", required_argument, 0, 's' }, { "table", required_argument, 0, 't' },
 		{ "name", required_argument, 0, 'n' }, { "mem", required_argument, 0, 'm' },
 		{ "tmp-dir", required_argument, 0, 'd' }, { "json", no_argument, 0, 'j' },
+		{ "etcd", required_argument, 0, 'e' }, { "cluster", required_argument, 0, 'K' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
-	const char *store_dir = NULL, *table = NULL, *name = NULL, *tmp = NULL;
+	cli_where where = { 0 };
+	const char *table = NULL, *name = NULL, *tmp = NULL;
 	uint64_t mem = 256ULL << 20;
-	bool json = false;
-	char tmpdir[PATH_MAX], sortdir[PATH_MAX];
-	bf_store *st = NULL;
+	bool json = false, all_ok = true;
 	bf_check_result res;
 	bf_err err = { 0 };
-	int c, rc, code;
+	cJSON *list = NULL;
+	char label[32];
+	int c, rc, code = BF_EXIT_OK, replicas = 0;
 
 	while ((c = cli_getopt(argc, argv, longopts)) != -1) {
 		switch (c) {
-		case 's': store_dir = optarg; break;
+		case 's': where.store = optarg; break;
+		case 'e': where.etcd = optarg; break;
+		case 'K': where.cluster = optarg; break;
 		case 't': table = optarg; break;
 		case 'n': name = optarg; break;
 		case 'm':
@@ -61,47 +109,52 @@ int cmd_check_index(int argc, char **argv)
 		case 'd': tmp = optarg; break;
 		case 'j': json = true; break;
 		case 'h':
-			puts("usage: bfill check-index --store DIR --table T --name I [--mem SIZE] [--tmp-dir DIR] [--json]\n"
-			     "Recomputes the index from the rows and compares; exit 0 only when equal.");
+			puts("usage: bfill check-index (--store DIR | --etcd EPS --cluster NAME) --table T --name I\n"
+			     "                         [--mem SIZE] [--tmp-dir DIR] [--json]\n"
+			     "Recomputes the index from the rows and compares; exit 0 only when equal.\n"
+			     "On a cluster every replica is read and compared.");
 			return BF_EXIT_OK;
 		default: return BF_EXIT_USAGE;
 		}
 	}
-	if (!store_dir || !table || !name)
-		return cli_fail(BF_EXIT_USAGE, "--store DIR, --table T and --name I are required");
-	if (tmp) {
-		snprintf(tmpdir, sizeof(tmpdir), "%s/check-%d", tmp, (int)getpid());
-	} else {
-		bf_job_default_sort_dir(store_dir, sortdir, sizeof(sortdir));
-		snprintf(tmpdir, sizeof(tmpdir), "%s/check-%d", sortdir, (int)getpid());
+	if (!table || !name)
+		return cli_fail(BF_EXIT_USAGE, "--table T and --name I are required");
+	if (!cli_where_check(&where, false))
+		return BF_EXIT_USAGE;
+	/* A store is checked once; a cluster once per replica (the first
+	 * check says how many there are). */
+	for (int k = where.cluster ? 1 : 0; k == 0 || k <= (replicas ? replicas : 1); k++) {
+		rc = check_one(&where, k, table, name, tmp, mem, &res, &replicas, &err);
+		if (rc) {
+			cJSON_Delete(list);
+			return cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
+		}
+		bool ok = result_ok(&res);
+		all_ok = all_ok && ok;
+		snprintf(label, sizeof(label), k ? " replica %d" : "", k);
+		if (json && !where.cluster) {
+			code = cli_json_print(result_json(&res, ok));
+		} else if (json) {
+			if (!list)
+				list = cJSON_CreateArray();
+			cJSON *o = result_json(&res, ok);
+			cJSON_AddNumberToObject(o, "replica", k);
+			cJSON_AddItemToArray(list, o);
+		} else {
+			print_text(table, name, label, &res);
+		}
+		if (!where.cluster)
+			break;
 	}
-	rc = bf_store_open(store_dir, BF_STORE_READONLY, &st, &err);
-	if (rc == 0)
-		rc = bf_check_index(st, NULL, table, name, tmpdir, mem, &res, &err);
-	bf_store_close(st);
-	if (!tmp) {
-		/* Leave no empty sort directory behind. */
-		rmdir(sortdir);
+	if (list) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddBoolToObject(o, "ok", all_ok);
+		cJSON_AddItemToObject(o, "replicas", list);
+		code = cli_json_print(o);
 	}
-	if (rc)
-		return cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
-	bool ok = res.missing == 0 && res.extra == 0 && res.wrong_value == 0;
-	code = ok ? BF_EXIT_OK : BF_EXIT_FAIL;
-	if (json) {
-		if (print_json(&res, ok) != BF_EXIT_OK)
-			code = BF_EXIT_FAIL;
-	} else {
-		printf("%s.%s (%s): %" PRIu64 " rows, %" PRIu64 " expected entries, %" PRIu64 " found: ",
-		       table, name, res.index_state, res.rows, res.expected, res.found);
-		if (ok)
-			puts("OK");
-		else
-			printf("MISMATCH: %" PRIu64 " missing, %" PRIu64 " extra, %" PRIu64 " wrong value\n",
-			       res.missing, res.extra, res.wrong_value);
-		for (int i = 0; i < res.nexamples; i++)
-			printf("  %s\n", res.examples[i]);
-	}
-	if (!ok)
+	if (!all_ok) {
 		fprintf(stderr, "bfill check-index: index %s.%s does not match its rows\n", table, name);
+		code = BF_EXIT_FAIL;
+	}
 	return code;
 }

@@ -6,6 +6,7 @@
 #include "bfill/codec.h"
 #include "bfill/store.h"
 #include "cmd/cli.h"
+#include "cmd/place.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -37,37 +38,43 @@ int cmd_dump(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "store", required_argument, 0, 's' }, { "table", required_argument, 0, 't' },
 		{ "limit", required_argument, 0, 'l' }, { "help", no_argument, 0, 'h' },
+		{ "etcd", required_argument, 0, 'e' }, { "cluster", required_argument, 0, 'K' },
 		{ 0, 0, 0, 0 },
 	};
-	const char *store_dir = NULL, *table = NULL;
+	cli_where where = { 0 };
+	cli_place place = { 0 };
+	const char *table = NULL;
 	uint64_t limit = UINT64_MAX, printed = 0;
-	bf_store *st = NULL;
-	bf_store_iter *it = NULL;
+	bf_target_iter *it = NULL;
 	bf_table t;
 	bf_err err = { 0 };
 	uint8_t lo[BF_RECORD_PREFIX_LEN], hi[BF_RECORD_PREFIX_LEN];
-	bf_iter_opts io = { .readahead = 2 << 20 };
+	bf_scan_opts so = { .readahead = 2 << 20 };
 	int c, rc, code = BF_EXIT_OK;
 
 	while ((c = cli_getopt(argc, argv, longopts)) != -1) {
 		switch (c) {
-		case 's': store_dir = optarg; break;
+		case 's': where.store = optarg; break;
+		case 'e': where.etcd = optarg; break;
+		case 'K': where.cluster = optarg; break;
 		case 't': table = optarg; break;
 		case 'l':
 			if (!cli_u64("--limit", optarg, &limit))
 				return BF_EXIT_USAGE;
 			break;
 		case 'h':
-			puts("usage: bfill dump --store DIR --table T [--limit N]");
+			puts("usage: bfill dump (--store DIR | --etcd EPS --cluster NAME) --table T [--limit N]");
 			return BF_EXIT_OK;
 		default: return BF_EXIT_USAGE;
 		}
 	}
-	if (!store_dir || !table)
-		return cli_fail(BF_EXIT_USAGE, "--store DIR and --table T are required");
-	rc = bf_store_open(store_dir, BF_STORE_READONLY, &st, &err);
+	if (!table)
+		return cli_fail(BF_EXIT_USAGE, "--table T is required");
+	if (!cli_where_check(&where, false))
+		return BF_EXIT_USAGE;
+	rc = cli_place_open(&place, &where, BF_STORE_READONLY, true, 0, &err);
 	if (rc == 0)
-		rc = bf_catalog_get_table(bf_store_catalog(st), table, &t, &err);
+		rc = bf_catalog_get_table(place.env.catalog, table, &t, &err);
 	if (rc) {
 		code = cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
 		goto out;
@@ -75,7 +82,7 @@ int cmd_dump(int argc, char **argv)
 	bf_codec_record_prefix(lo, t.id);
 	bf_codec_record_prefix(hi, t.id);
 	hi[BF_RECORD_PREFIX_LEN - 1]++; /* "_r" -> "_s": just past the records */
-	rc = bf_store_iter_create(st, lo, sizeof(lo), hi, sizeof(hi), &io, &it, &err);
+	rc = bf_target_scan(place.target, lo, sizeof(lo), hi, sizeof(hi), &so, &it, &err);
 	if (rc) {
 		code = cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
 		goto out;
@@ -84,10 +91,10 @@ int cmd_dump(int argc, char **argv)
 		printf("%s%s", i ? "\t" : "", t.cols[i].name);
 	putchar('\n');
 	/* Output that can't be written ends the walk; cli_finish reports it. */
-	for (; printed < limit && bf_store_iter_valid(it) && !ferror(stdout);
-	     bf_store_iter_next(it), printed++) {
+	for (; printed < limit && bf_target_iter_valid(it) && !ferror(stdout);
+	     bf_target_iter_next(it), printed++) {
 		size_t klen, vlen;
-		const uint8_t *k = bf_store_iter_key(it, &klen), *v = bf_store_iter_value(it, &vlen);
+		const uint8_t *k = bf_target_iter_key(it, &klen), *v = bf_target_iter_value(it, &vlen);
 		int64_t handle;
 		bf_row_view rv;
 		rc = bf_codec_decode_record_key(k, klen, NULL, &handle);
@@ -110,11 +117,11 @@ int cmd_dump(int argc, char **argv)
 		}
 		putchar('\n');
 	}
-	rc = bf_store_iter_status(it, &err);
+	rc = bf_target_iter_status(it, &err);
 	if (rc)
 		code = cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
 out:
-	bf_store_iter_destroy(it);
-	bf_store_close(st);
+	bf_target_iter_destroy(it);
+	cli_place_close(&place);
 	return code;
 }

@@ -6,15 +6,17 @@
 #include "bfill/gen.h"
 #include "bfill/store.h"
 #include "cmd/cli.h"
+#include "cmd/place.h"
 #include "util/util.h"
 
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char gen_help[] =
-	"usage: bfill gen --store DIR --rows N [--seed S] [--table NAME]\n"
+	"usage: bfill gen (--store DIR | --etcd EPS --cluster NAME) --rows N [--seed S] [--table NAME]\n"
 	"                 [--threads N] [--compression none|lz4|zstd] [--json] [--quiet]\n"
 	"Creates a sysbench sbtest table (id, k, c, pad) with rows 1..N, named sbtest1 unless\n"
 	"--table says otherwise: any name TiDB accepts quoted (quotes and backslashes too), but\n"
@@ -47,13 +49,14 @@ int cmd_gen(int argc, char **argv)
 		{ "seed", required_argument, 0, 'S' },  { "table", required_argument, 0, 't' },
 		{ "threads", required_argument, 0, 'T' }, { "compression", required_argument, 0, 'c' },
 		{ "json", no_argument, 0, 'j' }, { "quiet", no_argument, 0, 'q' },
+		{ "etcd", required_argument, 0, 'e' }, { "cluster", required_argument, 0, 'K' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
-	const char *store_dir = NULL;
+	cli_where where = { 0 };
+	cli_place place = { 0 };
 	bf_gen_opts o = { .table = "sbtest1", .seed = 1 };
 	bool have_rows = false, json = false, quiet = false;
 	uint64_t v;
-	bf_store *st = NULL;
 	bf_gen_stats stats;
 	cli_progress prog;
 	bf_err err = { 0 };
@@ -61,7 +64,9 @@ int cmd_gen(int argc, char **argv)
 
 	while ((c = cli_getopt(argc, argv, longopts)) != -1) {
 		switch (c) {
-		case 's': store_dir = optarg; break;
+		case 's': where.store = optarg; break;
+		case 'e': where.etcd = optarg; break;
+		case 'K': where.cluster = optarg; break;
 		case 'r':
 			if (!cli_u64("--rows", optarg, &o.rows))
 				return BF_EXIT_USAGE;
@@ -88,8 +93,8 @@ int cmd_gen(int argc, char **argv)
 		default: return BF_EXIT_USAGE;
 		}
 	}
-	if (!store_dir)
-		return cli_fail(BF_EXIT_USAGE, "--store DIR is required");
+	if (!cli_where_check(&where, false))
+		return BF_EXIT_USAGE;
 	if (!have_rows)
 		return cli_fail(BF_EXIT_USAGE, "--rows N is required");
 	/* The name is not echoed: it may hold the very newline refused. */
@@ -98,13 +103,27 @@ int cmd_gen(int argc, char **argv)
 				" UTF-8, no control character (tab, newline, ...), no trailing space",
 				BF_NAME_MAX - 1);
 
-	rc = bf_store_open(store_dir, BF_STORE_CREATE, &st, &err);
-	if (rc)
-		return cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
+	rc = cli_place_open(&place, &where, BF_STORE_CREATE, true, 0, &err);
+	if (rc) {
+		code = cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
+		goto out;
+	}
 	cli_progress_init(&prog, quiet || json);
 	o.progress = gen_progress;
 	o.progress_arg = &prog;
-	rc = bf_gen_sbtest(st, &o, &stats, &err);
+	if (place.st) {
+		rc = bf_gen_sbtest(place.st, &o, &stats, &err);
+	} else {
+		/* Into a cluster: the rows go through its store nodes' Write and
+		 * MultiIngest, the table record into its catalog in etcd. */
+		bf_gen_place pl = { .catalog = place.env.catalog, .target = place.target,
+				    .tmp_parent = place.sort };
+		rc = bf_mkdirs(place.sort, &err);
+		if (rc == 0)
+			rc = bf_gen_sbtest_in(&pl, &o, &stats, &err);
+		rmdir(place.work);
+		rmdir(place.sort);
+	}
 	cli_progress_done(&prog);
 	if (rc) {
 		code = cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
@@ -115,10 +134,10 @@ int cmd_gen(int argc, char **argv)
 	} else if (!quiet) {
 		char b[32];
 		printf("generated %" PRIu64 " rows into %s.%s (table id %" PRId64 ", %s) in %.2f s: %.0f rows/s\n",
-		       stats.rows, store_dir, o.table, stats.table_id, bf_fmt_bytes(stats.bytes, b, sizeof(b)),
+		       stats.rows, cli_place_name(&place), o.table, stats.table_id, bf_fmt_bytes(stats.bytes, b, sizeof(b)),
 		       stats.seconds, stats.seconds > 0 ? (double)stats.rows / stats.seconds : 0);
 	}
 out:
-	bf_store_close(st);
+	cli_place_close(&place);
 	return code;
 }

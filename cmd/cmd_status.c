@@ -10,6 +10,7 @@
 #include "bfill/job_live.h"
 #include "bfill/store.h"
 #include "cmd/cli.h"
+#include "cmd/place.h"
 #include "cmd/job_view.h"
 #include "util/util.h"
 
@@ -77,51 +78,55 @@ static void collect_damaged(const char *record, const char *why, void *arg)
 		 record, why);
 }
 
-/* One attempt: open read-only, read the job records, close. */
-static int read_once(const char *store_dir, job_list *l, bf_err *err)
+/* One attempt: open read-only (a store) or through etcd (a cluster), read
+ * the job records, close; *live gets where running jobs hold their
+ * locks. */
+static int read_once(const cli_where *w, job_list *l, char *live, size_t livelen, bf_err *err)
 {
-	bf_store *st = NULL;
+	cli_place p;
 	int rc;
 
 	l->n = 0;
 	l->ndamaged = 0;
 	l->damaged[0] = '\0';
-	rc = bf_store_open(store_dir, BF_STORE_READONLY, &st, err);
+	rc = cli_place_open(&p, w, BF_STORE_READONLY, false, 0, err);
 	if (rc)
 		goto out;
+	snprintf(live, livelen, "%s", p.env.live_dir);
 	/* Seam "status.read": the read fails the way a file deleted under
 	 * the open makes it fail. */
 	if (bf_fault_hit("status.read")) {
 		rc = bf_errf(err, BF_ECORRUPT, "%s: Corruption: Can't access a table file (injected)",
-			     store_dir);
+			     cli_place_name(&p));
 		goto out;
 	}
-	rc = bf_catalog_foreach_job(bf_store_catalog(st), collect_job, collect_damaged, l, err);
+	rc = bf_catalog_foreach_job(p.env.catalog, collect_job, collect_damaged, l, err);
 	if (rc == BF_ENOMEM)
 		bf_errf(err, rc, "out of memory reading the job records");
 out:
-	bf_store_close(st);
+	cli_place_close(&p);
 	return rc;
 }
 
 /* The errors a writer's file changes cause in a store that exists; a
- * store that is not there (no CURRENT file) is not worth waiting for. */
-static bool transient(int rc, const char *store_dir)
+ * store that is not there (no CURRENT file) is not worth waiting for.
+ * A cluster's etcd client has its own deadlines and failover. */
+static bool transient(int rc, const cli_where *w)
 {
 	char current[PATH_MAX];
 
-	if (rc != BF_EIO && rc != BF_ECORRUPT && rc != BF_ENOTFOUND)
+	if (!w->store || (rc != BF_EIO && rc != BF_ECORRUPT && rc != BF_ENOTFOUND))
 		return false;
-	snprintf(current, sizeof(current), "%s/CURRENT", store_dir);
+	snprintf(current, sizeof(current), "%s/CURRENT", w->store);
 	return access(current, F_OK) == 0;
 }
 
-static int read_jobs(const char *store_dir, job_list *l, bf_err *err)
+static int read_jobs(const cli_where *w, job_list *l, char *live, size_t livelen, bf_err *err)
 {
 	int64_t deadline = bf_now_ms() + READ_RETRY_MS;
 	int rc;
 
-	while ((rc = read_once(store_dir, l, err)) && transient(rc, store_dir) &&
+	while ((rc = read_once(w, l, live, livelen, err)) && transient(rc, w) &&
 	       bf_now_ms() < deadline)
 		bf_sleep_ms(READ_RETRY_SLEEP_MS);
 	return rc;
@@ -235,9 +240,12 @@ int cmd_status(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "store", required_argument, 0, 's' }, { "job", required_argument, 0, 'j' },
-		{ "json", no_argument, 0, 'J' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+		{ "json", no_argument, 0, 'J' }, { "help", no_argument, 0, 'h' },
+		{ "etcd", required_argument, 0, 'e' }, { "cluster", required_argument, 0, 'K' },
+		{ 0, 0, 0, 0 },
 	};
-	const char *store_dir = NULL;
+	cli_where where = { 0 };
+	char live[PATH_MAX] = "";
 	job_list l = { 0 };
 	uint64_t id;
 	bool json = false;
@@ -246,7 +254,9 @@ int cmd_status(int argc, char **argv)
 
 	while ((ch = cli_getopt(argc, argv, longopts)) != -1) {
 		switch (ch) {
-		case 's': store_dir = optarg; break;
+		case 's': where.store = optarg; break;
+		case 'e': where.etcd = optarg; break;
+		case 'K': where.cluster = optarg; break;
 		case 'j':
 			if (!cli_u64("--job", optarg, &id))
 				return BF_EXIT_USAGE;
@@ -254,7 +264,7 @@ int cmd_status(int argc, char **argv)
 			break;
 		case 'J': json = true; break;
 		case 'h':
-			puts("usage: bfill status --store DIR [--job ID] [--json]\n"
+			puts("usage: bfill status (--store DIR | --etcd EPS --cluster NAME) [--job ID] [--json]\n"
 			     "Shows each job: state (for a failed job whether --resume can continue it),\n"
 			     "phase, rows, rate and ETA while it runs, its lock key and last error.\n"
 			     "Works while a job runs in another process. Exit status 1 when a job\n"
@@ -263,14 +273,14 @@ int cmd_status(int argc, char **argv)
 		default: return BF_EXIT_USAGE;
 		}
 	}
-	if (!store_dir)
-		return cli_fail(BF_EXIT_USAGE, "--store DIR is required");
-	rc = read_jobs(store_dir, &l, &err);
+	if (!cli_where_check(&where, false))
+		return BF_EXIT_USAGE;
+	rc = read_jobs(&where, &l, live, sizeof(live), &err);
 	if (rc) {
 		code = cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
 		goto out;
 	}
-	code = print_jobs(store_dir, &l, json);
+	code = print_jobs(live, &l, json);
 	if (l.ndamaged)
 		code = cli_fail(BF_EXIT_FAIL, "damaged job record%s: %s%s", l.ndamaged > 1 ? "s" : "",
 				l.damaged, l.only || !l.n ? "" : "; the other jobs are shown");

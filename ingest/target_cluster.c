@@ -379,7 +379,7 @@ static void scan_fetch(scan_iter *s)
 		last = !r.end_len || (s->hi && bf_key_cmp(s->hi, s->hilen, r.end, r.end_len) <= 0);
 		end = last ? s->hi : r.end;
 		endlen = last ? (s->hi ? s->hilen : 0) : r.end_len;
-		rc = bf_tikv_scan(t->client, &r, s->cur, s->curlen, end, endlen, t->o.scan_page_keys,
+		rc = bf_tikv_scan(t->client, &r, t->o.read_replica, s->cur, s->curlen, end, endlen, t->o.scan_page_keys,
 				  false, &s->page, &re, &s->err);
 		if (rc || re.kind != BF_TIKV_OK) {
 			rc = retry_or_fail(&rt, &r, rc, &re, &s->err);
@@ -449,7 +449,7 @@ static void scan_seek_last(void *it)
 		for (size_t i = np; rc == 0 && i-- > 0;) {
 			const bf_range_piece *p = &pieces[i];
 			bf_tikv_error re = { 0 };
-			rc = bf_tikv_scan(t->client, p->region, p->hi, p->hi ? p->hilen : 0, p->lo,
+			rc = bf_tikv_scan(t->client, p->region, t->o.read_replica, p->hi, p->hi ? p->hilen : 0, p->lo,
 					  p->lolen, 1, true, &s->page, &re, &s->err);
 			if (rc || re.kind != BF_TIKV_OK) {
 				rc = retry_or_fail(&rt, p->region, rc, &re, &s->err);

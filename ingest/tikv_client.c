@@ -230,17 +230,23 @@ static int pairs_call(bf_tikv_client *c, const bf_region_peer *leader, const bf_
 	return rc;
 }
 
-int bf_tikv_scan(bf_tikv_client *c, const bf_region *r, const void *start, size_t startlen,
-		 const void *end, size_t endlen, uint32_t limit, bool reverse,
+int bf_tikv_scan(bf_tikv_client *c, const bf_region *r, int replica, const void *start,
+		 size_t startlen, const void *end, size_t endlen, uint32_t limit, bool reverse,
 		 bf_tikv_pairs **pairs, bf_tikv_error *re, bf_err *err)
 {
 	const bf_region_peer *leader;
 	bf_rpc_buf req = { 0 };
-	int rc;
+	int rc = 0;
 
 	*pairs = NULL;
 	memset(re, 0, sizeof(*re));
-	rc = leader_of(r, &leader, err);
+	/* Every peer answers scans: a replica is read where it asks. */
+	if (replica > 0 && replica <= r->npeers)
+		leader = &r->peers[replica - 1];
+	else if (replica > 0)
+		return bf_errf(err, BF_EINVAL, "region %" PRIu64 " has no replica %d", r->id, replica);
+	else
+		rc = leader_of(r, &leader, err);
 	if (rc)
 		return rc;
 	if (bf_tikv_wire_scan(r, leader, start, startlen, end, endlen, limit, reverse, &req))

@@ -68,9 +68,10 @@ void bf_tikv_writer_destroy(bf_tikv_writer *w);
  */
 int bf_tikv_multi_ingest(bf_tikv_client *c, const bf_region *r, const bf_tikv_metas *metas,
 			 const bf_fence_token *token, bf_tikv_error *re, bf_err *err);
-/* KvScan of r's leader (see bf_tikv_wire_scan); *pairs is the caller's. */
-int bf_tikv_scan(bf_tikv_client *c, const bf_region *r, const void *start, size_t startlen,
-		 const void *end, size_t endlen, uint32_t limit, bool reverse,
+/* KvScan of r's leader, or of its replica-th peer (1-based; 0 = the
+ * leader) (see bf_tikv_wire_scan); *pairs is the caller's. */
+int bf_tikv_scan(bf_tikv_client *c, const bf_region *r, int replica, const void *start,
+		 size_t startlen, const void *end, size_t endlen, uint32_t limit, bool reverse,
 		 bf_tikv_pairs **pairs, bf_tikv_error *re, bf_err *err);
 /* KvBatchGet of the probes' keys on r's leader; *pairs is the caller's. */
 int bf_tikv_batch_get(bf_tikv_client *c, const bf_region *r, const bf_probe *probes, size_t n,

@@ -163,11 +163,10 @@ out:
 	return rc;
 }
 
-int bf_check_index(bf_store *st, bf_target *target, const char *table, const char *index,
-		   const char *tmp_dir, uint64_t mem, bf_check_result *res, bf_err *err)
+int bf_check_index_in(bf_catalog *cat, bf_target *target, const char *table, const char *index,
+		      const char *tmp_dir, uint64_t mem, bf_check_result *res, bf_err *err)
 {
 	bf_table t;
-	bf_target *own = NULL;
 	bf_target_snap *snap = NULL;
 	bf_engine *eng = NULL;
 	bf_sortbuf *sb = NULL;
@@ -175,7 +174,7 @@ int bf_check_index(bf_store *st, bf_target *target, const char *table, const cha
 	int rc, pos;
 
 	memset(res, 0, sizeof(*res));
-	rc = bf_catalog_get_table(bf_store_catalog(st), table, &t, err);
+	rc = bf_catalog_get_table(cat, table, &t, err);
 	if (rc)
 		return rc;
 	pos = bf_table_index(&t, index);
@@ -188,12 +187,7 @@ int bf_check_index(bf_store *st, bf_target *target, const char *table, const cha
 		return bf_errf(err, BF_ESTATE, "index '%s' on table '%s' is being built by job %" PRId64
 			       " (%s); check it once the job is done", index, table, t.indexes[pos].job_id,
 			       res->index_state);
-	if (!target) {
-		rc = bf_target_local_create(st, &own, err);
-		target = own;
-	}
-	if (rc == 0)
-		rc = bf_rmtree(tmp_dir, err);
+	rc = bf_rmtree(tmp_dir, err);
 	if (rc == 0)
 		rc = bf_sortbuf_create((size_t)(mem < MIN_MEM ? MIN_MEM : mem), &sb, err);
 	if (rc == 0)
@@ -205,10 +199,26 @@ int bf_check_index(bf_store *st, bf_target *target, const char *table, const cha
 	if (rc == 0)
 		rc = compare(target, snap, &t, &t.indexes[pos], eng, res, err);
 out:
-	if (target)
-		bf_target_snapshot_release(target, snap);
+	bf_target_snapshot_release(target, snap);
 	bf_sortbuf_destroy(sb);
 	bf_engine_remove(eng, tmp_dir, NULL);
+	return rc;
+}
+
+int bf_check_index(bf_store *st, bf_target *target, const char *table, const char *index,
+		   const char *tmp_dir, uint64_t mem, bf_check_result *res, bf_err *err)
+{
+	bf_target *own = NULL;
+	int rc = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (!target) {
+		rc = bf_target_local_create(st, &own, err);
+		target = own;
+	}
+	if (rc == 0)
+		rc = bf_check_index_in(bf_store_catalog(st), target, table, index, tmp_dir, mem, res,
+				       err);
 	bf_target_destroy(own);
 	return rc;
 }

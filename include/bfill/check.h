@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "bfill/catalog.h"
 #include "bfill/error.h"
 #include "bfill/store.h"
 #include "bfill/target.h"
@@ -41,6 +42,10 @@ typedef struct bf_check_result {
  */
 int bf_check_index(bf_store *st, bf_target *target, const char *table, const char *index,
 		   const char *tmp_dir, uint64_t mem, bf_check_result *res, bf_err *err);
+/* The same with the table's record from catalog and the data read from
+ * target (a cluster's, say; both borrowed). */
+int bf_check_index_in(bf_catalog *cat, bf_target *target, const char *table, const char *index,
+		      const char *tmp_dir, uint64_t mem, bf_check_result *res, bf_err *err);
 
 #ifdef __cplusplus
 }

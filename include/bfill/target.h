@@ -142,6 +142,9 @@ typedef struct bf_target_cluster_opts {
 	int backoff_cap_ms;       /* 0 = 3 s */
 	uint32_t scan_page_keys;  /* pairs per KvScan page; 0 = 4096 */
 	uint64_t commit_ts;       /* of the written pairs; 0 = from the clock */
+	/* Scans read each region's leader (0), or its read_replica-th peer
+	 * (1-based), so that check-index can verify every replica. */
+	int read_replica;
 } bf_target_cluster_opts;
 
 /*

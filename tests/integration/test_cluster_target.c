@@ -376,7 +376,7 @@ Test(cluster_target, a_reverse_scan_reads_down_from_its_start_key)
 	cr_assert_eq(bf_tikv_client_create(tcluster, 5000, &c, &err), 0);
 	record_key(lo, 10);
 	record_key(hi, 50);
-	cr_assert_eq(bf_tikv_scan(c, &r, hi, sizeof(hi), lo, sizeof(lo), 3, true, &pairs, &re, &err),
+	cr_assert_eq(bf_tikv_scan(c, &r, 0, hi, sizeof(hi), lo, sizeof(lo), 3, true, &pairs, &re, &err),
 		     0, "%s", bf_err_text(&err));
 	cr_assert_eq(re.kind, BF_TIKV_OK);
 	cr_assert_eq(bf_tikv_pairs_count(pairs), 3);
@@ -388,7 +388,7 @@ Test(cluster_target, a_reverse_scan_reads_down_from_its_start_key)
 	bf_tikv_pairs_free(pairs);
 	/* The lower bound is inclusive; empty bounds are the region's. */
 	record_key(lo, 99);
-	cr_assert_eq(bf_tikv_scan(c, &r, NULL, 0, lo, sizeof(lo), 10, true, &pairs, &re, &err), 0);
+	cr_assert_eq(bf_tikv_scan(c, &r, 0, NULL, 0, lo, sizeof(lo), 10, true, &pairs, &re, &err), 0);
 	cr_assert_eq(bf_tikv_pairs_count(pairs), 1);
 	bf_tikv_pairs_free(pairs);
 	bf_tikv_client_destroy(c);

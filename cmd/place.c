@@ -1,0 +1,121 @@
+/*
+ * Opening a command's place: a local store or a cluster (see cmd/place.h).
+ */
+#include "cmd/place.h"
+#include "bfill/catalog_etcd.h"
+#include "cmd/cli.h"
+#include "util/endpoints.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+bool cli_where_cluster(const cli_where *w)
+{
+	return w->cluster != NULL;
+}
+
+bool cli_where_check(const cli_where *w, bool etcd_with_store)
+{
+	bf_err err = { 0 };
+	if (w->store && w->cluster) {
+		cli_fail(BF_EXIT_USAGE, "--store and --cluster name two places; give one");
+		return false;
+	}
+	if (!w->store && !w->cluster) {
+		cli_fail(BF_EXIT_USAGE, "--store DIR (or --etcd EPS --cluster NAME) is required");
+		return false;
+	}
+	if (w->cluster && !w->etcd) {
+		cli_fail(BF_EXIT_USAGE, "--cluster NAME needs --etcd EPS, where its layout lives");
+		return false;
+	}
+	if (w->cluster && (!*w->cluster || strlen(w->cluster) >= BF_CLUSTER_NAME_MAX ||
+			   strchr(w->cluster, '/'))) {
+		cli_fail(BF_EXIT_USAGE, "--cluster must be 1..%d characters without '/'",
+			 BF_CLUSTER_NAME_MAX - 1);
+		return false;
+	}
+	if (w->store && w->etcd && !etcd_with_store) {
+		cli_fail(BF_EXIT_USAGE, "--etcd goes with --cluster NAME here");
+		return false;
+	}
+	if (w->etcd && strcmp(w->etcd, "none") && bf_endpoints_check(w->etcd, &err)) {
+		cli_fail(BF_EXIT_USAGE, "--etcd: %s", bf_err_text(&err));
+		return false;
+	}
+	return true;
+}
+
+static int open_store(cli_place *p, const cli_where *w, unsigned flags, bf_err *err)
+{
+	int rc = bf_store_open(w->store, flags, &p->st, err);
+	if (rc)
+		return rc;
+	snprintf(p->name, sizeof(p->name), "%s", bf_store_path(p->st));
+	return bf_job_env_store(p->st, NULL, &p->env, p->sort, sizeof(p->sort),
+				&p->target, err);
+}
+
+static int open_cluster(cli_place *p, const cli_where *w, bool want_target, int read_replica,
+			bf_err *err)
+{
+	bf_cluster_opts co = { .watch = want_target };
+	char cwd[PATH_MAX];
+	const char *tmp = getenv("TMPDIR");
+	int rc = bf_etcd_create(w->etcd, NULL, &p->etcd, err);
+
+	if (rc == 0)
+		rc = bf_cluster_open(p->etcd, w->cluster, &co, &p->cluster, err);
+	if (rc == 0)
+		rc = bf_catalog_etcd_create(p->etcd, bf_cluster_root(p->cluster), &p->own_cat, err);
+	if (rc)
+		return rc;
+	snprintf(p->name, sizeof(p->name), "cluster %s", w->cluster);
+	if (!getcwd(cwd, sizeof(cwd)))
+		return bf_errf(err, -errno, "cannot tell the working directory: %s", strerror(errno));
+	/* A cluster has no directory of its own here: sort files go next to
+	 * where the command runs, live locks under the temporary directory
+	 * (so `status` on this machine sees jobs running on it). */
+	snprintf(p->sort, sizeof(p->sort), "%s/bfill-%s.sort", cwd, w->cluster);
+	snprintf(p->live, sizeof(p->live), "%s/bfill-cluster-%s", tmp && *tmp ? tmp : "/tmp",
+		 bf_cluster_uuid(p->cluster));
+	rc = bf_mkdirs(p->live, err);
+	if (rc == 0 && want_target) {
+		snprintf(p->work, sizeof(p->work), "%s/target", p->sort);
+		bf_target_cluster_opts to = { .work_dir = p->work, .read_replica = read_replica };
+		rc = bf_target_cluster_create(p->cluster, &to, &p->target, err);
+	}
+	p->env.catalog = p->own_cat;
+	p->env.target = p->target;
+	p->env.lock_scope = bf_cluster_uuid(p->cluster);
+	p->env.live_dir = p->live;
+	p->env.default_sort_dir = p->sort;
+	return rc;
+}
+
+int cli_place_open(cli_place *p, const cli_where *w, unsigned store_flags, bool want_target,
+		   int read_replica, bf_err *err)
+{
+	memset(p, 0, sizeof(*p));
+	return w->cluster ? open_cluster(p, w, want_target, read_replica, err)
+			  : open_store(p, w, store_flags, err);
+}
+
+void cli_place_close(cli_place *p)
+{
+	bf_target_destroy(p->target);
+	bf_catalog_destroy(p->own_cat);
+	bf_cluster_close(p->cluster);
+	bf_etcd_destroy(p->etcd);
+	bf_store_close(p->st);
+	memset(p, 0, sizeof(*p));
+}
+
+const char *cli_place_name(const cli_place *p)
+{
+	return p->name;
+}

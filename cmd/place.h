@@ -1,0 +1,57 @@
+/*
+ * Where a command works: a local store (--store DIR) or a cluster of store
+ * nodes (--etcd EPS --cluster NAME, DESIGN §9). Either way the command
+ * gets a job environment: a catalog, an import target, the scope of lock
+ * keys, a directory for the live locks of running jobs and a default sort
+ * directory.
+ */
+#ifndef BFILL_CMD_PLACE_H
+#define BFILL_CMD_PLACE_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+#include "bfill/catalog.h"
+#include "bfill/cluster.h"
+#include "bfill/etcd.h"
+#include "bfill/job.h"
+#include "bfill/store.h"
+#include "bfill/target.h"
+
+typedef struct cli_where {
+	const char *store;   /* --store DIR */
+	const char *etcd;    /* --etcd EPS */
+	const char *cluster; /* --cluster NAME */
+} cli_where;
+
+typedef struct cli_place {
+	bf_store *st;          /* a local store, or NULL */
+	bf_etcd *etcd;         /* a cluster's etcd, or NULL */
+	bf_cluster *cluster;   /* or NULL */
+	bf_catalog *own_cat;   /* the cluster's catalog (the store's is its own) */
+	bf_target *target;     /* owned; NULL when not asked for */
+	bf_job_env env;
+	char sort[PATH_MAX], live[PATH_MAX], work[PATH_MAX + 16], name[PATH_MAX];
+} cli_place;
+
+/*
+ * Checks that the command got either --store or --cluster with --etcd
+ * (one usage line and false otherwise). etcd_with_store: --etcd may also
+ * come with --store (add-index's lock).
+ */
+bool cli_where_check(const cli_where *w, bool etcd_with_store);
+bool cli_where_cluster(const cli_where *w);
+
+/*
+ * Opens the place: the store with store_flags, or the cluster (its layout
+ * and catalog in etcd). With want_target, an import target too; for a
+ * cluster, read_replica (see bf_target_cluster_opts) says which replica
+ * its scans read. Close with cli_place_close, also after a failure.
+ */
+int cli_place_open(cli_place *p, const cli_where *w, unsigned store_flags, bool want_target,
+		   int read_replica, bf_err *err);
+void cli_place_close(cli_place *p);
+/* How messages name the place: the store's path or "cluster NAME". */
+const char *cli_place_name(const cli_place *p);
+
+#endif
