@@ -49,10 +49,10 @@ void job_save_locked(job_run *r)
 	bf_err e = { 0 };
 	r->job.update_ms = bf_wall_ms();
 	int rc = bf_catalog_put_job(r->cat, &r->job, &e);
-	if (rc && !r->persist_rc) {
-		r->persist_rc = rc;
-		r->persist_err = e;
-	}
+	/* Only the latest write counts: a catalog in etcd may be out of reach
+	 * for a while, and the next write puts everything right. */
+	r->persist_rc = rc;
+	r->persist_err = e;
 	r->last_save_ms = bf_now_ms();
 }
 

@@ -109,19 +109,32 @@ int job_hook_flushed(void *arg, const uint8_t *key, uint64_t rows, bf_err *err)
 {
 	job_run *r = arg;
 	bf_backend_stats bs;
-	int rc;
 
 	/* Read after the pipeline computed what is durable: a generation
 	 * sealed before that is counted in. */
+	(void)err;
 	bf_backend_stats_get(r->backend, &bs);
 	pthread_mutex_lock(&r->mu);
 	r->job.cp.has_flushed = true;
 	memcpy(r->job.cp.flushed_key, key, BF_RECORD_KEY_LEN);
 	r->job.cp.flushed_rows = rows;
 	snprintf(r->job.cp.engine_id, sizeof(r->job.cp.engine_id), "g%" PRIu64, bs.generation);
-	r->job.update_ms = bf_wall_ms();
-	rc = bf_catalog_put_job(r->cat, &r->job, err);
+	/* A flushed checkpoint that can't be written now (a catalog in etcd
+	 * out of reach) costs a resume some rescanning, nothing else: the
+	 * next one carries it. */
+	job_save_locked(r);
 	pthread_mutex_unlock(&r->mu);
+	return 0;
+}
+
+/* A catalog write that may not have reached the catalog (etcd out of reach
+ * or slow) can't commit an import; the round starts over as if its lock
+ * were lost (re-importing is idempotent), for as long as the lock timeout
+ * allows. */
+static int commit_result(int rc, bf_err *err)
+{
+	if (rc == BF_EUNAVAIL || rc == BF_ETIMEDOUT || rc == BF_EUNKNOWN)
+		return bf_err_prefix(err, BF_ELOCKLOST, "the import could not be recorded");
 	return rc;
 }
 
@@ -149,7 +162,9 @@ static int finish_locked(job_run *r, uint64_t rows, bf_err *err)
 	int ntokens = bf_backend_tokens(r->backend, tokens, BF_MAX_JOB_INDEXES);
 	int rc = bf_catalog_put_table_and_job_fenced(r->cat, &r->table, &r->job, tokens, ntokens, err);
 	r->committed = rc == 0;
-	return rc;
+	if (rc == 0)
+		r->persist_rc = 0;
+	return commit_result(rc, err);
 }
 
 int job_hook_imported(void *arg, const uint8_t *key, uint64_t rows, bool final, bf_err *err)
@@ -178,7 +193,7 @@ int job_hook_imported(void *arg, const uint8_t *key, uint64_t rows, bool final, 
 	if (final)
 		rc = finish_locked(r, rows, err);
 	else
-		rc = bf_catalog_put_job(r->cat, &r->job, err);
+		rc = commit_result(bf_catalog_put_job(r->cat, &r->job, err), err);
 	pthread_mutex_unlock(&r->mu);
 	return rc;
 }

@@ -34,9 +34,9 @@ typedef struct job_run {
 
 /* "<sort_dir>/job-<id>". */
 void job_dir_of(const bf_job *job, char *out, size_t n);
-/* Writes the job record; a failure is remembered (status writes are
- * advisory while running) and reported when the run ends. Caller holds
- * r->mu. */
+/* Writes the job record. Status writes are advisory while the job runs: a
+ * failure is remembered until a later write succeeds, and reported when
+ * the run ends with it still standing. Caller holds r->mu. */
 void job_save_locked(job_run *r);
 
 /* ---- job_checkpoint.c ---- */

@@ -10,6 +10,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,8 +46,14 @@ static t_stores *all;
 
 static const char *store_bin(void)
 {
+	static char abs[PATH_MAX];
 	const char *b = getenv("BFILL_STORE_BIN");
-	return b && *b ? b : "./bin/bfill-store";
+	if (b && *b)
+		return b;
+	/* Absolute, so that a test may change its directory. */
+	if (!abs[0] && !realpath("./bin/bfill-store", abs))
+		snprintf(abs, sizeof(abs), "./bin/bfill-store");
+	return abs;
 }
 
 /* Times "serving cluster" appears in the log: a start adds one. */
