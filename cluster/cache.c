@@ -210,11 +210,11 @@ void snap_free(snap *s)
 	free(s);
 }
 
-long snap_locate(const snap *s, const void *k, size_t klen)
+/* How many regions start at or before k (the first of them at 0). */
+static size_t starting_by(const snap *s, const void *k, size_t klen)
 {
 	size_t lo = 0, hi = s->nregions;
 
-	/* The last region whose start is <= k. */
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		const creg *r = &s->regions[mid];
@@ -223,31 +223,26 @@ long snap_locate(const snap *s, const void *k, size_t klen)
 		else
 			hi = mid;
 	}
-	if (lo == 0)
+	return lo;
+}
+
+long snap_locate(const snap *s, const void *k, size_t klen)
+{
+	size_t n = starting_by(s, k, klen);
+	const creg *r = n ? &s->regions[n - 1] : NULL;
+
+	/* The last region starting at or before k holds it, unless k lies
+	 * past its end (a gap left by what was learned). */
+	if (!r || (r->end_len && cluster_key_cmp(k, klen, creg_end(r), r->end_len) >= 0))
 		return -1;
-	const creg *r = &s->regions[lo - 1];
-	if (r->end_len && cluster_key_cmp(k, klen, creg_end(r), r->end_len) >= 0)
-		return -1;
-	return (long)(lo - 1);
+	return (long)(n - 1);
 }
 
 long snap_first_from(const snap *s, const void *k, size_t klen)
 {
 	long at = snap_locate(s, k, klen);
-	size_t lo = 0, hi = s->nregions;
 
-	if (at >= 0)
-		return at;
-	/* The first region whose start is > k. */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const creg *r = &s->regions[mid];
-		if (cluster_key_cmp(creg_start(r), r->start_len, k, klen) <= 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return (long)lo;
+	return at >= 0 ? at : (long)starting_by(s, k, klen);
 }
 
 long snap_find_id(const snap *s, uint64_t id)

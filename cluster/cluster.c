@@ -218,28 +218,38 @@ int bf_cluster_refresh(bf_cluster *c, bf_err *err)
 	return 0;
 }
 
-void bf_cluster_learn_regions(bf_cluster *c, const bf_region *r, size_t n)
+/* What a store said, as a change to the current snapshot: the new one,
+ * or NULL when nothing changes. */
+typedef struct learned {
+	const bf_region *regions; /* learn_regions */
+	size_t n;
+	uint64_t region_id, store_id; /* learn_leader */
+} learned;
+
+/* Computed from the current snapshot under write_mu, so that two learns
+ * at once both land. */
+static void learn(bf_cluster *c, const learned *l)
 {
 	snap *next, *old = NULL;
 
 	pthread_mutex_lock(&c->write_mu);
-	next = snap_learn_regions(c->cur, r, n);
+	next = l->regions ? snap_learn_regions(c->cur, l->regions, l->n)
+			  : snap_learn_leader(c->cur, l->region_id, l->store_id);
 	if (next)
 		old = swap_locked(c, next);
 	pthread_mutex_unlock(&c->write_mu);
 	retire(old);
 }
 
+void bf_cluster_learn_regions(bf_cluster *c, const bf_region *r, size_t n)
+{
+	if (r && n)
+		learn(c, &(learned){ .regions = r, .n = n });
+}
+
 void bf_cluster_learn_leader(bf_cluster *c, uint64_t region_id, uint64_t store_id)
 {
-	snap *next, *old = NULL;
-
-	pthread_mutex_lock(&c->write_mu);
-	next = snap_learn_leader(c->cur, region_id, store_id);
-	if (next)
-		old = swap_locked(c, next);
-	pthread_mutex_unlock(&c->write_mu);
-	retire(old);
+	learn(c, &(learned){ .region_id = region_id, .store_id = store_id });
 }
 
 static int64_t cached_revision(bf_cluster *c)

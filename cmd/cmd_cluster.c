@@ -168,32 +168,25 @@ static int cluster_init(int argc, char **argv)
 	bf_cluster_init_opts o = { 0 };
 	bf_err err = { 0 };
 	int ch, nstores = 0, code;
+	bool ok = true;
 
-	while ((ch = cli_getopt(argc, argv, longopts)) != -1) {
+	while (ok && (ch = cli_getopt(argc, argv, longopts)) != -1) {
 		if (common_opt(ch, &a))
 			continue;
 		switch (ch) {
 		case 's': stores = optarg; break;
-		case 'r':
-			if (!cli_u64_in("--regions", optarg, 1, MAX_REGIONS, NULL, &regions))
-				return BF_EXIT_USAGE;
-			break;
+		case 'r': ok = cli_u64_in("--regions", optarg, 1, MAX_REGIONS, NULL, &regions); break;
 		case 'k':
-			if (!cli_u64_in("--replicas", optarg, 1, BF_CLUSTER_MAX_REPLICAS, NULL, &replicas))
-				return BF_EXIT_USAGE;
+			ok = cli_u64_in("--replicas", optarg, 1, BF_CLUSTER_MAX_REPLICAS, NULL, &replicas);
 			break;
-		case 't':
-			if (!cli_u64_in("--tables", optarg, 1, MAX_TABLES, NULL, &tables))
-				return BF_EXIT_USAGE;
-			break;
-		case 'n':
-			if (!cli_u64_in("--rows", optarg, 1, INT64_MAX, NULL, &rows))
-				return BF_EXIT_USAGE;
-			break;
+		case 't': ok = cli_u64_in("--tables", optarg, 1, MAX_TABLES, NULL, &tables); break;
+		case 'n': ok = cli_u64_in("--rows", optarg, 1, INT64_MAX, NULL, &rows); break;
 		case 'h': puts(usage_text); return BF_EXIT_OK;
 		default: return BF_EXIT_USAGE;
 		}
 	}
+	if (!ok)
+		return BF_EXIT_USAGE;
 	if (!stores)
 		return cli_fail(BF_EXIT_USAGE, "--stores ADDR,ADDR,... is required");
 	if (!regions)
@@ -392,29 +385,29 @@ static int cluster_split(int argc, char **argv)
 	bf_region right;
 	bf_err err = { 0 };
 	int ch, code = BF_EXIT_OK;
+	bool ok = true;
 
 	if (!key)
 		return cli_fail(BF_EXIT_FAIL, "out of memory");
-	while (code == BF_EXIT_OK && (ch = cli_getopt(argc, argv, longopts)) != -1) {
+	while (ok && (ch = cli_getopt(argc, argv, longopts)) != -1) {
 		if (common_opt(ch, &a))
 			continue;
 		switch (ch) {
-		case 'r':
-			if (!parse_id("--region", optarg, &region))
-				code = BF_EXIT_USAGE;
-			break;
+		case 'r': ok = parse_id("--region", optarg, &region); break;
 		case 'k':
-			if (!unhex(optarg, key, BF_CLUSTER_KEY_MAX, &klen))
-				code = cli_fail(BF_EXIT_USAGE,
-						"--key takes a raw key in hex (1 to %d bytes), got '%s'",
-						BF_CLUSTER_KEY_MAX, optarg);
+			ok = unhex(optarg, key, BF_CLUSTER_KEY_MAX, &klen);
+			if (!ok)
+				cli_fail(BF_EXIT_USAGE, "--key takes a raw key in hex (1 to %d bytes), got '%s'",
+					 BF_CLUSTER_KEY_MAX, optarg);
 			break;
 		case 'h': puts(usage_text); goto out;
-		default: code = BF_EXIT_USAGE; break;
+		default: ok = false; break;
 		}
 	}
-	if (code)
+	if (!ok) {
+		code = BF_EXIT_USAGE;
 		goto out;
+	}
 	if (!region || !klen) {
 		code = cli_fail(BF_EXIT_USAGE, "--region ID and --key HEX are required");
 		goto out;
@@ -452,23 +445,20 @@ static int cluster_transfer_leader(int argc, char **argv)
 	uint64_t region = 0, store = 0;
 	bf_err err = { 0 };
 	int ch, code;
+	bool ok = true;
 
-	while ((ch = cli_getopt(argc, argv, longopts)) != -1) {
+	while (ok && (ch = cli_getopt(argc, argv, longopts)) != -1) {
 		if (common_opt(ch, &a))
 			continue;
 		switch (ch) {
-		case 'r':
-			if (!parse_id("--region", optarg, &region))
-				return BF_EXIT_USAGE;
-			break;
-		case 's':
-			if (!parse_id("--store", optarg, &store))
-				return BF_EXIT_USAGE;
-			break;
+		case 'r': ok = parse_id("--region", optarg, &region); break;
+		case 's': ok = parse_id("--store", optarg, &store); break;
 		case 'h': puts(usage_text); return BF_EXIT_OK;
 		default: return BF_EXIT_USAGE;
 		}
 	}
+	if (!ok)
+		return BF_EXIT_USAGE;
 	if (!region || !store)
 		return cli_fail(BF_EXIT_USAGE, "--region ID and --store ID are required");
 	code = connect_etcd(&a);

@@ -36,8 +36,7 @@ static void open_world(world *w, const char *root)
 	if (!t_etcd_available())
 		cr_skip_test("etcd/etcdctl not installed (Debian: etcd-server etcd-client)");
 	w->e = t_etcd_start(1);
-	cr_assert_eq(bf_etcd_create(t_etcd_endpoints(w->e), NULL, &w->client, &err), 0, "%s",
-		     bf_err_text(&err));
+	w->client = t_etcd_client(w->e, 0);
 	cr_assert_eq(bf_catalog_etcd_create(w->client, root, &w->cat, &err), 0, "%s",
 		     bf_err_text(&err));
 }

@@ -75,12 +75,10 @@ static bf_target_cluster_opts test_opts(void)
 /* A target over cluster `name`, with a cache of its own. */
 static void open_target(const char *name, bf_target_cluster_opts o)
 {
-	bf_etcd_opts eo = { .call_timeout_ms = 1000 };
 	char work[512];
 	bf_err err;
 
-	cr_assert_eq(bf_etcd_create(t_etcd_endpoints(etcd), &eo, &tclient, &err), 0, "%s",
-		     bf_err_text(&err));
+	tclient = t_etcd_client(etcd, 1000);
 	cr_assert_eq(bf_cluster_open(tclient, name, NULL, &tcluster, &err), 0, "%s",
 		     bf_err_text(&err));
 	snprintf(work, sizeof(work), "%s/work", t_scratch_dir);

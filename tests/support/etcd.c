@@ -97,6 +97,16 @@ bool t_etcd_available(void)
 	return in_path("etcd") && in_path("etcdctl");
 }
 
+bf_etcd *t_etcd_client(const t_etcd *e, int call_timeout_ms)
+{
+	bf_etcd_opts o = { .call_timeout_ms = call_timeout_ms };
+	bf_etcd *c = NULL;
+	bf_err err;
+
+	cr_assert_eq(bf_etcd_create(t_etcd_endpoints(e), &o, &c, &err), 0, "%s", bf_err_text(&err));
+	return c;
+}
+
 const char *t_etcd_dead_endpoint(void)
 {
 	static char buf[32];

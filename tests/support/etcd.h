@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bfill/etcd.h"
+
 typedef struct t_etcd t_etcd;
 
 /* True when etcd and etcdctl are installed. */
@@ -39,6 +41,11 @@ const char *t_etcd_endpoint(const t_etcd *e, int i);
 void t_etcd_kill(t_etcd *e, int i);
 /* Starts member i again on its data dir and ports; waits until healthy. */
 void t_etcd_restart(t_etcd *e, int i);
+
+/* A bfill etcd client on every member of e, with calls of
+ * call_timeout_ms (asserting that it is made; making one contacts no
+ * member, so a test may still fork after). bf_etcd_destroy frees it. */
+bf_etcd *t_etcd_client(const t_etcd *e, int call_timeout_ms);
 
 /* A loopback "host:port" nothing listens on (static buffer). */
 const char *t_etcd_dead_endpoint(void);

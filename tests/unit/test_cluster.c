@@ -32,12 +32,8 @@ static const char *const addrs[] = { "127.0.0.1:20160", "127.0.0.1:20161", "127.
 
 static void up(void)
 {
-	bf_etcd_opts o = { .call_timeout_ms = CALL_TIMEOUT_MS };
-	bf_err err;
-
 	etcd_srv = t_etcd_start(1);
-	cr_assert_eq(bf_etcd_create(t_etcd_endpoints(etcd_srv), &o, &client, &err), 0, "%s",
-		     bf_err_text(&err));
+	client = t_etcd_client(etcd_srv, CALL_TIMEOUT_MS);
 }
 
 static void down(void)

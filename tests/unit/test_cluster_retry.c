@@ -26,14 +26,12 @@ static const char *const addrs[] = { "127.0.0.1:20160", "127.0.0.1:20161", "127.
 
 static void up(void)
 {
-	bf_etcd_opts eo = { .call_timeout_ms = 1000 };
 	bf_cluster_init_opts io = { .store_addrs = addrs, .nstores = 3, .nregions = 4,
 				    .replicas = 3 };
 	bf_err err;
 
 	etcd_srv = t_etcd_start(1);
-	cr_assert_eq(bf_etcd_create(t_etcd_endpoints(etcd_srv), &eo, &client, &err), 0, "%s",
-		     bf_err_text(&err));
+	client = t_etcd_client(etcd_srv, 1000);
 	cr_assert_eq(bf_cluster_init(client, "retry", &io, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(bf_cluster_open(client, "retry", NULL, &cluster, &err), 0, "%s",
 		     bf_err_text(&err));

@@ -19,12 +19,8 @@ static bf_etcd *client;
 
 static void up(void)
 {
-	bf_etcd_opts o = { .call_timeout_ms = 2000 };
-	bf_err err;
-
 	cluster = t_etcd_start(1);
-	cr_assert_eq(bf_etcd_create(t_etcd_endpoints(cluster), &o, &client, &err), 0, "%s",
-		     bf_err_text(&err));
+	client = t_etcd_client(cluster, 2000);
 }
 
 static void down(void)
