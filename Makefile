@@ -60,7 +60,7 @@ FUZZ_CJSON_OBJ := $(if $(FUZZ_CJSON_SRC),$(FUZZ)/cjson/cJSON.o)
 FUZZ_LDLIBS := $(if $(FUZZ_CJSON_SRC),$(filter-out -lcjson,$(LDLIBS)),$(LDLIBS))
 FUZZ_CORPUS_GEN := $(BUILD)/tests/fuzz/make_corpus
 
-.PHONY: all deps test test-only test-asan demo clean bench-deps tsan tsan-pipeline \
+.PHONY: all deps test test-only test-asan demo clean bench-deps tsan tsan-pipeline tsan-cluster \
 	fuzz fuzz-bins fuzz-corpus
 .SECONDARY: $(PROTO_C) $(PROTO_H)
 
@@ -243,7 +243,17 @@ tsan-pipeline: $(TSAN)/bfill
 		echo "FAIL tsan pipeline (exit $$st) -- log: $$log"; grep -A20 'WARNING: ThreadSanitizer' $$log | head -60; exit 1; \
 	else echo "ok   tsan pipeline"; tail -n 2 $$log; fi
 
-tsan: tsan-pipeline $(TSAN_TEST_BINS) $(TSAN)/bfill-lockbench
+$(TSAN)/bfill-store: $(call obj,$(TSAN),$(STORE_SRCS) cmd/cli.c) $(TSAN)/libbfill.a
+	$(CC) $(CFLAGS) $(TSAN_FLAGS) -o $@ $(call obj,$(TSAN),$(STORE_SRCS) cmd/cli.c) $(TSAN)/libbfill.a $(LDLIBS)
+
+# The cluster path under TSan: three TSan bfill-store nodes and a TSan bfill
+# whose build sees a split and leader transfers (tests/tsan_cluster.sh).
+tsan-cluster: $(TSAN)/bfill $(TSAN)/bfill-store
+	@mkdir -p $(BUILD)/test-logs
+	@tests/tsan_cluster.sh $(TSAN)/bfill $(TSAN)/bfill-store $(BUILD)/test-logs/tsan_cluster.log \
+		tests/tsan-pipeline.supp bench/lock_latency.tsan.supp
+
+tsan: tsan-pipeline tsan-cluster $(TSAN_TEST_BINS) $(TSAN)/bfill-lockbench
 	@mkdir -p $(BUILD)/test-logs
 	@log=$(BUILD)/test-logs/tsan_lockbench.log; \
 	TSAN_OPTIONS="$${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/bench/lock_latency.tsan.supp}" \

@@ -24,11 +24,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BFILL=${BFILL:-$HERE/../bin/bfill}
 BFILL_STORE=${BFILL_STORE:-$HERE/../bin/bfill-store}
 BENCH_DIR=${BENCH_DIR:-$(mktemp -d /tmp/bfill-bench-remote.XXXXXX)}
-PIDS=()
+LC_DIR=$BENCH_DIR
+. "$HERE/lib/local_cluster.sh"
 
 cleanup() {
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	[ -n "${ETCD_PID:-}" ] && kill -9 "$ETCD_PID" 2>/dev/null || true
+	lc_kill_all
 	rm -rf "$BENCH_DIR"
 }
 trap cleanup EXIT
@@ -36,50 +36,16 @@ trap cleanup EXIT
 [ -x "$BFILL" ] && [ -x "$BFILL_STORE" ] || { echo "build bin/bfill and bin/bfill-store first" >&2; exit 1; }
 command -v etcd >/dev/null || { echo "etcd is not installed (make deps)" >&2; exit 1; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
 echo "== machine"
 echo "cpu:    $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') x $(nproc)"
 echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 echo "load:   $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
 echo "rows: $ROWS, index on c, --mem $MEM, $REGIONS regions, 3 stores, 3 replicas"
 
-EP=127.0.0.1:$(free_port)
-etcd --data-dir "$BENCH_DIR/etcd" --listen-client-urls "http://$EP" --advertise-client-urls "http://$EP" \
-	--listen-peer-urls "http://127.0.0.1:$(free_port)" --quota-backend-bytes=$((2 << 30)) \
-	>"$BENCH_DIR/etcd.log" 2>&1 &
-ETCD_PID=$!
-disown
-for _ in $(seq 50); do ETCDCTL_API=3 etcdctl --endpoints="$EP" endpoint health >/dev/null 2>&1 && break; sleep 0.2; done
-
-ADDRS=() PORTS=()
-for i in 1 2 3; do PORTS[$i]=$(free_port); ADDRS+=("127.0.0.1:${PORTS[$i]}"); done
-"$BFILL" cluster init --etcd "$EP" --cluster bench --stores "$(IFS=,; echo "${ADDRS[*]}")" \
-	--regions "$REGIONS" --replicas 3 --rows "$ROWS" >/dev/null
-
-declare -A SPID
-start_store() {
-	local i=$1
-	"$BFILL_STORE" --listen "127.0.0.1:${PORTS[$i]}" --data "$BENCH_DIR/store$i" --store-id "$i" \
-		--etcd "$EP" --cluster bench >>"$BENCH_DIR/store$i.log" 2>&1 &
-	SPID[$i]=$!
-	PIDS+=("$!")
-	disown
-	for _ in $(seq 100); do grep -q 'serving cluster' "$BENCH_DIR/store$i.log" 2>/dev/null && break; sleep 0.1; done
-}
-restart_stores() {
-	for i in 1 2 3; do
-		if [ -n "${SPID[$i]:-}" ]; then
-			kill -TERM "${SPID[$i]}"
-			while kill -0 "${SPID[$i]}" 2>/dev/null; do sleep 0.1; done
-		fi
-		start_store "$i"
-	done
-}
-store_hwm() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/${SPID[$1]}/status"; }
-
-restart_stores
-WHERE=(--etcd "$EP" --cluster bench)
+lc_start_etcd
+lc_init bench 3 "$REGIONS" "$ROWS"
+lc_restart_stores
+WHERE=(--etcd "$LC_EP" --cluster bench)
 cd "$BENCH_DIR"
 t0=$(date +%s.%N)
 "$BFILL" gen "${WHERE[@]}" --rows "$ROWS" --quiet
@@ -104,13 +70,13 @@ for run in $(seq "$RUNS"); do
 		"$(echo "$b / $s / 1000000" | bc -l)" - "$(echo "$rss / 1024" | bc -l)" - | tee -a "$BENCH_DIR/results.txt"
 	"$BFILL" drop-index --store "$BENCH_DIR/local" --table sbtest1 --name c1
 
-	restart_stores
+	lc_restart_stores
 	line=$(timed "$BFILL" add-index "${WHERE[@]}" --table sbtest1 --name c1 --columns c --mem "$MEM" --json)
 	json=${line% *} rss=${line##* }
 	s=$(field "$json" seconds) b=$(field "$json" index_bytes)
 	printf '%-8s %3d %9.2f %11.0f %9.1f %11.1f %9.0f %s\n' remote "$run" "$s" "$(echo "$ROWS / $s" | bc -l)" \
 		"$(echo "$b / $s / 1000000" | bc -l)" "$(echo "3 * $b / $s / 1000000" | bc -l)" \
-		"$(echo "$rss / 1024" | bc -l)" "$(store_hwm 1)/$(store_hwm 2)/$(store_hwm 3)" | tee -a "$BENCH_DIR/results.txt"
+		"$(echo "$rss / 1024" | bc -l)" "$(lc_store_hwm 1)/$(lc_store_hwm 2)/$(lc_store_hwm 3)" | tee -a "$BENCH_DIR/results.txt"
 	"$BFILL" check-index "${WHERE[@]}" --table sbtest1 --name c1 >/dev/null || { echo "check-index failed" >&2; exit 1; }
 	"$BFILL" drop-index "${WHERE[@]}" --table sbtest1 --name c1
 done
@@ -132,8 +98,8 @@ PY
 
 if [ "${PROFILE:-0}" = 1 ]; then
 	echo "== profile of one more remote run (perf record -g, bfill and store 1)"
-	restart_stores
-	perf record -g -o "$BENCH_DIR/store.perf" -p "${SPID[1]}" >/dev/null 2>&1 &
+	lc_restart_stores
+	perf record -g -o "$BENCH_DIR/store.perf" -p "${LC_SPID[1]}" >/dev/null 2>&1 &
 	PP=$!
 	perf record -g -o "$BENCH_DIR/bfill.perf" -- "$BFILL" add-index "${WHERE[@]}" --table sbtest1 \
 		--name c1 --columns c --mem "$MEM" --quiet >/dev/null 2>&1

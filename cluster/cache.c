@@ -11,6 +11,7 @@
  * quiescent states). Depends on: liburcu, records.c.
  */
 #include "cluster/cluster_impl.h"
+#include "util/tsan.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -62,11 +63,23 @@ bool cache_read_lock(void)
 	return temporary;
 }
 
+/* Only its address matters: every read-side section's end releases on it
+ * and the end of a grace period acquires it, the ordering liburcu gives
+ * but ThreadSanitizer cannot see. */
+static char grace_edge;
+
 void cache_read_unlock(bool temporary)
 {
+	BF_TSAN_RELEASE(&grace_edge);
 	rcu_read_unlock();
 	if (temporary)
 		rcu_unregister_thread();
+}
+
+void cache_synchronize(void)
+{
+	synchronize_rcu();
+	BF_TSAN_ACQUIRE(&grace_edge);
 }
 
 /* ---- snapshots ---- */

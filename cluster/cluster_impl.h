@@ -123,6 +123,8 @@ int cache_setup(bf_err *err);
  * what it returns to cache_read_unlock. */
 bool cache_read_lock(void);
 void cache_read_unlock(bool temporary);
+/* Returns once every read-side section that began before it has ended. */
+void cache_synchronize(void);
 
 /* ---- the handle ---- */
 

@@ -30,7 +30,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: bfill <command> [options]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-12s %-54s %s\n", commands[i].name, commands[i].args, commands[i].summary);
-	fprintf(f, "\nbfill <command> --help shows a command's options.\n");
+	fprintf(f, "\nWhere --store DIR is shown, --etcd EP,... --cluster NAME works on a cluster of\n"
+		   "bfill-store nodes instead.\nbfill <command> --help shows a command's options.\n");
 }
 
 int main(int argc, char **argv)

@@ -2,23 +2,10 @@
  * Blocking wrapper around liburcu's wait-free concurrent queue.
  */
 #include "pipeline/queue.h"
+#include "util/tsan.h"
 
 #include <errno.h>
 #include <time.h>
-
-/* liburcu orders a node's publication with its own atomics, which
- * ThreadSanitizer does not model; these annotations tell it that what a
- * producer wrote before a push happens before what the consumer reads
- * after the pop. They vanish in ordinary builds. */
-#ifdef __SANITIZE_THREAD__
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
-#define HANDOFF_RELEASE(node) __tsan_release(node)
-#define HANDOFF_ACQUIRE(node) __tsan_acquire(node)
-#else
-#define HANDOFF_RELEASE(node) ((void)(node))
-#define HANDOFF_ACQUIRE(node) ((void)(node))
-#endif
 
 void bf_queue_init(bf_queue *q)
 {
@@ -59,7 +46,7 @@ static void signal_sleepers(bf_queue *q, bool all)
 void bf_queue_push(bf_queue *q, struct cds_wfcq_node *node)
 {
 	cds_wfcq_node_init(node);
-	HANDOFF_RELEASE(node);
+	BF_TSAN_RELEASE(node);
 	cds_wfcq_enqueue(&q->head, &q->tail, node);
 	if (atomic_load(&q->sleepers) > 0)
 		signal_sleepers(q, false);
@@ -84,14 +71,14 @@ struct cds_wfcq_node *bf_queue_pop(bf_queue *q, const atomic_int *stop, int time
 	for (;;) {
 		struct cds_wfcq_node *n = cds_wfcq_dequeue_blocking(&q->head, &q->tail);
 		if (n) {
-			HANDOFF_ACQUIRE(n);
+			BF_TSAN_ACQUIRE(n);
 			return n;
 		}
 		if ((stop && atomic_load(stop)) || atomic_load(&q->closed)) {
 			/* A close racing with a last push: drain before giving up. */
 			n = cds_wfcq_dequeue_blocking(&q->head, &q->tail);
 			if (n)
-				HANDOFF_ACQUIRE(n);
+				BF_TSAN_ACQUIRE(n);
 			if (n && !(stop && atomic_load(stop)))
 				return n;
 			if (n)

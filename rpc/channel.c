@@ -122,7 +122,10 @@ int bf_rpc_pool_add(bf_rpc_pool *p, const char *target, bf_rpc_channel **out, bf
 	 * Channel settings: gRPC itself refuses messages over our limit; no
 	 * proxy from the environment for cluster-internal addresses; short
 	 * reconnect backoff so a restarted server is used again within a
-	 * second; a private subchannel pool so each client has its own
+	 * second; yet a connection attempt gets a whole second (gRPC takes
+	 * its minimum connect timeout from the minimum reconnect backoff):
+	 * TCP's handshake and HTTP/2's SETTINGS take two round trips, which
+	 * 100 ms does not cover beyond a LAN; a private subchannel pool so each client has its own
 	 * connections, as separate processes would; no retries of gRPC's own,
 	 * since only the caller knows whether a request may be sent twice.
 	 */
@@ -133,7 +136,7 @@ int bf_rpc_pool_add(bf_rpc_pool *p, const char *target, bf_rpc_channel **out, bf
 		{ .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
 		  .value.integer = 100 },
 		{ .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-		  .value.integer = 100 },
+		  .value.integer = 1000 },
 		{ .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
 		  .value.integer = 1000 },
 		{ .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL,
