@@ -14,6 +14,7 @@
 #include "bfill/codec.h"
 #include "proto/import_sstpb.pb-c.h"
 #include "proto/kvrpcpb.pb-c.h"
+#include "rpc/pb_arena.h"
 #include "util/util.h"
 
 #include <inttypes.h>
@@ -481,10 +482,24 @@ int bf_tikv_wire_delete_range(const bf_region *r, const bf_region_peer *peer, co
 }
 
 struct bf_tikv_pairs {
-	ProtobufCMessage *msg; /* the reply, owned */
+	bf_pb_arena arena;     /* owns the reply: one block, not a malloc per pair */
+	ProtobufCMessage *msg; /* the reply, in arena */
 	Kvrpcpb__KvPair **pairs;
 	size_t n;
 };
+
+/* A holder for a reply of len bytes, its arena sized for it: the pairs'
+ * structs and pointers add less than the bytes themselves. */
+static bf_tikv_pairs *pairs_new(size_t len)
+{
+	bf_tikv_pairs *p = calloc(1, sizeof(*p));
+
+	if (p) {
+		bf_pb_arena_init(&p->arena);
+		bf_pb_arena_reserve(&p->arena, 2 * len);
+	}
+	return p;
+}
 
 size_t bf_tikv_pairs_count(const bf_tikv_pairs *p)
 {
@@ -507,17 +522,18 @@ void bf_tikv_pairs_free(bf_tikv_pairs *p)
 {
 	if (!p)
 		return;
-	protobuf_c_message_free_unpacked(p->msg, NULL);
+	bf_pb_arena_destroy(&p->arena); /* the reply with it */
 	free(p);
 }
 
 /*
  * What ScanResponse and BatchGetResponse share: a region error, pairs, a
- * key error. Takes msg over.
+ * key error. p holds msg; it becomes *out, or is freed.
  */
-static int read_pairs(const char *what, ProtobufCMessage *msg, const Errorpb__Error *region_error,
-		      Kvrpcpb__KvPair **pairs, size_t n, const Kvrpcpb__KeyError *key_error,
-		      bf_tikv_pairs **out, bf_tikv_error *re, bf_err *err)
+static int read_pairs(const char *what, bf_tikv_pairs *p, ProtobufCMessage *msg,
+		      const Errorpb__Error *region_error, Kvrpcpb__KvPair **pairs, size_t n,
+		      const Kvrpcpb__KeyError *key_error, bf_tikv_pairs **out, bf_tikv_error *re,
+		      bf_err *err)
 {
 	int rc = read_region_error(region_error, re, err);
 
@@ -527,43 +543,66 @@ static int read_pairs(const char *what, ProtobufCMessage *msg, const Errorpb__Er
 		for (size_t i = 0; rc == 0 && i < n; i++)
 			if (pairs[i]->error)
 				rc = bf_errf(err, BF_EPROTO, "%s: the node answered a key error", what);
-		if (rc == 0 && !(*out = calloc(1, sizeof(**out))))
-			rc = bf_errf(err, BF_ENOMEM, "%s: out of memory", what);
 		if (rc == 0) {
-			(*out)->msg = msg;
-			(*out)->pairs = pairs;
-			(*out)->n = n;
+			p->msg = msg;
+			p->pairs = pairs;
+			p->n = n;
+			*out = p;
 			return 0;
 		}
 	}
-	protobuf_c_message_free_unpacked(msg, NULL);
+	bf_tikv_pairs_free(p);
 	return rc;
+}
+
+/* Unpacks a reply of type d into a new holder; NULL with *rc set. */
+static void *unpack_pairs(const char *what, const ProtobufCMessageDescriptor *d,
+			  const uint8_t *buf, size_t len, bf_tikv_pairs **holder, int *rc,
+			  bf_err *err)
+{
+	void *m = NULL;
+
+	*holder = pairs_new(len);
+	if (!*holder) {
+		*rc = bf_errf(err, BF_ENOMEM, "%s: out of memory", what);
+	} else if (!(m = protobuf_c_message_unpack(d, bf_pb_arena_allocator(&(*holder)->arena),
+						   len, buf))) {
+		bf_tikv_pairs_free(*holder);
+		*rc = bf_errf(err, BF_EPROTO, "%s: unreadable reply (%zu bytes)", what, len);
+	}
+	return m;
 }
 
 int bf_tikv_unwire_scan(const uint8_t *buf, size_t len, bf_tikv_pairs **pairs,
 			bf_tikv_error *re, bf_err *err)
 {
-	Kvrpcpb__ScanResponse *r = kvrpcpb__scan_response__unpack(NULL, len, buf);
+	bf_tikv_pairs *p;
+	int rc = 0;
+	Kvrpcpb__ScanResponse *r =
+		unpack_pairs("KvScan", &kvrpcpb__scan_response__descriptor, buf, len, &p, &rc, err);
 
 	*pairs = NULL;
 	memset(re, 0, sizeof(*re));
 	if (!r)
-		return bf_errf(err, BF_EPROTO, "KvScan: unreadable reply (%zu bytes)", len);
-	return read_pairs("KvScan", &r->base, r->region_error, r->pairs, r->n_pairs, r->error,
+		return rc;
+	return read_pairs("KvScan", p, &r->base, r->region_error, r->pairs, r->n_pairs, r->error,
 			  pairs, re, err);
 }
 
 int bf_tikv_unwire_batch_get(const uint8_t *buf, size_t len, bf_tikv_pairs **pairs,
 			     bf_tikv_error *re, bf_err *err)
 {
-	Kvrpcpb__BatchGetResponse *r = kvrpcpb__batch_get_response__unpack(NULL, len, buf);
+	bf_tikv_pairs *p;
+	int rc = 0;
+	Kvrpcpb__BatchGetResponse *r = unpack_pairs(
+		"KvBatchGet", &kvrpcpb__batch_get_response__descriptor, buf, len, &p, &rc, err);
 
 	*pairs = NULL;
 	memset(re, 0, sizeof(*re));
 	if (!r)
-		return bf_errf(err, BF_EPROTO, "KvBatchGet: unreadable reply (%zu bytes)", len);
-	return read_pairs("KvBatchGet", &r->base, r->region_error, r->pairs, r->n_pairs, r->error,
-			  pairs, re, err);
+		return rc;
+	return read_pairs("KvBatchGet", p, &r->base, r->region_error, r->pairs, r->n_pairs,
+			  r->error, pairs, re, err);
 }
 
 int bf_tikv_unwire_delete_range(const uint8_t *buf, size_t len, bf_tikv_error *re,

@@ -15,6 +15,7 @@
 #include "util/util.h"
 
 #include "proto/import_sstpb.pb-c.h"
+#include "rpc/pb_arena.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -94,7 +95,7 @@ static int upload_begin(upload *u, const ImportSstpb__SSTMeta *m, bf_err *err)
 		return bf_err_prefix(err, rc, "DiskFull: store %" PRIu64 ": ", u->n->store_id);
 	upload_path(u->n, m->uuid.data, u->path, sizeof(u->path));
 	snprintf(u->tmp, sizeof(u->tmp), "%s.tmp", u->path);
-	rc = bf_sst_writer_open(u->tmp, BF_COMPRESS_LZ4, 0, &u->w, err);
+	rc = bf_sst_writer_open(u->tmp, (bf_compression)u->n->sst_compression, 0, &u->w, err);
 	if (rc)
 		return bf_err_prefix(err, rc, "upload %s: ", strrchr(u->path, '/') + 1);
 	return 0;
@@ -245,16 +246,17 @@ out:
 	return rc;
 }
 
-/* The next message of the stream, unpacked; NULL at the end of the stream
- * (*end) or when the call failed (then it has been ended). */
-static ImportSstpb__WriteRequest *next_request(bf_rpc_server_call *c, bool *end)
+/* The next message of the stream, unpacked with alloc; NULL at the end of
+ * the stream (*end) or when the call failed (then it has been ended). */
+static ImportSstpb__WriteRequest *next_request(bf_rpc_server_call *c, ProtobufCAllocator *alloc,
+					       bool *end)
 {
 	ImportSstpb__WriteRequest *wr = NULL;
 	bf_rpc_buf msg;
 
 	if (bf_rpc_server_recv(c, &msg, end, NULL) || *end)
 		return NULL;
-	wr = node_unpack(c, &import_sstpb__write_request__descriptor, &msg);
+	wr = node_unpack_in(c, &import_sstpb__write_request__descriptor, &msg, alloc);
 	bf_rpc_buf_free(&msg);
 	return wr;
 }
@@ -266,9 +268,14 @@ static void h_write(bf_rpc_server_call *c, const bf_rpc_buf *unused, void *arg)
 	uint64_t size = 0;
 	bool end = false;
 	bf_err err;
+	/* Batches unpack into one block, reused for the whole stream; the
+	 * meta stays for the stream's length, so it is unpacked apart. */
+	bf_pb_arena batches;
+	ProtobufCAllocator *ba = bf_pb_arena_allocator(&batches);
 
 	(void)unused;
-	first = next_request(c, &end);
+	bf_pb_arena_init(&batches);
+	first = next_request(c, NULL, &end);
 	if (!first) {
 		if (end)
 			node_fail(c, "InvalidChunk: an empty Write stream (the first message "
@@ -284,7 +291,7 @@ static void h_write(bf_rpc_server_call *c, const bf_rpc_buf *unused, void *arg)
 		goto out;
 	}
 	for (;;) {
-		wr = next_request(c, &end);
+		wr = next_request(c, ba, &end);
 		if (!wr)
 			break;
 		if (wr->chunk_case != IMPORT_SSTPB__WRITE_REQUEST__CHUNK_BATCH) {
@@ -298,8 +305,9 @@ static void h_write(bf_rpc_server_call *c, const bf_rpc_buf *unused, void *arg)
 			node_fail(c, "%s%s", err.code == BF_ENOSPC ? "DiskFull: " : "", err.msg);
 			goto out;
 		}
-		import_sstpb__write_request__free_unpacked(wr, NULL);
+		import_sstpb__write_request__free_unpacked(wr, ba);
 		wr = NULL;
+		bf_pb_arena_reset(&batches);
 	}
 	if (!end) /* the client went away, or its last message was refused */
 		goto out;
@@ -315,7 +323,8 @@ static void h_write(bf_rpc_server_call *c, const bf_rpc_buf *unused, void *arg)
 out:
 	upload_end(&u);
 	if (wr)
-		import_sstpb__write_request__free_unpacked(wr, NULL);
+		import_sstpb__write_request__free_unpacked(wr, ba);
+	bf_pb_arena_destroy(&batches);
 	if (first)
 		import_sstpb__write_request__free_unpacked(first, NULL);
 }

@@ -109,7 +109,13 @@ void node_reply_pb(bf_rpc_server_call *c, const void *msg)
 void *node_unpack(bf_rpc_server_call *c, const ProtobufCMessageDescriptor *d,
 		  const bf_rpc_buf *req)
 {
-	void *m = protobuf_c_message_unpack(d, NULL, req->len, req->data);
+	return node_unpack_in(c, d, req, NULL);
+}
+
+void *node_unpack_in(bf_rpc_server_call *c, const ProtobufCMessageDescriptor *d,
+		     const bf_rpc_buf *req, ProtobufCAllocator *alloc)
+{
+	void *m = protobuf_c_message_unpack(d, alloc, req->len, req->data);
 
 	if (!m)
 		node_fail(c, "malformed %s (%zu bytes that are not one)", d->short_name, req->len);
@@ -692,6 +698,7 @@ int bf_node_open(const bf_node_opts *o, bf_node **out, bf_err *err)
 	n->log = o->log ? o->log : stderr;
 	snprintf(n->log_prefix, sizeof(n->log_prefix), "%s",
 		 o->log_prefix ? o->log_prefix : "bfill-store");
+	n->sst_compression = o->sst_compression;
 	n->forward_timeout_ms = o->forward_timeout_ms > 0 ? o->forward_timeout_ms
 							  : DEFAULT_FORWARD_TIMEOUT_MS;
 	n->import_mode_timeout_ms = o->import_mode_timeout_ms > 0

@@ -43,6 +43,7 @@ struct bf_node {
 	bf_rpc_server *srv; /* owned */
 	int port;
 	int forward_timeout_ms;
+	int sst_compression; /* bf_compression of uploads */
 
 	bf_rpc_pool *pool; /* owned: channels to the other stores */
 	pthread_mutex_t chan_mu;
@@ -186,6 +187,10 @@ int node_forward(bf_node *n, const bf_region *r, const char *path, const bf_rpc_
  * NULL after ending the call with UNKNOWN when the bytes are not one. */
 void *node_unpack(bf_rpc_server_call *c, const ProtobufCMessageDescriptor *d,
 		  const bf_rpc_buf *req);
+/* The same with protobuf-c allocator alloc (NULL: malloc); free the
+ * message with the same allocator. */
+void *node_unpack_in(bf_rpc_server_call *c, const ProtobufCMessageDescriptor *d,
+		     const bf_rpc_buf *req, ProtobufCAllocator *alloc);
 /* Packs msg (a protobuf-c message) and replies with it. */
 void node_reply_pb(bf_rpc_server_call *c, const void *msg);
 /* Ends the call with gRPC UNKNOWN and the formatted text (TiKV's channel

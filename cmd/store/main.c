@@ -14,6 +14,7 @@
 #include "bfill/cluster.h"
 #include "bfill/etcd.h"
 #include "bfill/node.h"
+#include "bfill/sst.h"
 #include "cmd/cli.h"
 #include "util/endpoints.h"
 #include "util/util.h"
@@ -34,17 +35,19 @@
 
 static const char USAGE[] =
 	"usage: bfill-store --listen ADDR --data DIR --store-id N --etcd EP,... --cluster NAME\n"
-	"                   [--max-message SIZE]\n"
+	"                   [--max-message SIZE] [--sst-compression none|lz4|zstd]\n"
 	"A store node of cluster NAME: serves TiKV's ImportSST (Write, MultiIngest,\n"
 	"SwitchMode) and KV (KvScan, KvBatchGet, KvDeleteRange) calls over gRPC on ADDR,\n"
 	"keeping its data in DIR (created when absent) and its regions from etcd.\n"
 	"  --store-id N         this node's id among the cluster's stores (bfill cluster show)\n"
 	"  --max-message SIZE   largest request message taken (default 16M)\n"
+	"  --sst-compression C  compression of the SSTs uploads make (default none)\n"
 	"Stops cleanly on SIGTERM or SIGINT.\n";
 
 typedef struct args {
 	const char *listen, *data, *etcd, *cluster;
 	uint64_t store_id, max_message;
+	bf_compression sst_compression;
 } args;
 
 /* Parses argv into a; an exit code when the node must not start (-1: go). */
@@ -54,7 +57,8 @@ static int parse(int argc, char **argv, args *a)
 		{ "listen", required_argument, 0, 'l' }, { "data", required_argument, 0, 'd' },
 		{ "store-id", required_argument, 0, 's' }, { "etcd", required_argument, 0, 'e' },
 		{ "cluster", required_argument, 0, 'c' },
-		{ "max-message", required_argument, 0, 'm' }, { "help", no_argument, 0, 'h' },
+		{ "max-message", required_argument, 0, 'm' },
+		{ "sst-compression", required_argument, 0, 'z' }, { "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	bf_err err;
@@ -75,6 +79,12 @@ static int parse(int argc, char **argv, args *a)
 				return BF_EXIT_USAGE;
 			if (a->max_message < 1024 || a->max_message > INT32_MAX)
 				return cli_fail(BF_EXIT_USAGE, "--max-message must be 1K..2G, got '%s'",
+						optarg);
+			break;
+		case 'z':
+			if (bf_compression_parse(optarg, &a->sst_compression))
+				return cli_fail(BF_EXIT_USAGE,
+						"--sst-compression must be none, lz4 or zstd, got '%s'",
 						optarg);
 			break;
 		case 'h':
@@ -178,7 +188,7 @@ static int serve(const args *a, const sigset_t *set)
 	no = (bf_node_opts){ .data_dir = a->data, .store_id = a->store_id, .listen = a->listen,
 			     .view = &bf_node_cluster_view, .view_arg = c,
 			     .cluster_uuid = bf_cluster_uuid(c), .max_message_bytes = a->max_message,
-			     .log_prefix = prefix };
+			     .sst_compression = a->sst_compression, .log_prefix = prefix };
 	if (bf_node_open(&no, &node, &err)) {
 		code = cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
 		goto out;

@@ -60,6 +60,11 @@ typedef struct bf_node_opts {
 	int threads;              /* gRPC workers at the start; 0 = 4 */
 	int forward_timeout_ms;   /* each forward to a follower; 0 = 30000 */
 	int import_mode_timeout_ms; /* import mode ends by itself; 0 = 10 min */
+	/* Compression of the SSTs Write makes (bf_compression). The default,
+	 * none, is the embedded target's: an upload is written on every
+	 * replica on the import's critical path, and the ingested file sits
+	 * in the bottom level until the store compacts it. */
+	int sst_compression;
 	/* Where the node's log lines go (one per event; errors rate
 	 * limited); NULL = stderr. Each starts with prefix ("bfill-store"). */
 	void *log; /* FILE * */

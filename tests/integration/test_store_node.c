@@ -130,6 +130,40 @@ Test(store_node, write_and_ingest_on_one_store_then_read_the_directory)
 	t_kvs_free(kvs, 2000);
 }
 
+Test(store_node, uploads_compressed_as_asked_read_back_the_same)
+{
+	bf_rpc_channel *ch;
+	t_ctx ctx;
+	t_stores *s = one_store("node-zstd", "--sst-compression zstd", &ch, &ctx);
+	t_kv *kvs = t_record_kvs(TABLE, 1, 501);
+
+	t_tikv_load(&ch, 1, &ctx, kvs, 500);
+	cr_assert_eq(t_tikv_count(ch, &ctx), 500);
+	cr_assert_eq(t_stores_term(s, 1), 0);
+	cr_assert_eq(keys_on_disk(t_stores_data(s, 1)), 500);
+	t_kvs_free(kvs, 500);
+}
+
+Test(store_node, bad_usage_exits_2_with_one_line)
+{
+	static const char *const cases[][3] = {
+		{ "--sst-compression", "snappy", "--sst-compression must be none, lz4 or zstd" },
+		{ "--max-message", "1", "--max-message must be 1K..2G" },
+		{ "--store-id", "0", "--store-id" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[] = { (char *)t_store_bin(), "--listen", "127.0.0.1:1", "--data", "/nonexistent",
+				 "--etcd", "127.0.0.1:1", "--cluster", "c", "--store-id", "1",
+				 (char *)cases[i][0], (char *)cases[i][1], NULL };
+		t_run r = t_exec(argv, NULL);
+		t_expect_cli_error(&r, 2, "bfill-store", cases[i][0], cases[i][2], NULL);
+	}
+	char *missing[] = { (char *)t_store_bin(), "--data", "/nonexistent", NULL };
+	t_run r = t_exec(missing, NULL);
+	t_expect_cli_error(&r, 2, "bfill-store", "no --listen", "--listen ADDR is required", NULL);
+}
+
 Test(store_node, three_stores_three_replicas_every_replica_has_the_data)
 {
 	t_stores *s = start("node-three", 3, 3, NULL);

@@ -44,7 +44,7 @@ struct t_stores {
 
 static t_stores *all;
 
-static const char *store_bin(void)
+const char *t_store_bin(void)
 {
 	static char abs[PATH_MAX];
 	const char *b = getenv("BFILL_STORE_BIN");
@@ -79,7 +79,7 @@ static void spawn(t_stores *s, int id, const char *fault)
 
 	snprintf(sid, sizeof(sid), "%d", id);
 	snprintf(args, sizeof(args), "%s", s->args);
-	argv[argc++] = (char *)store_bin();
+	argv[argc++] = (char *)t_store_bin();
 	argv[argc++] = "--listen";
 	argv[argc++] = p->addr;
 	argv[argc++] = "--data";

@@ -76,4 +76,7 @@ bf_region t_stores_wait_region(t_stores *s, uint64_t id, uint64_t version, uint6
  * free with t_kvs_free(kvs, to - from). */
 t_kv *t_record_kvs(int64_t tid, int64_t from, int64_t to);
 
+/* Path of the bfill-store binary (env BFILL_STORE_BIN, else ./bin/bfill-store). Static. */
+const char *t_store_bin(void);
+
 #endif
