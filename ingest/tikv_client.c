@@ -364,12 +364,17 @@ int bf_tikv_writer_open(bf_tikv_client *c, const bf_region *r, const uint8_t uui
 
 int bf_tikv_writer_send(bf_tikv_writer *w, const bf_rpc_buf *msg, bf_err *err)
 {
-	for (int i = 0; i < w->npeers; i++) {
-		int rc = bf_rpc_stream_send(w->peers[i].s, msg, call_deadline(w->c), err);
+	/* Every peer gets the same bytes: copied once, not once a peer. */
+	bf_rpc_msg *m = bf_rpc_msg_make(msg);
+	int rc = m ? 0 : bf_errf(err, BF_ENOMEM, "Write: out of memory");
+
+	for (int i = 0; rc == 0 && i < w->npeers; i++) {
+		rc = bf_rpc_stream_send_msg(w->peers[i].s, m, call_deadline(w->c), err);
 		if (rc)
-			return stream_failed(&w->peers[i], rc, err);
+			rc = stream_failed(&w->peers[i], rc, err);
 	}
-	return 0;
+	bf_rpc_msg_free(m);
+	return rc;
 }
 
 /* Half-closes p's stream and reads its one reply and its status. */

@@ -172,6 +172,18 @@ int bf_rpc_stream_open(bf_rpc_channel *ch, const bf_rpc_call *call, bf_rpc_strea
  * Errors: BF_ETIMEDOUT, BF_ECANCELLED, or the stream's end (its status
  * mapped as bf_rpc_status_err does; BF_EUNAVAIL when it ended with OK).
  */
+/*
+ * One message for several streams (every replica gets the same Write
+ * batch): its bytes are copied once, and each stream's send takes a
+ * reference, so m may be freed as soon as the sends are queued.
+ */
+typedef struct bf_rpc_msg bf_rpc_msg;
+/* A copy of buf as a message; NULL when memory is short. */
+bf_rpc_msg *bf_rpc_msg_make(const bf_rpc_buf *buf);
+void bf_rpc_msg_free(bf_rpc_msg *m);
+/* bf_rpc_stream_send of m. */
+int bf_rpc_stream_send_msg(bf_rpc_stream *s, const bf_rpc_msg *m, int64_t deadline_ms,
+			   bf_err *err);
 int bf_rpc_stream_send(bf_rpc_stream *s, const bf_rpc_buf *msg, int64_t deadline_ms,
 		       bf_err *err);
 /* Waits up to deadline_ms for the next message; *msg is owned by the

@@ -226,10 +226,46 @@ static int start_send(bf_rpc_stream *s, grpc_op *op, grpc_byte_buffer *bb, int64
 	return 0;
 }
 
+struct bf_rpc_msg {
+	grpc_slice slice; /* one reference, ours */
+};
+
+bf_rpc_msg *bf_rpc_msg_make(const bf_rpc_buf *buf)
+{
+	bf_rpc_msg *m = malloc(sizeof(*m));
+
+	if (m)
+		m->slice = grpc_slice_from_copied_buffer((const char *)buf->data, buf->len);
+	return m;
+}
+
+void bf_rpc_msg_free(bf_rpc_msg *m)
+{
+	if (!m)
+		return;
+	grpc_slice_unref(m->slice);
+	free(m);
+}
+
+static int send_bb(bf_rpc_stream *s, grpc_byte_buffer *bb, int64_t deadline_ms, bf_err *err);
+
+int bf_rpc_stream_send_msg(bf_rpc_stream *s, const bf_rpc_msg *m, int64_t deadline_ms,
+			   bf_err *err)
+{
+	/* The byte buffer takes its own reference to the slice. */
+	grpc_slice slice = m->slice;
+	return send_bb(s, grpc_raw_byte_buffer_create(&slice, 1), deadline_ms, err);
+}
+
 int bf_rpc_stream_send(bf_rpc_stream *s, const bf_rpc_buf *msg, int64_t deadline_ms,
 		       bf_err *err)
 {
-	grpc_byte_buffer *bb = bf_rpc_make_message(msg);
+	return send_bb(s, bf_rpc_make_message(msg), deadline_ms, err);
+}
+
+/* Sends bb (NULL: memory was short), which it takes over. */
+static int send_bb(bf_rpc_stream *s, grpc_byte_buffer *bb, int64_t deadline_ms, bf_err *err)
+{
 	grpc_op op;
 	int rc;
 
