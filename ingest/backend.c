@@ -131,6 +131,8 @@ int bf_backend_open(const bf_backend_opts *opts, bf_backend **out, bf_err *err)
 			       BF_BACKEND_MAX_INDEXES);
 	}
 	b->o = *opts;
+	/* A target a cancelled job left cancelled works again for this one. */
+	bf_target_cancel(opts->target, false);
 	snprintf(b->job_dir, sizeof(b->job_dir), "%s", opts->job_dir);
 	b->o.job_dir = b->job_dir;
 	b->o.indexes = NULL;
@@ -232,6 +234,7 @@ void bf_backend_stats_get(bf_backend *b, bf_backend_stats *out)
 void bf_backend_cancel(bf_backend *b)
 {
 	atomic_store(&b->cancelled, 1);
+	bf_target_cancel(b->o.target, true);
 	for (int i = 0; i < b->n; i++)
 		if (b->idx[i].lock)
 			bf_lock_cancel(b->idx[i].lock);

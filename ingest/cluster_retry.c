@@ -16,6 +16,7 @@ void bf_retry_init(bf_retry *rt, bf_cluster *c, const bf_retry_opts *o, uint64_t
 	rt->cluster = c;
 	rt->budget_ms = o->budget_ms;
 	rt->max_other = o->max_other_failures;
+	rt->cancel = o->cancel;
 	bf_backoff_init(&rt->bo, o->base_ms, o->cap_ms, seed, 0);
 }
 
@@ -48,9 +49,36 @@ static void note_region_error(bf_retry *rt, const bf_region *r, const bf_tikv_er
 	note(rt, BF_EIO, msg);
 }
 
+bool bf_retry_cancelled(const bf_retry *rt)
+{
+	return rt->cancel && atomic_load(rt->cancel);
+}
+
+/* Stopped: the last failure is still told, as what was being retried. */
+static int cancelled(bf_retry *rt, int *code, bf_err *err)
+{
+	*code = BF_ECANCELLED;
+	bf_errf(err, BF_ECANCELLED, "stopped while retrying%s%s", *rt->last ? ": " : "", rt->last);
+	return BF_ECANCELLED;
+}
+
+/* Sleeps ms in slices, so that a cancel is seen soon. */
+static int sleep_unless_cancelled(bf_retry *rt, int64_t ms, int *code, bf_err *err)
+{
+	while (ms > 0) {
+		int64_t slice = ms < 50 ? ms : 50;
+		if (bf_retry_cancelled(rt))
+			return cancelled(rt, code, err);
+		bf_sleep_ms(slice);
+		ms -= slice;
+	}
+	return bf_retry_cancelled(rt) ? cancelled(rt, code, err) : 0;
+}
+
 /*
  * Waits a backoff draw, at least min_ms (within the cap). BF_ETIMEDOUT
- * once the deadline has passed: the final error goes into err.
+ * once the deadline has passed: the final error goes into err;
+ * BF_ECANCELLED when told to stop.
  */
 static int back_off(bf_retry *rt, int64_t min_ms, int *code, bf_err *err)
 {
@@ -70,9 +98,7 @@ static int back_off(bf_retry *rt, int64_t min_ms, int *code, bf_err *err)
 		int64_t left = rt->bo.deadline_ms > 0 ? rt->bo.deadline_ms - bf_now_ms() : min_ms;
 		ms = min_ms < left ? min_ms : left;
 	}
-	if (ms > 0)
-		bf_sleep_ms(ms);
-	return 0;
+	return sleep_unless_cancelled(rt, ms, code, err);
 }
 
 /* Reloads the layout from etcd; when etcd cannot be reached the cache
@@ -160,6 +186,12 @@ bf_retry_next bf_retry_after(bf_retry *rt, const bf_region *r, int rc, const bf_
 			     int *code, bf_err *err)
 {
 	*code = 0;
+	if (bf_retry_cancelled(rt)) {
+		if (rc)
+			note(rt, rc, bf_err_text(err));
+		cancelled(rt, code, err);
+		return BF_RETRY_FAIL;
+	}
 	if (rc)
 		return after_call(rt, rc, code, err);
 	note_region_error(rt, r, re);

@@ -33,6 +33,9 @@
 #include "ingest/tikv_wire.h"
 #include "util/backoff.h"
 
+#include <stdatomic.h>
+#include <stdbool.h>
+
 typedef enum bf_retry_next {
 	BF_RETRY_AGAIN,   /* the same call again, on the region as cached now */
 	BF_RETRY_REDO,    /* the region's work from the start (write again) */
@@ -47,6 +50,9 @@ typedef struct bf_retry_opts {
 	 * operation is not cut short, a node that stays down is. */
 	int64_t budget_ms;
 	int max_other_failures;  /* failures of no known kind allowed */
+	/* Borrowed, NULL: never. Once set, the next decision is BF_RETRY_FAIL
+	 * with BF_ECANCELLED and a wait under way ends within 50 ms. */
+	const atomic_bool *cancel;
 } bf_retry_opts;
 
 /* One operation's retry state: a plain value, copied into the pieces a
@@ -59,7 +65,11 @@ typedef struct bf_retry {
 	int max_other, other_failures;
 	int last_code;             /* of the last failure */
 	char last[BF_ERR_MSG_MAX]; /* its message */
+	const atomic_bool *cancel; /* borrowed, may be NULL */
 } bf_retry;
+
+/* Whether rt's operation was told to stop. */
+bool bf_retry_cancelled(const bf_retry *rt);
 
 void bf_retry_init(bf_retry *rt, bf_cluster *c, const bf_retry_opts *o, uint64_t seed);
 /* After a success: the next failure waits the shortest again and starts

@@ -67,6 +67,12 @@ typedef struct runner {
 	bf_region_jobs_stats stats;
 } runner;
 
+/* A job failed, or the target was told to stop (see bf_retry_opts). */
+static bool stopped(runner *r)
+{
+	return atomic_load(&r->stop) || (r->o->retry.cancel && atomic_load(r->o->retry.cancel));
+}
+
 static uint8_t *dup_key(const void *k, size_t n)
 {
 	uint8_t *d = malloc(n ? n : 1);
@@ -188,7 +194,7 @@ static int send_keys(runner *r, bf_store_iter *it, bf_tikv_writer *w, round *rd,
 		if (b.kv_bytes < o->batch_bytes)
 			continue;
 		bf_fault_pause("cluster.write");
-		if (atomic_load(&r->stop))
+		if (stopped(r))
 			rc = bf_errf(err, BF_ECANCELLED, "region jobs: stopped");
 		else if (bf_tikv_batch_message(&b, o->commit_ts, &msg))
 			rc = bf_errf(err, BF_ENOMEM, "region jobs: out of memory");
@@ -284,7 +290,7 @@ static int run_job(runner *r, rjob *j, bf_err *err)
 		bf_tikv_error re = { 0 };
 		bf_retry_next next;
 
-		if (atomic_load(&r->stop)) {
+		if (stopped(r)) {
 			rc = bf_errf(err, BF_ECANCELLED, "region jobs: stopped");
 			break;
 		}

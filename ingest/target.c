@@ -107,6 +107,12 @@ void bf_target_snapshot_release(bf_target *t, bf_target_snap *snap)
 		t->ops->snapshot_release(t->impl, snap);
 }
 
+void bf_target_cancel(bf_target *t, bool on)
+{
+	if (t->ops->cancel)
+		t->ops->cancel(t->impl, on);
+}
+
 void bf_target_stats_get(bf_target *t, bf_target_stats *out)
 {
 	memset(out, 0, sizeof(*out));

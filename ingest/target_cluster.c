@@ -34,27 +34,30 @@ typedef struct cluster_target {
 	char work_dir[PATH_MAX];
 	atomic_uint_fast64_t seq; /* names each ingest's scratch database */
 	atomic_uint_fast64_t ingests, files, probes, probe_reads, refusals;
+	atomic_bool cancelled; /* see bf_target_ops.cancel */
 } cluster_target;
 
 /* Failures of no known kind one operation retries before giving up. */
 #define MAX_OTHER_FAILURES 5
 
-/* The retry policy of one operation. */
-static bf_retry_opts retry_opts(const cluster_target *t)
+/* The retry policy of one operation; a cancel stops it unless it is a
+ * clean-up (a rollback's delete_range must run to its end). */
+static bf_retry_opts retry_opts(cluster_target *t, bool cleanup)
 {
 	bf_retry_opts ro = {
 		.base_ms = t->o.backoff_base_ms,
 		.cap_ms = t->o.backoff_cap_ms,
 		.budget_ms = t->o.total_timeout_ms,
 		.max_other_failures = MAX_OTHER_FAILURES,
+		.cancel = cleanup ? NULL : &t->cancelled,
 	};
 	return ro;
 }
 
 /* A fresh retry budget for one operation. */
-static void retry_start(cluster_target *t, bf_retry *rt)
+static void retry_start(cluster_target *t, bf_retry *rt, bool cleanup)
 {
-	bf_retry_opts ro = retry_opts(t);
+	bf_retry_opts ro = retry_opts(t, cleanup);
 	bf_retry_init(rt, t->cluster, &ro, (uint64_t)bf_now_ns() ^ atomic_fetch_add(&t->seq, 1));
 }
 
@@ -148,7 +151,7 @@ static int cluster_ingest(void *impl, const char *const *paths, size_t n,
 		.write_max_bytes = t->o.write_max_bytes,
 		.write_max_keys = t->o.write_max_keys,
 		.commit_ts = t->o.commit_ts,
-		.retry = retry_opts(t),
+		.retry = retry_opts(t, false),
 	};
 	bf_region_jobs_stats st = { 0 };
 	bf_sst_files *files = NULL;
@@ -225,7 +228,7 @@ static int cluster_exists(void *impl, bf_probe *probes, size_t n, bf_err *err)
 	uint64_t reads = 0;
 	int rc = 0;
 
-	retry_start(t, &rt);
+	retry_start(t, &rt, false);
 	while (rc == 0 && i < n) {
 		bf_tikv_pairs *pairs = NULL;
 		bf_tikv_error re = { 0 };
@@ -273,7 +276,7 @@ static int cluster_delete_range(void *impl, const void *lo, size_t lolen, const 
 	if (!cur)
 		return bf_errf(err, BF_ENOMEM, "cluster target: out of memory");
 	memcpy(cur, lo, lolen);
-	retry_start(t, &rt);
+	retry_start(t, &rt, true);
 	while (rc == 0 && !done) {
 		bf_region *regions = NULL;
 		bf_range_piece *pieces = NULL;
@@ -358,7 +361,7 @@ static void scan_fetch(scan_iter *s)
 	cluster_target *t = s->t;
 	bf_retry rt;
 
-	retry_start(t, &rt);
+	retry_start(t, &rt, false);
 	bf_tikv_pairs_free(s->page);
 	s->page = NULL;
 	s->idx = 0;
@@ -434,7 +437,7 @@ static void scan_seek_last(void *it)
 	bf_retry rt;
 	bool again = true;
 
-	retry_start(t, &rt);
+	retry_start(t, &rt, false);
 	bf_tikv_pairs_free(s->page);
 	s->page = NULL;
 	s->idx = 0;
@@ -561,6 +564,12 @@ static void cluster_destroy(void *impl)
 	free(t);
 }
 
+static void cluster_cancel(void *impl, bool on)
+{
+	cluster_target *t = impl;
+	atomic_store(&t->cancelled, on);
+}
+
 static const bf_target_ops cluster_ops = {
 	.kind = "cluster",
 	.split_points = cluster_split_points,
@@ -573,6 +582,7 @@ static const bf_target_ops cluster_ops = {
 	.scan = cluster_scan,
 	.stats = cluster_stats,
 	.destroy = cluster_destroy,
+	.cancel = cluster_cancel,
 };
 
 /* The options with every 0 replaced by its default. */
@@ -583,7 +593,7 @@ static void fill_defaults(bf_target_cluster_opts *o)
 	if (!o->batch_bytes)
 		o->batch_bytes = 256 << 10;
 	if (!o->write_max_bytes)
-		o->write_max_bytes = 128ULL << 20;
+		o->write_max_bytes = 96ULL << 20;
 	if (!o->write_max_keys)
 		o->write_max_keys = 1280000;
 	if (o->total_timeout_ms <= 0)

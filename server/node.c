@@ -14,6 +14,8 @@
 #include "util/util.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -531,20 +533,64 @@ static int forward_one(bf_node *n, uint64_t store_id, const bf_rpc_method *m,
 	return 0;
 }
 
+/* One follower's forward, run on a thread of its own. */
+typedef struct fwd_task {
+	bf_node *n;
+	uint64_t store_id;
+	const bf_rpc_method *m;
+	const bf_rpc_buf *req;
+	const bf_rpc_md *md;
+	size_t n_md;
+	bool (*accepted)(const bf_rpc_buf *);
+	node_fwd_fail fail;
+	int rc;
+	bool threaded;
+	pthread_t th;
+} fwd_task;
+
+static void *fwd_run(void *arg)
+{
+	fwd_task *t = arg;
+	t->rc = forward_one(t->n, t->store_id, t->m, t->req, t->md, t->n_md, t->accepted, &t->fail);
+	return NULL;
+}
+
 int node_forward(bf_node *n, const bf_region *r, const char *path, const bf_rpc_buf *req,
 		 const char *fence, bool (*accepted)(const bf_rpc_buf *reply), node_fwd_fail *fail)
 {
 	bf_rpc_method m = { .path = path, .name = strrchr(path, '/') + 1 };
 	bf_rpc_md md[2] = { { NODE_MD_FORWARDED, "1" }, { NODE_MD_FENCE, fence } };
+	fwd_task tasks[BF_CLUSTER_MAX_REPLICAS];
+	int nt = 0, rc = 0;
 
-	for (int i = 0; i < r->npeers; i++) {
+	/* The followers at once: an ingest waits for the slowest, not the sum. */
+	for (int i = 0; i < r->npeers && nt < BF_CLUSTER_MAX_REPLICAS; i++) {
 		if (r->peers[i].store_id == n->store_id)
 			continue;
-		if (forward_one(n, r->peers[i].store_id, &m, req, md, fence ? 2 : 1, accepted,
-				fail))
-			return BF_EUNAVAIL;
+		tasks[nt] = (fwd_task){ .n = n, .store_id = r->peers[i].store_id, .m = &m, .req = req,
+					.md = md, .n_md = fence ? 2 : 1, .accepted = accepted };
+		nt++;
 	}
-	return 0;
+	for (int i = 0; i < nt; i++) {
+		/* The last, or one no thread could be made for, runs here. */
+		tasks[i].threaded = i + 1 < nt && pthread_create(&tasks[i].th, NULL, fwd_run,
+								 &tasks[i]) == 0;
+		if (!tasks[i].threaded)
+			fwd_run(&tasks[i]);
+	}
+	for (int i = 0; i < nt; i++) {
+		if (tasks[i].threaded)
+			pthread_join(tasks[i].th, NULL);
+		if (tasks[i].rc && !rc) {
+			rc = BF_EUNAVAIL;
+			*fail = tasks[i].fail; /* the reply goes with it */
+		} else if (tasks[i].rc) {
+			bf_rpc_buf_free(&tasks[i].fail.reply);
+		}
+	}
+	if (!rc)
+		memset(fail, 0, sizeof(*fail));
+	return rc;
 }
 
 /* ---- the cluster as a view ---- */
@@ -628,6 +674,39 @@ static int check_identity(bf_node *n, const char *cluster_uuid, bf_err *err)
 	return rc;
 }
 
+/* Removes finished uploads older than the TTL. Under ingest_mu, so that
+ * no ingest finds a file and then loses it. */
+static void sweep_uploads(bf_node *n)
+{
+	int64_t now = bf_wall_ms();
+	int removed = 0;
+	struct dirent *e;
+	struct stat sb;
+	DIR *d;
+
+	/* Every 10 s at most, more often only for a shorter TTL. */
+	if (now - n->last_sweep_ms < (n->upload_ttl_ms < 10000 ? n->upload_ttl_ms : 10000))
+		return;
+	n->last_sweep_ms = now;
+	pthread_mutex_lock(&n->ingest_mu);
+	if ((d = opendir(n->import_dir))) {
+		while ((e = readdir(d))) {
+			size_t len = strlen(e->d_name);
+			if (len <= 4 || strcmp(e->d_name + len - 4, ".sst") ||
+			    fstatat(dirfd(d), e->d_name, &sb, 0) != 0)
+				continue;
+			int64_t mtime_ms = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
+			if (now - mtime_ms >= n->upload_ttl_ms && unlinkat(dirfd(d), e->d_name, 0) == 0)
+				removed++;
+		}
+		closedir(d);
+	}
+	pthread_mutex_unlock(&n->ingest_mu);
+	if (removed)
+		node_log(n, "removed %d upload%s no ingest took within %.0f s", removed,
+			 removed == 1 ? "" : "s", (double)n->upload_ttl_ms / 1000.0);
+}
+
 static void *ticker_main(void *arg)
 {
 	bf_node *n = arg;
@@ -642,6 +721,7 @@ static void *ticker_main(void *arg)
 			break;
 		pthread_mutex_unlock(&n->mode_mu);
 		node_import_mode_tick(n);
+		sweep_uploads(n);
 		pthread_mutex_lock(&n->mode_mu);
 	}
 	pthread_mutex_unlock(&n->mode_mu);
@@ -699,6 +779,7 @@ int bf_node_open(const bf_node_opts *o, bf_node **out, bf_err *err)
 	snprintf(n->log_prefix, sizeof(n->log_prefix), "%s",
 		 o->log_prefix ? o->log_prefix : "bfill-store");
 	n->sst_compression = o->sst_compression;
+	n->upload_ttl_ms = o->upload_ttl_ms > 0 ? o->upload_ttl_ms : 3600 * 1000;
 	n->forward_timeout_ms = o->forward_timeout_ms > 0 ? o->forward_timeout_ms
 							  : DEFAULT_FORWARD_TIMEOUT_MS;
 	n->import_mode_timeout_ms = o->import_mode_timeout_ms > 0

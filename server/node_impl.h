@@ -44,6 +44,7 @@ struct bf_node {
 	int port;
 	int forward_timeout_ms;
 	int sst_compression; /* bf_compression of uploads */
+	int64_t upload_ttl_ms, last_sweep_ms; /* the sweep: the ticker's alone */
 
 	bf_rpc_pool *pool; /* owned: channels to the other stores */
 	pthread_mutex_t chan_mu;

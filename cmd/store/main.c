@@ -36,17 +36,19 @@
 static const char USAGE[] =
 	"usage: bfill-store --listen ADDR --data DIR --store-id N --etcd EP,... --cluster NAME\n"
 	"                   [--max-message SIZE] [--sst-compression none|lz4|zstd]\n"
+	"                   [--upload-ttl SECONDS]\n"
 	"A store node of cluster NAME: serves TiKV's ImportSST (Write, MultiIngest,\n"
 	"SwitchMode) and KV (KvScan, KvBatchGet, KvDeleteRange) calls over gRPC on ADDR,\n"
 	"keeping its data in DIR (created when absent) and its regions from etcd.\n"
 	"  --store-id N         this node's id among the cluster's stores (bfill cluster show)\n"
 	"  --max-message SIZE   largest request message taken (default 16M)\n"
 	"  --sst-compression C  compression of the SSTs uploads make (default none)\n"
+	"  --upload-ttl S       uploads no ingest took are removed this long after (3600)\n"
 	"Stops cleanly on SIGTERM or SIGINT.\n";
 
 typedef struct args {
 	const char *listen, *data, *etcd, *cluster;
-	uint64_t store_id, max_message;
+	uint64_t store_id, max_message, upload_ttl_s;
 	bf_compression sst_compression;
 } args;
 
@@ -58,7 +60,8 @@ static int parse(int argc, char **argv, args *a)
 		{ "store-id", required_argument, 0, 's' }, { "etcd", required_argument, 0, 'e' },
 		{ "cluster", required_argument, 0, 'c' },
 		{ "max-message", required_argument, 0, 'm' },
-		{ "sst-compression", required_argument, 0, 'z' }, { "help", no_argument, 0, 'h' },
+		{ "sst-compression", required_argument, 0, 'z' },
+		{ "upload-ttl", required_argument, 0, 't' }, { "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	bf_err err;
@@ -86,6 +89,11 @@ static int parse(int argc, char **argv, args *a)
 				return cli_fail(BF_EXIT_USAGE,
 						"--sst-compression must be none, lz4 or zstd, got '%s'",
 						optarg);
+			break;
+		case 't':
+			if (!cli_u64_in("--upload-ttl", optarg, 1, 30 * 86400, "seconds",
+					&a->upload_ttl_s))
+				return BF_EXIT_USAGE;
 			break;
 		case 'h':
 			fputs(USAGE, stdout);
@@ -188,7 +196,8 @@ static int serve(const args *a, const sigset_t *set)
 	no = (bf_node_opts){ .data_dir = a->data, .store_id = a->store_id, .listen = a->listen,
 			     .view = &bf_node_cluster_view, .view_arg = c,
 			     .cluster_uuid = bf_cluster_uuid(c), .max_message_bytes = a->max_message,
-			     .sst_compression = a->sst_compression, .log_prefix = prefix };
+			     .sst_compression = a->sst_compression,
+			     .upload_ttl_ms = (int64_t)a->upload_ttl_s * 1000, .log_prefix = prefix };
 	if (bf_node_open(&no, &node, &err)) {
 		code = cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
 		goto out;

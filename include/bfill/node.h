@@ -65,6 +65,11 @@ typedef struct bf_node_opts {
 	 * replica on the import's critical path, and the ingested file sits
 	 * in the bottom level until the store compacts it. */
 	int sst_compression;
+	/* An upload no ingest took (its client died between Write and
+	 * MultiIngest, or wrote again elsewhere) is removed once this old; a
+	 * later ingest of it is StaleCommand and the client writes again.
+	 * 0 = 1 hour. */
+	int64_t upload_ttl_ms;
 	/* Where the node's log lines go (one per event; errors rate
 	 * limited); NULL = stderr. Each starts with prefix ("bfill-store"). */
 	void *log; /* FILE * */

@@ -102,6 +102,13 @@ typedef struct bf_target_ops {
 		    bf_err *err);
 	void (*stats)(void *impl, bf_target_stats *out); /* may be NULL */
 	void (*destroy)(void *impl);                     /* may be NULL */
+	/*
+	 * on: ingest, exists and scans stop waiting and retrying soon and
+	 * fail with BF_ECANCELLED (a job told to stop must not sit out a
+	 * retry budget); off: they work again. delete_range ignores it, so a
+	 * rollback still runs. May be NULL (a target whose calls never wait).
+	 */
+	void (*cancel)(void *impl, bool on);
 } bf_target_ops;
 
 /* Wraps an implementation; ops is borrowed (usually static), impl is owned
@@ -131,8 +138,8 @@ typedef struct bf_target_cluster_opts {
 	int concurrency;          /* regions written and ingested at once; 0 = 4 */
 	size_t batch_bytes;       /* keys + values per Write batch; 0 = 256 KiB */
 	uint64_t write_max_bytes; /* one Write stream's share of a region; */
-	uint64_t write_max_keys;  /* more goes in further rounds; 0 = 128 MiB,
-				   * 1.28M keys (TiDB's region job caps) */
+	uint64_t write_max_keys;  /* more goes in further rounds; 0 = 96 MiB,
+				   * 1.28M keys (TiDB's region split size) */
 	/* How long an operation keeps retrying failures with no success in
 	 * between before it gives up (BF_EUNAVAIL naming the store when one
 	 * stayed down); 0 = 300 s. */
@@ -173,6 +180,8 @@ int bf_target_approx_size(bf_target *t, const void *lo, size_t lolen, const void
 bf_target_snap *bf_target_snapshot(bf_target *t);
 void bf_target_snapshot_release(bf_target *t, bf_target_snap *snap);
 void bf_target_stats_get(bf_target *t, bf_target_stats *out);
+/* ops->cancel, when the target has one. */
+void bf_target_cancel(bf_target *t, bool on);
 
 /* Scan iterators. *out is freed with bf_target_iter_destroy. */
 int bf_target_scan(bf_target *t, const void *lo, size_t lolen, const void *hi, size_t hilen,

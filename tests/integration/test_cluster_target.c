@@ -587,3 +587,42 @@ Test(cluster_target, a_store_that_stays_down_is_named_at_the_deadline)
 	cr_assert(strstr(err.msg, "store 3"), "%s", err.msg);
 	cr_assert_lt(bf_now_ms() - t0, 15000);
 }
+
+/* Cancels the global target after ms, from another thread. */
+static void *cancel_later(void *arg)
+{
+	bf_sleep_ms((int64_t)(intptr_t)arg);
+	bf_target_cancel(target, true);
+	return NULL;
+}
+
+Test(cluster_target, a_cancel_stops_the_retries_at_once_and_clears)
+{
+	bf_target_cluster_opts o = test_opts();
+	t_stores *s = start("ct-cancel", 2);
+	pthread_t th;
+	bf_err err;
+
+	o.total_timeout_ms = 120000; /* far longer than the test may take */
+	open_target("ct-cancel", o);
+	t_stores_kill(s, 3);
+	int64_t t0 = bf_now_ms();
+	cr_assert_eq(pthread_create(&th, NULL, cancel_later, (void *)(intptr_t)500), 0);
+	int rc = ingest_records(1, 1000, 1, "v", NULL, &err);
+	pthread_join(th, NULL);
+	cr_assert_eq(rc, BF_ECANCELLED, "%s", bf_err_text(&err));
+	cr_assert(strstr(err.msg, "store 3"), "what was being retried is told: %s", err.msg);
+	cr_assert_lt(bf_now_ms() - t0, 10000, "stopped within a call's time, not the budget");
+
+	/* A rollback's delete_range is not stopped by it ... */
+	uint8_t lo[BF_RECORD_KEY_LEN], hi[BF_RECORD_KEY_LEN];
+	record_key(lo, 1);
+	record_key(hi, 1000);
+	t_stores_restart(s, 3, NULL);
+	cr_assert_eq(bf_target_delete_range(target, lo, sizeof(lo), hi, sizeof(hi), &err), 0, "%s",
+		     bf_err_text(&err));
+	/* ... and once cleared the target works again. */
+	bf_target_cancel(target, false);
+	cr_assert_eq(ingest_records(1, 1000, 1, "v", NULL, &err), 0, "%s", bf_err_text(&err));
+	check_replicas(s, 1, 1000, "v");
+}

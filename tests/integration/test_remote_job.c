@@ -265,3 +265,37 @@ Test(remote_job, cancel_rolls_back_on_every_replica)
 	cr_assert_str_eq(t_json_str(s, "state"), "cancelled");
 	cJSON_Delete(s);
 }
+
+Test(remote_job, sigterm_with_a_store_down_pauses_at_once)
+{
+	world w;
+	int st;
+	start(&w, 4);
+	build_in_background(&w, "scan.slow~2,import.stall~300", "");
+	wait_first_import(&w);
+	/* The next imports retry store 2 for up to five minutes; a stop must
+	 * not wait for that. */
+	t_stores_kill(w.s, 2);
+	bf_sleep_ms(1500);
+	int64_t t0 = bf_now_ms();
+	cr_assert_eq(kill(bg, SIGTERM), 0);
+	cr_assert_eq(waitpid(bg, &st, 0), bg);
+	bg = 0;
+	int64_t took = bf_now_ms() - t0;
+	char *log = t_path_in(t_scratch_dir, "build.log");
+	char *text = t_read_file(log);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit: %s", text);
+	cr_assert_lt(took, 15000, "SIGTERM took %lld ms: %s", (long long)took, text);
+	free(text);
+	free(log);
+	cJSON *o = job_json(&w, 1);
+	cr_assert_str_eq(t_json_str(o, "state"), "paused");
+	cJSON_Delete(o);
+
+	/* With the store back, the resume finishes it. */
+	t_stores_restart(w.s, 2, NULL);
+	t_run r = t_bfillf("add-index %s --resume --job-id 1 --json", w.where);
+	cr_assert_eq(r.status, 0, "resume: exit %d: %s", r.status, r.err);
+	t_run_free(&r);
+	expect_exact(&w, "c1", ROWS);
+}

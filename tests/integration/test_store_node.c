@@ -144,12 +144,47 @@ Test(store_node, uploads_compressed_as_asked_read_back_the_same)
 	t_kvs_free(kvs, 500);
 }
 
+Test(store_node, an_upload_no_ingest_took_goes_after_its_ttl)
+{
+	bf_rpc_channel *ch;
+	t_ctx ctx;
+	t_stores *s = one_store("node-ttl", "--upload-ttl 1", &ch, &ctx);
+	t_kv *kvs = t_record_kvs(TABLE, 1, 101);
+	char *import = t_path_in(t_stores_data(s, 1), "import");
+	bf_rpc_status st;
+	uint8_t uuid[16];
+
+	t_tikv_uuid(uuid);
+	ImportSstpb__WriteResponse *wr = t_tikv_write(ch, uuid, &ctx, kvs, 100, &st);
+	cr_assert_not_null(wr, "%s", st.details);
+	cr_assert_eq(files_in(import, ".sst"), 1);
+	int64_t deadline = bf_now_ms() + 15000;
+	while (files_in(import, ".sst") > 0 && bf_now_ms() < deadline)
+		bf_sleep_ms(200);
+	cr_assert_eq(files_in(import, ".sst"), 0, "the upload is still there after 15 s");
+	char *log = t_read_file(t_stores_log(s, 1));
+	cr_assert(strstr(log, "removed 1 upload no ingest took within 1 s"), "%s", log);
+	free(log);
+
+	/* Ingesting it late is StaleCommand: the client writes again. */
+	ImportSstpb__IngestResponse *ir = t_tikv_ingest(ch, &ctx, wr->metas, 1, NULL, &st);
+	cr_assert_not_null(ir, "%s", st.details);
+	cr_assert(ir->error && ir->error->stale_command, "%s",
+		  ir->error ? ir->error->message : "ingested");
+	import_sstpb__ingest_response__free_unpacked(ir, NULL);
+	import_sstpb__write_response__free_unpacked(wr, NULL);
+	cr_assert_eq(t_tikv_count(ch, &ctx), 0);
+	t_kvs_free(kvs, 100);
+	free(import);
+}
+
 Test(store_node, bad_usage_exits_2_with_one_line)
 {
 	static const char *const cases[][3] = {
 		{ "--sst-compression", "snappy", "--sst-compression must be none, lz4 or zstd" },
 		{ "--max-message", "1", "--max-message must be 1K..2G" },
 		{ "--store-id", "0", "--store-id" },
+		{ "--upload-ttl", "0", "--upload-ttl" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
