@@ -18,7 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bfill/catalog_etcd.h"
 #include "bfill/cluster.h"
+#include "bfill/etcd.h"
 #include "bfill/codec.h"
 #include "tests/support/etcd.h"
 #include "tests/support/stores.h"
@@ -122,6 +124,21 @@ Test(remote_job, gen_add_index_and_every_replica_exact)
 	t_run_free(&r);
 	r = t_bfillf("check-index %s --table sbtest1 --name c1", w.where);
 	t_expect_cli_error(&r, 1, "bfill check-index: ", "a dropped index", "does not exist", NULL);
+
+	/* Without --import-every a cluster job imports every quarter of --mem. */
+	r = t_bfillf("add-index %s --table sbtest1 --name c2 --columns c --mem 128M --json", w.where);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	bf_etcd *client = t_etcd_client(w.e, 0);
+	bf_catalog *cat = NULL;
+	bf_job job;
+	bf_err err;
+	cr_assert_eq(bf_catalog_etcd_create(client, bf_cluster_root(t_stores_cluster(w.s)), &cat, &err),
+		     0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_catalog_get_job(cat, 2, &job, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(job.cfg.import_every, 32ULL << 20);
+	bf_catalog_destroy(cat);
+	bf_etcd_destroy(client);
 }
 
 Test(remote_job, a_duplicate_rolls_back_and_a_failed_build_resumes)
