@@ -85,45 +85,6 @@ static int open_cluster(cluster_args *a, bf_cluster **c)
 	return rc ? cli_fail(cli_exit_for(rc), "%s", bf_err_text(&err)) : BF_EXIT_OK;
 }
 
-static void hex(const uint8_t *k, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[k[i] >> 4];
-		out[2 * i + 1] = digits[k[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int nibble(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-/* Raw key bytes from hex into out (cap bytes); false when s is not that. */
-static bool unhex(const char *s, uint8_t *out, size_t cap, size_t *n)
-{
-	size_t len = strlen(s);
-
-	if (len == 0 || len % 2 || len / 2 > cap)
-		return false;
-	for (size_t i = 0; i < len; i += 2) {
-		int hi = nibble(s[i]), lo = nibble(s[i + 1]);
-		if (hi < 0 || lo < 0)
-			return false;
-		out[i / 2] = (uint8_t)(hi << 4 | lo);
-	}
-	*n = len / 2;
-	return true;
-}
-
 /* A TiDB key as TiDB's own tools print it ("t100_r42", "t100_i1"), what
  * follows a known prefix in hex; other keys in hex alone. */
 static void key_text(const uint8_t *k, size_t n, char *out, size_t cap)
@@ -132,7 +93,7 @@ static void key_text(const uint8_t *k, size_t n, char *out, size_t cap)
 	int64_t tid, handle;
 
 	if (n < BF_TABLE_PREFIX_LEN || k[0] != 't') {
-		hex(k, n, rest);
+		bf_hex_encode(k, n, rest);
 		snprintf(out, cap, "%s", rest);
 		return;
 	}
@@ -140,14 +101,14 @@ static void key_text(const uint8_t *k, size_t n, char *out, size_t cap)
 	if (n == BF_RECORD_KEY_LEN && bf_codec_decode_record_key(k, n, &tid, &handle) == 0) {
 		snprintf(out, cap, "t%" PRId64 "_r%" PRId64, tid, handle);
 	} else if (n >= BF_RECORD_PREFIX_LEN && k[9] == '_' && k[10] == 'r') {
-		hex(k + BF_RECORD_PREFIX_LEN, n - BF_RECORD_PREFIX_LEN, rest);
+		bf_hex_encode(k + BF_RECORD_PREFIX_LEN, n - BF_RECORD_PREFIX_LEN, rest);
 		snprintf(out, cap, "t%" PRId64 "_r%s%s", tid, *rest ? "+" : "", rest);
 	} else if (n >= BF_INDEX_PREFIX_LEN && k[9] == '_' && k[10] == 'i') {
-		hex(k + BF_INDEX_PREFIX_LEN, n - BF_INDEX_PREFIX_LEN, rest);
+		bf_hex_encode(k + BF_INDEX_PREFIX_LEN, n - BF_INDEX_PREFIX_LEN, rest);
 		snprintf(out, cap, "t%" PRId64 "_i%" PRId64 "%s%s", tid, bf_codec_get_int(k + 11),
 			 *rest ? "+" : "", rest);
 	} else {
-		hex(k + BF_TABLE_PREFIX_LEN, n - BF_TABLE_PREFIX_LEN, rest);
+		bf_hex_encode(k + BF_TABLE_PREFIX_LEN, n - BF_TABLE_PREFIX_LEN, rest);
 		snprintf(out, cap, "t%" PRId64 "%s%s", tid, *rest ? "+" : "", rest);
 	}
 }
@@ -236,8 +197,8 @@ typedef struct region_text {
 
 static void region_texts(const bf_region *r, region_text *t)
 {
-	hex(r->start, r->start_len, t->start_hex);
-	hex(r->end, r->end_len, t->end_hex);
+	bf_hex_encode(r->start, r->start_len, t->start_hex);
+	bf_hex_encode(r->end, r->end_len, t->end_hex);
 	key_text(r->start, r->start_len, t->start, sizeof(t->start));
 	key_text(r->end, r->end_len, t->end, sizeof(t->end));
 }
@@ -395,7 +356,9 @@ static int cluster_split(int argc, char **argv)
 		switch (ch) {
 		case 'r': ok = parse_id("--region", optarg, &region); break;
 		case 'k':
-			ok = unhex(optarg, key, BF_CLUSTER_KEY_MAX, &klen);
+			long got = strlen(optarg) ? bf_hex_decode(optarg, key, BF_CLUSTER_KEY_MAX) : -1;
+			ok = got >= 0;
+			klen = ok ? (size_t)got : 0;
 			if (!ok)
 				cli_fail(BF_EXIT_USAGE, "--key takes a raw key in hex (1 to %d bytes), got '%s'",
 					 BF_CLUSTER_KEY_MAX, optarg);

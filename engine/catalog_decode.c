@@ -413,17 +413,6 @@ static int decode_leases(bf_err *r, const cJSON *o, bf_job *j)
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * A checkpoint key: null (none), or the hex of a record key of the job's
  * table, or of the key past all of them (the "_s" prefix padded with
@@ -441,15 +430,9 @@ static int decode_ckpt_key(bf_err *r, const cJSON *cp, const char *k, int64_t ta
 	*has = !cJSON_IsNull(v);
 	if (!*has)
 		return 0;
-	if (!cJSON_IsString(v) || strlen(v->valuestring) != 2 * BF_RECORD_KEY_LEN)
+	if (!cJSON_IsString(v) || strlen(v->valuestring) != 2 * BF_RECORD_KEY_LEN ||
+	    bf_hex_decode(v->valuestring, key, BF_RECORD_KEY_LEN) != BF_RECORD_KEY_LEN)
 		return bad(r, "checkpoint.%s is not %d hex digits", k, 2 * BF_RECORD_KEY_LEN);
-	for (int i = 0; i < BF_RECORD_KEY_LEN; i++) {
-		int hi = hexval(v->valuestring[2 * i]), lo = hexval(v->valuestring[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return bad(r, "checkpoint.%s is not %d hex digits", k,
-				   2 * BF_RECORD_KEY_LEN);
-		key[i] = (uint8_t)(hi << 4 | lo);
-	}
 	bool ours = key[0] == 't' && bf_codec_get_int(key + 1) == table_id && key[9] == '_';
 	bool end = key[10] == 's' && !memcmp(key + BF_RECORD_PREFIX_LEN, zeros, sizeof(zeros));
 	if (!ours || (key[10] != 'r' && !end))

@@ -51,18 +51,13 @@ static void add_count(cJSON *o, const char *k, uint64_t v, bool *ok)
 
 static void add_ckpt_key(cJSON *o, const char *k, bool has, const uint8_t *key, bool *ok)
 {
-	static const char d[] = "0123456789abcdef";
 	char hex[2 * BF_RECORD_KEY_LEN + 1];
 
 	if (!has) {
 		add(o, k, cJSON_CreateNull(), ok);
 		return;
 	}
-	for (int i = 0; i < BF_RECORD_KEY_LEN; i++) {
-		hex[2 * i] = d[key[i] >> 4];
-		hex[2 * i + 1] = d[key[i] & 15];
-	}
-	hex[2 * BF_RECORD_KEY_LEN] = '\0';
+	bf_hex_encode(key, BF_RECORD_KEY_LEN, hex);
 	add_str(o, k, hex, ok);
 }
 

@@ -45,6 +45,11 @@ int bf_parse_i64(const char *s, int64_t *out);
  * does not fit ends in "...". Returns buf.
  */
 char *bf_printable(const void *s, size_t n, char *buf, size_t cap);
+/* b[0..n) as lower-case hex into out (2n + 1 bytes, NUL-terminated). */
+void bf_hex_encode(const void *b, size_t n, char *out);
+/* Hex text s (even length, either case) into out (cap bytes): its length,
+ * or -1 when s is not hex or does not fit. */
+long bf_hex_decode(const char *s, uint8_t *out, size_t cap);
 /* "1.5 GiB"-style rendering into buf; returns buf. */
 char *bf_fmt_bytes(uint64_t v, char *buf, size_t n);
 
