@@ -8,6 +8,7 @@
 #include "bfill/catalog.h"
 #include "bfill/fault.h"
 #include "bfill/job_live.h"
+#include "bfill/presence.h"
 #include "bfill/store.h"
 #include "cmd/cli.h"
 #include "cmd/place.h"
@@ -36,6 +37,7 @@
 typedef struct job_list {
 	int64_t only;           /* 0 = every job */
 	bf_job *jobs;           /* owned, n of cap */
+	bool *alive;            /* owned, n of cap: whether each one's process runs */
 	size_t n, cap;
 	int ndamaged;
 	char damaged[768];      /* "<record> (<why>), ..." */
@@ -53,6 +55,10 @@ static int collect_job(const bf_job *j, void *arg)
 		if (!grown)
 			return BF_ENOMEM;
 		l->jobs = grown;
+		bool *alive = realloc(l->alive, cap * sizeof(*alive));
+		if (!alive)
+			return BF_ENOMEM;
+		l->alive = alive;
 		l->cap = cap;
 	}
 	l->jobs[l->n++] = *j;
@@ -78,10 +84,26 @@ static void collect_damaged(const char *record, const char *why, void *arg)
 		 record, why);
 }
 
+/*
+ * A running job is alive while a process holds its live lock (see
+ * include/bfill/job_live.h) — its recorded pid may belong to anyone now —
+ * or, for a cluster, while some process announces it in etcd
+ * (bfill/presence.h): the live lock is seen only on the machine that runs
+ * the job.
+ */
+static bool job_alive(const cli_place *p, const bf_job *j)
+{
+	if (j->state != BF_JOB_RUNNING)
+		return false;
+	if (bf_job_live(p->env.live_dir, j->id))
+		return true;
+	return p->cluster &&
+	       bf_presence_check(p->etcd, bf_cluster_root(p->cluster), j->id, NULL, 0, NULL) == 1;
+}
+
 /* One attempt: open read-only (a store) or through etcd (a cluster), read
- * the job records, close; *live gets where running jobs hold their
- * locks. */
-static int read_once(const cli_where *w, job_list *l, char *live, size_t livelen, bf_err *err)
+ * the job records and whether each runs, close. */
+static int read_once(const cli_where *w, job_list *l, bf_err *err)
 {
 	cli_place p;
 	int rc;
@@ -92,7 +114,6 @@ static int read_once(const cli_where *w, job_list *l, char *live, size_t livelen
 	rc = cli_place_open(&p, w, BF_STORE_READONLY, false, 0, err);
 	if (rc)
 		goto out;
-	snprintf(live, livelen, "%s", p.env.live_dir);
 	/* Seam "status.read": the read fails the way a file deleted under
 	 * the open makes it fail. */
 	if (bf_fault_hit("status.read")) {
@@ -103,6 +124,8 @@ static int read_once(const cli_where *w, job_list *l, char *live, size_t livelen
 	rc = bf_catalog_foreach_job(p.env.catalog, collect_job, collect_damaged, l, err);
 	if (rc == BF_ENOMEM)
 		bf_errf(err, rc, "out of memory reading the job records");
+	for (size_t i = 0; rc == 0 && i < l->n; i++)
+		l->alive[i] = job_alive(&p, &l->jobs[i]);
 out:
 	cli_place_close(&p);
 	return rc;
@@ -121,24 +144,15 @@ static bool transient(int rc, const cli_where *w)
 	return access(current, F_OK) == 0;
 }
 
-static int read_jobs(const cli_where *w, job_list *l, char *live, size_t livelen, bf_err *err)
+static int read_jobs(const cli_where *w, job_list *l, bf_err *err)
 {
 	int64_t deadline = bf_now_ms() + READ_RETRY_MS;
 	int rc;
 
-	while ((rc = read_once(w, l, live, livelen, err)) && transient(rc, w) &&
+	while ((rc = read_once(w, l, err)) && transient(rc, w) &&
 	       bf_now_ms() < deadline)
 		bf_sleep_ms(READ_RETRY_SLEEP_MS);
 	return rc;
-}
-
-/* A running job is alive while a process holds its live lock (see
- * include/bfill/job_live.h); its recorded pid may belong to anyone now. */
-static bool job_alive(const char *store_dir, const bf_job *j)
-{
-	if (j->state != BF_JOB_RUNNING)
-		return false;
-	return bf_job_live(store_dir, j->id);
 }
 
 static cJSON *job_json(const bf_job *j, bool alive)
@@ -214,25 +228,25 @@ static void print_text(const bf_job *j, bool alive)
 		printf("  last error: %s\n", j->last_error);
 }
 
-static int print_jobs(const char *store_dir, const job_list *l, bool json)
+static int print_jobs(const job_list *l, bool json)
 {
 	cJSON *list = NULL, *doc = NULL;
 
 	if (!json) {
 		for (size_t i = 0; i < l->n; i++)
-			print_text(&l->jobs[i], job_alive(store_dir, &l->jobs[i]));
+			print_text(&l->jobs[i], l->alive[i]);
 		if (!l->n && !l->ndamaged && !l->only)
 			puts("no jobs");
 		return BF_EXIT_OK;
 	}
 	/* --job ID prints the job's object; otherwise {"jobs": [...]}. */
 	if (l->only)
-		return l->n ? cli_json_print(job_json(&l->jobs[0], job_alive(store_dir, &l->jobs[0])))
+		return l->n ? cli_json_print(job_json(&l->jobs[0], l->alive[0]))
 			    : BF_EXIT_OK;
 	doc = cJSON_CreateObject();
 	list = cJSON_AddArrayToObject(doc, "jobs");
 	for (size_t i = 0; i < l->n; i++)
-		cJSON_AddItemToArray(list, job_json(&l->jobs[i], job_alive(store_dir, &l->jobs[i])));
+		cJSON_AddItemToArray(list, job_json(&l->jobs[i], l->alive[i]));
 	return cli_json_print(doc);
 }
 
@@ -245,7 +259,6 @@ int cmd_status(int argc, char **argv)
 		{ 0, 0, 0, 0 },
 	};
 	cli_where where = { 0 };
-	char live[PATH_MAX] = "";
 	job_list l = { 0 };
 	uint64_t id;
 	bool json = false;
@@ -275,12 +288,12 @@ int cmd_status(int argc, char **argv)
 	}
 	if (!cli_where_check(&where, false))
 		return BF_EXIT_USAGE;
-	rc = read_jobs(&where, &l, live, sizeof(live), &err);
+	rc = read_jobs(&where, &l, &err);
 	if (rc) {
 		code = cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
 		goto out;
 	}
-	code = print_jobs(live, &l, json);
+	code = print_jobs(&l, json);
 	if (l.ndamaged)
 		code = cli_fail(BF_EXIT_FAIL, "damaged job record%s: %s%s", l.ndamaged > 1 ? "s" : "",
 				l.damaged, l.only || !l.n ? "" : "; the other jobs are shown");
@@ -288,5 +301,6 @@ int cmd_status(int argc, char **argv)
 		code = cli_fail(BF_EXIT_FAIL, "job %" PRId64 " does not exist", l.only);
 out:
 	free(l.jobs);
+	free(l.alive);
 	return code;
 }

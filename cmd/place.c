@@ -3,6 +3,7 @@
  */
 #include "cmd/place.h"
 #include "bfill/catalog_etcd.h"
+#include "bfill/presence.h"
 #include "cmd/cli.h"
 #include "util/endpoints.h"
 #include "util/util.h"
@@ -11,6 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The lease of a cluster job's presence: status elsewhere sees a job
+ * whose process died as not alive at most this long after. */
+#define PRESENCE_TTL_S 10
 #include <unistd.h>
 
 bool cli_where_cluster(const cli_where *w)
@@ -60,6 +65,25 @@ static int open_store(cli_place *p, const cli_where *w, unsigned flags, bf_err *
 				&p->target, err);
 }
 
+/* A cluster job's presence in etcd, seen by status on every machine. */
+static void *announce(void *arg, int64_t job_id)
+{
+	cli_place *p = arg;
+	bf_presence *pr = NULL;
+	bf_err err;
+
+	if (bf_presence_begin(p->etcd, bf_cluster_root(p->cluster), job_id, PRESENCE_TTL_S, &pr,
+			      &err))
+		return NULL;
+	return pr;
+}
+
+static void withdraw(void *arg, void *handle)
+{
+	(void)arg;
+	bf_presence_end(handle);
+}
+
 static int open_cluster(cli_place *p, const cli_where *w, bool want_target, int read_replica,
 			bf_err *err)
 {
@@ -94,6 +118,9 @@ static int open_cluster(cli_place *p, const cli_where *w, bool want_target, int 
 	p->env.lock_scope = bf_cluster_uuid(p->cluster);
 	p->env.live_dir = p->live;
 	p->env.default_sort_dir = p->sort;
+	p->env.announce = announce;
+	p->env.withdraw = withdraw;
+	p->env.announce_arg = p;
 	return rc;
 }
 

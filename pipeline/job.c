@@ -547,6 +547,7 @@ int bf_job_env_store(bf_store *st, bf_target *target, bf_job_env *env, char *sor
 	int rc = 0;
 
 	*own_target = NULL;
+	memset(env, 0, sizeof(*env)); /* what a store does not use stays NULL */
 	if (!target) {
 		rc = bf_target_local_create(st, own_target, err);
 		target = *own_target;
@@ -581,6 +582,7 @@ int bf_add_index_in(const bf_job_env *env, const bf_add_index_opts *opts, bf_add
 	job_run r = { .env = env, .cat = env->catalog, .target = env->target, .o = opts,
 		      .live_fd = -1 };
 	int64_t t0 = bf_now_ms();
+	void *presence = NULL;
 	bool noop = false;
 	int rc = 0;
 
@@ -612,6 +614,8 @@ int bf_add_index_in(const bf_job_env *env, const bf_add_index_opts *opts, bf_add
 	}
 	if (rc)
 		goto out;
+	if (env->announce)
+		presence = env->announce(env->announce_arg, r.job.id);
 	rc = run_job(&r, res, err);
 	if (rc && r.committed) {
 		/* An interrupt or error that came after the last import had
@@ -629,6 +633,8 @@ int bf_add_index_in(const bf_job_env *env, const bf_add_index_opts *opts, bf_add
 out:
 	if (r.backend)
 		bf_backend_close(r.backend);
+	if (presence)
+		env->withdraw(env->announce_arg, presence);
 	bf_job_live_release(r.live_fd);
 	res->job = r.job;
 	res->noop = noop;

@@ -70,7 +70,8 @@ typedef struct bf_add_index_result {
  * import target, the scope that keys their locks (the store's or the
  * cluster's UUID), a directory for the lock file a running job holds, and
  * the sort directory used when a job names none. bf_job_env_store fills
- * one for a local store. Everything is borrowed.
+ * one for a local store; one made by hand starts zeroed (fields added
+ * later are then NULL: unused). Everything is borrowed.
  */
 typedef struct bf_job_env {
 	bf_catalog *catalog;
@@ -78,6 +79,13 @@ typedef struct bf_job_env {
 	const char *lock_scope;       /* "" = lock names start with the job id */
 	const char *live_dir;         /* <live_dir>/bfill-jobs/<id>.lock */
 	const char *default_sort_dir; /* absolute */
+	/* Optional (NULL): tells other machines that a job runs here, for as
+	 * long as it runs (a cluster's jobs: bfill/presence.h). announce's
+	 * handle goes to withdraw; NULL when it could not start (the job
+	 * goes on regardless). */
+	void *(*announce)(void *arg, int64_t job_id);
+	void (*withdraw)(void *arg, void *handle);
+	void *announce_arg;
 } bf_job_env;
 
 /* The environment of a local store: its catalog, target (or `target` when

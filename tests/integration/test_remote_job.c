@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -315,4 +316,48 @@ Test(remote_job, sigterm_with_a_store_down_pauses_at_once)
 	cr_assert_eq(r.status, 0, "resume: exit %d: %s", r.status, r.err);
 	t_run_free(&r);
 	expect_exact(&w, "c1", ROWS);
+}
+
+Test(remote_job, status_on_another_machine_sees_a_running_job_alive)
+{
+	world w;
+	start(&w, 4);
+	build_in_background(&w, "scan.slow~20", "");
+	/* Another machine: no live lock of this job in its temporary directory. */
+	char *other = t_path_in(t_scratch_dir, "other-machine");
+	cr_assert_eq(mkdir(other, 0700), 0);
+	setenv("TMPDIR", other, 1);
+	int64_t deadline = bf_now_ms() + 30000;
+	bool alive = false;
+	while (!alive && bf_now_ms() < deadline) {
+		/* Until the build has written its record, there is no job 1. */
+		t_run r = t_bfillf("status %s --job 1 --json", w.where);
+		if (r.status == 0) {
+			cJSON *o = t_json_parse(r.out, "status --json");
+			alive = !strcmp(t_json_str(o, "state"), "running") &&
+				cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "alive"));
+			cJSON_Delete(o);
+		}
+		t_run_free(&r);
+		if (!alive)
+			bf_sleep_ms(200);
+	}
+	cr_assert(alive, "a running job is alive from another machine");
+
+	/* Killed: not alive once its presence's lease ends (10 s). */
+	kill(bg, SIGKILL);
+	waitpid(bg, NULL, 0);
+	bg = 0;
+	deadline = bf_now_ms() + 20000;
+	while (alive && bf_now_ms() < deadline) {
+		cJSON *o = job_json(&w, 1);
+		alive = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "alive"));
+		cr_assert_str_eq(t_json_str(o, "state"), "running", "the record still says so");
+		cJSON_Delete(o);
+		if (alive)
+			bf_sleep_ms(500);
+	}
+	cr_assert_not(alive, "a killed job is not alive 20 s later");
+	unsetenv("TMPDIR");
+	free(other);
 }

@@ -1,0 +1,161 @@
+/*
+ * A job's presence in etcd (include/bfill/presence.h). One thread per
+ * announcement: grant a lease and put the key, then keep the lease alive
+ * every third of its TTL; when etcd loses the lease (an outage longer than
+ * the TTL) or a keepalive fails, start over with a new one.
+ * Depends on: the etcd client, util (clocks).
+ */
+#include "bfill/presence.h"
+#include "util/util.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KEY_MAX 512
+
+struct bf_presence {
+	bf_etcd *etcd; /* borrowed */
+	char key[KEY_MAX];
+	char who[128];
+	int ttl_s;
+	int64_t lease;            /* 0 while none is granted; the thread's */
+	bf_etcd_keepalive *ka;    /* the thread's */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+	pthread_t th;
+};
+
+static void presence_key(char *out, const char *root, int64_t job_id)
+{
+	snprintf(out, KEY_MAX, "%srunning/%020" PRId64, root, job_id);
+}
+
+/* Drops what the last attempt held: the stream, and the lease (revoked
+ * when etcd answers, else it runs out by itself). */
+static void forget(bf_presence *p)
+{
+	bf_etcd_keepalive_close(p->ka);
+	p->ka = NULL;
+	if (p->lease)
+		bf_etcd_lease_revoke(p->etcd, p->lease, NULL);
+	p->lease = 0;
+}
+
+/* One round: announce when not announced, else keep the lease alive. */
+static void tick(bf_presence *p)
+{
+	int64_t ttl = 0;
+	bf_err err;
+
+	if (p->lease) {
+		if ((!p->ka && bf_etcd_keepalive_open(p->etcd, &p->ka, &err)) ||
+		    bf_etcd_keepalive_ping(p->ka, p->lease, p->ttl_s * 1000 / 3, &ttl, &err) || ttl <= 0)
+			forget(p);
+		return;
+	}
+	if (bf_etcd_lease_grant(p->etcd, p->ttl_s, 0, &p->lease, NULL, &err)) {
+		p->lease = 0;
+		return;
+	}
+	if (bf_etcd_put(p->etcd, p->key, p->who, strlen(p->who), p->lease, NULL, &err))
+		forget(p);
+}
+
+static void *run(void *arg)
+{
+	bf_presence *p = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&p->mu);
+	while (!p->stop) {
+		pthread_mutex_unlock(&p->mu);
+		tick(p);
+		pthread_mutex_lock(&p->mu);
+		/* A third of the TTL; sooner again while not announced. */
+		int64_t ms = p->lease ? p->ttl_s * 1000 / 3 : 500;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += ms / 1000;
+		ts.tv_nsec += (ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		while (!p->stop && pthread_cond_timedwait(&p->cv, &p->mu, &ts) == 0)
+			;
+	}
+	pthread_mutex_unlock(&p->mu);
+	forget(p);
+	return NULL;
+}
+
+int bf_presence_begin(bf_etcd *etcd, const char *root, int64_t job_id, int ttl_s,
+		      bf_presence **out, bf_err *err)
+{
+	bf_presence *p = calloc(1, sizeof(*p));
+	pthread_condattr_t ca;
+	char host[64] = "";
+
+	*out = NULL;
+	if (!p)
+		return bf_errf(err, BF_ENOMEM, "out of memory");
+	p->etcd = etcd;
+	p->ttl_s = ttl_s < 2 ? 2 : ttl_s;
+	presence_key(p->key, root, job_id);
+	gethostname(host, sizeof(host) - 1);
+	snprintf(p->who, sizeof(p->who), "%s pid %ld", host, (long)getpid());
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&p->th, NULL, run, p)) {
+		pthread_cond_destroy(&p->cv);
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+		return bf_errf(err, BF_ENOMEM, "cannot start a thread to announce job %" PRId64,
+			       job_id);
+	}
+	*out = p;
+	return 0;
+}
+
+void bf_presence_end(bf_presence *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->th, NULL);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+int bf_presence_check(bf_etcd *etcd, const char *root, int64_t job_id, char *who, size_t cap,
+		      bf_err *err)
+{
+	char key[KEY_MAX];
+	bf_etcd_range_result res = { 0 };
+	int rc;
+
+	presence_key(key, root, job_id);
+	bf_etcd_range_req req = { .key = key };
+	rc = bf_etcd_range(etcd, &req, &res, err);
+	if (rc == 0) {
+		rc = res.n_kvs > 0;
+		if (who && cap)
+			snprintf(who, cap, "%.*s", rc ? (int)res.kvs[0].value_len : 0,
+				 rc ? res.kvs[0].value : "");
+	}
+	bf_etcd_range_result_free(&res);
+	return rc;
+}
