@@ -25,6 +25,17 @@ static void subtask_key(char *out, const char *root, const char *kind, int64_t j
 		snprintf(out, KEY_MAX, "%s%s/%020" PRId64 "/%08d", root, kind, job, seq);
 }
 
+/* The subtask number a subtask or claim key ends in; -1 when none. */
+static int64_t key_seq(const char *key)
+{
+	const char *slash = strrchr(key, '/');
+	int64_t seq = -1;
+
+	if (!slash || bf_parse_i64(slash + 1, &seq) || seq < 0 || seq >= MAX_SUBTASKS)
+		return -1;
+	return seq;
+}
+
 /* ---- planning ---- */
 
 static int set_bound(uint8_t *dst, size_t *dstlen, const void *src, size_t len, bf_err *err)
@@ -139,14 +150,13 @@ static int record_parse(const bf_etcd_kv *kv, int64_t job, bf_subtask *s, bf_err
 	cJSON *o = cJSON_ParseWithLength(kv->value, kv->value_len);
 	const cJSON *rows = cJSON_GetObjectItemCaseSensitive(o, "rows");
 	const cJSON *done = cJSON_GetObjectItemCaseSensitive(o, "done");
-	const char *seq = strrchr(kv->key, '/');
-	int64_t seqv = -1;
+	int64_t seqv = key_seq(kv->key);
 	const char *bad = NULL;
 
 	memset(s, 0, sizeof(*s));
 	if (!o)
 		bad = "not JSON";
-	else if (!seq || bf_parse_i64(seq + 1, &seqv) || seqv < 0 || seqv >= MAX_SUBTASKS)
+	else if (seqv < 0)
 		bad = "a key without a subtask number";
 	else if (hex_field(o, "lo", s->lo, &s->lolen) || hex_field(o, "hi", s->hi, &s->hilen) ||
 		 hex_field(o, "next", s->next, &s->nextlen))
@@ -248,9 +258,8 @@ int bf_subtask_list(bf_etcd *etcd, const char *root, int64_t job_id, bf_subtask 
 		rc = record_parse(&subs.kvs[i], job_id, &s[i], err);
 	/* Keys sort as the numbers do (fixed width): claims join in one pass. */
 	for (size_t i = 0, j = 0; rc == 0 && i < subs.n_kvs && j < claims.n_kvs;) {
-		const char *cseq = strrchr(claims.kvs[j].key, '/');
-		int64_t seq = -1;
-		if (!cseq || bf_parse_i64(cseq + 1, &seq) || seq < s[i].seq) {
+		int64_t seq = key_seq(claims.kvs[j].key);
+		if (seq < s[i].seq) {
 			j++;
 		} else if (seq > s[i].seq) {
 			i++;

@@ -51,7 +51,7 @@ static void note_region_error(bf_retry *rt, const bf_region *r, const bf_tikv_er
 
 bool bf_retry_cancelled(const bf_retry *rt)
 {
-	return rt->cancel && atomic_load(rt->cancel);
+	return bf_retry_cancel_set(rt->cancel);
 }
 
 /* Stopped: the last failure is still told, as what was being retried. */

@@ -68,6 +68,12 @@ typedef struct bf_retry {
 	const atomic_bool *cancel; /* borrowed, may be NULL */
 } bf_retry;
 
+/* Whether a cancel flag (bf_retry_opts.cancel, NULL: none) is set. */
+static inline bool bf_retry_cancel_set(const atomic_bool *cancel)
+{
+	return cancel && atomic_load(cancel);
+}
+
 /* Whether rt's operation was told to stop. */
 bool bf_retry_cancelled(const bf_retry *rt);
 

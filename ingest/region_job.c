@@ -70,7 +70,7 @@ typedef struct runner {
 /* A job failed, or the target was told to stop (see bf_retry_opts). */
 static bool stopped(runner *r)
 {
-	return atomic_load(&r->stop) || (r->o->retry.cancel && atomic_load(r->o->retry.cancel));
+	return atomic_load(&r->stop) || bf_retry_cancel_set(r->o->retry.cancel);
 }
 
 static uint8_t *dup_key(const void *k, size_t n)

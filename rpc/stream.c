@@ -226,6 +226,23 @@ static int start_send(bf_rpc_stream *s, grpc_op *op, grpc_byte_buffer *bb, int64
 	return 0;
 }
 
+/* Sends bb (NULL: memory was short), which it takes over. */
+static int send_bb(bf_rpc_stream *s, grpc_byte_buffer *bb, int64_t deadline_ms, bf_err *err)
+{
+	grpc_op op;
+	int rc;
+
+	if (!bb)
+		return bf_errf(err, BF_ENOMEM, "%s %s: out of memory", s->ch->name, s->m->name);
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_SEND_MESSAGE;
+	op.data.send_message.send_message = bb;
+	rc = start_send(s, &op, bb, deadline_ms, err);
+	if (rc)
+		grpc_byte_buffer_destroy(bb);
+	return rc;
+}
+
 struct bf_rpc_msg {
 	grpc_slice slice; /* one reference, ours */
 };
@@ -247,8 +264,6 @@ void bf_rpc_msg_free(bf_rpc_msg *m)
 	free(m);
 }
 
-static int send_bb(bf_rpc_stream *s, grpc_byte_buffer *bb, int64_t deadline_ms, bf_err *err);
-
 int bf_rpc_stream_send_msg(bf_rpc_stream *s, const bf_rpc_msg *m, int64_t deadline_ms,
 			   bf_err *err)
 {
@@ -261,23 +276,6 @@ int bf_rpc_stream_send(bf_rpc_stream *s, const bf_rpc_buf *msg, int64_t deadline
 		       bf_err *err)
 {
 	return send_bb(s, bf_rpc_make_message(msg), deadline_ms, err);
-}
-
-/* Sends bb (NULL: memory was short), which it takes over. */
-static int send_bb(bf_rpc_stream *s, grpc_byte_buffer *bb, int64_t deadline_ms, bf_err *err)
-{
-	grpc_op op;
-	int rc;
-
-	if (!bb)
-		return bf_errf(err, BF_ENOMEM, "%s %s: out of memory", s->ch->name, s->m->name);
-	memset(&op, 0, sizeof(op));
-	op.op = GRPC_OP_SEND_MESSAGE;
-	op.data.send_message.send_message = bb;
-	rc = start_send(s, &op, bb, deadline_ms, err);
-	if (rc)
-		grpc_byte_buffer_destroy(bb);
-	return rc;
 }
 
 int bf_rpc_stream_close_send(bf_rpc_stream *s, int64_t deadline_ms, bf_err *err)

@@ -622,28 +622,51 @@ const bf_node_view_ops bf_node_cluster_view = {
 
 /* ---- lifetime --------------------------------------------------------------- */
 
+/*
+ * Removes the files of the import directory whose names end in suffix and
+ * that were last written at least min_age_ms ago (0: whatever their age).
+ * How many, or -errno when the directory cannot be read.
+ */
+static int remove_uploads(bf_node *n, const char *suffix, int64_t min_age_ms)
+{
+	int64_t now = bf_wall_ms();
+	size_t sl = strlen(suffix);
+	int removed = 0;
+	struct dirent *e;
+	struct stat sb;
+	DIR *d = opendir(n->import_dir);
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		if (len <= sl || strcmp(e->d_name + len - sl, suffix))
+			continue;
+		if (min_age_ms > 0) {
+			if (fstatat(dirfd(d), e->d_name, &sb, 0) != 0)
+				continue;
+			int64_t mtime_ms = (int64_t)sb.st_mtim.tv_sec * 1000 +
+					   sb.st_mtim.tv_nsec / 1000000;
+			if (now - mtime_ms < min_age_ms)
+				continue;
+		}
+		removed += unlinkat(dirfd(d), e->d_name, 0) == 0;
+	}
+	closedir(d);
+	return removed;
+}
+
 /* Removes what a stopped node left half-written in its import directory:
  * uploads are written under a temporary name and renamed once complete. */
 static int clean_imports(bf_node *n, bf_err *err)
 {
-	DIR *d;
-	struct dirent *e;
-	int removed = 0;
-	int rc = bf_mkdirs(n->import_dir, err);
+	int removed, rc = bf_mkdirs(n->import_dir, err);
 
 	if (rc)
 		return rc;
-	if (!(d = opendir(n->import_dir)))
-		return bf_errf(err, -errno, "%s: %s", n->import_dir, strerror(errno));
-	while ((e = readdir(d))) {
-		size_t len = strlen(e->d_name);
-		if (len <= strlen(TMP_SUFFIX) ||
-		    strcmp(e->d_name + len - strlen(TMP_SUFFIX), TMP_SUFFIX))
-			continue;
-		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
-			removed++;
-	}
-	closedir(d);
+	removed = remove_uploads(n, TMP_SUFFIX, 0);
+	if (removed < 0)
+		return bf_errf(err, removed, "%s: %s", n->import_dir, strerror(-removed));
 	if (removed)
 		node_log(n, "removed %d half-written upload%s from %s", removed,
 			 removed == 1 ? "" : "s", n->import_dir);
@@ -679,30 +702,16 @@ static int check_identity(bf_node *n, const char *cluster_uuid, bf_err *err)
 static void sweep_uploads(bf_node *n)
 {
 	int64_t now = bf_wall_ms();
-	int removed = 0;
-	struct dirent *e;
-	struct stat sb;
-	DIR *d;
+	int removed;
 
 	/* Every 10 s at most, more often only for a shorter TTL. */
 	if (now - n->last_sweep_ms < (n->upload_ttl_ms < 10000 ? n->upload_ttl_ms : 10000))
 		return;
 	n->last_sweep_ms = now;
 	pthread_mutex_lock(&n->ingest_mu);
-	if ((d = opendir(n->import_dir))) {
-		while ((e = readdir(d))) {
-			size_t len = strlen(e->d_name);
-			if (len <= 4 || strcmp(e->d_name + len - 4, ".sst") ||
-			    fstatat(dirfd(d), e->d_name, &sb, 0) != 0)
-				continue;
-			int64_t mtime_ms = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
-			if (now - mtime_ms >= n->upload_ttl_ms && unlinkat(dirfd(d), e->d_name, 0) == 0)
-				removed++;
-		}
-		closedir(d);
-	}
+	removed = remove_uploads(n, ".sst", n->upload_ttl_ms);
 	pthread_mutex_unlock(&n->ingest_mu);
-	if (removed)
+	if (removed > 0)
 		node_log(n, "removed %d upload%s no ingest took within %.0f s", removed,
 			 removed == 1 ? "" : "s", (double)n->upload_ttl_ms / 1000.0);
 }
