@@ -2,7 +2,7 @@
  * A job's presence in etcd (include/bfill/presence.h). One thread per
  * announcement: grant a lease and put the key, then keep the lease alive
  * every third of its TTL; when etcd loses the lease (an outage longer than
- * the TTL) or a keepalive fails, start over with a new one.
+ * the TTL), start over with a new one.
  * Depends on: the etcd client, util (clocks).
  */
 #include "bfill/presence.h"
@@ -26,7 +26,10 @@ struct bf_presence {
 	int ttl_s;
 	int64_t lease;            /* 0 while none is granted; the thread's */
 	bf_etcd_keepalive *ka;    /* the thread's */
+	int64_t last_ok;          /* the lease's last renewal (monotonic); the thread's */
 	pthread_mutex_t mu;
+	int64_t shown_lease;      /* lease, for other threads; under mu */
+	int64_t down_ms;          /* since when etcd has not answered; under mu */
 	pthread_cond_t cv;
 	bool stop;
 	pthread_t th;
@@ -48,24 +51,52 @@ static void forget(bf_presence *p)
 	p->lease = 0;
 }
 
-/* One round: announce when not announced, else keep the lease alive. */
-static void tick(bf_presence *p)
+/* One round: announce when not announced, else keep the lease alive.
+ * True when etcd answered as it should. */
+static bool attempt(bf_presence *p)
 {
 	int64_t ttl = 0;
 	bf_err err;
 
 	if (p->lease) {
-		if ((!p->ka && bf_etcd_keepalive_open(p->etcd, &p->ka, &err)) ||
-		    bf_etcd_keepalive_ping(p->ka, p->lease, p->ttl_s * 1000 / 3, &ttl, &err) || ttl <= 0)
+		int rc = (!p->ka && bf_etcd_keepalive_open(p->etcd, &p->ka, &err)) ||
+			 bf_etcd_keepalive_ping(p->ka, p->lease, p->ttl_s * 1000 / 3, &ttl, &err);
+		if (rc == 0 && ttl > 0) {
+			p->last_ok = bf_now_ms();
+			return true;
+		}
+		/* A missed keepalive (a slow election) keeps the lease, and the
+		 * claims under it, until etcd says it is gone or its TTL has
+		 * passed unrenewed. */
+		bf_etcd_keepalive_close(p->ka);
+		p->ka = NULL;
+		if (rc == 0 || bf_now_ms() - p->last_ok >= (int64_t)p->ttl_s * 1000)
 			forget(p);
-		return;
+		return false;
 	}
 	if (bf_etcd_lease_grant(p->etcd, p->ttl_s, 0, &p->lease, NULL, &err)) {
 		p->lease = 0;
-		return;
+		return false;
 	}
-	if (bf_etcd_put(p->etcd, p->key, p->who, strlen(p->who), p->lease, NULL, &err))
+	if (bf_etcd_put(p->etcd, p->key, p->who, strlen(p->who), p->lease, NULL, &err)) {
 		forget(p);
+		return false;
+	}
+	p->last_ok = bf_now_ms();
+	return true;
+}
+
+static void tick(bf_presence *p)
+{
+	bool ok = attempt(p);
+
+	pthread_mutex_lock(&p->mu);
+	p->shown_lease = p->lease;
+	if (ok)
+		p->down_ms = 0;
+	else if (!p->down_ms)
+		p->down_ms = bf_wall_ms();
+	pthread_mutex_unlock(&p->mu);
 }
 
 static void *run(void *arg)
@@ -79,7 +110,7 @@ static void *run(void *arg)
 		tick(p);
 		pthread_mutex_lock(&p->mu);
 		/* A third of the TTL; sooner again while not announced. */
-		int64_t ms = p->lease ? p->ttl_s * 1000 / 3 : 500;
+		int64_t ms = p->lease && !p->down_ms ? p->ttl_s * 1000 / 3 : 500;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += ms / 1000;
 		ts.tv_nsec += (ms % 1000) * 1000000;
@@ -95,21 +126,19 @@ static void *run(void *arg)
 	return NULL;
 }
 
-int bf_presence_begin(bf_etcd *etcd, const char *root, int64_t job_id, int ttl_s,
-		      bf_presence **out, bf_err *err)
+int bf_presence_begin_key(bf_etcd *etcd, const char *key, const char *who, int ttl_s,
+			  bf_presence **out, bf_err *err)
 {
 	bf_presence *p = calloc(1, sizeof(*p));
 	pthread_condattr_t ca;
-	char host[64] = "";
 
 	*out = NULL;
 	if (!p)
 		return bf_errf(err, BF_ENOMEM, "out of memory");
 	p->etcd = etcd;
 	p->ttl_s = ttl_s < 2 ? 2 : ttl_s;
-	presence_key(p->key, root, job_id);
-	gethostname(host, sizeof(host) - 1);
-	snprintf(p->who, sizeof(p->who), "%s pid %ld", host, (long)getpid());
+	snprintf(p->key, sizeof(p->key), "%s", key);
+	snprintf(p->who, sizeof(p->who), "%s", who);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -119,11 +148,31 @@ int bf_presence_begin(bf_etcd *etcd, const char *root, int64_t job_id, int ttl_s
 		pthread_cond_destroy(&p->cv);
 		pthread_mutex_destroy(&p->mu);
 		free(p);
-		return bf_errf(err, BF_ENOMEM, "cannot start a thread to announce job %" PRId64,
-			       job_id);
+		return bf_errf(err, BF_ENOMEM, "cannot start a thread to keep %s", key);
 	}
 	*out = p;
 	return 0;
+}
+
+int bf_presence_begin(bf_etcd *etcd, const char *root, int64_t job_id, int ttl_s,
+		      bf_presence **out, bf_err *err)
+{
+	char key[KEY_MAX], host[64] = "", who[128];
+
+	presence_key(key, root, job_id);
+	gethostname(host, sizeof(host) - 1);
+	snprintf(who, sizeof(who), "%s pid %ld", host, (long)getpid());
+	return bf_presence_begin_key(etcd, key, who, ttl_s, out, err);
+}
+
+int64_t bf_presence_lease(bf_presence *p, int64_t *down_since_ms)
+{
+	pthread_mutex_lock(&p->mu);
+	int64_t lease = p->shown_lease;
+	if (down_since_ms)
+		*down_since_ms = p->down_ms;
+	pthread_mutex_unlock(&p->mu);
+	return lease;
 }
 
 void bf_presence_end(bf_presence *p)

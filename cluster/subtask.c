@@ -16,6 +16,8 @@
 /* etcd takes at most 128 operations a Txn (its --max-txn-ops default). */
 #define MAX_SUBTASKS 120
 #define KEY_MAX 512
+/* One fence per index of a job (BF_MAX_JOB_INDEXES). */
+#define FENCES_MAX 8
 
 static void subtask_key(char *out, const char *root, const char *kind, int64_t job, int seq)
 {
@@ -114,6 +116,57 @@ out:
 	return rc;
 }
 
+/* Where a subtask's range [lo, hi) takes key k strictly inside. */
+static bool inside(const bf_subtask *s, const uint8_t *k, size_t klen)
+{
+	return bf_key_cmp(s->lo, s->lolen, k, klen) < 0 && bf_key_cmp(k, klen, s->hi, s->hilen) < 0;
+}
+
+int bf_subtask_refine(bf_subtask **s, size_t *n, int64_t table_id, int64_t first, int64_t last,
+		      int want, bf_err *err)
+{
+	size_t cap = *n + (size_t)(want > 0 ? want : 0), m = 0;
+	bf_subtask *out;
+
+	if (want > MAX_SUBTASKS)
+		want = MAX_SUBTASKS;
+	if (*n == 0 || (int)*n >= want || last <= first)
+		return 0;
+	if (!(out = calloc(cap, sizeof(*out))))
+		return bf_errf(err, BF_ENOMEM, "out of memory planning %d subtasks", want);
+	/* Cut points at even handle steps; each lands in one subtask (or on
+	 * a boundary already there). */
+	uint64_t span = (uint64_t)last - (uint64_t)first;
+	int step = 1;
+	for (size_t i = 0; i < *n; i++) {
+		bf_subtask cur = (*s)[i];
+		for (; step < want && m + 1 < cap; step++) {
+			uint8_t k[BF_RECORD_KEY_LEN];
+			unsigned __int128 off = (unsigned __int128)span * (unsigned)step / (unsigned)want;
+			bf_codec_record_key(k, table_id, (int64_t)((uint64_t)first + (uint64_t)off));
+			if (bf_key_cmp(k, sizeof(k), cur.hi, cur.hilen) >= 0)
+				break; /* past this subtask: the next one's */
+			if (!inside(&cur, k, sizeof(k)))
+				continue;
+			out[m] = cur;
+			memcpy(out[m].hi, k, sizeof(k));
+			out[m].hilen = sizeof(k);
+			m++;
+			memcpy(cur.lo, k, sizeof(k));
+			cur.lolen = sizeof(k);
+			memcpy(cur.next, k, sizeof(k));
+			cur.nextlen = sizeof(k);
+		}
+		out[m++] = cur;
+	}
+	for (size_t i = 0; i < m; i++)
+		out[i].seq = (int)i;
+	free(*s);
+	*s = out;
+	*n = m;
+	return 0;
+}
+
 /* ---- records ---- */
 
 static char *record_make(const bf_subtask *s)
@@ -128,7 +181,8 @@ static char *record_make(const bf_subtask *s)
 	if (o && cJSON_AddStringToObject(o, "lo", lo) && cJSON_AddStringToObject(o, "hi", hi) &&
 	    cJSON_AddStringToObject(o, "next", next) &&
 	    cJSON_AddNumberToObject(o, "rows", (double)s->rows) &&
-	    cJSON_AddBoolToObject(o, "done", s->done))
+	    cJSON_AddBoolToObject(o, "done", s->done) &&
+	    cJSON_AddNumberToObject(o, "claims", s->claims))
 		text = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	return text;
@@ -150,6 +204,7 @@ static int record_parse(const bf_etcd_kv *kv, int64_t job, bf_subtask *s, bf_err
 	cJSON *o = cJSON_ParseWithLength(kv->value, kv->value_len);
 	const cJSON *rows = cJSON_GetObjectItemCaseSensitive(o, "rows");
 	const cJSON *done = cJSON_GetObjectItemCaseSensitive(o, "done");
+	const cJSON *claims = cJSON_GetObjectItemCaseSensitive(o, "claims");
 	int64_t seqv = key_seq(kv->key);
 	const char *bad = NULL;
 
@@ -165,11 +220,15 @@ static int record_parse(const bf_etcd_kv *kv, int64_t job, bf_subtask *s, bf_err
 		bad = "rows must be a count";
 	else if (!cJSON_IsBool(done))
 		bad = "done must be true or false";
+	else if (claims && (!cJSON_IsNumber(claims) || claims->valuedouble < 0 ||
+			    claims->valuedouble > 1e9))
+		bad = "claims must be a count";
 	if (!bad) {
 		s->job_id = job;
 		s->seq = (int)seqv;
 		s->rows = (uint64_t)rows->valuedouble;
 		s->done = cJSON_IsTrue(done);
+		s->claims = claims ? (int)claims->valuedouble : 0;
 		s->mod_revision = kv->mod_revision;
 	}
 	cJSON_Delete(o);
@@ -237,11 +296,58 @@ static int range_prefix(bf_etcd *etcd, const char *prefix, bf_etcd_range_result 
 	return rc;
 }
 
+/* A progress record into s's live fields; a damaged one is ignored: it
+ * only feeds status. */
+static void progress_parse(const bf_etcd_kv *kv, bf_subtask *s)
+{
+	cJSON *o = cJSON_ParseWithLength(kv->value, kv->value_len);
+	const cJSON *rows = cJSON_GetObjectItemCaseSensitive(o, "rows");
+	const cJSON *rate = cJSON_GetObjectItemCaseSensitive(o, "rate");
+	const cJSON *phase = cJSON_GetObjectItemCaseSensitive(o, "phase");
+	const cJSON *waiting = cJSON_GetObjectItemCaseSensitive(o, "waiting");
+	const cJSON *at = cJSON_GetObjectItemCaseSensitive(o, "at_ms");
+
+	if (cJSON_IsNumber(rows) && rows->valuedouble >= 0 && cJSON_IsNumber(rate) &&
+	    cJSON_IsString(phase) && cJSON_IsString(waiting) && cJSON_IsNumber(at)) {
+		s->live = true;
+		s->live_rows = (uint64_t)rows->valuedouble;
+		s->live_rate = rate->valuedouble;
+		snprintf(s->live_phase, sizeof(s->live_phase), "%s", phase->valuestring);
+		snprintf(s->live_waiting, sizeof(s->live_waiting), "%s", waiting->valuestring);
+		s->live_ms = (int64_t)at->valuedouble;
+	}
+	cJSON_Delete(o);
+}
+
+/* Joins records keyed by subtask number into s[0..n) (both in key order:
+ * the numbers are fixed width). */
+static void join(bf_subtask *s, size_t n, const bf_etcd_range_result *r,
+		 void (*apply)(const bf_etcd_kv *kv, bf_subtask *s))
+{
+	for (size_t i = 0, j = 0; i < n && j < r->n_kvs;) {
+		int64_t seq = key_seq(r->kvs[j].key);
+		if (seq < s[i].seq) {
+			j++;
+		} else if (seq > s[i].seq) {
+			i++;
+		} else {
+			apply(&r->kvs[j], &s[i]);
+			i++;
+			j++;
+		}
+	}
+}
+
+static void claim_apply(const bf_etcd_kv *kv, bf_subtask *s)
+{
+	snprintf(s->worker, sizeof(s->worker), "%.*s", (int)kv->value_len, kv->value);
+}
+
 int bf_subtask_list(bf_etcd *etcd, const char *root, int64_t job_id, bf_subtask **out,
 		    size_t *n, bf_err *err)
 {
 	char prefix[KEY_MAX];
-	bf_etcd_range_result subs = { 0 }, claims = { 0 };
+	bf_etcd_range_result subs = { 0 }, claims = { 0 }, progress = { 0 };
 	bf_subtask *s = NULL;
 	int rc;
 
@@ -256,19 +362,12 @@ int bf_subtask_list(bf_etcd *etcd, const char *root, int64_t job_id, bf_subtask 
 		rc = bf_errf(err, BF_ENOMEM, "out of memory");
 	for (size_t i = 0; rc == 0 && i < subs.n_kvs; i++)
 		rc = record_parse(&subs.kvs[i], job_id, &s[i], err);
-	/* Keys sort as the numbers do (fixed width): claims join in one pass. */
-	for (size_t i = 0, j = 0; rc == 0 && i < subs.n_kvs && j < claims.n_kvs;) {
-		int64_t seq = key_seq(claims.kvs[j].key);
-		if (seq < s[i].seq) {
-			j++;
-		} else if (seq > s[i].seq) {
-			i++;
-		} else {
-			snprintf(s[i].worker, sizeof(s[i].worker), "%.*s",
-				 (int)claims.kvs[j].value_len, claims.kvs[j].value);
-			i++;
-			j++;
-		}
+	subtask_key(prefix, root, "progress", job_id, -1);
+	if (rc == 0)
+		rc = range_prefix(etcd, prefix, &progress, err);
+	if (rc == 0) {
+		join(s, subs.n_kvs, &claims, claim_apply);
+		join(s, subs.n_kvs, &progress, progress_parse);
 	}
 	if (rc == 0) {
 		*out = s;
@@ -278,6 +377,7 @@ int bf_subtask_list(bf_etcd *etcd, const char *root, int64_t job_id, bf_subtask 
 	free(s);
 	bf_etcd_range_result_free(&subs);
 	bf_etcd_range_result_free(&claims);
+	bf_etcd_range_result_free(&progress);
 	return rc;
 }
 
@@ -302,23 +402,36 @@ int bf_subtask_claim(bf_etcd *etcd, const char *root, int64_t job_id, const char
 	if (rc == 0)
 		rc = bf_subtask_list(etcd, root, job_id, &s, &n, err);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		char skey[KEY_MAX], ckey[KEY_MAX];
+		char skey[KEY_MAX], ckey[KEY_MAX], *value;
 		bf_etcd_txn_result res = { 0 };
 		if (s[i].done || s[i].worker[0])
 			continue;
 		subtask_key(skey, root, "subtask", job_id, s[i].seq);
 		subtask_key(ckey, root, "claim", job_id, s[i].seq);
+		/* Counted in the record, so that status can tell a job that
+		 * has been worked on (its workers may all be gone now) from
+		 * one never started. */
+		s[i].claims++;
+		if (!(value = record_make(&s[i]))) {
+			rc = bf_errf(err, BF_ENOMEM, "out of memory");
+			break;
+		}
 		/* Unclaimed, and the record as listed (not finished since). */
 		bf_etcd_compare cmp[2] = {
 			{ .key = ckey, .target = BF_ETCD_CMP_CREATE, .result = BF_ETCD_EQUAL },
 			{ .key = skey, .target = BF_ETCD_CMP_MOD, .result = BF_ETCD_EQUAL,
 			  .number = s[i].mod_revision },
 		};
-		bf_etcd_op put = { .kind = BF_ETCD_OP_PUT, .key = ckey, .value = worker,
-				   .value_len = strlen(worker), .lease = lease };
-		bf_etcd_txn_req req = { .compare = cmp, .n_compare = 2, .success = &put,
-					.n_success = 1 };
+		bf_etcd_op put[2] = {
+			{ .kind = BF_ETCD_OP_PUT, .key = ckey, .value = worker,
+			  .value_len = strlen(worker), .lease = lease },
+			{ .kind = BF_ETCD_OP_PUT, .key = skey, .value = value,
+			  .value_len = strlen(value) },
+		};
+		bf_etcd_txn_req req = { .compare = cmp, .n_compare = 2, .success = put,
+					.n_success = 2 };
 		rc = bf_etcd_txn(etcd, &req, &res, err);
+		free(value);
 		bool won = rc == 0 && res.succeeded;
 		bf_etcd_txn_result_free(&res);
 		if (won) {
@@ -378,16 +491,19 @@ int bf_subtask_checkpoint(bf_etcd *etcd, const char *root, const bf_subtask *s,
 }
 
 int bf_subtask_finish(bf_etcd *etcd, const char *root, const bf_subtask *s, const char *worker,
-		      const char *fence_key, int64_t fence_rev, bool *all_done, bf_err *err)
+		      const bf_fence_token *fences, int nfences, bool *all_done, bf_err *err)
 {
 	char skey[KEY_MAX], ckey[KEY_MAX], *value = NULL;
+	bf_etcd_compare cmp[1 + FENCES_MAX];
 	bf_subtask fin = *s, *list = NULL;
-	size_t n = 0;
+	size_t n = 0, ncmp = 0;
 	int rc = check_worker(worker, err);
 
 	*all_done = false;
 	if (rc)
 		return rc;
+	if (nfences > FENCES_MAX)
+		return bf_errf(err, BF_EINVAL, "at most %d fences", FENCES_MAX);
 	fin.done = true;
 	memcpy(fin.next, fin.hi, fin.hilen);
 	fin.nextlen = fin.hilen;
@@ -395,16 +511,18 @@ int bf_subtask_finish(bf_etcd *etcd, const char *root, const bf_subtask *s, cons
 		return bf_errf(err, BF_ENOMEM, "out of memory");
 	subtask_key(skey, root, "subtask", s->job_id, s->seq);
 	subtask_key(ckey, root, "claim", s->job_id, s->seq);
-	bf_etcd_compare cmp[2] = {
-		claim_is(ckey, worker),
-		{ .key = fence_key, .target = BF_ETCD_CMP_CREATE, .result = BF_ETCD_EQUAL,
-		  .number = fence_rev },
-	};
+	cmp[ncmp++] = claim_is(ckey, worker);
+	for (int i = 0; i < nfences; i++)
+		if (fences[i].holder[0])
+			cmp[ncmp++] = (bf_etcd_compare){ .key = fences[i].holder,
+							 .target = BF_ETCD_CMP_CREATE,
+							 .result = BF_ETCD_EQUAL,
+							 .number = fences[i].revision };
 	bf_etcd_op ops[2] = {
 		{ .kind = BF_ETCD_OP_PUT, .key = skey, .value = value, .value_len = strlen(value) },
 		{ .kind = BF_ETCD_OP_DELETE, .key = ckey },
 	};
-	rc = guarded(etcd, cmp, 2, ops, 2, s,
+	rc = guarded(etcd, cmp, ncmp, ops, 2, s,
 		     "the claim or the job's lock is not this worker's any more", err);
 	free(value);
 	if (rc == 0)
@@ -434,4 +552,86 @@ int bf_subtask_release(bf_etcd *etcd, const char *root, const bf_subtask *s, con
 	rc = bf_etcd_txn(etcd, &req, &res, err);
 	bf_etcd_txn_result_free(&res);
 	return rc;
+}
+
+/* ---- progress, stop ---- */
+
+int bf_subtask_progress(bf_etcd *etcd, const char *root, const bf_subtask *s, const char *worker,
+			int64_t lease, bf_err *err)
+{
+	char key[KEY_MAX], *text = NULL;
+	cJSON *o = cJSON_CreateObject();
+	int rc;
+
+	subtask_key(key, root, "progress", s->job_id, s->seq);
+	if (o && cJSON_AddStringToObject(o, "worker", worker) &&
+	    cJSON_AddNumberToObject(o, "rows", (double)s->live_rows) &&
+	    cJSON_AddNumberToObject(o, "rate", s->live_rate) &&
+	    cJSON_AddStringToObject(o, "phase", s->live_phase) &&
+	    cJSON_AddStringToObject(o, "waiting", s->live_waiting) &&
+	    cJSON_AddNumberToObject(o, "at_ms", (double)s->live_ms))
+		text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!text)
+		return bf_errf(err, BF_ENOMEM, "out of memory");
+	rc = bf_etcd_put(etcd, key, text, strlen(text), lease, NULL, err);
+	free(text);
+	return rc;
+}
+
+static void stop_key(char *out, const char *root, int64_t job_id)
+{
+	snprintf(out, KEY_MAX, "%sstop/%020" PRId64, root, job_id);
+}
+
+int bf_subtask_stop(bf_etcd *etcd, const char *root, int64_t job_id, const char *why,
+		    bf_err *err)
+{
+	char key[KEY_MAX];
+
+	stop_key(key, root, job_id);
+	return bf_etcd_put(etcd, key, why, strlen(why), 0, NULL, err);
+}
+
+int bf_subtask_stopping(bf_etcd *etcd, const char *root, int64_t job_id, char *why, size_t cap,
+			bf_err *err)
+{
+	char key[KEY_MAX];
+	bf_etcd_range_result res = { 0 };
+	int rc;
+
+	stop_key(key, root, job_id);
+	bf_etcd_range_req req = { .key = key };
+	rc = bf_etcd_range(etcd, &req, &res, err);
+	if (rc == 0) {
+		rc = res.n_kvs > 0;
+		if (why && cap)
+			snprintf(why, cap, "%.*s", rc ? (int)res.kvs[0].value_len : 0,
+				 rc ? res.kvs[0].value : "");
+	}
+	bf_etcd_range_result_free(&res);
+	return rc;
+}
+
+int bf_subtask_wait_unclaimed(bf_etcd *etcd, const char *root, int64_t job_id, int timeout_ms,
+			      bf_err *err)
+{
+	int64_t deadline = bf_now_ms() + timeout_ms;
+	char prefix[KEY_MAX];
+
+	subtask_key(prefix, root, "claim", job_id, -1);
+	for (;;) {
+		bf_etcd_range_result res = { 0 };
+		int rc = range_prefix(etcd, prefix, &res, err);
+		if (rc == 0 && res.n_kvs > 0 && bf_now_ms() >= deadline)
+			rc = bf_errf(err, BF_ETIMEDOUT, "job %" PRId64 ": worker %.*s still holds "
+				     "subtask %s after %d s", job_id, (int)res.kvs[0].value_len,
+				     res.kvs[0].value, strrchr(res.kvs[0].key, '/') + 1,
+				     timeout_ms / 1000);
+		size_t left = res.n_kvs;
+		bf_etcd_range_result_free(&res);
+		if (rc || left == 0)
+			return rc;
+		bf_sleep_ms(200);
+	}
 }

@@ -195,3 +195,35 @@ void cli_progress_done(cli_progress *p)
 		fputc('\n', stderr);
 	p->drawn = false;
 }
+
+/* Below this the fixed needs (batches, RocksDB readers, the import's
+ * merge) would not fit beside any sort buffer. */
+#define MEM_MIN (128ULL << 20)
+
+/* The machine's physical memory in bytes; 0 when it can't be told. */
+static uint64_t phys_mem(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+	return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+}
+
+/* A budget beyond the machine's memory is refused here rather than when
+ * the job allocates it, after the scan has started. */
+bool cli_mem(const char *opt, const char *val, uint64_t *out)
+{
+	uint64_t phys = phys_mem();
+	char b[32];
+
+	if (!cli_size(opt, val, out))
+		return false;
+	if (*out < MEM_MIN) {
+		cli_fail(BF_EXIT_USAGE, "%s must be at least 128M, got '%s'", opt, val);
+		return false;
+	}
+	if (phys && *out > phys) {
+		cli_fail(BF_EXIT_USAGE, "%s %s is more than this machine's memory (%s)", opt, val,
+			 bf_fmt_bytes(phys, b, sizeof(b)));
+		return false;
+	}
+	return true;
+}

@@ -46,6 +46,9 @@ bool cli_u64_in(const char *opt, const char *val, uint64_t lo, uint64_t hi, cons
 		uint64_t *out);
 /* A size like 512M. */
 bool cli_size(const char *opt, const char *val, uint64_t *out);
+/* A sort memory budget: a size, at least 128M, at most the machine's
+ * memory (refused here rather than when a job allocates it). */
+bool cli_mem(const char *opt, const char *val, uint64_t *out);
 /* A string that fits a field of `size` bytes (NUL included), so it is
  * stored whole rather than cut. */
 bool cli_fits(const char *opt, const char *val, size_t size);
@@ -91,5 +94,6 @@ int cmd_check_index(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 int cmd_drop_index(int argc, char **argv);
 int cmd_cluster(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
 
 #endif

@@ -3,6 +3,7 @@
  */
 #include "bfill/job.h"
 #include "bfill/store.h"
+#include "bfill/worker.h"
 #include "cmd/cli.h"
 #include "cmd/place.h"
 #include "cmd/job_view.h"
@@ -18,9 +19,6 @@
 
 /* Size of a job-record field: a longer flag would be stored cut. */
 #define CFG_FIELD(f) sizeof(((bf_job_config *)0)->f)
-/* Below this the fixed needs (batches, RocksDB readers, the import's
- * merge) would not fit beside any sort buffer. */
-#define MEM_MIN (128ULL << 20)
 
 static const char add_index_help[] =
 	"usage: bfill add-index (--store DIR | --etcd EPS --cluster NAME) --table T --name I\n"
@@ -29,7 +27,7 @@ static const char add_index_help[] =
 	"                       [--workers N] [--mem SIZE] [--sort-dir DIR] [--import-every SIZE]\n"
 	"                       [--etcd EP,EP,...|none] [--lock-prefix P] [--lock-ttl S] [--lock-timeout S]\n"
 	"                       [--run-compression none|lz4|zstd] [--target-compression ...]\n"
-	"                       [--job-id ID] [--resume] [--json] [--quiet]\n"
+	"                       [--job-id ID] [--resume] [--detach] [--json] [--quiet]\n"
 	"Each --name starts an index; --columns and --unique apply to the last --name.\n"
 	"--etcd takes host:port or http://host:port, comma-separated (no TLS yet); --etcd none\n"
 	"is the in-process lock. --mem is at least 128M and at most the machine's memory;\n"
@@ -39,6 +37,9 @@ static const char add_index_help[] =
 	"the cluster's store nodes, the index is imported into them, the job's records live in\n"
 	"its etcd and the import lock too; the sort dir defaults to ./bfill-<cluster>.sort and\n"
 	"imports run during the scan, every quarter of --mem (unless --import-every says).\n"
+	"A cluster's job is cut into subtasks that any number of `bfill worker` processes\n"
+	"share; add-index submits it and works on it too until it ends, or with --detach\n"
+	"prints the job id and returns at once.\n"
 	"Defaults: --workers = cores, --mem 512M, --sort-dir <store>.sort, one import at the end,\n"
 	"an in-process lock (no --etcd), --lock-prefix /bfill/lock, --lock-ttl 10, --lock-timeout 60.\n"
 	"--json prints one line: the run's figures, rows_scanned, the job's lock_key and, for a\n"
@@ -98,34 +99,6 @@ static int print_json(const bf_add_index_result *r, const bf_job *job, int rc, c
 
 /* ---- flags, each checked before any work ---- */
 
-/* The machine's physical memory in bytes; 0 when it can't be told. */
-static uint64_t phys_mem(void)
-{
-	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-	return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
-}
-
-/* A budget beyond the machine's memory is refused here rather than when
- * the job allocates it, after the scan has started. */
-static bool parse_mem(const char *val, uint64_t *out)
-{
-	uint64_t phys = phys_mem();
-	char b[32];
-
-	if (!cli_size("--mem", val, out))
-		return false;
-	if (*out < MEM_MIN) {
-		cli_fail(BF_EXIT_USAGE, "--mem must be at least 128M, got '%s'", val);
-		return false;
-	}
-	if (phys && *out > phys) {
-		cli_fail(BF_EXIT_USAGE, "--mem %s is more than this machine's memory (%s)", val,
-			 bf_fmt_bytes(phys, b, sizeof(b)));
-		return false;
-	}
-	return true;
-}
-
 /* Every column name in the list is non-empty ('c,', ',c', 'c,,k' are
  * refused: the library's split would skip the empty one silently). */
 static bool parse_columns(const char *val)
@@ -176,6 +149,55 @@ static bool parse_lock_prefix(const char *val)
 	return true;
 }
 
+#define DETACHED 1
+
+/*
+ * A cluster's job: submitted as subtasks, then (unless detached) worked on
+ * here like any worker does until it ends. The result is this process's
+ * share of the work and the job's final record.
+ */
+static int shared_job(cli_place *p, bf_add_index_opts *o, bool detach, bool json, bool quiet,
+		      bf_add_index_result *res, bf_err *err)
+{
+	bf_worker_opts wo = {
+		.job_id = o->job_id, .until_done = true, .etcd = o->etcd, .threads = o->workers,
+		.mem = o->mem, .sort_dir = o->sort_dir, .import_every = o->import_every,
+		.progress = o->progress, .progress_arg = o->progress_arg, .interrupt = o->interrupt,
+	};
+	bf_worker_result wr;
+	size_t nsub = 0;
+	int rc = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (!o->resume) {
+		rc = bf_job_submit_in(&p->env, o, &wo.job_id, &nsub, err);
+		res->job.id = wo.job_id;
+		if (rc)
+			return rc;
+	}
+	if (detach) {
+		if (json) {
+			cJSON *j = cJSON_CreateObject();
+			cJSON_AddNumberToObject(j, "job_id", (double)wo.job_id);
+			cJSON_AddNumberToObject(j, "subtasks", (double)nsub);
+			cli_json_print(j);
+		} else {
+			printf("job %" PRId64 " submitted: %zu subtasks for `bfill worker` to share\n",
+			       wo.job_id, nsub);
+		}
+		return DETACHED;
+	}
+	(void)quiet;
+	rc = bf_worker_run(&p->env, &wo, &wr, err);
+	res->job = wr.job;
+	res->rows = wr.rows;
+	res->seconds = wr.seconds;
+	res->backend = wr.backend;
+	res->index_keys = wr.backend.imported_keys;
+	res->index_bytes = wr.backend.imported_bytes;
+	return rc;
+}
+
 int cmd_add_index(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -190,7 +212,7 @@ int cmd_add_index(int argc, char **argv)
 		{ "target-compression", required_argument, 0, 'C' },
 		{ "job-id", required_argument, 0, 'j' }, { "resume", no_argument, 0, 'r' },
 		{ "json", no_argument, 0, 'J' }, { "quiet", no_argument, 0, 'q' },
-		{ "cluster", required_argument, 0, 'K' },
+		{ "cluster", required_argument, 0, 'K' }, { "detach", no_argument, 0, 'D' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	cli_where where = { 0 };
@@ -199,7 +221,7 @@ int cmd_add_index(int argc, char **argv)
 	bf_add_index_opts o = { .run_compression = -1, .target_compression = -1 };
 	bf_add_index_result res;
 	bf_job shown;
-	bool json = false, quiet = false;
+	bool json = false, quiet = false, detach = false;
 	bf_err err = { 0 };
 	cli_progress prog;
 	uint64_t v;
@@ -235,7 +257,7 @@ int cmd_add_index(int argc, char **argv)
 			o.workers = (int)v;
 			break;
 		case 'm':
-			if (!parse_mem(optarg, &o.mem))
+			if (!cli_mem("--mem", optarg, &o.mem))
 				return BF_EXIT_USAGE;
 			break;
 		case 'd':
@@ -286,12 +308,17 @@ int cmd_add_index(int argc, char **argv)
 		case 'r': o.resume = true; break;
 		case 'J': json = true; break;
 		case 'q': quiet = true; break;
+		case 'D': detach = true; break;
 		case 'h': fputs(add_index_help, stdout); return BF_EXIT_OK;
 		default: return BF_EXIT_USAGE;
 		}
 	}
 	if (!cli_where_check(&where, true))
 		return BF_EXIT_USAGE;
+	if (detach && !where.cluster)
+		return cli_fail(BF_EXIT_USAGE, "--detach submits a cluster's job for its workers: it needs --cluster");
+	if (detach && o.resume)
+		return cli_fail(BF_EXIT_USAGE, "--detach submits a new job; a job is resumed by working on it (drop --detach)");
 	if (where.cluster && !strcmp(where.etcd, "none"))
 		return cli_fail(BF_EXIT_USAGE, "a cluster's jobs take their lock in its etcd: --etcd none can't go with --cluster");
 	if (o.resume) {
@@ -324,8 +351,15 @@ int cmd_add_index(int argc, char **argv)
 	o.progress = show_progress;
 	o.progress_arg = &prog;
 	o.interrupt = &interrupted;
-	rc = bf_add_index_in(&place.env, &o, &res, &err);
+	if (where.cluster)
+		rc = shared_job(&place, &o, detach, json, quiet, &res, &err);
+	else
+		rc = bf_add_index_in(&place.env, &o, &res, &err);
 	cli_progress_done(&prog);
+	if (rc == DETACHED) {
+		cli_place_close(&place);
+		return BF_EXIT_OK;
+	}
 	/* A duplicate in a unique index is never resumable (DESIGN §7),
 	 * whatever the record ended up saying. */
 	shown = res.job;

@@ -10,6 +10,7 @@
 #include "bfill/job_live.h"
 #include "bfill/presence.h"
 #include "bfill/store.h"
+#include "bfill/worker.h"
 #include "cmd/cli.h"
 #include "cmd/place.h"
 #include "cmd/job_view.h"
@@ -34,10 +35,16 @@
 #define READ_RETRY_MS 2000
 #define READ_RETRY_SLEEP_MS 50
 
+typedef struct job_entry {
+	bf_job job;
+	bool alive;             /* whether a process (a worker) runs it */
+	bf_subtask *subs;       /* owned: a shared job's subtasks, or NULL */
+	size_t nsubs;
+} job_entry;
+
 typedef struct job_list {
 	int64_t only;           /* 0 = every job */
-	bf_job *jobs;           /* owned, n of cap */
-	bool *alive;            /* owned, n of cap: whether each one's process runs */
+	job_entry *e;           /* owned, n of cap */
 	size_t n, cap;
 	int ndamaged;
 	char damaged[768];      /* "<record> (<why>), ..." */
@@ -51,17 +58,13 @@ static int collect_job(const bf_job *j, void *arg)
 		return 0;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 16;
-		bf_job *grown = realloc(l->jobs, cap * sizeof(*grown));
+		job_entry *grown = realloc(l->e, cap * sizeof(*grown));
 		if (!grown)
 			return BF_ENOMEM;
-		l->jobs = grown;
-		bool *alive = realloc(l->alive, cap * sizeof(*alive));
-		if (!alive)
-			return BF_ENOMEM;
-		l->alive = alive;
+		l->e = grown;
 		l->cap = cap;
 	}
-	l->jobs[l->n++] = *j;
+	l->e[l->n++] = (job_entry){ .job = *j };
 	return 0;
 }
 
@@ -84,17 +87,29 @@ static void collect_damaged(const char *record, const char *why, void *arg)
 		 record, why);
 }
 
+static void list_free(job_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->e[i].subs);
+	l->n = 0;
+}
+
 /*
  * A running job is alive while a process holds its live lock (see
  * include/bfill/job_live.h) — its recorded pid may belong to anyone now —
  * or, for a cluster, while some process announces it in etcd
- * (bfill/presence.h): the live lock is seen only on the machine that runs
- * the job.
+ * (bfill/presence.h), or a worker holds one of its subtasks: the live lock
+ * is seen only on the machine that runs the job.
  */
-static bool job_alive(const cli_place *p, const bf_job *j)
+static bool job_alive(const cli_place *p, const job_entry *e)
 {
+	const bf_job *j = &e->job;
+
 	if (j->state != BF_JOB_RUNNING)
 		return false;
+	for (size_t i = 0; i < e->nsubs; i++)
+		if (e->subs[i].worker[0])
+			return true;
 	if (bf_job_live(p->env.live_dir, j->id))
 		return true;
 	return p->cluster &&
@@ -108,7 +123,7 @@ static int read_once(const cli_where *w, job_list *l, bf_err *err)
 	cli_place p;
 	int rc;
 
-	l->n = 0;
+	list_free(l);
 	l->ndamaged = 0;
 	l->damaged[0] = '\0';
 	rc = cli_place_open(&p, w, BF_STORE_READONLY, false, 0, err);
@@ -124,8 +139,13 @@ static int read_once(const cli_where *w, job_list *l, bf_err *err)
 	rc = bf_catalog_foreach_job(p.env.catalog, collect_job, collect_damaged, l, err);
 	if (rc == BF_ENOMEM)
 		bf_errf(err, rc, "out of memory reading the job records");
+	/* A shared job's record is written at its start and end; its
+	 * subtasks say how it stands. */
+	for (size_t i = 0; rc == 0 && p.cluster && i < l->n; i++)
+		rc = bf_job_shared_view(&p.env, l->e[i].job.id, &l->e[i].job, &l->e[i].subs,
+					&l->e[i].nsubs, err);
 	for (size_t i = 0; rc == 0 && i < l->n; i++)
-		l->alive[i] = job_alive(&p, &l->jobs[i]);
+		l->e[i].alive = job_alive(&p, &l->e[i]);
 out:
 	cli_place_close(&p);
 	return rc;
@@ -155,8 +175,37 @@ static int read_jobs(const cli_where *w, job_list *l, bf_err *err)
 	return rc;
 }
 
-static cJSON *job_json(const bf_job *j, bool alive)
+static const char *subtask_state(const bf_subtask *s)
 {
+	return s->done ? "done" : s->worker[0] ? "running" : "waiting";
+}
+
+static cJSON *subtasks_json(const job_entry *e)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (size_t i = 0; i < e->nsubs; i++) {
+		const bf_subtask *s = &e->subs[i];
+		cJSON *o = cJSON_CreateObject();
+		bool live = s->live && s->worker[0];
+		cJSON_AddNumberToObject(o, "seq", s->seq);
+		cJSON_AddStringToObject(o, "state", subtask_state(s));
+		cJSON_AddStringToObject(o, "worker", s->worker);
+		cJSON_AddNumberToObject(o, "rows", (double)(live && s->live_rows > s->rows ? s->live_rows
+											: s->rows));
+		cJSON_AddNumberToObject(o, "rows_checkpointed", (double)s->rows);
+		cJSON_AddNumberToObject(o, "rate", live ? cli_round(s->live_rate, 0) : 0);
+		cJSON_AddStringToObject(o, "phase", live ? s->live_phase : "");
+		cJSON_AddStringToObject(o, "waiting", live ? s->live_waiting : "");
+		cJSON_AddItemToArray(a, o);
+	}
+	return a;
+}
+
+static cJSON *job_json(const job_entry *e)
+{
+	const bf_job *j = &e->job;
+	bool alive = e->alive;
 	cJSON *o = cJSON_CreateObject(), *cp;
 	double rate = 0, eta = 0;
 	bool rate_known = cli_job_rate(j, &rate);
@@ -182,11 +231,31 @@ static cJSON *job_json(const bf_job *j, bool alive)
 	cJSON_AddNumberToObject(cp, "imported_rows",
 				j->cp.has_imported ? (double)j->cp.imported_rows : 0);
 	cJSON_AddNumberToObject(cp, "imports", (double)j->cp.imports);
+	if (e->nsubs)
+		cJSON_AddItemToObject(o, "subtasks", subtasks_json(e));
 	return o;
 }
 
-static void print_text(const bf_job *j, bool alive)
+static void print_subtasks(const job_entry *e)
 {
+	for (size_t i = 0; i < e->nsubs; i++) {
+		const bf_subtask *s = &e->subs[i];
+		bool live = s->live && s->worker[0];
+		printf("  subtask %-3d %-7s %-24s rows %" PRIu64, s->seq, subtask_state(s),
+		       s->worker[0] ? s->worker : "-",
+		       live && s->live_rows > s->rows ? s->live_rows : s->rows);
+		if (live)
+			printf("  %.0f rows/s  %s", s->live_rate, s->live_phase);
+		if (live && s->live_waiting[0])
+			printf("  %s", s->live_waiting);
+		putchar('\n');
+	}
+}
+
+static void print_text(const job_entry *e)
+{
+	const bf_job *j = &e->job;
+	bool alive = e->alive;
 	double rate = 0, eta = 0;
 	bool rate_known = cli_job_rate(j, &rate);
 	bool eta_known = cli_job_eta(j, alive, rate_known, rate, &eta);
@@ -226,6 +295,7 @@ static void print_text(const bf_job *j, bool alive)
 		printf("  %s\n", j->waiting);
 	if (j->last_error[0])
 		printf("  last error: %s\n", j->last_error);
+	print_subtasks(e);
 }
 
 static int print_jobs(const job_list *l, bool json)
@@ -234,19 +304,19 @@ static int print_jobs(const job_list *l, bool json)
 
 	if (!json) {
 		for (size_t i = 0; i < l->n; i++)
-			print_text(&l->jobs[i], l->alive[i]);
+			print_text(&l->e[i]);
 		if (!l->n && !l->ndamaged && !l->only)
 			puts("no jobs");
 		return BF_EXIT_OK;
 	}
 	/* --job ID prints the job's object; otherwise {"jobs": [...]}. */
 	if (l->only)
-		return l->n ? cli_json_print(job_json(&l->jobs[0], l->alive[0]))
+		return l->n ? cli_json_print(job_json(&l->e[0]))
 			    : BF_EXIT_OK;
 	doc = cJSON_CreateObject();
 	list = cJSON_AddArrayToObject(doc, "jobs");
 	for (size_t i = 0; i < l->n; i++)
-		cJSON_AddItemToArray(list, job_json(&l->jobs[i], l->alive[i]));
+		cJSON_AddItemToArray(list, job_json(&l->e[i]));
 	return cli_json_print(doc);
 }
 
@@ -280,7 +350,9 @@ int cmd_status(int argc, char **argv)
 			puts("usage: bfill status (--store DIR | --etcd EPS --cluster NAME) [--job ID] [--json]\n"
 			     "Shows each job: state (for a failed job whether --resume can continue it),\n"
 			     "phase, rows, rate and ETA while it runs, its lock key and last error.\n"
-			     "Works while a job runs in another process. Exit status 1 when a job\n"
+			     "Works while a job runs in another process. A cluster's job shows each\n"
+			     "subtask: its state, worker, rows, rate and what it waits for.\n"
+			     "Exit status 1 when a job\n"
 			     "record is damaged (the others are still shown).");
 			return BF_EXIT_OK;
 		default: return BF_EXIT_USAGE;
@@ -300,7 +372,7 @@ int cmd_status(int argc, char **argv)
 	else if (l.only && !l.n)
 		code = cli_fail(BF_EXIT_FAIL, "job %" PRId64 " does not exist", l.only);
 out:
-	free(l.jobs);
-	free(l.alive);
+	list_free(&l);
+	free(l.e);
 	return code;
 }

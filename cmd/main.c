@@ -21,6 +21,8 @@ static const struct {
 	  "verify an index against the rows" },
 	{ "drop-index", cmd_drop_index, "--store DIR --table T --name I", "remove a built index" },
 	{ "cancel", cmd_cancel, "--store DIR --job ID", "roll back an unfinished job" },
+	{ "worker", cmd_worker, "--etcd EP,... --cluster NAME [--mem SIZE] ...",
+	  "work on a cluster's jobs with other workers" },
 	{ "cluster", cmd_cluster, "init|show|split|transfer-leader --etcd EP,... ...",
 	  "the layout of a cluster of store nodes" },
 };

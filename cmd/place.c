@@ -109,7 +109,8 @@ static int open_cluster(cli_place *p, const cli_where *w, bool want_target, int 
 		 bf_cluster_uuid(p->cluster));
 	rc = bf_mkdirs(p->live, err);
 	if (rc == 0 && want_target) {
-		snprintf(p->work, sizeof(p->work), "%s/target", p->sort);
+		/* Per process: several workers on one machine share the sort dir. */
+		snprintf(p->work, sizeof(p->work), "%s/target-%ld", p->sort, (long)getpid());
 		bf_target_cluster_opts to = { .work_dir = p->work, .read_replica = read_replica };
 		rc = bf_target_cluster_create(p->cluster, &to, &p->target, err);
 	}
@@ -121,6 +122,8 @@ static int open_cluster(cli_place *p, const cli_where *w, bool want_target, int 
 	p->env.announce = announce;
 	p->env.withdraw = withdraw;
 	p->env.announce_arg = p;
+	p->env.etcd = p->etcd;
+	p->env.cluster = p->cluster;
 	return rc;
 }
 

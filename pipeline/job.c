@@ -11,6 +11,7 @@
 #include "bfill/codec.h"
 #include "bfill/job_live.h"
 #include "pipeline/pipe.h"
+#include "bfill/worker.h"
 #include "util/endpoints.h"
 #include "util/util.h"
 
@@ -47,6 +48,14 @@ void job_dir_of(const bf_job *job, char *out, size_t n)
 void job_save_locked(job_run *r)
 {
 	bf_err e = { 0 };
+
+	if (r->part) {
+		/* Other workers write this job too: a part shows its status in
+		 * its subtask's progress record, never in the job's. */
+		job_part_show_locked(r);
+		r->last_save_ms = bf_now_ms();
+		return;
+	}
 	r->job.update_ms = bf_wall_ms();
 	int rc = bf_catalog_put_job(r->cat, &r->job, &e);
 	/* Only the latest write counts: a catalog in etcd may be out of reach
@@ -373,7 +382,7 @@ static void hook_progress(void *arg, uint64_t rows, const char *phase, bool impo
 static bool hook_interrupted(void *arg)
 {
 	job_run *r = arg;
-	return r->o->interrupt && *r->o->interrupt;
+	return (r->o->interrupt && *r->o->interrupt) || (r->part && r->part->stop);
 }
 
 static void on_lock_wait(const char *reason, void *arg)
@@ -458,18 +467,27 @@ static int run_job(job_run *r, bf_add_index_result *res, bf_err *err)
 	bf_job *job = &r->job;
 	bf_pipe_index pidx[BF_MAX_JOB_INDEXES];
 	int64_t stale[BF_MAX_JOB_INDEXES];
-	uint8_t start[BF_RECORD_KEY_LEN];
-	bool has_start;
+	run_plan plan = { 0 };
 	bf_pipe_stats ps;
-	uint64_t first_gen = 0, gen = 0;
 	int rc;
 
-	job_dir_of(job, r->job_dir, sizeof(r->job_dir));
-	uint64_t base_rows = job_plan_start(r, start, &has_start, &first_gen, &gen);
+	if (r->part) {
+		job_part_plan(r, &plan);
+	} else {
+		bool has_start;
+		job_dir_of(job, r->job_dir, sizeof(r->job_dir));
+		plan.base_rows = job_plan_start(r, plan.start, &has_start, &plan.first_gen, &plan.gen);
+		plan.start_len = has_start ? BF_RECORD_KEY_LEN : 0;
+	}
+	uint64_t base_rows = plan.base_rows;
 
 	/* The leases of a run that died are revoked, not waited out. */
 	memcpy(stale, job->lock_leases, sizeof(stale));
 	memset(job->lock_leases, 0, sizeof(job->lock_leases));
+	/* A part's job names no leases of its own: those there may be live
+	 * workers'. */
+	if (r->part)
+		memset(stale, 0, sizeof(stale));
 	job->state = BF_JOB_RUNNING;
 	snprintf(job->phase, sizeof(job->phase), "scan");
 	job->waiting[0] = '\0';
@@ -482,7 +500,7 @@ static int run_job(job_run *r, bf_add_index_result *res, bf_err *err)
 	r->rate_ms = r->snap_ms = bf_now_ms();
 	r->rate_rows = r->snap_rows = base_rows;
 	job->rate = 0;
-	rc = open_backend(r, first_gen, gen, stale, err);
+	rc = open_backend(r, plan.first_gen, plan.gen, stale, err);
 	if (rc)
 		return rc;
 	/* Running from the first moment: nothing before the scan waits on etcd. */
@@ -492,7 +510,8 @@ static int run_job(job_run *r, bf_add_index_result *res, bf_err *err)
 	if (r->persist_rc)
 		return bf_errf(err, r->persist_rc, "%s", bf_err_text(&r->persist_err));
 
-	uint64_t rows_left = job->rows_total > base_rows ? job->rows_total - base_rows : 0;
+	/* A part's share of the rows is not known before its scan. */
+	uint64_t rows_left = job->rows_total > base_rows && !r->part ? job->rows_total - base_rows : 0;
 	rc = check_disk(r, rows_left, err);
 	if (rc)
 		return rc;
@@ -510,10 +529,13 @@ static int run_job(job_run *r, bf_add_index_result *res, bf_err *err)
 		.readers = job->cfg.workers, .writers = job->cfg.workers,
 		.sort_budget = (size_t)budget, .backend = r->backend,
 		.import_every = job->cfg.import_every,
-		.start_key = has_start ? start : NULL, .base_rows = base_rows,
+		.start_key = plan.start_len ? plan.start : NULL, .start_len = plan.start_len,
+		.end_key = plan.end, .end_len = plan.end_len, .base_rows = base_rows,
 		.hooks = {
-			.arg = r, .progress = hook_progress, .flushed = job_hook_flushed,
-			.imported = job_hook_imported, .interrupted = hook_interrupted,
+			.arg = r, .progress = hook_progress,
+			.flushed = r->part ? job_part_flushed : job_hook_flushed,
+			.imported = r->part ? job_part_imported : job_hook_imported,
+			.interrupted = hook_interrupted,
 		},
 	};
 	rc = bf_pipe_run(&po, &ps, err);
@@ -636,6 +658,124 @@ out:
 	if (presence)
 		env->withdraw(env->announce_arg, presence);
 	bf_job_live_release(r.live_fd);
+	res->job = r.job;
+	res->noop = noop;
+	res->peak_sort_bytes = r.peak_sort;
+	res->seconds = (double)(bf_now_ms() - t0) / 1e3;
+	pthread_mutex_destroy(&r.mu);
+	return rc;
+}
+
+/* ---- shared jobs: submitting, and one subtask's run ---- */
+
+/* The table's first and last handles, for cutting a table in few regions. */
+static int handle_span(bf_target *t, int64_t table_id, int64_t *first, int64_t *last,
+		       bf_err *err)
+{
+	uint8_t lo[BF_RECORD_PREFIX_LEN], hi[BF_RECORD_PREFIX_LEN];
+	bf_target_iter *it = NULL;
+	bf_scan_opts so = { 0 };
+	size_t kl;
+	int rc;
+
+	*first = *last = 0;
+	bf_pipe_record_range(table_id, lo, hi);
+	rc = bf_target_scan(t, lo, sizeof(lo), hi, sizeof(hi), &so, &it, err);
+	if (rc)
+		return rc;
+	if (bf_target_iter_valid(it)) {
+		const uint8_t *k = bf_target_iter_key(it, &kl);
+		rc = bf_codec_decode_record_key(k, kl, NULL, first);
+		bf_target_iter_seek_last(it);
+		if (rc == 0 && bf_target_iter_valid(it)) {
+			k = bf_target_iter_key(it, &kl);
+			rc = bf_codec_decode_record_key(k, kl, NULL, last);
+		}
+		if (rc)
+			rc = bf_errf(err, rc, "malformed record key in table %" PRId64, table_id);
+	}
+	if (rc == 0)
+		rc = bf_target_iter_status(it, err);
+	bf_target_iter_destroy(it);
+	return rc;
+}
+
+/* The subtasks of a new job: a few regions each, or even steps of the
+ * table's handles where its regions are too few. */
+static int put_subtasks(const bf_job_env *env, const bf_job *job, size_t *n, bf_err *err)
+{
+	bf_subtask *s = NULL;
+	int64_t first, last;
+	int rc = bf_subtask_plan(env->cluster, job->id, job->table_id, 2, &s, n, err);
+
+	if (rc == 0 && *n < BF_WORKER_SUBTASKS)
+		rc = handle_span(env->target, job->table_id, &first, &last, err);
+	if (rc == 0 && *n < BF_WORKER_SUBTASKS)
+		rc = bf_subtask_refine(&s, n, job->table_id, first, last, BF_WORKER_SUBTASKS, err);
+	if (rc == 0)
+		rc = bf_subtask_put_all(env->etcd, bf_cluster_root(env->cluster), s, *n, err);
+	free(s);
+	return rc;
+}
+
+int bf_job_submit_in(const bf_job_env *env, const bf_add_index_opts *opts, int64_t *job_id,
+		     size_t *nsubtasks, bf_err *err)
+{
+	job_run r = { .env = env, .cat = env->catalog, .target = env->target, .o = opts,
+		      .live_fd = -1 };
+	int rc;
+
+	*job_id = 0;
+	*nsubtasks = 0;
+	if (!env->etcd || !env->cluster)
+		return bf_errf(err, BF_EINVAL, "only a cluster's jobs are shared by workers");
+	pthread_mutex_init(&r.mu, NULL);
+	rc = new_job(&r, err);
+	if (rc == 0) {
+		*job_id = r.job.id;
+		/* A job without its subtasks (etcd failed in between) gets
+		 * them from the first worker that finds it. */
+		rc = put_subtasks(env, &r.job, nsubtasks, err);
+	}
+	pthread_mutex_destroy(&r.mu);
+	return rc;
+}
+
+int job_submit_missing(const bf_job_env *env, const bf_job *job, bf_err *err)
+{
+	size_t n;
+	int rc = put_subtasks(env, job, &n, err);
+	return rc == BF_EEXIST ? 0 : rc;
+}
+
+int job_part_run(const bf_job_env *env, const bf_add_index_opts *opts, job_part *part,
+		 bf_add_index_result *res, bf_err *err)
+{
+	job_run r = { .env = env, .cat = env->catalog, .target = env->target, .o = opts,
+		      .live_fd = -1, .part = part };
+	int64_t t0 = bf_now_ms();
+	bool noop = false;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	pthread_mutex_init(&r.mu, NULL);
+	rc = load_job(&r, &noop, err);
+	if (rc == 0 && !noop)
+		rc = run_job(&r, res, err);
+	if (rc && r.committed) {
+		rc = 0; /* the final import made it: what came after changes nothing */
+		bf_err_clear(err);
+	}
+	if (rc)
+		rc = job_handle_failure(&r, rc, err);
+	if (r.backend) {
+		bf_backend_remove_engines(r.backend, NULL);
+		bf_backend_close(r.backend);
+	}
+	/* A part starts over from its subtask's checkpoint wherever it runs
+	 * next: its engines are of no use to anyone. */
+	if (r.job_dir[0])
+		bf_rmtree(r.job_dir, NULL);
 	res->job = r.job;
 	res->noop = noop;
 	res->peak_sort_bytes = r.peak_sort;

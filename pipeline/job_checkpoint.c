@@ -131,7 +131,7 @@ int job_hook_flushed(void *arg, const uint8_t *key, uint64_t rows, bf_err *err)
  * or slow) can't commit an import; the round starts over as if its lock
  * were lost (re-importing is idempotent), for as long as the lock timeout
  * allows. */
-static int commit_result(int rc, bf_err *err)
+int job_commit_result(int rc, bf_err *err)
 {
 	if (rc == BF_EUNAVAIL || rc == BF_ETIMEDOUT || rc == BF_EUNKNOWN)
 		return bf_err_prefix(err, BF_ELOCKLOST, "the import could not be recorded");
@@ -139,8 +139,8 @@ static int commit_result(int rc, bf_err *err)
 }
 
 /* The final import: the indexes turn public and the job is done, in one
- * catalog write. Caller holds r->mu. */
-static int finish_locked(job_run *r, uint64_t rows, bf_err *err)
+ * catalog write. */
+int job_finish_locked(job_run *r, uint64_t rows, bf_err *err)
 {
 	for (int i = 0; i < r->job.nindexes; i++) {
 		int pos = bf_table_index_by_id(&r->table, r->job.index_ids[i]);
@@ -164,7 +164,7 @@ static int finish_locked(job_run *r, uint64_t rows, bf_err *err)
 	r->committed = rc == 0;
 	if (rc == 0)
 		r->persist_rc = 0;
-	return commit_result(rc, err);
+	return job_commit_result(rc, err);
 }
 
 int job_hook_imported(void *arg, const uint8_t *key, uint64_t rows, bool final, bf_err *err)
@@ -191,9 +191,9 @@ int job_hook_imported(void *arg, const uint8_t *key, uint64_t rows, bool final, 
 	snprintf(cp->engine_id, sizeof(cp->engine_id), "g%" PRIu64, bs.generation);
 	r->job.update_ms = bf_wall_ms();
 	if (final)
-		rc = finish_locked(r, rows, err);
+		rc = job_finish_locked(r, rows, err);
 	else
-		rc = commit_result(bf_catalog_put_job(r->cat, &r->job, err), err);
+		rc = job_commit_result(bf_catalog_put_job(r->cat, &r->job, err), err);
 	pthread_mutex_unlock(&r->mu);
 	return rc;
 }

@@ -8,6 +8,8 @@
 #define BFILL_PIPELINE_JOB_IMPL_H
 
 #include "bfill/job.h"
+#include "bfill/subtask.h"
+#include "pipeline/pipe.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -30,7 +32,33 @@ typedef struct job_run {
 	bf_err persist_err;
 	bool committed;            /* the last import made the indexes public */
 	int live_fd;               /* held while the job runs (job_live) */
+	struct job_part *part;     /* NULL: the whole job runs here */
 } job_run;
+
+/*
+ * One subtask of a shared job run by a worker (pipeline/job_part.c): the
+ * run scans [next, hi) of the subtask into its own engines, checkpoints the
+ * subtask instead of the job, and writes no job record but the last.
+ */
+typedef struct job_part {
+	bf_etcd *etcd;             /* borrowed */
+	const char *root;
+	const char *worker;
+	bf_subtask sub;            /* as claimed; next and rows follow the imports */
+	volatile int stop;         /* set by the worker: leave the subtask now */
+	/* What status shows of the run (sub's live_* fields), under mu. */
+	pthread_mutex_t mu;
+	bf_subtask shown;
+} job_part;
+
+/* Where a run scans and what it has done before. */
+typedef struct run_plan {
+	uint8_t start[BF_SCAN_BOUND_MAX];
+	size_t start_len;          /* 0: the table's start */
+	const uint8_t *end;        /* NULL: the table's end */
+	size_t end_len;
+	uint64_t base_rows, first_gen, gen;
+} run_plan;
 
 /* "<sort_dir>/job-<id>". */
 void job_dir_of(const bf_job *job, char *out, size_t n);
@@ -54,10 +82,35 @@ uint64_t job_plan_start(job_run *r, uint8_t *start, bool *has_start, uint64_t *f
 int job_hook_flushed(void *arg, const uint8_t *key, uint64_t rows, bf_err *err);
 int job_hook_imported(void *arg, const uint8_t *key, uint64_t rows, bool final, bf_err *err);
 
+/* Makes the indexes public and the job done, fenced by the locks held now
+ * (called from the final import). Caller holds r->mu. */
+int job_finish_locked(job_run *r, uint64_t rows, bf_err *err);
+/* Maps a catalog write that may not have landed to a lost lock: the import
+ * round starts over. */
+int job_commit_result(int rc, bf_err *err);
+
+/* ---- job_part.c ---- */
+
+/* The part's range and directory ("<sort_dir>/job-<id>-part-<seq>", emptied). */
+void job_part_plan(job_run *r, run_plan *plan);
+/* The part's pipeline hooks (see bf_pipe_hooks). */
+int job_part_flushed(void *arg, const uint8_t *key, uint64_t rows, bf_err *err);
+int job_part_imported(void *arg, const uint8_t *key, uint64_t rows, bool final, bf_err *err);
+/* What job_save_locked does for a part: status goes to the part's progress,
+ * not the job record. Caller holds r->mu. */
+void job_part_show_locked(job_run *r);
+/* Writes the subtasks of a submitted job that has none (job.c). */
+int job_submit_missing(const bf_job_env *env, const bf_job *job, bf_err *err);
+/* Runs one claimed subtask of job_id (opts as for a resume). */
+int job_part_run(const bf_job_env *env, const bf_add_index_opts *opts, job_part *part,
+		 bf_add_index_result *res, bf_err *err);
+
 /* ---- job_rollback.c ---- */
 
 /* Records a failed run and does what the failure calls for (see
- * bf_add_index); returns rc. */
+ * bf_add_index); returns rc. A part records nothing: a duplicate rolls
+ * the whole job back once every worker has left it, anything else is the
+ * worker's to retry. */
 int job_handle_failure(job_run *r, int rc, bf_err *err);
 /* Deletes every entry of the job's indexes from the target. */
 int job_delete_entries(bf_target *t, const bf_job *job, bf_err *err);

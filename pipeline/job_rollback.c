@@ -100,13 +100,58 @@ static void roll_back_locked(job_run *r)
 	rmdir(r->job.cfg.sort_dir); /* only if no other job uses it */
 }
 
+/* How long a cancel or rollback waits for the workers of a shared job to
+ * leave: a worker cut off from etcd loses its claim when its lease (10 s)
+ * runs out, and its lock with it. */
+#define LEAVE_WAIT_MS 30000
+
+/* Every worker of a shared job off it before its entries go: a stop asked
+ * for in etcd, then no claim left. Nothing to do for a local store's job. */
+static int stop_workers(const bf_job_env *env, int64_t job_id, const char *why, bf_err *err)
+{
+	const char *root;
+	int rc;
+
+	if (!env->etcd || !env->cluster)
+		return 0;
+	root = bf_cluster_root(env->cluster);
+	rc = bf_subtask_stop(env->etcd, root, job_id, why, err);
+	return rc ? rc : bf_subtask_wait_unclaimed(env->etcd, root, job_id, LEAVE_WAIT_MS, err);
+}
+
+/* A duplicate met by one worker of a shared job: it gives its subtask
+ * back, waits for the others to leave, and rolls the job back from the
+ * records as they are then. */
+static int part_roll_back(job_run *r, bf_err *err)
+{
+	job_part *p = r->part;
+	bf_err e = { 0 };
+	int rc = bf_subtask_release(p->etcd, p->root, &p->sub, p->worker, &e);
+
+	if (rc == 0)
+		rc = stop_workers(r->env, r->job.id, "rollback", &e);
+	if (rc == 0)
+		rc = bf_catalog_get_job(r->cat, r->job.id, &r->job, &e);
+	if (rc == 0)
+		rc = bf_catalog_get_table(r->cat, r->job.table, &r->table, &e);
+	if (rc) {
+		/* The next worker to meet the duplicate tries again. */
+		bf_err_prefix(err, err->code, "and its rollback failed (%s)", bf_err_text(&e));
+		return rc;
+	}
+	return 0;
+}
+
 int job_handle_failure(job_run *r, int rc, bf_err *err)
 {
 	bool interrupted = rc == BF_ECANCELLED && r->o->interrupt && *r->o->interrupt;
 
 	if (rc == BF_EDUP && r->backend)
 		duplicate_message(r, err);
+	if (r->part && (rc != BF_EDUP || part_roll_back(r, err)))
+		return rc;
 	pthread_mutex_lock(&r->mu);
+	r->part = NULL; /* the job's record from here on */
 	r->job.end_ms = bf_wall_ms();
 	r->job.pid = 0;
 	r->job.waiting[0] = '\0';
@@ -146,7 +191,15 @@ int bf_job_cancel_in(const bf_job_env *env, int64_t job_id, bf_err *err)
 		return bf_errf(err, BF_ESTATE, "job %" PRId64 " is done; its indexes are public", job_id);
 	if (job.state == BF_JOB_CANCELLED)
 		return 0;
-	rc = bf_catalog_get_table(cat, job.table, &tab, err);
+	/* The workers of a shared job leave it first; one of them may have
+	 * finished it meanwhile. */
+	rc = stop_workers(env, job_id, "cancel", err);
+	if (rc == 0 && env->etcd)
+		rc = bf_catalog_get_job(cat, job_id, &job, err);
+	if (rc == 0 && job.state == BF_JOB_DONE)
+		return bf_errf(err, BF_ESTATE, "job %" PRId64 " is done; its indexes are public", job_id);
+	if (rc == 0)
+		rc = bf_catalog_get_table(cat, job.table, &tab, err);
 	/* Entries first: a crash in between leaves a job to cancel again,
 	 * never entries without an index record. */
 	if (rc == 0)

@@ -42,8 +42,9 @@ typedef struct batch {
 } batch;
 
 typedef struct task {
-	uint8_t start[BF_RECORD_KEY_LEN];
-	uint8_t end[BF_RECORD_KEY_LEN];
+	/* Record keys, or a part's bounds (region boundaries, any length). */
+	uint8_t start[BF_SCAN_BOUND_MAX];
+	uint8_t end[BF_SCAN_BOUND_MAX];
 	size_t startlen, endlen;
 	uint32_t seen;
 	int64_t total;  /* batches, known once the last one is seen; -1 before */
@@ -172,7 +173,7 @@ static int first_last_handle(pipe *p, const uint8_t *lo, size_t lolen, const uin
 }
 
 /*
- * Splits [start, end of table) into tasks of about TASK_BYTES of table
+ * Splits [start, end) (by default the whole table) into tasks of about TASK_BYTES of table
  * data (from RocksDB's size estimate), at least TASKS_PER_READER per
  * reader, by dividing the handle range evenly.
  */
@@ -180,8 +181,8 @@ static int make_tasks(pipe *p, bf_err *err)
 {
 	const bf_pipe_opts *o = p->o;
 	uint8_t lo[BF_RECORD_PREFIX_LEN], hi[BF_RECORD_PREFIX_LEN];
-	const uint8_t *start = lo;
-	size_t startlen = sizeof(lo);
+	const uint8_t *start = lo, *end = hi;
+	size_t startlen = sizeof(lo), endlen = sizeof(hi);
 	int64_t first, last;
 	uint64_t bytes = 0;
 	bool empty;
@@ -190,14 +191,21 @@ static int make_tasks(pipe *p, bf_err *err)
 	bf_pipe_record_range(o->table->id, lo, hi);
 	if (o->start_key) {
 		start = o->start_key;
-		startlen = BF_RECORD_KEY_LEN;
+		startlen = o->start_len ? o->start_len : BF_RECORD_KEY_LEN;
 	}
-	rc = first_last_handle(p, start, startlen, hi, sizeof(hi), &first, &last, &empty, err);
+	if (o->end_key) {
+		end = o->end_key;
+		endlen = o->end_len;
+	}
+	if (endlen > sizeof(p->tasks[0].end) || startlen > sizeof(p->tasks[0].start))
+		return bf_errf(err, BF_EINVAL, "a scan bound is longer than %zu bytes",
+			       sizeof(p->tasks[0].end));
+	rc = first_last_handle(p, start, startlen, end, endlen, &first, &last, &empty, err);
 	if (rc)
 		return rc;
 	size_t n = 1;
 	if (!empty) {
-		bf_target_approx_size(o->target, start, startlen, hi, sizeof(hi), &bytes, NULL);
+		bf_target_approx_size(o->target, start, startlen, end, endlen, &bytes, NULL);
 		n = (size_t)(bytes / TASK_BYTES) + 1;
 		if (n < (size_t)o->readers * TASKS_PER_READER)
 			n = (size_t)o->readers * TASKS_PER_READER;
@@ -230,8 +238,8 @@ static int make_tasks(pipe *p, bf_err *err)
 			p->tasks[i - 1].endlen = BF_RECORD_KEY_LEN;
 		}
 	}
-	memcpy(p->tasks[n - 1].end, hi, sizeof(hi));
-	p->tasks[n - 1].endlen = sizeof(hi);
+	memcpy(p->tasks[n - 1].end, end, endlen);
+	p->tasks[n - 1].endlen = endlen;
 	return 0;
 }
 

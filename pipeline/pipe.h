@@ -40,6 +40,9 @@ typedef struct bf_pipe_hooks {
 	bool (*interrupted)(void *arg);
 } bf_pipe_hooks;
 
+/* The longest start_key / end_key. */
+#define BF_SCAN_BOUND_MAX 256
+
 typedef struct bf_pipe_opts {
 	bf_target *target;        /* the table scan source */
 	const bf_table *table;
@@ -50,6 +53,11 @@ typedef struct bf_pipe_opts {
 	bf_backend *backend;
 	uint64_t import_every;    /* import whenever this many bytes are pending */
 	const uint8_t *start_key; /* NULL: the table's first record */
+	size_t start_len;         /* 0: BF_RECORD_KEY_LEN */
+	/* Where the scan stops (exclusive); NULL: the table's last record. A
+	 * job's part (a subtask) scans [start_key, end_key). */
+	const uint8_t *end_key;
+	size_t end_len;
 	uint64_t base_rows;       /* rows already done before start_key */
 	bf_pipe_hooks hooks;
 } bf_pipe_opts;

@@ -86,6 +86,10 @@ typedef struct bf_job_env {
 	void *(*announce)(void *arg, int64_t job_id);
 	void (*withdraw)(void *arg, void *handle);
 	void *announce_arg;
+	/* A cluster's (NULL for a local store): its jobs are shared by
+	 * workers through subtasks in this etcd (bfill/worker.h). */
+	struct bf_etcd *etcd;
+	struct bf_cluster *cluster;
 } bf_job_env;
 
 /* The environment of a local store: its catalog, target (or `target` when

@@ -29,6 +29,15 @@ typedef struct bf_presence bf_presence;
  * borrowed and must outlive *out. BF_ENOMEM, or a thread that cannot start. */
 int bf_presence_begin(bf_etcd *etcd, const char *root, int64_t job_id, int ttl_s,
 		      bf_presence **out, bf_err *err);
+/* The same for any key: a worker's "<root>worker/<name>". who is what
+ * the key holds. */
+int bf_presence_begin_key(bf_etcd *etcd, const char *key, const char *who, int ttl_s,
+			  bf_presence **out, bf_err *err);
+/* The lease the key is under now, 0 while there is none (not granted yet,
+ * or lost: etcd out of reach longer than the TTL). *down_since_ms (may be
+ * NULL) gets the wall-clock time since when etcd has not answered a
+ * keepalive or a grant, 0 while it does. */
+int64_t bf_presence_lease(bf_presence *p, int64_t *down_since_ms);
 /* Stops announcing and takes the key away (revoking the lease). NULL is
  * allowed. */
 void bf_presence_end(bf_presence *p);

@@ -5,9 +5,15 @@
  *
  * Records, under the cluster's root (bf_cluster_root):
  *   "<root>subtask/<job 20 digits>/<seq 8 digits>"  JSON {"lo","hi","next" (hex raw
- *        keys: the range and where its scan goes on), "rows" (rows done), "done"}
+ *        keys: the range and where its scan goes on), "rows" (rows done), "done",
+ *        "claims" (times claimed)}
  *   "<root>claim/<job 20 digits>/<seq 8 digits>"    the claiming worker's name, put
  *        with its lease: a worker that dies loses its claims when its lease ends.
+ *   "<root>progress/<job 20 digits>/<seq 8 digits>" what the claiming worker is
+ *        doing now (rows, rate, phase, what it waits for), under its lease: for
+ *        status only, never trusted for a resume.
+ *   "<root>stop/<job 20 digits>"  a cancel or a rollback under way: every worker
+ *        leaves the job's subtasks.
  *
  * Every change is a Txn that compares what makes it safe: a claim is taken
  * only while none exists and the record is as listed; a checkpoint is
@@ -28,6 +34,7 @@
 #include "bfill/cluster.h"
 #include "bfill/error.h"
 #include "bfill/etcd.h"
+#include "bfill/fence.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,10 +50,18 @@ typedef struct bf_subtask {
 	size_t lolen, hilen, nextlen; /* [lo, hi); next: the scan's checkpoint in it */
 	uint64_t rows;                /* rows done up to next */
 	bool done;
+	int claims;                   /* times a worker has claimed it */
 	/* As listed: who holds the claim ("" none) and the record's revision
 	 * (the claim compares it). */
 	char worker[BF_SUBTASK_WORKER_MAX];
 	int64_t mod_revision;
+	/* The claimer's progress record, as listed (live false: none). */
+	bool live;
+	uint64_t live_rows;
+	double live_rate;             /* rows/s */
+	char live_phase[32];
+	char live_waiting[256];
+	int64_t live_ms;              /* wall clock of the record */
 } bf_subtask;
 
 /*
@@ -56,6 +71,14 @@ typedef struct bf_subtask {
  */
 int bf_subtask_plan(bf_cluster *c, int64_t job_id, int64_t table_id, int regions_per,
 		    bf_subtask **out, size_t *n, bf_err *err);
+
+/*
+ * Cuts the subtasks of a table held by too few regions (a fresh table sits
+ * in one) further, at even steps of its handles first..last, into about
+ * `want` in all, so that every worker gets several. *s is reallocated.
+ */
+int bf_subtask_refine(bf_subtask **s, size_t *n, int64_t table_id, int64_t first, int64_t last,
+		      int want, bf_err *err);
 
 /* Writes a job's subtasks, all or none (one Txn): BF_EEXIST when the job
  * has subtasks already. */
@@ -77,12 +100,32 @@ int bf_subtask_checkpoint(bf_etcd *etcd, const char *root, const bf_subtask *s,
 			  const char *worker, bf_err *err);
 
 /*
- * Marks s done and drops the claim, while worker holds the claim and
- * fence_key's create revision is fence_rev (the job's lock as the worker
- * took it). *all_done: whether every subtask of the job is done now.
+ * Marks s done and drops the claim, while worker holds the claim and each
+ * fence's holder key still has the fence's create revision (the job's
+ * locks as the worker took them; fences with no holder are not compared).
+ * *all_done: whether every subtask of the job is done now.
  */
 int bf_subtask_finish(bf_etcd *etcd, const char *root, const bf_subtask *s, const char *worker,
-		      const char *fence_key, int64_t fence_rev, bool *all_done, bf_err *err);
+		      const bf_fence_token *fences, int nfences, bool *all_done, bf_err *err);
+
+/* Puts the progress record of s (its live_* fields) for worker, under
+ * lease. */
+int bf_subtask_progress(bf_etcd *etcd, const char *root, const bf_subtask *s, const char *worker,
+			int64_t lease, bf_err *err);
+
+/* Asks every worker to leave job_id's subtasks (why: "cancel",
+ * "rollback"); bf_subtask_stopping tells whether that was asked (1, why
+ * copied), 0 not, negative when etcd can't tell. */
+int bf_subtask_stop(bf_etcd *etcd, const char *root, int64_t job_id, const char *why,
+		    bf_err *err);
+int bf_subtask_stopping(bf_etcd *etcd, const char *root, int64_t job_id, char *why, size_t cap,
+			bf_err *err);
+
+/* Waits until no subtask of job_id is claimed (the workers left, or their
+ * leases ran out), for at most timeout_ms: BF_ETIMEDOUT naming a claimer
+ * after that. */
+int bf_subtask_wait_unclaimed(bf_etcd *etcd, const char *root, int64_t job_id, int timeout_ms,
+			      bf_err *err);
 
 /* Gives s's claim back (a worker leaving on SIGTERM); nothing when the
  * claim is not worker's. */

@@ -26,6 +26,7 @@
 #include "tests/support/etcd.h"
 #include "tests/support/stores.h"
 #include "tests/support/support.h"
+#include "tests/support/cluster_world.h"
 #include "util/util.h"
 
 #define ROWS 100000L
@@ -35,70 +36,15 @@ static pid_t bg;
 static void down(void)
 {
 	t_kill_reap(&bg);
-	t_stores_stop_all();
-	t_etcd_stop_all();
-	t_scratch_remove();
+	t_world_stop();
 }
 
 TestSuite(remote_job, .init = t_need_bfill, .fini = down, .timeout = 240);
 
-typedef struct world {
-	t_etcd *e;
-	t_stores *s;
-	char where[600]; /* "--etcd EPS --cluster rc" */
-} world;
-
-static void start(world *w, int nregions)
-{
-	if (!t_etcd_available())
-		cr_skip_test("etcd/etcdctl not installed (Debian: etcd-server etcd-client)");
-	t_scratch_new("remote");
-	/* Binaries by absolute path before the directory changes (the
-	 * harness resolves them on first use); sort files go next to where
-	 * bfill runs: in the scratch dir. */
-	char abs[PATH_MAX];
-	if (!getenv("BFILL_STORE_BIN") && realpath("./bin/bfill-store", abs))
-		setenv("BFILL_STORE_BIN", abs, 1);
-	t_bfill();
-	cr_assert_eq(chdir(t_scratch_dir), 0);
-	w->e = t_etcd_start(1);
-	t_stores_opts o = { .nstores = 3, .nregions = nregions, .replicas = 3 };
-	w->s = t_stores_start(w->e, "rc", &o);
-	snprintf(w->where, sizeof(w->where), "--etcd %s --cluster rc", t_etcd_endpoints(w->e));
-	t_run r = t_bfillf("gen %s --rows %ld --seed 3 --quiet", w->where, ROWS);
-	cr_assert_eq(r.status, 0, "gen on the cluster: exit %d: %s", r.status, r.err);
-	t_run_free(&r);
-}
-
-/* check-index of every replica: exit 0, three replicas each exact. */
-static void expect_exact(const world *w, const char *index, long entries)
-{
-	t_run r = t_bfillf("check-index %s --table sbtest1 --name %s --json", w->where, index);
-	cr_assert_eq(r.status, 0, "check-index %s: exit %d: %s%s", index, r.status, r.out, r.err);
-	cJSON *o = t_json_parse(r.out, "check-index --json");
-	cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "ok")));
-	const cJSON *reps = cJSON_GetObjectItemCaseSensitive(o, "replicas"), *it;
-	cr_assert_eq(cJSON_GetArraySize(reps), 3, "every replica is checked");
-	cJSON_ArrayForEach(it, reps)
-		cr_assert_eq((long)t_json_num(it, "found"), entries, "replica %d",
-			     (int)t_json_num(it, "replica"));
-	cJSON_Delete(o);
-	t_run_free(&r);
-}
-
-static cJSON *job_json(const world *w, int64_t id)
-{
-	t_run r = t_bfillf("status %s --job %" PRId64 " --json", w->where, id);
-	cr_assert_eq(r.status, 0, "status: %s", r.err);
-	cJSON *o = t_json_parse(r.out, "status --json");
-	t_run_free(&r);
-	return o;
-}
-
 Test(remote_job, gen_add_index_and_every_replica_exact)
 {
-	world w;
-	start(&w, 6);
+	t_world w;
+	t_world_start(&w, "remote", 6, ROWS);
 	t_run r = t_bfillf("add-index %s --table sbtest1 --name c1 --columns c --name upad"
 			   " --columns pad --unique --import-every 4M --json", w.where);
 	cr_assert_eq(r.status, 0, "add-index on the cluster: exit %d: %s", r.status, r.err);
@@ -109,11 +55,11 @@ Test(remote_job, gen_add_index_and_every_replica_exact)
 	cr_assert_not_null(strstr(t_json_str(j, "lock_key"), "/bfill/lock/"), "%s", r.out);
 	cJSON_Delete(j);
 	t_run_free(&r);
-	expect_exact(&w, "c1", ROWS);
-	expect_exact(&w, "upad", ROWS);
+	t_world_expect_exact(&w, "c1", ROWS);
+	t_world_expect_exact(&w, "upad", ROWS);
 
 	/* The job record lives in the cluster's etcd. */
-	cJSON *s = job_json(&w, 1);
+	cJSON *s = t_world_job(&w, 1);
 	cr_assert_str_eq(t_json_str(s, "state"), "done");
 	cJSON_Delete(s);
 	r = t_bfillf("dump %s --table sbtest1 --limit 3", w.where);
@@ -144,12 +90,12 @@ Test(remote_job, gen_add_index_and_every_replica_exact)
 
 Test(remote_job, a_duplicate_rolls_back_and_a_failed_build_resumes)
 {
-	world w;
-	start(&w, 4);
+	t_world w;
+	t_world_start(&w, "remote", 4, ROWS);
 	/* k repeats: a unique index on it can't be built. */
 	t_run r = t_bfillf("add-index %s --table sbtest1 --name uk --columns k --unique", w.where);
 	t_expect_cli_error(&r, 1, "bfill add-index: ", "a duplicate", "Duplicate entry", NULL);
-	cJSON *s = job_json(&w, 1);
+	cJSON *s = t_world_job(&w, 1);
 	cr_assert_str_eq(t_json_str(s, "state"), "failed");
 	cr_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(s, "resumable")));
 	cJSON_Delete(s);
@@ -163,12 +109,12 @@ Test(remote_job, a_duplicate_rolls_back_and_a_failed_build_resumes)
 	r = t_bfillf("add-index %s --resume --job-id 2 --json", w.where);
 	cr_assert_eq(r.status, 0, "resume on the cluster: exit %d: %s", r.status, r.err);
 	t_run_free(&r);
-	expect_exact(&w, "c1", ROWS);
+	t_world_expect_exact(&w, "c1", ROWS);
 }
 
 /* Starts add-index in the background, imports stalling a little so that
  * the build is still running when the test acts. */
-static void build_in_background(world *w, const char *fault, const char *extra)
+static void build_in_background(t_world *w, const char *fault, const char *extra)
 {
 	char *log = t_path_in(t_scratch_dir, "build.log");
 	bg = t_spawn_bfill_faultf(fault, log, "add-index %s --table sbtest1 --name c1 --columns c"
@@ -188,33 +134,12 @@ static void wait_build(void)
 	free(log);
 }
 
-/* Waits until job 1's record shows at least one committed import. */
-static void wait_first_import(world *w)
-{
-	int64_t deadline = bf_now_ms() + 60000;
-	for (;;) {
-		t_run r = t_bfillf("status %s --job 1 --json", w->where);
-		bool seen = false;
-		if (r.status == 0) {
-			cJSON *o = t_json_parse(r.out, "status");
-			const cJSON *cp = cJSON_GetObjectItemCaseSensitive(o, "checkpoint");
-			seen = cp && t_json_num(cp, "imports") >= 1;
-			cJSON_Delete(o);
-		}
-		t_run_free(&r);
-		if (seen)
-			return;
-		cr_assert_lt(bf_now_ms(), deadline, "no import within 60 s");
-		bf_sleep_ms(100);
-	}
-}
-
 Test(remote_job, leader_transfer_and_split_during_the_build)
 {
-	world w;
-	start(&w, 4);
+	t_world w;
+	t_world_start(&w, "remote", 4, ROWS);
 	build_in_background(&w, "scan.slow~2,import.stall~300", "");
-	wait_first_import(&w);
+	t_world_wait_import(&w, 1);
 	/* The region of the table's indexes moves its leader, then splits:
 	 * the build's cache is stale for both. */
 	uint8_t k[BF_INDEX_PREFIX_LEN + 1];
@@ -228,41 +153,41 @@ Test(remote_job, leader_transfer_and_split_during_the_build)
 	cr_assert_eq(bf_cluster_split(t_stores_cluster(w.s), r.id, k, sizeof(k), &err), 0, "%s",
 		     bf_err_text(&err));
 	wait_build();
-	expect_exact(&w, "c1", ROWS);
+	t_world_expect_exact(&w, "c1", ROWS);
 }
 
 Test(remote_job, a_store_killed_and_restarted_mid_build)
 {
-	world w;
-	start(&w, 4);
+	t_world w;
+	t_world_start(&w, "remote", 4, ROWS);
 	build_in_background(&w, "scan.slow~2,import.stall~300", "");
-	wait_first_import(&w);
+	t_world_wait_import(&w, 1);
 	t_stores_kill(w.s, 2);
 	bf_sleep_ms(2000);
 	t_stores_restart(w.s, 2, NULL);
 	wait_build();
-	expect_exact(&w, "c1", ROWS);
+	t_world_expect_exact(&w, "c1", ROWS);
 }
 
 Test(remote_job, etcd_stopped_mid_build)
 {
-	world w;
-	start(&w, 4);
+	t_world w;
+	t_world_start(&w, "remote", 4, ROWS);
 	build_in_background(&w, "scan.slow~2,import.stall~300", "");
-	wait_first_import(&w);
+	t_world_wait_import(&w, 1);
 	/* The stores and the build keep their region caches; only the lock
 	 * waits. */
 	t_etcd_kill(w.e, 0);
 	bf_sleep_ms(10000);
 	t_etcd_restart(w.e, 0);
 	wait_build();
-	expect_exact(&w, "c1", ROWS);
+	t_world_expect_exact(&w, "c1", ROWS);
 }
 
 Test(remote_job, cancel_rolls_back_on_every_replica)
 {
-	world w;
-	start(&w, 4);
+	t_world w;
+	t_world_start(&w, "remote", 4, ROWS);
 	t_run r = t_bfill_faultf("import.fence@3", "add-index %s --table sbtest1 --name c1"
 				 " --columns c --import-every 2M --lock-timeout 2", w.where);
 	cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
@@ -270,27 +195,21 @@ Test(remote_job, cancel_rolls_back_on_every_replica)
 	r = t_bfillf("cancel %s --job 1", w.where);
 	cr_assert_eq(r.status, 0, "cancel: %s", r.err);
 	t_run_free(&r);
-	/* No store holds an index key of the table any more: the table's
-	 * indexes have a region of their own (bf_cluster_init). */
-	uint8_t lo[BF_INDEX_PREFIX_LEN];
-	bf_codec_index_prefix(lo, 100, 1);
-	bf_region reg = t_stores_locate(w.s, lo, sizeof(lo));
-	t_ctx ctx = t_stores_ctx(&reg);
+	/* No store holds an index key of the table any more. */
 	for (int id = 1; id <= 3; id++)
-		cr_assert_eq(t_tikv_count(t_stores_channel(w.s, id), &ctx), 0,
-			     "store %d keeps index entries", id);
-	cJSON *s = job_json(&w, 1);
+		cr_assert_eq(t_world_index_keys(&w, id, 1), 0, "store %d keeps index entries", id);
+	cJSON *s = t_world_job(&w, 1);
 	cr_assert_str_eq(t_json_str(s, "state"), "cancelled");
 	cJSON_Delete(s);
 }
 
 Test(remote_job, sigterm_with_a_store_down_pauses_at_once)
 {
-	world w;
+	t_world w;
 	int st;
-	start(&w, 4);
+	t_world_start(&w, "remote", 4, ROWS);
 	build_in_background(&w, "scan.slow~2,import.stall~300", "");
-	wait_first_import(&w);
+	t_world_wait_import(&w, 1);
 	/* The next imports retry store 2 for up to five minutes; a stop must
 	 * not wait for that. */
 	t_stores_kill(w.s, 2);
@@ -306,7 +225,7 @@ Test(remote_job, sigterm_with_a_store_down_pauses_at_once)
 	cr_assert_lt(took, 15000, "SIGTERM took %lld ms: %s", (long long)took, text);
 	free(text);
 	free(log);
-	cJSON *o = job_json(&w, 1);
+	cJSON *o = t_world_job(&w, 1);
 	cr_assert_str_eq(t_json_str(o, "state"), "paused");
 	cJSON_Delete(o);
 
@@ -315,13 +234,13 @@ Test(remote_job, sigterm_with_a_store_down_pauses_at_once)
 	t_run r = t_bfillf("add-index %s --resume --job-id 1 --json", w.where);
 	cr_assert_eq(r.status, 0, "resume: exit %d: %s", r.status, r.err);
 	t_run_free(&r);
-	expect_exact(&w, "c1", ROWS);
+	t_world_expect_exact(&w, "c1", ROWS);
 }
 
 Test(remote_job, status_on_another_machine_sees_a_running_job_alive)
 {
-	world w;
-	start(&w, 4);
+	t_world w;
+	t_world_start(&w, "remote", 4, ROWS);
 	build_in_background(&w, "scan.slow~20", "");
 	/* Another machine: no live lock of this job in its temporary directory. */
 	char *other = t_path_in(t_scratch_dir, "other-machine");
@@ -350,7 +269,7 @@ Test(remote_job, status_on_another_machine_sees_a_running_job_alive)
 	bg = 0;
 	deadline = bf_now_ms() + 20000;
 	while (alive && bf_now_ms() < deadline) {
-		cJSON *o = job_json(&w, 1);
+		cJSON *o = t_world_job(&w, 1);
 		alive = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "alive"));
 		cr_assert_str_eq(t_json_str(o, "state"), "running", "the record still says so");
 		cJSON_Delete(o);

@@ -190,7 +190,8 @@ Test(subtask, a_lost_lease_frees_the_claim_and_the_checkpoint_carries_over)
 	/* a, back late, can neither checkpoint nor finish it. */
 	bool all = true;
 	cr_assert_eq(bf_subtask_checkpoint(client, root, &mine, "a", &err), BF_EFENCED);
-	cr_assert_eq(bf_subtask_finish(client, root, &mine, "a", "/nokey", 0, &all, &err), BF_EFENCED);
+	bf_fence_token none = { .key = "/nokey", .holder = "/nokey", .revision = 1 };
+	cr_assert_eq(bf_subtask_finish(client, root, &mine, "a", &none, 1, &all, &err), BF_EFENCED);
 	cr_assert_not(all);
 	/* Released, it is free again. */
 	cr_assert_eq(bf_subtask_release(client, root, &theirs, "b", &err), 0);
@@ -213,9 +214,12 @@ Test(subtask, finishing_is_fenced_by_the_lock_and_the_last_one_says_so)
 		cr_assert_eq(bf_subtask_claim(client, root, 5, "w", lease, &s, &err), 0, "%s",
 			     bf_err_text(&err));
 		/* A stale token: the lock key was made again since. */
-		cr_assert_eq(bf_subtask_finish(client, root, &s, "w", lock, rev - 1, &all, &err),
+		bf_fence_token stale = { .revision = rev - 1 }, good = { .revision = rev };
+		snprintf(stale.holder, sizeof(stale.holder), "%s", lock);
+		snprintf(good.holder, sizeof(good.holder), "%s", lock);
+		cr_assert_eq(bf_subtask_finish(client, root, &s, "w", &stale, 1, &all, &err),
 			     BF_EFENCED);
-		cr_assert_eq(bf_subtask_finish(client, root, &s, "w", lock, rev, &all, &err), 0, "%s",
+		cr_assert_eq(bf_subtask_finish(client, root, &s, "w", &good, 1, &all, &err), 0, "%s",
 			     bf_err_text(&err));
 		cr_assert_eq(all, i == n - 1, "subtask %zu of %zu: all done = %d", i, n, all);
 	}

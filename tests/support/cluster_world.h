@@ -1,0 +1,42 @@
+/*
+ * A cluster for CLI tests of remote and shared jobs: a real etcd, three
+ * real bfill-store processes with three replicas, table sbtest1 generated
+ * on it, and the commands' working directory in a scratch dir (sort files
+ * go there).
+ */
+#ifndef BFILL_TESTS_SUPPORT_CLUSTER_WORLD_H
+#define BFILL_TESTS_SUPPORT_CLUSTER_WORLD_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "tests/support/etcd.h"
+#include "tests/support/stores.h"
+
+typedef struct t_world {
+	t_etcd *e;
+	t_stores *s;
+	char where[600]; /* "--etcd EPS --cluster rc" */
+} t_world;
+
+/* Starts it, skipping the test where etcd is not installed; `rows` rows
+ * (seed 3) in nregions regions. */
+void t_world_start(t_world *w, const char *tag, int nregions, long rows);
+/* Stops everything started, removes the scratch dir. */
+void t_world_stop(void);
+/* check-index of every replica: exit 0, three replicas each with
+ * `entries` entries. */
+void t_world_expect_exact(const t_world *w, const char *index, long entries);
+/* `status --job id --json`, parsed (cJSON_Delete it). */
+cJSON *t_world_job(const t_world *w, int64_t id);
+/* Waits (60 s at most) until job id has a subtask checkpointed or done. */
+void t_world_wait_import(const t_world *w, int64_t id);
+/* Waits until a subtask of job id (of `worker`, NULL: anyone's) is running
+ * with rows done; returns its number (-1 if it ended in between). */
+int t_world_wait_busy(const t_world *w, int64_t id, const char *worker);
+/* Waits until job id's state is `state`. */
+void t_world_wait_state(const t_world *w, int64_t id, const char *state);
+/* How many index keys of (table 100, index_id) replica store `id` holds. */
+size_t t_world_index_keys(const t_world *w, int id, int64_t index_id);
+
+#endif
