@@ -122,6 +122,26 @@ static bool inside(const bf_subtask *s, const uint8_t *k, size_t klen)
 	return bf_key_cmp(s->lo, s->lolen, k, klen) < 0 && bf_key_cmp(k, klen, s->hi, s->hilen) < 0;
 }
 
+/* The handle a bound names, when it is a record key of table_id. */
+static bool bound_handle(const uint8_t *k, size_t len, int64_t table_id, int64_t *h)
+{
+	int64_t t;
+	return len == BF_RECORD_KEY_LEN && bf_codec_decode_record_key(k, len, &t, h) == 0 &&
+	       t == table_id;
+}
+
+/* Whether cut point k is within `gap` handles of s's bounds: a cut there
+ * would leave a sliver of a subtask beside a region boundary. */
+static bool near_bound(const bf_subtask *s, int64_t table_id, const uint8_t *k, uint64_t gap)
+{
+	int64_t h, b;
+
+	bound_handle(k, BF_RECORD_KEY_LEN, table_id, &h);
+	if (bound_handle(s->lo, s->lolen, table_id, &b) && (uint64_t)h - (uint64_t)b < gap)
+		return true;
+	return bound_handle(s->hi, s->hilen, table_id, &b) && (uint64_t)b - (uint64_t)h < gap;
+}
+
 int bf_subtask_refine(bf_subtask **s, size_t *n, int64_t table_id, int64_t first, int64_t last,
 		      int want, bf_err *err)
 {
@@ -146,7 +166,7 @@ int bf_subtask_refine(bf_subtask **s, size_t *n, int64_t table_id, int64_t first
 			bf_codec_record_key(k, table_id, (int64_t)((uint64_t)first + (uint64_t)off));
 			if (bf_key_cmp(k, sizeof(k), cur.hi, cur.hilen) >= 0)
 				break; /* past this subtask: the next one's */
-			if (!inside(&cur, k, sizeof(k)))
+			if (!inside(&cur, k, sizeof(k)) || near_bound(&cur, table_id, k, span / (unsigned)want / 2))
 				continue;
 			out[m] = cur;
 			memcpy(out[m].hi, k, sizeof(k));

@@ -17,11 +17,31 @@ void bf_retry_init(bf_retry *rt, bf_cluster *c, const bf_retry_opts *o, uint64_t
 	rt->budget_ms = o->budget_ms;
 	rt->max_other = o->max_other_failures;
 	rt->cancel = o->cancel;
+	rt->board = o->board;
 	bf_backoff_init(&rt->bo, o->base_ms, o->cap_ms, seed, 0);
+}
+
+static void board_write(bf_retry_board *b, const char *text)
+{
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->mu);
+	snprintf(b->text, sizeof(b->text), "%s", text);
+	pthread_mutex_unlock(&b->mu);
+}
+
+bool bf_retry_board_read(bf_retry_board *b, char *out, size_t n)
+{
+	pthread_mutex_lock(&b->mu);
+	snprintf(out, n, "%s", b->text);
+	pthread_mutex_unlock(&b->mu);
+	return out[0] != '\0';
 }
 
 void bf_retry_success(bf_retry *rt)
 {
+	if (rt->failing_since_ms)
+		board_write(rt->board, "");
 	bf_backoff_reset(&rt->bo);
 	rt->bo.deadline_ms = 0;
 	rt->failing_since_ms = 0;
@@ -92,6 +112,7 @@ static int back_off(bf_retry *rt, int64_t min_ms, int *code, bf_err *err)
 			(double)(bf_now_ms() - rt->failing_since_ms) / 1000.0, rt->last);
 		return BF_ETIMEDOUT;
 	}
+	board_write(rt->board, rt->last);
 	if (min_ms > rt->bo.cap_ms)
 		min_ms = rt->bo.cap_ms;
 	if (ms < min_ms) {

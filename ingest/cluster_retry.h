@@ -33,6 +33,7 @@
 #include "ingest/tikv_wire.h"
 #include "util/backoff.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -44,6 +45,17 @@ typedef enum bf_retry_next {
 	BF_RETRY_FAIL,    /* give up; err says why */
 } bf_retry_next;
 
+/* What a target's retries are waiting out now, for status ("store 2
+ * busy"): the failure of the last wait begun, until a success clears it.
+ * Several operations share one (the last word counts). */
+typedef struct bf_retry_board {
+	pthread_mutex_t mu;
+	char text[BF_ERR_MSG_MAX]; /* "" while nothing is being waited out */
+} bf_retry_board;
+
+/* Copies the board's text into out; false when it is empty. */
+bool bf_retry_board_read(bf_retry_board *b, char *out, size_t n);
+
 typedef struct bf_retry_opts {
 	int64_t base_ms, cap_ms; /* the backoff's first and largest ceilings */
 	/* How long failures may go on without a success in between: a long
@@ -53,6 +65,7 @@ typedef struct bf_retry_opts {
 	/* Borrowed, NULL: never. Once set, the next decision is BF_RETRY_FAIL
 	 * with BF_ECANCELLED and a wait under way ends within 50 ms. */
 	const atomic_bool *cancel;
+	bf_retry_board *board;   /* borrowed, may be NULL */
 } bf_retry_opts;
 
 /* One operation's retry state: a plain value, copied into the pieces a
@@ -66,6 +79,7 @@ typedef struct bf_retry {
 	int last_code;             /* of the last failure */
 	char last[BF_ERR_MSG_MAX]; /* its message */
 	const atomic_bool *cancel; /* borrowed, may be NULL */
+	bf_retry_board *board;     /* borrowed, may be NULL */
 } bf_retry;
 
 /* Whether a cancel flag (bf_retry_opts.cancel, NULL: none) is set. */

@@ -9,6 +9,7 @@
 #include "ingest/backend_impl.h"
 #include "bfill/codec.h"
 #include "bfill/fault.h"
+#include "util/trace.h"
 #include "util/util.h"
 
 #include <inttypes.h>
@@ -321,6 +322,10 @@ static int acquire_locks(bf_backend *b, bf_err *err)
 		int64_t t0 = bf_now_ms();
 		int rc = bf_lock_acquire(x->lock, x->lock_name, &x->token, err);
 		uint64_t waited = (uint64_t)(bf_now_ms() - t0);
+		/* Each wait on its own, for the lock-latency percentiles of
+		 * bench/partition_workers.sh. */
+		bf_trace("lock-wait", "job=%" PRId64 " index=%d ms=%" PRIu64 " rc=%d", b->o.job_id, i,
+			 waited, rc);
 		pthread_mutex_lock(&b->mu);
 		b->stats.lock_wait_ms += waited;
 		if (waited > b->stats.lock_wait_max_ms)

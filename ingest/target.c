@@ -113,6 +113,13 @@ void bf_target_cancel(bf_target *t, bool on)
 		t->ops->cancel(t->impl, on);
 }
 
+bool bf_target_waiting(bf_target *t, char *out, size_t n)
+{
+	if (n)
+		out[0] = '\0';
+	return t->ops->waiting && t->ops->waiting(t->impl, out, n);
+}
+
 void bf_target_stats_get(bf_target *t, bf_target_stats *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -35,6 +35,7 @@ typedef struct cluster_target {
 	atomic_uint_fast64_t seq; /* names each ingest's scratch database */
 	atomic_uint_fast64_t ingests, files, probes, probe_reads, refusals;
 	atomic_bool cancelled; /* see bf_target_ops.cancel */
+	bf_retry_board board;  /* what the retries wait out, see bf_target_ops.waiting */
 } cluster_target;
 
 /* Failures of no known kind one operation retries before giving up. */
@@ -50,6 +51,7 @@ static bf_retry_opts retry_opts(cluster_target *t, bool cleanup)
 		.budget_ms = t->o.total_timeout_ms,
 		.max_other_failures = MAX_OTHER_FAILURES,
 		.cancel = cleanup ? NULL : &t->cancelled,
+		.board = &t->board,
 	};
 	return ro;
 }
@@ -561,7 +563,14 @@ static void cluster_destroy(void *impl)
 {
 	cluster_target *t = impl;
 	bf_tikv_client_destroy(t->client);
+	pthread_mutex_destroy(&t->board.mu);
 	free(t);
+}
+
+static bool cluster_waiting(void *impl, char *out, size_t n)
+{
+	cluster_target *t = impl;
+	return bf_retry_board_read(&t->board, out, n);
 }
 
 static void cluster_cancel(void *impl, bool on)
@@ -583,6 +592,7 @@ static const bf_target_ops cluster_ops = {
 	.stats = cluster_stats,
 	.destroy = cluster_destroy,
 	.cancel = cluster_cancel,
+	.waiting = cluster_waiting,
 };
 
 /* The options with every 0 replaced by its default. */
@@ -625,6 +635,7 @@ int bf_target_cluster_create(bf_cluster *c, const bf_target_cluster_opts *o, bf_
 		return bf_errf(err, BF_ENOMEM, "cluster target: out of memory");
 	t->cluster = c;
 	t->o = *o;
+	pthread_mutex_init(&t->board.mu, NULL);
 	fill_defaults(&t->o);
 	snprintf(t->work_dir, sizeof(t->work_dir), "%s", o->work_dir);
 	t->o.work_dir = t->work_dir;

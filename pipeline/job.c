@@ -354,6 +354,15 @@ static void hook_progress(void *arg, uint64_t rows, const char *phase, bool impo
 	r->job.importing = importing;
 	if (r->job.rows_done > r->job.rows_total && r->job.rows_total)
 		r->job.rows_total = r->job.rows_done;
+	/* Status tells what the store nodes make the job wait for, unless it
+	 * waits for the lock. */
+	if (!r->lock_waiting) {
+		char tw[sizeof(r->job.waiting) - 32];
+		if (bf_target_waiting(r->target, tw, sizeof(tw)))
+			snprintf(r->job.waiting, sizeof(r->job.waiting), "waiting for the store nodes: %s", tw);
+		else
+			r->job.waiting[0] = '\0';
+	}
 	if (!r->job.waiting[0])
 		snprintf(r->job.phase, sizeof(r->job.phase), "%s", phase);
 	/* Rows per second since the snapshot before last: over two to four
@@ -389,6 +398,7 @@ static void on_lock_wait(const char *reason, void *arg)
 {
 	job_run *r = arg;
 	pthread_mutex_lock(&r->mu);
+	r->lock_waiting = reason != NULL;
 	if (reason)
 		snprintf(r->job.waiting, sizeof(r->job.waiting), "waiting for etcd lock: %s", reason);
 	else

@@ -33,6 +33,7 @@ typedef struct job_run {
 	bool committed;            /* the last import made the indexes public */
 	int live_fd;               /* held while the job runs (job_live) */
 	struct job_part *part;     /* NULL: the whole job runs here */
+	bool lock_waiting;         /* job.waiting tells of the lock (else of the target) */
 } job_run;
 
 /*

@@ -105,6 +105,8 @@ int bf_job_shared_view(const bf_job_env *env, int64_t job_id, bf_job *job, bf_su
 				r = s[i].live_rows;
 			if (s[i].live) {
 				rate += s[i].live_rate;
+				if (s[i].live_ms > job->update_ms)
+					job->update_ms = s[i].live_ms;
 				importing = importing || !strcmp(s[i].live_phase, "import");
 				if (!*waiting && s[i].live_waiting[0])
 					waiting = s[i].live_waiting;
@@ -116,8 +118,9 @@ int bf_job_shared_view(const bf_job_env *env, int64_t job_id, bf_job *job, bf_su
 	}
 	bool open = job->state == BF_JOB_QUEUEING || job->state == BF_JOB_RUNNING ||
 		    job->state == BF_JOB_PAUSED || (job->state == BF_JOB_FAILED && !job->rolled_back);
-	if (open && job->state != BF_JOB_DONE) {
+	if (open) {
 		job->rows_done = rows;
+		job->rows_scanned = rows;
 		job->rate = claimed ? rate : 0;
 		job->importing = importing;
 		if (claimed || (moved && job->state == BF_JOB_QUEUEING))

@@ -109,7 +109,13 @@ typedef struct bf_target_ops {
 	 * rollback still runs. May be NULL (a target whose calls never wait).
 	 */
 	void (*cancel)(void *impl, bool on);
+	/* What the target's calls are waiting out now (a store node busy or
+	 * down), in out; false when nothing. May be NULL. */
+	bool (*waiting)(void *impl, char *out, size_t n);
 } bf_target_ops;
+
+/* ops->waiting's answer; false (out "") for a target without one. */
+bool bf_target_waiting(bf_target *t, char *out, size_t n);
 
 /* Wraps an implementation; ops is borrowed (usually static), impl is owned
  * by the target from now on (ops->destroy frees it). */

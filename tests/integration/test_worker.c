@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,4 +228,42 @@ Test(worker, bad_usage_is_one_line)
 	t_expect_cli_error(&r, 2, "bfill worker: ", "too little --mem", "--mem", NULL);
 	r = t_bfillf("add-index --store x --table t --name i --columns c --detach");
 	t_expect_cli_error(&r, 2, "bfill add-index: ", "--detach without a cluster", "--cluster", NULL);
+}
+
+static bool waits_for_stores(const cJSON *job, char *seen, size_t n)
+{
+	const cJSON *it;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(job, "subtasks")) {
+		const char *why = t_json_str(it, "waiting");
+		if (strstr(why, "waiting for the store nodes")) {
+			snprintf(seen, n, "%s", why);
+			return true;
+		}
+	}
+	return false;
+}
+
+Test(worker, status_says_a_subtask_waits_for_a_store_node)
+{
+	t_world w;
+	t_world_start(&w, "worker", 4, ROWS);
+	int64_t id = submit(&w, "c1", "c", "--import-every 1M");
+	start_worker(&w, 0, "scan.slow~20", NULL);
+	t_world_wait_import(&w, id);
+	t_stores_kill(w.s, 2);
+	char seen[512] = "";
+	int64_t deadline = bf_now_ms() + 60000;
+	while (!seen[0] && bf_now_ms() < deadline) {
+		cJSON *o = t_world_job(&w, id);
+		waits_for_stores(o, seen, sizeof(seen));
+		cJSON_Delete(o);
+		if (!seen[0])
+			bf_sleep_ms(200);
+	}
+	cr_assert(seen[0], "no subtask said it waits for the store nodes");
+	cr_log_info("status said: %s", seen);
+	t_stores_restart(w.s, 2, NULL);
+	t_world_wait_state(&w, id, "done");
+	t_world_expect_exact(&w, "c1", ROWS);
+	stop_worker(0);
 }
