@@ -28,7 +28,7 @@ static const char worker_help[] =
 	"subtask to another after --lease-ttl (default 10 s), which resumes it from its\n"
 	"checkpoint. SIGTERM/SIGINT: checkpoint, give the subtask back, exit 0.\n"
 	"--name (default host:pid) names the worker in status; --job works on one job only.\n"
-	"Per subtask, as add-index: --mem (default 512M), --sort-dir (default\n"
+	"Per subtask, as add-index: --mem (default: the job's), --sort-dir (default\n"
 	"./bfill-<cluster>.sort), --threads (default: cores), --import-every (the job's).\n"
 	"Prints one line on stderr for everything it does or waits for (--quiet: none).\n"
 	"Exit status: 0 stopped by a signal, 1 could not start, 2 bad usage.\n";

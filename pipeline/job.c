@@ -391,7 +391,7 @@ static void hook_progress(void *arg, uint64_t rows, const char *phase, bool impo
 static bool hook_interrupted(void *arg)
 {
 	job_run *r = arg;
-	return (r->o->interrupt && *r->o->interrupt) || (r->part && r->part->stop);
+	return (r->o->interrupt && *r->o->interrupt) || (r->part && atomic_load(&r->part->stop));
 }
 
 static void on_lock_wait(const char *reason, void *arg)

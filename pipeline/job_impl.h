@@ -13,6 +13,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 typedef struct job_run {
 	const bf_job_env *env;     /* borrowed */
@@ -46,7 +47,7 @@ typedef struct job_part {
 	const char *root;
 	const char *worker;
 	bf_subtask sub;            /* as claimed; next and rows follow the imports */
-	volatile int stop;         /* set by the worker: leave the subtask now */
+	atomic_int stop;           /* set by the worker's watcher: leave the subtask now */
 	/* What status shows of the run (sub's live_* fields), under mu. */
 	pthread_mutex_t mu;
 	bf_subtask shown;

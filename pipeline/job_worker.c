@@ -171,13 +171,12 @@ static void watch_once(worker *w, unsigned tick)
 		say(w, "etcd answers again");
 		w->outage_said = 0;
 	}
-	if (p && (interrupted(w) || lease != w->part_lease)) {
-		if (!p->stop && !interrupted(w))
-			say(w, "job %" PRId64 " subtask %d: this worker's lease is gone; leaving it",
-			    p->sub.job_id, p->sub.seq);
-		p->stop = 1;
-	}
-	if (!p || p->stop || !lease)
+	/* The part's own pipeline sees an interrupt (a signal flag is read
+	 * on the thread that gets the signal); the watcher sees the lease. */
+	if (p && lease != w->part_lease && !atomic_exchange(&p->stop, 1))
+		say(w, "job %" PRId64 " subtask %d: this worker's lease is gone; leaving it",
+		    p->sub.job_id, p->sub.seq);
+	if (!p || atomic_load(&p->stop) || !lease)
 		return;
 	/* The part stays while mu is dropped: the claim loop takes it away
 	 * only under mu, once no look is under way. */
@@ -189,11 +188,9 @@ static void watch_once(worker *w, unsigned tick)
 	pthread_mutex_lock(&w->mu);
 	w->looking = false;
 	pthread_cond_broadcast(&w->cv);
-	if (stopping > 0 && !p->stop) {
+	if (stopping > 0 && !atomic_exchange(&p->stop, 1))
 		say(w, "job %" PRId64 ": a %s is under way; leaving subtask %d", p->sub.job_id, why,
 		    p->sub.seq);
-		p->stop = 1;
-	}
 }
 
 static void show_progress(worker *w)
@@ -379,8 +376,12 @@ static int run_part(worker *w, job_part *part, int64_t lease, bf_worker_result *
 {
 	const bf_worker_opts *o = w->o;
 	bf_add_index_opts ao = {
-		.job_id = part->sub.job_id, .resume = true, .workers = o->threads, .mem = o->mem,
-		.sort_dir = o->sort_dir, .import_every = o->import_every, .etcd = o->etcd,
+		.job_id = part->sub.job_id, .resume = true, .mem = o->mem,
+		.import_every = o->import_every, .etcd = o->etcd,
+		/* This machine's: the job names the submitter's. */
+		.workers = o->threads ? o->threads
+				      : (bf_ncpu() < BF_JOB_WORKERS_MAX ? bf_ncpu() : BF_JOB_WORKERS_MAX),
+		.sort_dir = o->sort_dir ? o->sort_dir : w->env->default_sort_dir,
 		.run_compression = -1, .target_compression = -1, .interrupt = o->interrupt,
 	};
 	bf_add_index_result ar;
@@ -426,7 +427,7 @@ static int after_part(worker *w, job_part *part, int rc, bf_worker_result *res, 
 			stop_job(w, BF_JOB_PAUSED, err);
 		return BF_ECANCELLED;
 	}
-	if (rc == BF_ECANCELLED || rc == BF_EFENCED || part->stop) {
+	if (rc == BF_ECANCELLED || rc == BF_EFENCED || atomic_load(&part->stop)) {
 		say(w, "job %" PRId64 " subtask %d: left (%s)", s->job_id, s->seq, bf_err_text(err));
 		return 1;
 	}

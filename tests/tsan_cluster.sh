@@ -3,8 +3,10 @@
 # three bfill-store nodes built with TSan, then a TSan bfill loads the table,
 # builds an index with several imports while the layout changes under it (a
 # split and leader transfers, so the region caches of bfill and of every
-# node publish new snapshots while region jobs read them), and checks every
-# replica. Fails on a failed command or on any TSan report, from any process.
+# node publish new snapshots while region jobs read them), two TSan workers
+# share a second job (their watcher threads publishing progress while the
+# parts run) and one is stopped with SIGTERM mid-job, and every replica is
+# checked. Fails on a failed command or on any TSan report, from any process.
 #
 #   tests/tsan_cluster.sh BFILL BFILL_STORE LOG SUPPRESSIONS...
 # The suppression files (RocksDB's, gRPC's and abseil's own synchronisation,
@@ -41,7 +43,25 @@ print([r for r in d["regions"] if r["id"] == 3][0]["start"] + "00")' "$LC_DIR/la
 	wait "$job"; st=$?
 	[ "$st" -eq 0 ] || return "$st"
 	"$BFILL" check-index "${W[@]}" --table sbtest1 --name c1 &&
-		"$BFILL" check-index "${W[@]}" --table sbtest1 --name k1
+		"$BFILL" check-index "${W[@]}" --table sbtest1 --name k1 || return 1
+	# A shared job: two workers, one told to leave half-way.
+	"$BFILL" add-index "${W[@]}" --table sbtest1 --name c2 --columns c --import-every 2M --detach || return 1
+	local w1 w2
+	"$BFILL" worker "${W[@]}" --name t1 --mem 128M --sort-dir "$LC_DIR/sort-t1" --threads 2 &
+	w1=$!
+	"$BFILL" worker "${W[@]}" --name t2 --mem 128M --sort-dir "$LC_DIR/sort-t2" --threads 2 &
+	w2=$!
+	sleep 4
+	kill -TERM "$w1"
+	wait "$w1" || return 1
+	for _ in $(seq 600); do
+		[ "$("$BFILL" status "${W[@]}" --job 2 --json |
+			python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')" = done ] && break
+		sleep 0.5
+	done
+	kill -TERM "$w2"
+	wait "$w2" || return 1
+	"$BFILL" check-index "${W[@]}" --table sbtest1 --name c2
 }
 run >"$LOG" 2>&1; st=$?
 for i in 1 2 3; do lc_stop_store "$i"; done

@@ -51,8 +51,9 @@ typedef struct bf_worker_opts {
 	 * was submitted with). */
 	const char *etcd;
 	int lease_ttl_s;       /* 0: 10 */
-	/* Per subtask run, as for add-index: workers (threads), mem,
-	 * sort_dir (NULL: env's default), import_every (0: the job's). */
+	/* Per subtask run, as for add-index: threads (0: this machine's
+	 * cores), mem (0: the job's), sort_dir (NULL: env's default, never
+	 * the submitter's), import_every (0: the job's). */
 	int threads;
 	uint64_t mem;
 	const char *sort_dir;
