@@ -193,18 +193,7 @@ int bf_presence_check(bf_etcd *etcd, const char *root, int64_t job_id, char *who
 		      bf_err *err)
 {
 	char key[KEY_MAX];
-	bf_etcd_range_result res = { 0 };
-	int rc;
 
 	presence_key(key, root, job_id);
-	bf_etcd_range_req req = { .key = key };
-	rc = bf_etcd_range(etcd, &req, &res, err);
-	if (rc == 0) {
-		rc = res.n_kvs > 0;
-		if (who && cap)
-			snprintf(who, cap, "%.*s", rc ? (int)res.kvs[0].value_len : 0,
-				 rc ? res.kvs[0].value : "");
-	}
-	bf_etcd_range_result_free(&res);
-	return rc;
+	return bf_etcd_get_text(etcd, key, who, cap, err);
 }

@@ -617,20 +617,9 @@ int bf_subtask_stopping(bf_etcd *etcd, const char *root, int64_t job_id, char *w
 			bf_err *err)
 {
 	char key[KEY_MAX];
-	bf_etcd_range_result res = { 0 };
-	int rc;
 
 	stop_key(key, root, job_id);
-	bf_etcd_range_req req = { .key = key };
-	rc = bf_etcd_range(etcd, &req, &res, err);
-	if (rc == 0) {
-		rc = res.n_kvs > 0;
-		if (why && cap)
-			snprintf(why, cap, "%.*s", rc ? (int)res.kvs[0].value_len : 0,
-				 rc ? res.kvs[0].value : "");
-	}
-	bf_etcd_range_result_free(&res);
-	return rc;
+	return bf_etcd_get_text(etcd, key, why, cap, err);
 }
 
 int bf_subtask_wait_unclaimed(bf_etcd *etcd, const char *root, int64_t job_id, int timeout_ms,

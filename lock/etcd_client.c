@@ -345,6 +345,22 @@ int bf_etcd_range(bf_etcd *c, const bf_etcd_range_req *req, bf_etcd_range_result
 	return end_call(c, &M_RANGE, ep, rc, &reply, err);
 }
 
+int bf_etcd_get_text(bf_etcd *c, const char *key, char *out, size_t cap, bf_err *err)
+{
+	bf_etcd_range_result res = { 0 };
+	bf_etcd_range_req req = { .key = key };
+	int rc = bf_etcd_range(c, &req, &res, err);
+
+	if (rc == 0) {
+		rc = res.n_kvs > 0;
+		if (out && cap)
+			snprintf(out, cap, "%.*s", rc ? (int)res.kvs[0].value_len : 0,
+				 rc ? res.kvs[0].value : "");
+	}
+	bf_etcd_range_result_free(&res);
+	return rc;
+}
+
 int bf_etcd_put(bf_etcd *c, const char *key, const void *value, size_t value_len,
 		int64_t lease, int64_t *revision, bf_err *err)
 {

@@ -608,6 +608,16 @@ int bf_add_index(bf_store *st, const bf_add_index_opts *opts, bf_add_index_resul
 	return rc;
 }
 
+/* What every run reports at its end; the run is over after this. */
+static void run_end(job_run *r, bool noop, int64_t t0, bf_add_index_result *res)
+{
+	res->job = r->job;
+	res->noop = noop;
+	res->peak_sort_bytes = r->peak_sort;
+	res->seconds = (double)(bf_now_ms() - t0) / 1e3;
+	pthread_mutex_destroy(&r->mu);
+}
+
 int bf_add_index_in(const bf_job_env *env, const bf_add_index_opts *opts, bf_add_index_result *res,
 		    bf_err *err)
 {
@@ -668,11 +678,7 @@ out:
 	if (presence)
 		env->withdraw(env->announce_arg, presence);
 	bf_job_live_release(r.live_fd);
-	res->job = r.job;
-	res->noop = noop;
-	res->peak_sort_bytes = r.peak_sort;
-	res->seconds = (double)(bf_now_ms() - t0) / 1e3;
-	pthread_mutex_destroy(&r.mu);
+	run_end(&r, noop, t0, res);
 	return rc;
 }
 
@@ -786,10 +792,6 @@ int job_part_run(const bf_job_env *env, const bf_add_index_opts *opts, job_part 
 	 * next: its engines are of no use to anyone. */
 	if (r.job_dir[0])
 		bf_rmtree(r.job_dir, NULL);
-	res->job = r.job;
-	res->noop = noop;
-	res->peak_sort_bytes = r.peak_sort;
-	res->seconds = (double)(bf_now_ms() - t0) / 1e3;
-	pthread_mutex_destroy(&r.mu);
+	run_end(&r, noop, t0, res);
 	return rc;
 }

@@ -134,6 +134,9 @@ int bf_etcd_range(bf_etcd *c, const bf_etcd_range_req *req, bf_etcd_range_result
 		  bf_err *err);
 /* Frees what res owns and zeroes it; safe on a zeroed result. */
 void bf_etcd_range_result_free(bf_etcd_range_result *res);
+/* One key's value as text into out (cap bytes, cut to fit; "" when absent):
+ * 1 when the key exists, 0 when not, a negative BF_E* with err set. */
+int bf_etcd_get_text(bf_etcd *c, const char *key, char *out, size_t cap, bf_err *err);
 
 /* Put; *revision (may be NULL) gets the revision of the write. */
 int bf_etcd_put(bf_etcd *c, const char *key, const void *value, size_t value_len,
