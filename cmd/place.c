@@ -109,8 +109,7 @@ static int open_cluster(cli_place *p, const cli_where *w, bool want_target, int 
 		 bf_cluster_uuid(p->cluster));
 	rc = bf_mkdirs(p->live, err);
 	if (rc == 0 && want_target) {
-		/* Per process: several workers on one machine share the sort dir. */
-		snprintf(p->work, sizeof(p->work), "%s/target-%ld", p->sort, (long)getpid());
+		snprintf(p->work, sizeof(p->work), "%s/target", p->sort);
 		bf_target_cluster_opts to = { .work_dir = p->work, .read_replica = read_replica };
 		rc = bf_target_cluster_create(p->cluster, &to, &p->target, err);
 	}
