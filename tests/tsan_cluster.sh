@@ -12,7 +12,7 @@
 # The suppression files (RocksDB's, gRPC's and abseil's own synchronisation,
 # invisible to TSan) are joined into one, as TSan takes a single file.
 set -uo pipefail
-BFILL=$1 BFILL_STORE=$2 LOG=$3
+BFILL=$(realpath "$1") BFILL_STORE=$(realpath "$2") LOG=$(realpath -m "$3")
 shift 3
 HERE=$(cd "$(dirname "$0")" && pwd)
 LC_DIR=$(mktemp -d /tmp/bfill-tsan-cluster.XXXXXX)
@@ -25,6 +25,7 @@ command -v etcd >/dev/null || { echo "SKIP tsan cluster: etcd is not installed (
 ROWS=100000
 run() {
 	local st
+	cd "$LC_DIR" || return 1 # sort files go where bfill runs
 	lc_start_etcd && lc_init tsan 3 8 "$ROWS" && lc_restart_stores || return 1
 	local W=(--etcd "$LC_EP" --cluster tsan)
 	"$BFILL" gen "${W[@]}" --rows "$ROWS" --quiet || return 1
