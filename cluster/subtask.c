@@ -412,6 +412,12 @@ static int check_worker(const char *worker, bf_err *err)
 		       : 0;
 }
 
+static bf_etcd_compare claim_is(const char *ckey, const char *worker)
+{
+	return (bf_etcd_compare){ .key = ckey, .target = BF_ETCD_CMP_VALUE, .result = BF_ETCD_EQUAL,
+				  .value = worker, .value_len = strlen(worker) };
+}
+
 int bf_subtask_claim(bf_etcd *etcd, const char *root, int64_t job_id, const char *worker,
 		     int64_t lease, bf_subtask *out, bf_err *err)
 {
@@ -421,10 +427,16 @@ int bf_subtask_claim(bf_etcd *etcd, const char *root, int64_t job_id, const char
 
 	if (rc == 0)
 		rc = bf_subtask_list(etcd, root, job_id, &s, &n, err);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
+	/* Unclaimed ones first; then one of this worker's own claims. */
+	for (size_t k = 0; rc == 0 && k < 2 * n; k++) {
+		size_t i = k % n;
 		char skey[KEY_MAX], ckey[KEY_MAX], *value;
 		bf_etcd_txn_result res = { 0 };
-		if (s[i].done || s[i].worker[0])
+		/* A claim of this worker's own is its to take again: one it
+		 * could not give back (etcd failed at that moment) would
+		 * otherwise keep the subtask from everyone while it lives. */
+		bool mine = !strcmp(s[i].worker, worker);
+		if (s[i].done || (s[i].worker[0] && !mine) || (mine && k < n))
 			continue;
 		subtask_key(skey, root, "subtask", job_id, s[i].seq);
 		subtask_key(ckey, root, "claim", job_id, s[i].seq);
@@ -436,9 +448,12 @@ int bf_subtask_claim(bf_etcd *etcd, const char *root, int64_t job_id, const char
 			rc = bf_errf(err, BF_ENOMEM, "out of memory");
 			break;
 		}
-		/* Unclaimed, and the record as listed (not finished since). */
+		/* Unclaimed (or still this worker's), and the record as listed
+		 * (not finished since). */
 		bf_etcd_compare cmp[2] = {
-			{ .key = ckey, .target = BF_ETCD_CMP_CREATE, .result = BF_ETCD_EQUAL },
+			mine ? claim_is(ckey, worker)
+			     : (bf_etcd_compare){ .key = ckey, .target = BF_ETCD_CMP_CREATE,
+						  .result = BF_ETCD_EQUAL },
 			{ .key = skey, .target = BF_ETCD_CMP_MOD, .result = BF_ETCD_EQUAL,
 			  .number = s[i].mod_revision },
 		};
@@ -482,12 +497,6 @@ static int guarded(bf_etcd *etcd, const bf_etcd_compare *cmp, size_t ncmp, const
 		rc = bf_errf(err, BF_EFENCED, "subtask %" PRId64 "/%d: %s", s->job_id, s->seq, why);
 	bf_etcd_txn_result_free(&res);
 	return rc;
-}
-
-static bf_etcd_compare claim_is(const char *ckey, const char *worker)
-{
-	return (bf_etcd_compare){ .key = ckey, .target = BF_ETCD_CMP_VALUE, .result = BF_ETCD_EQUAL,
-				  .value = worker, .value_len = strlen(worker) };
 }
 
 int bf_subtask_checkpoint(bf_etcd *etcd, const char *root, const bf_subtask *s,

@@ -150,6 +150,7 @@ static bool parse_lock_prefix(const char *val)
 }
 
 #define DETACHED 1
+#define OPEN_PATIENCE_MS 30000
 
 /*
  * A cluster's job: submitted as subtasks, then (unless detached) worked on
@@ -170,7 +171,13 @@ static int shared_job(cli_place *p, bf_add_index_opts *o, bool detach, bool json
 
 	memset(res, 0, sizeof(*res));
 	if (!o->resume) {
-		rc = bf_job_submit_in(&p->env, o, &wo.job_id, &nsub, err);
+		/* A write etcd did not apply (no leader for a moment) is tried
+		 * again; one whose outcome is unknown is not: it may have
+		 * created the job. */
+		int64_t deadline = bf_now_ms() + OPEN_PATIENCE_MS;
+		while ((rc = bf_job_submit_in(&p->env, o, &wo.job_id, &nsub, err)) == BF_EUNAVAIL &&
+		       !wo.job_id && bf_now_ms() < deadline)
+			bf_sleep_ms(500);
 		res->job.id = wo.job_id;
 		if (rc)
 			return rc;
@@ -182,8 +189,8 @@ static int shared_job(cli_place *p, bf_add_index_opts *o, bool detach, bool json
 			cJSON_AddNumberToObject(j, "subtasks", (double)nsub);
 			cli_json_print(j);
 		} else {
-			printf("job %" PRId64 " submitted: %zu subtasks for `bfill worker` to share\n",
-			       wo.job_id, nsub);
+			printf("job %" PRId64 " submitted: %zu subtasks for `bfill worker` to share%s\n",
+			       wo.job_id, nsub, nsub ? "" : " (written by the first worker)");
 		}
 		return DETACHED;
 	}
@@ -336,7 +343,10 @@ int cmd_add_index(int argc, char **argv)
 				return cli_fail(BF_EXIT_USAGE, "index '%s' needs --columns", o.specs[i].name);
 	}
 
-	rc = cli_place_open(&place, &where, 0, true, 0, &err);
+	/* A cluster's etcd electing a leader (a member cut off) is waited
+	 * out for a while: a new job must not fail for it. */
+	rc = where.cluster ? cli_place_open_patient(&place, &where, true, OPEN_PATIENCE_MS, NULL, &err)
+			   : cli_place_open(&place, &where, 0, true, 0, &err);
 	if (rc) {
 		cli_place_close(&place);
 		return cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));

@@ -125,7 +125,8 @@ int cmd_worker(int argc, char **argv)
 	o.interrupt = &stopping;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	rc = cli_place_open(&place, &where, 0, true, 0, &err);
+	/* A worker started while etcd elects a leader waits for it. */
+	rc = cli_place_open_patient(&place, &where, true, -1, &stopping, &err);
 	if (rc == 0) {
 		if (!quiet)
 			log_line("started", NULL);

@@ -134,6 +134,30 @@ int cli_place_open(cli_place *p, const cli_where *w, unsigned store_flags, bool 
 			  : open_store(p, w, store_flags, err);
 }
 
+static bool transient(int rc)
+{
+	return rc == BF_EUNAVAIL || rc == BF_ETIMEDOUT || rc == BF_EUNKNOWN;
+}
+
+int cli_place_open_patient(cli_place *p, const cli_where *w, bool want_target, int64_t max_ms,
+			   const volatile sig_atomic_t *stop, bf_err *err)
+{
+	int64_t deadline = bf_now_ms() + max_ms;
+	bool told = false;
+	int rc;
+
+	while ((rc = cli_place_open(p, w, 0, want_target, 0, err)) && w->cluster && transient(rc) &&
+	       (max_ms < 0 || bf_now_ms() < deadline) && !(stop && *stop)) {
+		if (!told)
+			fprintf(stderr, "%s %s: %s; trying again\n", cli_prog, cli_cmd ? cli_cmd : "",
+				bf_err_text(err));
+		told = true;
+		cli_place_close(p);
+		bf_sleep_ms(500);
+	}
+	return rc;
+}
+
 void cli_place_close(cli_place *p)
 {
 	bf_target_destroy(p->target);

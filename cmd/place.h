@@ -9,7 +9,9 @@
 #define BFILL_CMD_PLACE_H
 
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "bfill/catalog.h"
 #include "bfill/cluster.h"
@@ -51,6 +53,15 @@ bool cli_where_cluster(const cli_where *w);
 int cli_place_open(cli_place *p, const cli_where *w, unsigned store_flags, bool want_target,
 		   int read_replica, bf_err *err);
 void cli_place_close(cli_place *p);
+/*
+ * cli_place_open for a cluster whose etcd may be electing a leader (a
+ * member cut off): a failure etcd may get over (unavailable, timed out,
+ * unknown outcome) is told once on stderr and the open tried again every
+ * half second, for at most max_ms (< 0: until *stop reads non-zero).
+ * Anything else, or a store, is cli_place_open.
+ */
+int cli_place_open_patient(cli_place *p, const cli_where *w, bool want_target, int64_t max_ms,
+			   const volatile sig_atomic_t *stop, bf_err *err);
 /* How messages name the place: the store's path or "cluster NAME". */
 const char *cli_place_name(const cli_place *p);
 

@@ -79,7 +79,11 @@ static void rotate_from(bf_etcd *c, size_t failed)
 
 static bool member_failed(const bf_rpc_status *st)
 {
-	return st->code == BF_RPC_UNAVAILABLE || st->code == BF_RPC_DEADLINE_EXCEEDED;
+	/* A leader cut off from its followers that does not know it yet holds
+	 * a request until the deadline the client sent and then answers
+	 * UNKNOWN "context deadline exceeded": no use either, for now. */
+	return st->code == BF_RPC_UNAVAILABLE || st->code == BF_RPC_DEADLINE_EXCEEDED ||
+	       (st->code == BF_RPC_UNKNOWN && strstr(st->details, "context deadline exceeded"));
 }
 
 bool bf_etcd_interrupted(const bf_etcd *c)

@@ -750,8 +750,14 @@ int bf_job_submit_in(const bf_job_env *env, const bf_add_index_opts *opts, int64
 	if (rc == 0) {
 		*job_id = r.job.id;
 		/* A job without its subtasks (etcd failed in between) gets
-		 * them from the first worker that finds it. */
-		rc = put_subtasks(env, &r.job, nsubtasks, err);
+		 * them from the first worker that finds it: submitted all the
+		 * same. */
+		bf_err e = { 0 };
+		rc = put_subtasks(env, &r.job, nsubtasks, &e);
+		if (rc == BF_EUNAVAIL || rc == BF_ETIMEDOUT || rc == BF_EUNKNOWN)
+			rc = 0;
+		else if (rc)
+			*err = e;
 	}
 	pthread_mutex_destroy(&r.mu);
 	return rc;

@@ -29,6 +29,7 @@
 #define IDLE_MS 500
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 10000
+#define RELEASE_TRIES 5
 #define MAX_JOBS 64 /* looked at in one round of an any-job worker */
 
 typedef struct worker {
@@ -418,8 +419,11 @@ static int after_part(worker *w, job_part *part, int rc, bf_worker_result *res, 
 		return w->o->until_done ? rc : 1;
 	}
 	/* Anything else leaves the subtask where its checkpoint is, for
-	 * whoever claims it next (this worker too). */
-	bf_subtask_release(w->env->etcd, w->root, s, w->name, &e);
+	 * whoever claims it next (this worker too: a claim that could not be
+	 * given back, etcd electing a leader, is still its own to take). */
+	for (int tries = 0; tries < RELEASE_TRIES &&
+			    bf_subtask_release(w->env->etcd, w->root, s, w->name, &e) != 0; tries++)
+		pause_ms(w, IDLE_MS);
 	if (interrupted(w)) {
 		say(w, "job %" PRId64 " subtask %d: checkpointed at %" PRIu64 " rows, given back",
 		    s->job_id, s->seq, s->rows);
@@ -541,8 +545,12 @@ int bf_worker_run(const bf_job_env *env, const bf_worker_opts *opts, bf_worker_r
 	snprintf(key, sizeof(key), "%sworker/%s", w.root, w.name);
 	snprintf(who, sizeof(who), "%s pid %ld", host, (long)getpid());
 	srand((unsigned)(getpid() ^ t0));
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the watcher's deadlines */
 	pthread_mutex_init(&w.mu, NULL);
-	pthread_cond_init(&w.cv, NULL);
+	pthread_cond_init(&w.cv, &ca);
+	pthread_condattr_destroy(&ca);
 	rc = bf_presence_begin_key(env->etcd, key, who,
 				   opts->lease_ttl_s > 0 ? opts->lease_ttl_s : LEASE_TTL_S, &w.presence,
 				   err);

@@ -90,8 +90,10 @@ int bf_subtask_put_all(bf_etcd *etcd, const char *root, const bf_subtask *s, siz
 int bf_subtask_list(bf_etcd *etcd, const char *root, int64_t job_id, bf_subtask **out,
 		    size_t *n, bf_err *err);
 
-/* Claims the first subtask that is neither done nor claimed, for worker
- * under lease; *out is it as claimed. BF_ENOTFOUND: none left to claim. */
+/* Claims the first subtask that is neither done nor claimed by another
+ * worker (a claim of worker's own is taken again), for worker under lease;
+ * *out is it as claimed. BF_ENOTFOUND: none left to claim. Worker names
+ * must be unique among the cluster's workers. */
 int bf_subtask_claim(bf_etcd *etcd, const char *root, int64_t job_id, const char *worker,
 		     int64_t lease, bf_subtask *out, bf_err *err);
 

@@ -35,7 +35,9 @@ extern "C" {
 /*
  * Submits a job on a cluster (env has etcd and cluster set): the job and
  * table records as bf_add_index_in writes them, then its subtasks. opts
- * are those of bf_add_index_in; nothing runs. *job_id gets the job's id.
+ * are those of bf_add_index_in; nothing runs. *job_id gets the job's id,
+ * *nsubtasks how many subtasks were written: 0 when etcd failed after the
+ * job was (the first worker to find the job writes them).
  */
 int bf_job_submit_in(const bf_job_env *env, const bf_add_index_opts *opts, int64_t *job_id,
 		     size_t *nsubtasks, bf_err *err);
