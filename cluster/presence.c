@@ -29,6 +29,7 @@ struct bf_presence {
 	int64_t last_ok;          /* the lease's last renewal (monotonic); the thread's */
 	pthread_mutex_t mu;
 	int64_t shown_lease;      /* lease, for other threads; under mu */
+	int64_t shown_ok;         /* last_ok, for other threads; under mu */
 	int64_t down_ms;          /* since when etcd has not answered; under mu */
 	pthread_cond_t cv;
 	bool stop;
@@ -92,6 +93,7 @@ static void tick(bf_presence *p)
 
 	pthread_mutex_lock(&p->mu);
 	p->shown_lease = p->lease;
+	p->shown_ok = p->last_ok;
 	if (ok)
 		p->down_ms = 0;
 	else if (!p->down_ms)
@@ -169,6 +171,10 @@ int64_t bf_presence_lease(bf_presence *p, int64_t *down_since_ms)
 {
 	pthread_mutex_lock(&p->mu);
 	int64_t lease = p->shown_lease;
+	/* A lease not renewed for its TTL is gone, even while the thread
+	 * still waits on a call to a member that does not answer. */
+	if (lease && bf_now_ms() - p->shown_ok >= (int64_t)p->ttl_s * 1000)
+		lease = 0;
 	if (down_since_ms)
 		*down_since_ms = p->down_ms;
 	pthread_mutex_unlock(&p->mu);

@@ -34,7 +34,7 @@ int bf_presence_begin(bf_etcd *etcd, const char *root, int64_t job_id, int ttl_s
 int bf_presence_begin_key(bf_etcd *etcd, const char *key, const char *who, int ttl_s,
 			  bf_presence **out, bf_err *err);
 /* The lease the key is under now, 0 while there is none (not granted yet,
- * or lost: etcd out of reach longer than the TTL). *down_since_ms (may be
+ * or lost: not renewed for the TTL, however long etcd takes to say so). *down_since_ms (may be
  * NULL) gets the wall-clock time since when etcd has not answered a
  * keepalive or a grant, 0 while it does. */
 int64_t bf_presence_lease(bf_presence *p, int64_t *down_since_ms);
