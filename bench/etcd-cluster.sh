@@ -7,7 +7,9 @@
 #        │
 #        ├── veth bfe-m1h ══ eth0 10.213.77.11 in netns bfe-m1 ── etcd member m1
 #        ├── veth bfe-m2h ══ eth0 10.213.77.12 in netns bfe-m2 ── etcd member m2
-#        └── veth bfe-m3h ══ eth0 10.213.77.13 in netns bfe-m3 ── etcd member m3
+#        ├── veth bfe-m3h ══ eth0 10.213.77.13 in netns bfe-m3 ── etcd member m3
+#        └── veth bfe-w1h ══ eth0 10.213.77.21 in netns bfe-w1 ── a client ("client add w1"), e.g.
+#                                                                a bfill worker run with ip netns exec
 #
 # Each member listens on its namespace address only: clients on :2379, peers on :2380. The /24
 # exists only on the bridge and inside the namespaces; there is no default route in a namespace,
@@ -15,6 +17,10 @@
 # default the leader) off from the OTHER MEMBERS only, with rules installed inside the member
 # namespaces; the root namespace still reaches all three, which is exactly the PD leader↔follower
 # partition of TiDB #49265 / #47918: clients must move away from the member without a leader.
+# Client namespaces ("client add NAME") put a client on the bridge at an address of its own, so
+# that it alone can be cut off from every member ("client cut NAME") while it still reaches the
+# root namespace (where bfill-store nodes listen) and the other clients: a worker that loses
+# etcd but not the stores.
 #
 # Usage: etcd-cluster.sh <command> [args]     (run "etcd-cluster.sh help" for the list)
 #
@@ -23,7 +29,8 @@
 #
 # Everything the harness creates is named from BF_CLUSTER_PREFIX and recorded under the state
 # dir; teardown removes exactly that, and kills only processes whose command line names the state
-# dir. Mutating commands (setup, partition, heal, stop, start, teardown) must not run concurrently
+# dir, and whatever still runs inside a client namespace (SIGTERM, SIGKILL after 3 s). Mutating
+# commands (setup, partition, heal, stop, start, teardown, client) must not run concurrently
 # against the same cluster.
 set -eu
 
@@ -91,6 +98,8 @@ derive() {
     [ -n "$STATE" ] || usage_die "BF_CLUSTER_DIR must not be /"
     CONF=$STATE/cluster.conf
     CUTS=$STATE/cuts
+    CLIENTS=$STATE/clients          # "<name> <ip>" per client namespace
+    CLIENT_CUTS=$STATE/client-cuts  # "<method> <name>" per client cut
 }
 
 name_of() { echo "m$1"; }
@@ -391,19 +400,17 @@ check_free() {
     return 0
 }
 
-# --- cuts. All rules live inside member namespaces, never in the root namespace. -------------
-fake_mac() { printf '02:bf:de:ad:00:%02x' "$1"; }
+# --- cuts. All rules live inside member and client namespaces, never in the root namespace. --
+fake_mac() { printf '02:bf:de:ad:00:%02x' "${1##*.}"; }    # from the peer IP's last byte
 
-# Make the namespace of member $1 unable to exchange packets with the members named after the
-# method, with one command per namespace so that the cut lands at once.
-cut_from() {        # index method peer_index...
-    local ns m=$2 j
-    ns=$(ns_of "$1")
+# Make namespace $1 unable to exchange packets with the IPs given, with one command per namespace
+# so that the cut lands at once.
+cut_rules_in() {    # netns method ip...
+    local ns=$1 m=$2 a
     shift 2
     case $m in
     blackhole)
-        for j in "$@"; do echo "route replace blackhole $(ip_of "$j")/32"; done \
-            | ip -n "$ns" -batch - ;;
+        for a in "$@"; do echo "route replace blackhole $a/32"; done | ip -n "$ns" -batch - ;;
     drop)
         {
             echo '*filter'
@@ -412,25 +419,39 @@ cut_from() {        # index method peer_index...
                 echo "-I INPUT -j $CUT_CHAIN"
                 echo "-I OUTPUT -j $CUT_CHAIN"
             fi
-            for j in "$@"; do
-                echo "-A $CUT_CHAIN -s $(ip_of "$j")/32 -j DROP"
-                echo "-A $CUT_CHAIN -d $(ip_of "$j")/32 -j DROP"
+            for a in "$@"; do
+                echo "-A $CUT_CHAIN -s $a/32 -j DROP"
+                echo "-A $CUT_CHAIN -d $a/32 -j DROP"
             done
             echo COMMIT
         } | ip netns exec "$ns" iptables-restore -w --noflush ;;
     neigh)
         # frames for the peer go to a MAC no interface owns; the bridge floods them and nobody
         # accepts them. A permanent entry is not overwritten by incoming ARP.
-        for j in "$@"; do
-            echo "neigh replace $(ip_of "$j") lladdr $(fake_mac "$j") dev eth0 nud permanent"
+        for a in "$@"; do
+            echo "neigh replace $a lladdr $(fake_mac "$a") dev eth0 nud permanent"
         done | ip -n "$ns" -batch - ;;
     esac
 }
 
+# Make the namespace of member $1 unable to exchange packets with the members named after the
+# method.
+cut_from() {        # index method peer_index...
+    local ns m=$2 j ips=""
+    ns=$(ns_of "$1")
+    shift 2
+    for j in "$@"; do ips="$ips $(ip_of "$j")"; done
+    # shellcheck disable=SC2086
+    cut_rules_in "$ns" "$m" $ips
+}
+
 # Remove every cut this harness can make from one namespace (whether recorded or not).
 clear_cuts_in() {   # index
-    local ns r n
-    ns=$(ns_of "$1")
+    clear_cuts_ns "$(ns_of "$1")"
+}
+
+clear_cuts_ns() {   # netns
+    local ns=$1 r n
     netns_exists "$ns" || return 0
     ip -n "$ns" route show type blackhole 2>/dev/null | awk '{print $2}' | while read -r r; do
         case $r in "$NET".*) ip -n "$ns" route del blackhole "$r" 2>/dev/null || true;; esac
@@ -460,9 +481,11 @@ do_partition() {    # index method
 }
 
 do_heal() {
-    local i
+    local i c
     for i in $MEMBERS; do clear_cuts_in "$i"; done
     rm -f "$CUTS"
+    for c in $(client_names); do clear_cuts_ns "$(client_ns "$c")"; done
+    rm -f "$CLIENT_CUTS"
 }
 
 cut_of() {          # index -> methods that cut it, comma-separated, or "no"
@@ -472,10 +495,171 @@ cut_of() {          # index -> methods that cut it, comma-separated, or "no"
 }
 
 # ---------------------------------------------------------------------------------------------
+# client namespaces: <prefix>-<name> on the bridge, address $NET.21.. (or --ip); cut off from the
+# members only, by rules inside the client namespace.
+# ---------------------------------------------------------------------------------------------
+client_ns() { echo "$PREFIX-$1"; }
+client_if() { echo "$PREFIX-$1h"; }     # root side of the client's veth (on the bridge)
+
+check_client_name() {
+    case $1 in ''|*[!a-z0-9]*) usage_die "a client name is [a-z0-9]+: '$1'";; esac
+    case $1 in m[0-9]*|br|probe*) usage_die "client name '$1' is reserved for the harness";; esac
+    [ ${#PREFIX} -le 10 ] && [ $(( ${#PREFIX} + ${#1} + 2 )) -le 15 ] \
+        || usage_die "client name '$1' too long: '$(client_if "$1")' must fit in 15 bytes"
+}
+
+client_ip() { [ -f "$CLIENTS" ] && awk -v n="$1" '$1 == n { print $2; exit }' "$CLIENTS"; }
+
+# Recorded clients, and any namespace <prefix>-<x> (not a member) with an address in the subnet:
+# a client whose record was lost still goes at teardown.
+client_names() {
+    local ns n
+    {
+        [ -f "$CLIENTS" ] && awk '{ print $1 }' "$CLIENTS"
+        for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+            case $ns in "$PREFIX"-*) ;; *) continue;; esac
+            n=${ns#"$PREFIX"-}
+            case $n in ''|*[!a-z0-9]*|m[0-9]*|br|probe*) continue;; esac
+            ip -n "$ns" -4 -o addr show 2>/dev/null | awk '{print $4}' | grep -q "^${NET//./\\.}\\." \
+                && echo "$n"
+        done
+    } | awk 'NF && !seen[$0]++'
+}
+
+client_cut_of() {   # name -> method(s) or "no"
+    local out
+    out=$([ -f "$CLIENT_CUTS" ] && awk -v n="$1" '$2 == n { print $1 }' "$CLIENT_CUTS" | sort -u | paste -sd, - || true)
+    echo "${out:-no}"
+}
+
+require_client() {  # name
+    [ -n "$(client_ip "$1")" ] && netns_exists "$(client_ns "$1")" \
+        || die "no client '$1' (run '$PROG client add $1' first)"
+}
+
+# Lowest free address from .21 on (.1 is the root namespace, .11-.13 the members).
+free_client_ip() {
+    local k used
+    used=$([ -f "$CLIENTS" ] && awk '{ print $2 }' "$CLIENTS" || true)
+    for k in $(seq 21 254); do
+        printf '%s\n' "$used" | grep -qxF "$NET.$k" || { echo "$NET.$k"; return 0; }
+    done
+    die "no free client address left in $SUBNET"
+}
+
+client_add() {      # name [ip]
+    local name=$1 ip=${2:-} ns hif i
+    ns=$(client_ns "$name"); hif=$(client_if "$name")
+    [ -z "$(client_ip "$name")" ] || die "client '$name' exists"
+    netns_exists "$ns" && die "netns $ns exists (run '$PROG client del $name')"
+    link_exists "$hif" && die "link $hif exists (run '$PROG client del $name')"
+    if [ -z "$ip" ]; then
+        ip=$(free_client_ip)
+    else
+        case $ip in *.*) ;; *) ip=$NET.$ip;; esac
+        case $ip in "$NET".*) ;; *) usage_die "client address $ip is not in $SUBNET";; esac
+        is_uint "${ip##*.}" && [ "${ip##*.}" -ge 2 ] && [ "${ip##*.}" -le 254 ] \
+            || usage_die "bad client address '$ip'"
+        for i in $MEMBERS; do [ "$ip" != "$(ip_of "$i")" ] || usage_die "$ip is member m$i's address"; done
+        [ -z "$(awk -v a="$ip" '$2 == a' "$CLIENTS" 2>/dev/null)" ] || usage_die "$ip is taken by another client"
+    fi
+    echo "$name $ip" >>"$CLIENTS"      # record first: teardown must find even a half-built client
+    ip netns add "$ns"
+    ip link add "$hif" type veth peer name "$PREFIX-${name}n"
+    ip link set "$PREFIX-${name}n" netns "$ns"
+    ip link set "$hif" master "$BRIDGE" up
+    ip -n "$ns" link set lo up
+    ip -n "$ns" link set "$PREFIX-${name}n" name eth0
+    ip -n "$ns" addr add "$ip/24" dev eth0
+    ip -n "$ns" link set eth0 up
+    echo "$ns $ip"
+}
+
+client_cut() {      # name method
+    local name=$1 m=$2 i ips=""
+    case $m in blackhole|drop|neigh) ;; *) usage_die "unknown method '$m' (blackhole|drop|neigh)";; esac
+    if [ "$m" = drop ] && ! command -v iptables-restore >/dev/null 2>&1; then die "method drop needs iptables"; fi
+    for i in $MEMBERS; do ips="$ips $(ip_of "$i")"; done
+    echo "$m $name" >>"$CLIENT_CUTS"
+    # shellcheck disable=SC2086
+    cut_rules_in "$(client_ns "$name")" "$m" $ips
+    echo "$name $(client_ip "$name") $m"
+}
+
+client_heal() {     # name
+    clear_cuts_ns "$(client_ns "$1")"
+    drop_line "$CLIENT_CUTS" 2 "$1"
+}
+
+# Removes a client namespace: whatever still runs in it gets SIGTERM, SIGKILL after 3 s (it would
+# be left without a network anyway), then the veth and the namespace go. Never fails.
+client_del() {      # name
+    local name=$1 ns p n=0
+    ns=$(client_ns "$name")
+    if netns_exists "$ns"; then
+        for p in $(ip netns pids "$ns" 2>/dev/null || true); do kill -TERM "$p" 2>/dev/null || true; done
+        while [ -n "$(ip netns pids "$ns" 2>/dev/null || true)" ] && [ $n -lt 30 ]; do sleep 0.1; n=$((n + 1)); done
+        for p in $(ip netns pids "$ns" 2>/dev/null || true); do kill -KILL "$p" 2>/dev/null || true; done
+    fi
+    link_exists "$(client_if "$name")" && { ip link del "$(client_if "$name")" 2>/dev/null || true; }
+    netns_exists "$ns" && { ip netns del "$ns" 2>/dev/null || true; }
+    drop_line "$CLIENTS" 1 "$name"
+    drop_line "$CLIENT_CUTS" 2 "$name"
+}
+
+# Removes the lines of file whose field k is value; the file goes when nothing is left.
+drop_line() {       # file k value
+    [ -f "$1" ] || return 0
+    awk -v k="$2" -v v="$3" '$k != v' "$1" >"$1.tmp" && mv "$1.tmp" "$1"
+    [ -s "$1" ] || rm -f "$1"
+}
+
+cmd_client() {
+    require_setup
+    local sub=${1:-list} name="" method=drop ip="" c
+    [ $# -gt 0 ] && shift
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --method) method=${2:?--method needs blackhole|drop|neigh}; shift ;;
+        --method=*) method=${1#*=} ;;
+        --ip) ip=${2:?--ip needs an address}; shift ;;
+        --ip=*) ip=${1#*=} ;;
+        -*) usage_die "client $sub: unknown option '$1'" ;;
+        *) [ -z "$name" ] || usage_die "client $sub: one client at a time"; name=$1 ;;
+        esac
+        shift
+    done
+    case $sub in
+    add|cut|del) [ -n "$name" ] || usage_die "client $sub needs a NAME"; check_client_name "$name" ;;
+    heal) [ -n "$name" ] || name=all; [ "$name" = all ] || check_client_name "$name" ;;
+    list) ;;
+    *) usage_die "unknown client command '$sub' (add|cut|heal|del|list)" ;;
+    esac
+    case $sub in
+    add) client_add "$name" "$ip" ;;
+    cut) require_client "$name"; client_cut "$name" "$method" ;;
+    heal)
+        if [ "$name" = all ]; then
+            for c in $(client_names); do client_heal "$c"; done
+        else
+            require_client "$name"; client_heal "$name"
+        fi ;;
+    del) client_del "$name" ;;
+    list)
+        for c in $(client_names); do
+            printf '%s %s %s cut=%s processes=%s\n' "$c" "$(client_ns "$c")" "$(client_ip "$c" || true)" \
+                "$(client_cut_of "$c")" "$(ip netns pids "$(client_ns "$c")" 2>/dev/null | grep -c . || true)"
+        done ;;
+    esac
+}
+
+# ---------------------------------------------------------------------------------------------
 # teardown: idempotent, never fails on something already gone
 # ---------------------------------------------------------------------------------------------
 do_teardown() {
-    local i ns p left=0
+    local i ns p c left=0
+    # clients first: whatever runs there is a client of the cluster, not part of it
+    for c in $(client_names); do client_del "$c"; done
     # heal first so that members shut down gracefully instead of waiting for cut-off peers
     for i in $MEMBERS; do clear_cuts_in "$i"; done
     # shellcheck disable=SC2086
@@ -497,7 +681,7 @@ do_teardown() {
     # Remove only what the harness writes: never rm -rf a directory someone pointed us at.
     if [ -d "$STATE" ]; then
         for i in $MEMBERS; do rm -rf "$(mdir "$i")"; done
-        rm -f "$CONF" "$CUTS"
+        rm -f "$CONF" "$CUTS" "$CLIENTS" "$CLIENT_CUTS"
         rmdir "$STATE" 2>/dev/null || say "note: $STATE not empty, left in place"
     fi
     for i in $MEMBERS; do
@@ -505,6 +689,7 @@ do_teardown() {
         link_exists "$(host_if "$i")" && { say "link $(host_if "$i") still exists"; left=1; }
         [ -z "$(member_pids "$i")" ] || { say "$(name_of "$i") still running"; left=1; }
     done
+    for c in $(client_names); do say "client netns $(client_ns "$c") still exists"; left=1; done
     link_exists "$BRIDGE" && { say "bridge $BRIDGE still exists"; left=1; }
     return $left
 }
@@ -688,7 +873,7 @@ usage: $PROG <command> [args]
   partition [MEMBER] [--method blackhole|drop|neigh]
                       cut MEMBER (default: the leader) off from the other members; the root
                       namespace still reaches it. Prints "<name> <ip> <method>"
-  heal                undo every cut
+  heal                undo every cut (of members and of clients)
   stop [MEMBER|all] [--timeout S | --kill]
                       SIGTERM members, SIGKILL after S (default \$BF_STOP_TIMEOUT=10) seconds;
                       --kill: SIGKILL at once (a crash). While cuts are in place a graceful
@@ -697,7 +882,22 @@ usage: $PROG <command> [args]
   start [MEMBER|all] [--no-wait]
                       restart members on their data dirs; waits for health if all three run
   status              one line per member: name ip alive= leader= partitioned= term=
-  teardown            remove everything (idempotent, safe after a failed setup)
+  client add NAME [--ip A.B.C.D|N]
+                      a client namespace <prefix>-NAME on the bridge (address .21, .22, ... of
+                      the subnet unless --ip); prints "<netns> <ip>". Run a client there with
+                      "ip netns exec <netns> CMD": it reaches the members, the root namespace
+                      (e.g. bfill-store nodes listening on the bridge's .1) and other clients
+  client cut NAME [--method drop|blackhole|neigh]
+                      cut client NAME off from all three members (default method: drop), with
+                      rules inside its namespace only; the root namespace and other clients stay
+                      reachable. Prints "<name> <ip> <method>"
+  client heal [NAME|all]
+                      undo the cuts of one client (default: all clients)
+  client del NAME     remove a client namespace; what still runs in it gets SIGTERM, SIGKILL
+                      after 3 s
+  client list         one line per client: name netns ip cut= processes=
+  teardown            remove everything, client namespaces included (idempotent, safe after a
+                      failed setup)
   check [--pre-vote] [--methods "blackhole drop neigh"] [--rounds N] [--hold S]
         [--heartbeat-interval MS] [--election-timeout MS]
                       self-test on a cluster of its own: for each method, cut the leader, time
@@ -919,6 +1119,7 @@ main() {
     start)     load_conf; cmd_start "$@" ;;
     status)    load_conf; cmd_status ;;
     teardown)  load_conf; cmd_teardown ;;
+    client)    load_conf; cmd_client "$@" ;;
     check|selftest) cmd_check "$@" ;;
     help|-h|--help) usage ;;
     *) usage_die "unknown command '$cmd'" ;;

@@ -3,8 +3,9 @@
 # namespaces (bench/etcd-cluster.sh). Each ends with `bfill check-index` and a check that
 # bfill never died on a signal.
 #
-#   bench/scenario.sh [options] a|b|c|d|d-timeout
+#   bench/scenario.sh [options] a|b|c|d|d-timeout|w-a|w-b|w-e|w-f|w-g
 #
+# A single bfill add-index into a local store (--store):
 #   a          TiDB #49265: a build with --import-every 32M (the lock is taken many times);
 #              the etcd leader is cut off from its followers just after the build starts and
 #              healed after 15 s.
@@ -16,24 +17,73 @@
 #   d-timeout  as d, with a --lock-timeout shorter than the outage: the build fails cleanly
 #              (exit 1, no index entry), and after the restart --resume finishes it.
 #
-# Options: --method blackhole|drop|neigh (how to cut; default blackhole), --rows N, --hold S
-# (how long a cut or outage lasts), --store DIR (reuse a generated store: the index is dropped
-# afterwards), --keep-cluster (leave the cluster running for the next scenario), --log DIR,
-# --stall MS (make every import pause MS before its fencing check, through the import.stall
-# fault seam, so that a small table still gives a long build).
+# A shared job with --workers N `bfill worker` processes (default 3) and 3 bfill-store nodes
+# (3 replicas): the w-* scenarios set up a bfill cluster of their own (`cluster init` on the
+# namespaced etcd, 3 stores listening on the bridge address 10.213.77.1 in the root namespace,
+# `gen`), submit the job with `add-index --detach`, run the workers (--name w1..wN, --mem 256M,
+# a sort dir each), sample `bfill status --json` every 250 ms into status.log, and end with
+# check-index of every replica, a check that the job and all its subtasks are done, and a check
+# that no worker or store died on a signal (except the one the scenario kills on purpose).
+#   w-a        TiDB #49265 with workers: --import-every 8M; once a subtask shows rows, the leader
+#              is cut off for --hold s (15), then healed; no worker exits, the job finishes.
+#   w-b        TiDB #47918 with workers: the workers wait for work (no --job); the leader is
+#              cut off; once the partition stands (a new leader, and the cut member knows it has
+#              none) the job is submitted; 5 s later status says running with a running
+#              subtask; heal --hold s (10) after the submit; status never said queueing after
+#              the job's first second.
+#   w-e        workers with --lease-ttl 4; once a subtask of a worker shows rows, that worker is
+#              SIGKILLed: another worker claims its subtask after the lease ran out (checked in
+#              the workers' logs) and the job finishes.
+#   w-f        the leader is cut off for --hold s (15) mid-job; 1 s into the cut store 2 is
+#              SIGKILLed, and restarted 5 s later.
+#   w-g        the workers (default 2) run in client namespaces w1, w2 (etcd-cluster.sh client
+#              add) with --lease-ttl 4; w1 is cut off from all etcd members, not from the stores,
+#              for --hold s (20) while it holds a subtask: its log says its lease is gone and it
+#              left the subtask; the other workers go on; after the heal the job finishes.
+#
+# Options: --method blackhole|drop|neigh (how to cut; default blackhole; w-g's client cut:
+# drop), --rows N (w-a, w-b, w-f: 5000000, w-g: 6000000, w-e: 2000000: the job outlasts the
+# fault), --hold S (how long a cut or outage lasts), --store DIR (reuse a
+# generated store: the index is dropped afterwards), --keep-cluster (leave the etcd cluster
+# running for the next scenario), --log DIR, --stall MS (make every import pause MS before its
+# fencing check, through the import.stall fault seam, so that a small table still gives a long
+# build; with w-* only the workers get it).
+# With w-* also: --workers N, --import-every SIZE (the job's and the workers'), --lease-ttl S
+# (the workers'), --slow MS (the scan.slow seam in the workers: a pause per scanned batch),
+# --regions R (16), --timeout S (how long the job may take once the fault is over, 900),
+# --stuck S (fail when the job has not moved at all for S s, 60, saying which subtask it waits
+# for and why), --no-settle (w-b: submit right after the cut, in the election, instead of once
+# the partition stands).
+# The etcd cluster is set up with etcd-cluster.sh's defaults when none runs (BF_ETCD_PRE_VOTE=1
+# in the environment: with --pre-vote). BFILL (bin/bfill) and BFILL_STORE (bfill-store next to
+# BFILL) name the binaries. The w-* logs: store<i>.log, w<k>.log (a worker's stderr),
+# status.log (every 250 ms: "<epoch> <status --json>"), check.json.
 # Exit: 0 pass, 1 fail, 77 this machine cannot host the cluster (skip).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 BFILL=${BFILL:-$HERE/../bin/bfill}
+BFILL_STORE=${BFILL_STORE:-$(dirname "$BFILL")/bfill-store}
+# absolute: the w-* scenarios run in their work dir
+case $BFILL in /*) ;; */*) BFILL=$PWD/$BFILL ;; esac
+case $BFILL_STORE in /*) ;; */*) BFILL_STORE=$PWD/$BFILL_STORE ;; esac
 CLUSTER=$HERE/etcd-cluster.sh
-METHOD=blackhole
+METHOD=""
 ROWS=""
 HOLD=""
 STORE=""
 KEEP=0
 LOG=""
 SCEN=""
+STALL=""
+SLOW=""
+NWORKERS=""
+IMPORT_EVERY=""
+LEASE_TTL=""
+REGIONS=16
+TIMEOUT=900
+STUCK=60
+SETTLE=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--method) METHOD=$2; shift 2 ;;
@@ -42,24 +92,52 @@ while [ $# -gt 0 ]; do
 	--store) STORE=$2; shift 2 ;;
 	--keep-cluster) KEEP=1; shift ;;
 	--log) LOG=$2; shift 2 ;;
-	--stall) export BFILL_FAULT="import.stall~$2"; shift 2 ;;
-	a|b|c|d|d-timeout) SCEN=$1; shift ;;
+	--stall) STALL=$2; shift 2 ;;
+	--slow) SLOW=$2; shift 2 ;;
+	--workers) NWORKERS=$2; shift 2 ;;
+	--import-every) IMPORT_EVERY=$2; shift 2 ;;
+	--lease-ttl) LEASE_TTL=$2; shift 2 ;;
+	--regions) REGIONS=$2; shift 2 ;;
+	--timeout) TIMEOUT=$2; shift 2 ;;
+	--stuck) STUCK=$2; shift 2 ;;
+	--no-settle) SETTLE=0; shift ;;
+	a|b|c|d|d-timeout|w-a|w-b|w-e|w-f|w-g) SCEN=$1; shift ;;
 	*) echo "scenario: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
-[ -n "$SCEN" ] || { echo "usage: $0 [options] a|b|c|d|d-timeout" >&2; exit 2; }
+[ -n "$SCEN" ] || { echo "usage: $0 [options] a|b|c|d|d-timeout|w-a|w-b|w-e|w-f|w-g" >&2; exit 2; }
 case $SCEN in
 a) : "${ROWS:=1000000}" "${HOLD:=15}" ;;
 b) : "${ROWS:=10000000}" "${HOLD:=10}" ;;
 c) : "${ROWS:=10000000}" "${HOLD:=3}" ;;
 d | d-timeout) : "${ROWS:=3000000}" "${HOLD:=20}" ;;
+w-a) : "${ROWS:=5000000}" "${HOLD:=15}" "${IMPORT_EVERY:=8M}" ;;
+w-b) : "${ROWS:=5000000}" "${HOLD:=10}" ;;
+w-e) : "${ROWS:=2000000}" "${HOLD:=0}" "${LEASE_TTL:=4}" ;;
+w-f) : "${ROWS:=5000000}" "${HOLD:=15}" ;;
+w-g) : "${ROWS:=6000000}" "${HOLD:=20}" "${LEASE_TTL:=4}" "${NWORKERS:=2}" ;;
+esac
+case $SCEN in
+w-*)
+	: "${NWORKERS:=3}" "${METHOD:=$([ "$SCEN" = w-g ] && echo drop || echo blackhole)}"
+	case $NWORKERS in '' | *[!0-9]*) echo "scenario: --workers needs a number" >&2; exit 2 ;; esac
+	[ "$NWORKERS" -ge 1 ] || { echo "scenario: --workers must be at least 1" >&2; exit 2; }
+	case $SCEN in w-e | w-g) [ "$NWORKERS" -ge 2 ] || { echo "scenario: $SCEN needs --workers 2 or more" >&2; exit 2; } ;; esac
+	[ -z "$STORE" ] || { echo "scenario: --store is for the single-process scenarios" >&2; exit 2; }
+	;;
+*)
+	: "${METHOD:=blackhole}"
+	[ -z "$STALL" ] || export BFILL_FAULT="import.stall~$STALL"
+	[ -z "$SLOW" ] || export BFILL_FAULT="${BFILL_FAULT:+$BFILL_FAULT,}scan.slow~$SLOW"
+	;;
 esac
 
 WORK=$(mktemp -d /tmp/bfill-scenario.XXXXXX)
 [ -n "$LOG" ] || LOG=$WORK/log
 mkdir -p "$LOG"
+LOG=$(cd "$LOG" && pwd)
 OWN_STORE=0
-if [ -z "$STORE" ]; then
+if [ -z "$STORE" ] && [ "${SCEN#w-}" = "$SCEN" ]; then
 	STORE=$WORK/store
 	OWN_STORE=1
 fi
@@ -72,6 +150,7 @@ fail() { say "FAIL: $*"; exit 1; }
 cleanup() {
 	local st=$?
 	[ -n "$BPID" ] && kill -9 "$BPID" 2>/dev/null || true
+	! declare -F w_cleanup >/dev/null || w_cleanup
 	"$CLUSTER" heal >/dev/null 2>&1 || true
 	if [ $KEEP -eq 0 ]; then
 		"$CLUSTER" teardown >/dev/null 2>&1 || true
@@ -80,7 +159,7 @@ cleanup() {
 	fi
 	if [ $OWN_STORE -eq 1 ]; then
 		rm -rf "$STORE" "$STORE.sort"
-	elif [ -d "$STORE" ]; then
+	elif [ -n "$STORE" ] && [ -d "$STORE" ]; then
 		"$BFILL" drop-index --store "$STORE" --table sbtest1 --name "$NAME" >/dev/null 2>&1 || true
 	fi
 	rm -rf "$WORK"
@@ -88,6 +167,10 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+
+# The w-* scenarios (shared jobs, workers, store nodes) live in their own file.
+# shellcheck source=bench/lib/worker_scenarios.sh
+. "$HERE/lib/worker_scenarios.sh"
 
 # --- the cluster ------------------------------------------------------------------------------
 set +e
@@ -108,6 +191,14 @@ set -e
 LEADER_IP=$("$CLUSTER" leader | cut -d' ' -f2)
 EPS="$LEADER_IP:2379,$(echo "$EPS" | tr ',' '\n' | grep -v "^$LEADER_IP:" | paste -sd,)"
 say "cluster up: $EPS (leader first)"
+
+case $SCEN in
+w-*)
+	w_run
+	say "PASS"
+	exit 0
+	;;
+esac
 
 # --- the table --------------------------------------------------------------------------------
 if [ ! -d "$STORE" ]; then

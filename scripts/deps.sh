@@ -23,12 +23,13 @@ python3:cmd:python3
 iproute2:cmd:ip
 iptables:cmd:iptables
 procps:cmd:pkill
+jq:cmd:jq
+bc:cmd:bc
 clang:cmd:clang
 libclang-rt-dev:run:scripts/have-libfuzzer.sh
 "
 bench="
 hyperfine:cmd:hyperfine
-bc:cmd:bc
 gnuplot-nox:cmd:gnuplot
 time:cmd:/usr/bin/time
 postgresql-15:cmd:/usr/lib/postgresql/15/bin/initdb

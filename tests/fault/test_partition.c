@@ -1,7 +1,9 @@
 /*
  * The partition scenarios in short form (DESIGN §8, issue "PD partition
  * harness"): TiDB #49265 and #47918 against a real 3-member etcd cluster in
- * network namespaces, each cut method. The scenarios themselves live in
+ * network namespaces, each cut method; and, with three workers sharing a job
+ * over three store nodes, (a), (b) and a worker killed mid-subtask (e). The
+ * scenarios themselves live in
  * bench/scenario.sh (which users run too); this runs them and asserts their
  * verdict. Skips, saying why, when network namespaces can't be created here.
  */
@@ -64,4 +66,26 @@ Test(partition, b_blackhole)
 Test(partition, b_drop)
 {
 	cr_assert_eq(scenario("b --method drop --rows 300000 --hold 9 --stall 7000"), 0);
+}
+
+/* Shared jobs: three workers and three store nodes (bench/lib/worker_scenarios.sh). */
+
+/* #49265 with workers: the leader cut off during the imports. */
+Test(partition, workers_a_leader_cut_during_the_imports)
+{
+	cr_assert_eq(scenario("w-a --rows 200000 --hold 6 --import-every 1M --stall 500 --stuck 30"
+			      " --timeout 75 --keep-cluster"), 0);
+}
+
+/* #47918 with workers: the job submitted under the cut says running at 5 s. */
+Test(partition, workers_b_submitted_under_a_cut_runs)
+{
+	cr_assert_eq(scenario("w-b --rows 200000 --hold 9 --stall 1500 --stuck 30 --timeout 75"
+			      " --keep-cluster"), 0);
+}
+
+/* A worker SIGKILLed mid-subtask: another takes its subtask over. */
+Test(partition, workers_e_a_killed_worker_is_taken_over)
+{
+	cr_assert_eq(scenario("w-e --rows 200000 --stall 1500 --stuck 30 --timeout 75"), 0);
 }
