@@ -31,7 +31,7 @@ for i in $(seq 1 "$N"); do
 	fi
 	st=$?
 	[ $st -eq 77 ] && { echo "$out" | tail -n 1; exit 77; }
-	line=$(echo "$out" | grep -E 'bfill: state|job done|FAIL' | head -n 1 | sed 's/^\[[^]]*\] //')
+	line=$(echo "$out" | grep -E 'bfill: state|job [0-9]+ done|FAIL' | head -n 1 | sed 's/^\[[^]]*\] //')
 	if [ $st -eq 0 ]; then
 		pass=$((pass + 1))
 	elif echo "$out" | grep -qE 'died on signal|on signal'; then
