@@ -47,17 +47,8 @@ trap 'exit 1' INT TERM
 
 say() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
 
-"$CLUSTER" teardown >/dev/null 2>&1 || true
-set +e
-EPS=$("$CLUSTER" setup 2>"$WORK/setup.err" | tail -n 1)
-st=$?
-set -e
-[ $st -eq 77 ] && { say "SKIP: $(tail -n 1 "$WORK/setup.err")"; exit 77; }
-[ $st -eq 0 ] || { say "cluster setup failed"; cat "$WORK/setup.err"; exit 1; }
-# The worst case: bfill talks to the leader when the leader is cut off (as a PD client talks
-# to the PD leader), so the leader's endpoint goes first.
-LEADER_IP=$("$CLUSTER" leader | cut -d' ' -f2)
-EPS="$LEADER_IP:2379,$(echo "$EPS" | tr ',' '\n' | grep -v "^$LEADER_IP:" | paste -sd,)"
+. "$HERE/lib/harness_setup.sh"
+hs_setup
 say "cluster: $EPS (leader first)"
 "$BFILL" gen --store "$STORE" --rows "$ROWS" --seed 11 --quiet
 mkdir -p "$OUT"
