@@ -196,9 +196,9 @@ void cli_progress_done(cli_progress *p)
 	p->drawn = false;
 }
 
-/* Below this the fixed needs (batches, RocksDB readers, the import's
- * merge) would not fit beside any sort buffer. */
-#define MEM_MIN (128ULL << 20)
+/* Below this the fixed needs (row batches, RocksDB's readers, the
+ * import's merge buffers) would leave the sort buffers too little. */
+#define MEM_MIN (32ULL << 20)
 
 /* The machine's physical memory in bytes; 0 when it can't be told. */
 static uint64_t phys_mem(void)
@@ -217,7 +217,7 @@ bool cli_mem(const char *opt, const char *val, uint64_t *out)
 	if (!cli_size(opt, val, out))
 		return false;
 	if (*out < MEM_MIN) {
-		cli_fail(BF_EXIT_USAGE, "%s must be at least 128M, got '%s'", opt, val);
+		cli_fail(BF_EXIT_USAGE, "%s must be at least 32M, got '%s'", opt, val);
 		return false;
 	}
 	if (phys && *out > phys) {

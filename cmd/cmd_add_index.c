@@ -30,7 +30,7 @@ static const char add_index_help[] =
 	"                       [--job-id ID] [--resume] [--detach] [--json] [--quiet]\n"
 	"Each --name starts an index; --columns and --unique apply to the last --name.\n"
 	"--etcd takes host:port or http://host:port, comma-separated (no TLS yet); --etcd none\n"
-	"is the in-process lock. --mem is at least 128M and at most the machine's memory;\n"
+	"is the in-process lock. --mem is at least 32M and at most the machine's memory;\n"
 	"--lock-prefix starts with '/'. Every flag is checked before any work starts.\n"
 	"--resume takes the table, indexes and settings from the job; flags given with it\n"
 	"(--etcd none included) replace the stored ones. With --cluster the table is read from\n"

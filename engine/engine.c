@@ -1,17 +1,18 @@
 /*
- * The sort engine: a RocksDB directory that receives sorted runs as
- * ingested SST files and is read back, merged, in key order. Tuned so that
- * building never stalls: no memtable writes, no automatic compaction, no
- * L0 write limits. A sample of keys (every SAMPLE_EVERY-th key of every
- * run) is kept beside the database so the import can be split into equal
- * parts for parallel export.
- * Depends on engine/rdb, engine/sortbuf, engine/sst and util.
+ * The sort engine: a directory of sorted runs (engine/run.h), each written
+ * whole from a sort buffer and renamed into place, and read back merged
+ * (engine/merge.c) by the import. A run is there under its name or not at
+ * all, so a crash leaves at most a *.tmp file, removed at the next open. A
+ * sample of keys (every SAMPLE_EVERY-th key of every run) is kept beside
+ * the runs so the import can be split into equal parts for parallel
+ * export.
+ * Depends on engine/run, engine/sortbuf and util.
  */
-#include "bfill/engine.h"
+#include "engine/engine_impl.h"
 #include "bfill/fault.h"
-#include "engine/rdb.h"
 #include "util/util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -23,11 +24,8 @@
 
 #define SAMPLE_EVERY 512
 #define SAMPLES_FILE "samples.bin"
-#define DEFAULT_CACHE (8u << 20)
-#define RUN_BLOCK_SIZE (32u << 10)
-#define MERGE_READAHEAD_TOTAL (16u << 20) /* per merging iterator */
-#define MERGE_READAHEAD_MAX (2u << 20)
-#define MERGE_READAHEAD_MIN (64u << 10)
+#define RUN_SUFFIX ".run"
+#define TMP_SUFFIX ".tmp"
 
 typedef struct sample {
 	uint8_t *key;
@@ -35,13 +33,13 @@ typedef struct sample {
 } sample;
 
 struct bf_engine {
-	rocksdb_t *db;
-	rocksdb_options_t *opts;
-	rocksdb_cache_t *cache;
-	rocksdb_block_based_table_options_t *table_opts;
 	bf_compression run_compression;
 	char dir[PATH_MAX];
 	atomic_uint_fast64_t bytes, keys, runs, seq;
+
+	pthread_mutex_t run_mu;    /* guards the run list */
+	run_info **run;            /* each allocated on its own: never moves */
+	size_t nrun, run_cap;
 
 	pthread_mutex_t sample_mu; /* guards samples and the samples file */
 	sample *samples;
@@ -92,42 +90,98 @@ static void load_samples(bf_engine *e)
 	fclose(f);
 }
 
-static uint64_t prop_u64(rocksdb_t *db, const char *name)
+static int add_run(bf_engine *e, run_info *ri, bf_err *err)
 {
-	char *v = rocksdb_property_value(db, name);
-	uint64_t n = v ? strtoull(v, NULL, 10) : 0;
-	free(v);
-	return n;
+	run_info *copy = malloc(sizeof(*copy));
+	int rc = 0;
+
+	if (!copy)
+		return bf_errf(err, BF_ENOMEM, "engine: out of memory");
+	pthread_mutex_lock(&e->run_mu);
+	if (e->nrun == e->run_cap) {
+		size_t cap = e->run_cap ? e->run_cap * 2 : 16;
+		run_info **r = realloc(e->run, cap * sizeof(*r));
+		if (!r)
+			rc = bf_errf(err, BF_ENOMEM, "engine: out of memory");
+		else {
+			e->run = r;
+			e->run_cap = cap;
+		}
+	}
+	if (rc == 0) {
+		*copy = *ri;
+		e->run[e->nrun++] = copy;
+		atomic_fetch_add(&e->bytes, ri->size);
+		atomic_fetch_add(&e->keys, ri->keys);
+		atomic_fetch_add(&e->runs, 1);
+	}
+	pthread_mutex_unlock(&e->run_mu);
+	if (rc) {
+		free(copy);
+		run_info_free(ri);
+	}
+	return rc;
+}
+
+static bool has_suffix(const char *name, const char *suffix)
+{
+	size_t n = strlen(name), k = strlen(suffix);
+	return n > k && strcmp(name + n - k, suffix) == 0;
+}
+
+/* Picks up the runs in dir; a *.tmp is a run whose writer died before it
+ * was whole, and goes. A RocksDB directory is an older bfill's engine. */
+static int load_runs(bf_engine *e, bf_err *err)
+{
+	char path[PATH_MAX];
+	struct dirent *d;
+	DIR *dh = opendir(e->dir);
+	int rc = 0;
+
+	if (!dh)
+		return bf_errf(err, BF_EIO, "engine %s: %s", e->dir, strerror(errno));
+	while (rc == 0 && (d = readdir(dh))) {
+		snprintf(path, sizeof(path), "%s/%s", e->dir, d->d_name);
+		if (!strcmp(d->d_name, "CURRENT"))
+			rc = bf_errf(err, BF_ECORRUPT, "sort dir %s holds an engine of an older bfill; "
+				     "remove it and run the job again", e->dir);
+		else if (has_suffix(d->d_name, TMP_SUFFIX))
+			unlink(path);
+		else if (has_suffix(d->d_name, RUN_SUFFIX)) {
+			/* New runs are named after every run there, even one this
+			 * very process wrote into the directory before. */
+			int pid;
+			unsigned long long seq;
+			if (sscanf(d->d_name, "run-%d-%llu", &pid, &seq) == 2 && seq >= atomic_load(&e->seq))
+				atomic_store(&e->seq, seq + 1);
+			run_info ri;
+			rc = run_info_load(path, &ri, err);
+			if (rc == 0)
+				rc = add_run(e, &ri, err);
+		}
+	}
+	closedir(dh);
+	return rc;
 }
 
 int bf_engine_open(const char *dir, const bf_engine_opts *opts, bf_engine **out, bf_err *err)
 {
 	bf_engine *e = calloc(1, sizeof(*e));
-	char *errptr = NULL, path[PATH_MAX];
+	char path[PATH_MAX];
 	int rc;
 
 	*out = NULL;
 	if (!e)
 		return bf_errf(err, BF_ENOMEM, "engine: out of memory");
 	pthread_mutex_init(&e->sample_mu, NULL);
+	pthread_mutex_init(&e->run_mu, NULL);
 	snprintf(e->dir, sizeof(e->dir), "%s", dir);
 	e->run_compression = opts ? opts->run_compression : BF_COMPRESS_NONE;
 	rc = bf_mkdirs(dir, err);
+	if (rc == 0)
+		rc = load_runs(e, err);
 	if (rc)
 		goto out;
-	e->opts = rocksdb_options_create();
-	e->cache = rocksdb_cache_create_lru(opts && opts->block_cache ? opts->block_cache : DEFAULT_CACHE);
-	e->table_opts = rocksdb_block_based_options_create();
-	rocksdb_block_based_options_set_block_cache(e->table_opts, e->cache);
-	rocksdb_options_set_block_based_table_factory(e->opts, e->table_opts);
-	bf_rdb_ingest_only_options(e->opts);
-	e->db = rocksdb_open(e->opts, dir, &errptr);
-	if (errptr) {
-		rc = bf_rdb_open_err(errptr, "sort dir", dir, err);
-		goto out;
-	}
-	atomic_store(&e->bytes, prop_u64(e->db, "rocksdb.total-sst-files-size"));
-	atomic_store(&e->keys, prop_u64(e->db, "rocksdb.estimate-num-keys"));
 	load_samples(e);
 	snprintf(path, sizeof(path), "%s/%s", dir, SAMPLES_FILE);
 	e->sample_file = fopen(path, "ab");
@@ -148,18 +202,16 @@ void bf_engine_close(bf_engine *e)
 		return;
 	if (e->sample_file)
 		fclose(e->sample_file);
-	if (e->db)
-		rocksdb_close(e->db);
-	if (e->opts)
-		rocksdb_options_destroy(e->opts);
-	if (e->table_opts)
-		rocksdb_block_based_options_destroy(e->table_opts);
-	if (e->cache)
-		rocksdb_cache_destroy(e->cache);
+	for (size_t i = 0; i < e->nrun; i++) {
+		run_info_free(e->run[i]);
+		free(e->run[i]);
+	}
+	free(e->run);
 	for (size_t i = 0; i < e->nsamples; i++)
 		free(e->samples[i].key);
 	free(e->samples);
 	pthread_mutex_destroy(&e->sample_mu);
+	pthread_mutex_destroy(&e->run_mu);
 	free(e);
 }
 
@@ -176,96 +228,133 @@ uint64_t bf_engine_bytes(const bf_engine *e) { return atomic_load(&e->bytes); }
 uint64_t bf_engine_keys(const bf_engine *e) { return atomic_load(&e->keys); }
 uint64_t bf_engine_runs(const bf_engine *e) { return atomic_load(&e->runs); }
 
-/* Writes the sorted buffer to path, skipping repeated keys, and records
- * every SAMPLE_EVERY-th key as a sample. */
-static int write_run_file(bf_engine *e, bf_sortbuf *b, const char *path, uint64_t *size,
-			  uint64_t *keys, bf_err *err)
+/* Keeps a key as a split sample, in memory and in the samples file. */
+static int keep_sample(void *arg, const uint8_t *k, size_t kl)
 {
-	bf_sst_writer *w = NULL;
-	const uint8_t *prev = NULL;
-	size_t prevlen = 0, n = bf_sortbuf_count(b);
-	int rc;
-
-	rc = bf_sst_writer_open(path, e->run_compression, RUN_BLOCK_SIZE, &w, err);
-	if (rc)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		const uint8_t *k, *v;
-		size_t kl, vl;
-		/* Entries are scattered over the buffer in sorted order. */
-		bf_sortbuf_prefetch(b, i + 8);
-		bf_sortbuf_get(b, i, &k, &kl, &v, &vl);
-		/* A re-scanned row yields the very same key; keep one. */
-		if (prev && kl == prevlen && memcmp(k, prev, kl) == 0)
-			continue;
-		rc = bf_sst_writer_put(w, k, kl, v, vl, err);
-		if (rc)
-			goto out;
-		if (i % SAMPLE_EVERY == 0) {
-			pthread_mutex_lock(&e->sample_mu);
-			rc = add_sample(e, k, kl);
-			if (rc == 0) {
-				uint8_t hdr[2] = { (uint8_t)kl, (uint8_t)(kl >> 8) };
-				fwrite(hdr, 1, 2, e->sample_file);
-				fwrite(k, 1, kl, e->sample_file);
-			}
-			pthread_mutex_unlock(&e->sample_mu);
-			if (rc) {
-				rc = bf_errf(err, rc, "engine: out of memory for samples");
-				goto out;
-			}
-		}
-		prev = k;
-		prevlen = kl;
+	bf_engine *e = arg;
+	pthread_mutex_lock(&e->sample_mu);
+	int rc = add_sample(e, k, kl);
+	if (rc == 0) {
+		uint8_t hdr[2] = { (uint8_t)kl, (uint8_t)(kl >> 8) };
+		fwrite(hdr, 1, 2, e->sample_file);
+		fwrite(k, 1, kl, e->sample_file);
 	}
-	*keys = bf_sst_writer_keys(w);
-	rc = bf_sst_writer_finish(w, size, err);
-out:
-	bf_sst_writer_destroy(w);
+	pthread_mutex_unlock(&e->sample_mu);
 	return rc;
 }
 
 int bf_engine_write_run(bf_engine *e, bf_sortbuf *b, bf_err *err)
 {
-	char path[PATH_MAX], *errptr = NULL;
-	const char *paths[1] = { path };
-	rocksdb_ingestexternalfileoptions_t *io = NULL;
-	uint64_t size = 0, keys = 0;
-	int rc = 0;
+	char path[PATH_MAX], tmp[PATH_MAX];
+	unsigned long long seq = (unsigned long long)atomic_fetch_add(&e->seq, 1);
+	run_info ri;
+	int rc;
 
 	if (bf_sortbuf_count(b) == 0)
 		return 0;
 	if (bf_fault_hit("engine.write"))
 		return bf_errf(err, BF_EFAULT, "engine %s: injected write failure", e->dir);
 	bf_sortbuf_sort(b);
-	snprintf(path, sizeof(path), "%s/run-%d-%llu.sst", e->dir, (int)getpid(),
-		 (unsigned long long)atomic_fetch_add(&e->seq, 1));
-	rc = write_run_file(e, b, path, &size, &keys, err);
+	snprintf(path, sizeof(path), "%s/run-%d-%llu%s", e->dir, (int)getpid(), seq, RUN_SUFFIX);
+	snprintf(tmp, sizeof(tmp), "%s/run-%d-%llu%s", e->dir, (int)getpid(), seq, TMP_SUFFIX);
+	/* A failure after the write leaves no run: the rename comes last. */
+	if (bf_fault_hit("engine.ingest"))
+		return bf_errf(err, BF_EFAULT, "engine %s: injected ingest failure", e->dir);
+	rc = run_write(tmp, path, b, e->run_compression, SAMPLE_EVERY, keep_sample, e, &ri, err);
 	if (rc)
-		goto out;
+		return rc;
 	pthread_mutex_lock(&e->sample_mu);
 	fflush(e->sample_file);
 	pthread_mutex_unlock(&e->sample_mu);
-	if (bf_fault_hit("engine.ingest")) {
-		rc = bf_errf(err, BF_EFAULT, "engine %s: injected ingest failure", e->dir);
-		goto out;
-	}
-	io = rocksdb_ingestexternalfileoptions_create();
-	rocksdb_ingestexternalfileoptions_set_move_files(io, 1);
-	rocksdb_ingest_external_file(e->db, paths, 1, io, &errptr);
-	rc = bf_rdb_err(errptr, err, "engine ingest");
-	if (rc)
-		goto out;
-	atomic_fetch_add(&e->bytes, size);
-	atomic_fetch_add(&e->keys, keys);
-	atomic_fetch_add(&e->runs, 1);
-	bf_sortbuf_reset(b);
-out:
-	if (io)
-		rocksdb_ingestexternalfileoptions_destroy(io);
-	if (rc)
-		unlink(path);
+	rc = add_run(e, &ri, err);
+	if (rc == 0)
+		bf_sortbuf_reset(b);
 	return rc;
+}
+
+/* Merges the n oldest runs into one new run, then drops them. A crash in
+ * between leaves the same entries twice, which the merge reads once. */
+static int merge_oldest(bf_engine *e, size_t n, volatile int *stop, bf_err *err)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	unsigned long long seq = (unsigned long long)atomic_fetch_add(&e->seq, 1);
+	run_writer *rw = NULL;
+	bf_merge *m = NULL;
+	run_info ri;
+	uint64_t steps = 0;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/run-%d-%llu%s", e->dir, (int)getpid(), seq, RUN_SUFFIX);
+	snprintf(tmp, sizeof(tmp), "%s/run-%d-%llu%s", e->dir, (int)getpid(), seq, TMP_SUFFIX);
+	rc = merge_open_runs(e->run, n, NULL, 0, NULL, 0, NULL, 0, &m, err);
+	if (rc == 0)
+		rc = run_writer_open(tmp, e->run_compression, SAMPLE_EVERY, NULL, NULL, &rw, err);
+	while (rc == 0 && bf_merge_valid(m)) {
+		const uint8_t *k, *v;
+		size_t kl, vl;
+		if ((++steps & 1023) == 0 && stop && *stop) {
+			rc = bf_errf(err, BF_ECANCELLED, "engine merge cancelled");
+			break;
+		}
+		bf_merge_get(m, &k, &kl, &v, &vl);
+		rc = run_writer_add(rw, k, kl, v, vl, err);
+		if (rc == 0)
+			rc = bf_merge_next(m, err);
+	}
+	bf_merge_close(m);
+	if (rc) {
+		run_writer_abort(rw);
+		return rc;
+	}
+	rc = run_writer_finish(rw, path, &ri, err);
+	if (rc)
+		return rc;
+	rc = add_run(e, &ri, err);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&e->run_mu);
+	for (size_t i = 0; i < n; i++) {
+		atomic_fetch_sub(&e->bytes, e->run[i]->size);
+		atomic_fetch_sub(&e->keys, e->run[i]->keys);
+		atomic_fetch_sub(&e->runs, 1);
+		unlink(e->run[i]->path);
+		run_info_free(e->run[i]);
+		free(e->run[i]);
+	}
+	memmove(e->run, e->run + n, (e->nrun - n) * sizeof(*e->run));
+	e->nrun -= n;
+	pthread_mutex_unlock(&e->run_mu);
+	return 0;
+}
+
+int bf_engine_reduce(bf_engine *e, size_t max_runs, volatile int *stop, bf_err *err)
+{
+	if (max_runs < 2)
+		max_runs = 2;
+	for (;;) {
+		pthread_mutex_lock(&e->run_mu);
+		size_t n = e->nrun;
+		pthread_mutex_unlock(&e->run_mu);
+		if (n <= max_runs)
+			return 0;
+		size_t take = n - max_runs + 1;
+		int rc = merge_oldest(e, take < max_runs ? take : max_runs, stop, err);
+		if (rc)
+			return rc;
+	}
+}
+
+int engine_runs(bf_engine *e, run_info ***out, size_t *n, bf_err *err)
+{
+	pthread_mutex_lock(&e->run_mu);
+	*n = e->nrun;
+	*out = malloc((e->nrun ? e->nrun : 1) * sizeof(**out));
+	if (*out && e->nrun)
+		memcpy(*out, e->run, e->nrun * sizeof(**out));
+	pthread_mutex_unlock(&e->run_mu);
+	if (!*out)
+		return bf_errf(err, BF_ENOMEM, "engine: out of memory");
+	return 0;
 }
 
 static int cmp_sample(const void *a, const void *b)
@@ -354,18 +443,4 @@ out:
 	*lens = outlen;
 	*nkeys = count;
 	return 0;
-}
-
-int bf_engine_iter(bf_engine *e, const void *lo, size_t lolen, const void *hi, size_t hilen,
-		   bf_store_iter **out, bf_err *err)
-{
-	/* One pass in key order over files much larger than the cache. The
-	 * readahead buffer is per run file, so a merge of many runs (a small
-	 * memory budget makes many) shares a fixed total instead. */
-	uint64_t runs = atomic_load(&e->runs), ra = MERGE_READAHEAD_TOTAL / (runs ? runs : 1);
-	if (ra > MERGE_READAHEAD_MAX)
-		ra = MERGE_READAHEAD_MAX;
-	if (ra < MERGE_READAHEAD_MIN)
-		ra = MERGE_READAHEAD_MIN;
-	return bf_rdb_iter_create(e->db, NULL, lo, lolen, hi, hilen, (size_t)ra, false, out, err);
 }

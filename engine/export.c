@@ -46,12 +46,6 @@ static int report_dup(bf_export_opts *o, const uint8_t *k, size_t n, bf_err *err
 	return bf_errf(err, BF_EDUP, "duplicate entry");
 }
 
-static int cmp_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
-{
-	int c = memcmp(a, b, an < bn ? an : bn);
-	return c ? c : (an > bn) - (an < bn);
-}
-
 /*
  * Unique keys waiting for the target's answer whether they are there
  * already: copies, since the merge moves on before a batch is asked.
@@ -124,84 +118,25 @@ static int finish_file(bf_export_opts *o, bf_sst_writer **w, const char *path, b
 	return o->on_file(path, keys, bytes, o->arg, err);
 }
 
-/* One ordered input of the merge: the engine, or a sorted buffer range. */
-typedef struct source {
-	bf_store_iter *it;
-	const bf_sortbuf *buf;
-	size_t pos, end;
-	const uint8_t *k, *v;
-	size_t kl, vl;
-	bool valid;
-} source;
-
-static void source_load(source *s)
-{
-	if (s->it) {
-		s->valid = bf_store_iter_valid(s->it);
-		if (s->valid) {
-			s->k = bf_store_iter_key(s->it, &s->kl);
-			s->v = bf_store_iter_value(s->it, &s->vl);
-		}
-		return;
-	}
-	s->valid = s->pos < s->end;
-	if (s->valid) {
-		bf_sortbuf_prefetch(s->buf, s->pos + 8);
-		bf_sortbuf_get(s->buf, s->pos, &s->k, &s->kl, &s->v, &s->vl);
-	}
-}
-
-static void source_next(source *s)
-{
-	if (s->it)
-		bf_store_iter_next(s->it);
-	else
-		s->pos++;
-	source_load(s);
-}
-
-/* The source holding the smallest key, or NULL when all are done. */
-static source *source_min(source *src, int n)
-{
-	source *best = NULL;
-	for (int i = 0; i < n; i++) {
-		if (!src[i].valid)
-			continue;
-		if (!best || cmp_bytes(src[i].k, src[i].kl, best->k, best->kl) < 0)
-			best = &src[i];
-	}
-	return best;
-}
-
 int bf_engine_export(bf_engine *const *engines, int nengines, bf_export_opts *o,
 		     uint64_t *keys_out, uint64_t *bytes_out, bf_err *err)
 {
-	int nsrc = nengines + o->nextra;
-	source *src = calloc((size_t)(nsrc ? nsrc : 1), sizeof(*src));
+	bf_merge *m = NULL;
 	probe_batch *pb = NULL;
 	bf_sst_writer *w = NULL;
-	keybuf prev = { 0 }, prev_full = { 0 };
+	keybuf prev = { 0 };
 	char path[PATH_MAX];
 	uint64_t total_keys = 0, total_bytes = 0, nfile = 0, steps = 0;
-	bool have_prev = false, have_full = false;
-	int rc = 0;
+	bool have_prev = false;
+	int rc;
 
-	if (!src)
-		return bf_errf(err, BF_ENOMEM, "export: out of memory");
-	for (int e = 0; e < nengines && rc == 0; e++) {
-		rc = bf_engine_iter(engines[e], o->lo, o->lolen, o->hi, o->hilen, &src[e].it, err);
-		if (rc == 0)
-			source_load(&src[e]);
-	}
+	/* The merge writes an entry present in two runs of different
+	 * generations, or in a run and a buffer (a re-scanned row after a
+	 * resume), once. */
+	rc = bf_merge_open(engines, nengines, o->extra, o->nextra, o->lo, o->lolen, o->hi, o->hilen,
+			   &m, err);
 	if (rc)
 		goto out;
-	for (int x = 0; x < o->nextra; x++) {
-		source *s = &src[nengines + x];
-		s->buf = o->extra[x];
-		s->pos = o->lo ? bf_sortbuf_lower_bound(s->buf, o->lo, o->lolen) : 0;
-		s->end = o->hi ? bf_sortbuf_lower_bound(s->buf, o->hi, o->hilen) : bf_sortbuf_count(s->buf);
-		source_load(s);
-	}
 	if (o->handle_suffix && o->probe) {
 		pb = calloc(1, sizeof(*pb));
 		if (pb)
@@ -212,24 +147,13 @@ int bf_engine_export(bf_engine *const *engines, int nengines, bf_export_opts *o,
 		}
 		pb->cap = PROBE_ARENA;
 	}
-	for (source *s; (s = source_min(src, nsrc)); source_next(s)) {
-		const uint8_t *k = s->k, *v = s->v;
-		size_t kl = s->kl, vl = s->vl;
+	for (; bf_merge_valid(m); rc = bf_merge_next(m, err)) {
+		const uint8_t *k, *v;
+		size_t kl, vl;
+		bf_merge_get(m, &k, &kl, &v, &vl);
 		if ((++steps & 1023) == 0 && o->stop && *o->stop) {
 			rc = bf_errf(err, BF_ECANCELLED, "export cancelled");
 			goto out;
-		}
-		/* The same entry may sit in two runs of different generations or in
-		 * a run and a buffer (a re-scanned row after a resume): write it
-		 * once. */
-		if (nsrc > 1) {
-			if (have_full && prev_full.len == kl && !memcmp(prev_full.p, k, kl))
-				continue;
-			if (keybuf_set(&prev_full, k, kl)) {
-				rc = bf_errf(err, BF_ENOMEM, "export: out of memory");
-				goto out;
-			}
-			have_full = true;
 		}
 		if (o->handle_suffix) {
 			if (kl <= HANDLE_SUFFIX) {
@@ -270,23 +194,20 @@ int bf_engine_export(bf_engine *const *engines, int nengines, bf_export_opts *o,
 				goto out;
 		}
 	}
-	for (int e = 0; e < nengines && rc == 0; e++)
-		rc = bf_store_iter_status(src[e].it, err);
+	if (rc)
+		goto out;
 	/* Every key is asked about before the last file is handed over. */
-	if (rc == 0 && pb)
+	if (pb)
 		rc = probe_flush(o, pb, err);
 	if (rc == 0 && w)
 		rc = finish_file(o, &w, path, err);
 out:
 	bf_sst_writer_destroy(w);
-	for (int e = 0; e < nengines; e++)
-		bf_store_iter_destroy(src[e].it);
-	free(src);
+	bf_merge_close(m);
 	if (pb)
 		free(pb->arena);
 	free(pb);
 	free(prev.p);
-	free(prev_full.p);
 	if (keys_out)
 		*keys_out = total_keys;
 	if (bytes_out)

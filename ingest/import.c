@@ -19,6 +19,7 @@
 
 #define MAX_IMPORT_THREADS 16
 #define FENCE_RETRY_MS 200
+#define MAX_MERGE_RUNS 64 /* runs of one index merged at once */
 
 /* What one import round added, counted into the stats only once the round
  * has committed: a round started over after a lost lock counts once. */
@@ -214,6 +215,13 @@ static int import_index(bf_backend *b, int ix, bool last, round_stats *rs, bf_er
 				extra[nextra++] = b->writers[w]->bufs[ix];
 		pthread_mutex_unlock(&b->mu);
 	}
+	/* However many runs a small budget made, the export opens a bounded
+	 * number per part. */
+	for (size_t k = 0; k < x->nsealed && rc == 0; k++)
+		rc = bf_engine_reduce(x->sealed[k], MAX_MERGE_RUNS / x->nsealed,
+				      (volatile int *)&b->cancelled, err);
+	if (rc)
+		goto out;
 	for (size_t k = 0; k < x->nsealed; k++)
 		held += bf_engine_keys(x->sealed[k]) + bf_engine_runs(x->sealed[k]) +
 			bf_engine_bytes(x->sealed[k]);

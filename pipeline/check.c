@@ -113,13 +113,13 @@ static int compare(bf_target *tg, const bf_target_snap *snap, const bf_table *t,
 {
 	uint8_t lo[BF_INDEX_PREFIX_LEN], hi[BF_INDEX_PREFIX_LEN];
 	bf_scan_opts so = { .snap = snap, .readahead = 2u << 20 };
-	bf_store_iter *want = NULL;
+	bf_merge *want = NULL;
 	bf_target_iter *have = NULL;
 	int rc;
 
 	bf_codec_index_prefix(lo, t->id, x->id);
 	bf_codec_index_prefix(hi, t->id, x->id + 1);
-	rc = bf_engine_iter(eng, NULL, 0, NULL, 0, &want, err);
+	rc = bf_merge_open(&eng, 1, NULL, 0, NULL, 0, NULL, 0, &want, err);
 	if (rc == 0)
 		rc = bf_target_scan(tg, lo, sizeof(lo), hi, sizeof(hi), &so, &have, err);
 	if (rc)
@@ -127,38 +127,39 @@ static int compare(bf_target *tg, const bf_target_snap *snap, const bf_table *t,
 	/* The expected count went up once per row; identical keys collapse in
 	 * the engine, so count what it really holds. */
 	res->expected = 0;
-	while (bf_store_iter_valid(want) || bf_target_iter_valid(have)) {
-		size_t wk = 0, hk = 0, wv, hv;
-		const uint8_t *wkey = bf_store_iter_valid(want) ? bf_store_iter_key(want, &wk) : NULL;
+	while (rc == 0 && (bf_merge_valid(want) || bf_target_iter_valid(have))) {
+		size_t wk = 0, hk = 0, wv = 0, hv;
+		const uint8_t *wkey = NULL, *wval = NULL;
+		if (bf_merge_valid(want))
+			bf_merge_get(want, &wkey, &wk, &wval, &wv);
 		const uint8_t *hkey = bf_target_iter_valid(have) ? bf_target_iter_key(have, &hk) : NULL;
 		int c = !wkey ? 1 : !hkey ? -1 : cmp_bytes(wkey, wk, hkey, hk);
 		if (c < 0) {
 			res->expected++;
 			res->missing++;
 			add_example(res, "missing", wkey, wk);
-			bf_store_iter_next(want);
+			rc = bf_merge_next(want, err);
 		} else if (c > 0) {
 			res->found++;
 			res->extra++;
 			add_example(res, "extra", hkey, hk);
 			bf_target_iter_next(have);
 		} else {
-			const uint8_t *wval = bf_store_iter_value(want, &wv), *hval = bf_target_iter_value(have, &hv);
+			const uint8_t *hval = bf_target_iter_value(have, &hv);
 			res->expected++;
 			res->found++;
 			if (wv != hv || memcmp(wval, hval, wv)) {
 				res->wrong_value++;
 				add_example(res, "wrong-value", hkey, hk);
 			}
-			bf_store_iter_next(want);
+			rc = bf_merge_next(want, err);
 			bf_target_iter_next(have);
 		}
 	}
-	rc = bf_store_iter_status(want, err);
 	if (rc == 0)
 		rc = bf_target_iter_status(have, err);
 out:
-	bf_store_iter_destroy(want);
+	bf_merge_close(want);
 	bf_target_iter_destroy(have);
 	return rc;
 }

@@ -25,9 +25,9 @@
 
 #define DEFAULT_MEM (512ULL << 20)
 /* What the process needs besides the sort buffers: row batches, RocksDB
- * table readers and caches, import iterators and SST writers. */
+ * table readers and caches, the import's merge buffers and SST writers.
+ * A budget under twice the reserve gives the sort buffers half of it. */
 #define MEM_RESERVE (64ULL << 20)
-#define MIN_SORT_BUDGET (16ULL << 20)
 /* Often enough for a status sampled every 250 ms to see progress in each sample. */
 #define STATUS_SAVE_MS 200
 #define RATE_WINDOW_MS 2000
@@ -533,7 +533,7 @@ static int run_job(job_run *r, bf_add_index_result *res, bf_err *err)
 		memcpy(pidx[i].cols, x->cols, sizeof(x->cols));
 	}
 	uint64_t mem = job->cfg.mem_bytes;
-	uint64_t budget = mem > MEM_RESERVE + MIN_SORT_BUDGET ? mem - MEM_RESERVE : MIN_SORT_BUDGET;
+	uint64_t budget = mem >= 2 * MEM_RESERVE ? mem - MEM_RESERVE : mem / 2;
 	bf_pipe_opts po = {
 		.target = r->target, .table = &r->table, .nindexes = job->nindexes, .indexes = pidx,
 		.readers = job->cfg.workers, .writers = job->cfg.workers,

@@ -3,10 +3,10 @@
  *
  * A bf_sortbuf holds key-values up to a memory budget and sorts them (radix
  * sort on an 8-byte key prefix taken after the prefix every key shares,
- * then a comparison sort of ties). A bf_engine is a RocksDB directory that
- * receives sorted runs as SST files (written with SstFileWriter and
- * ingested, so building never goes through a memtable or a compaction)
- * and is read back in key order by the import.
+ * then a comparison sort of ties). A bf_engine is a directory of sorted
+ * runs, each a sort buffer written front to back as checksummed blocks of
+ * plain entries (no memtable, no compaction, no per-key index), and read
+ * back merged in key order by the import (bf_merge).
  */
 #ifndef BFILL_ENGINE_H
 #define BFILL_ENGINE_H
@@ -18,7 +18,6 @@
 #include "bfill/error.h"
 #include "bfill/probe.h"
 #include "bfill/sst.h"
-#include "bfill/store.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -55,8 +54,7 @@ void bf_sortbuf_prefetch(const bf_sortbuf *b, size_t i);
 typedef struct bf_engine bf_engine;
 
 typedef struct bf_engine_opts {
-	bf_compression run_compression; /* compression of run SSTs */
-	size_t block_cache;             /* bytes; 0 = 8 MiB */
+	bf_compression run_compression; /* compression of run blocks */
 } bf_engine_opts;
 
 /* Opens (creating if needed) the engine in dir. *out is freed with
@@ -70,13 +68,22 @@ int bf_engine_remove(bf_engine *e, const char *dir, bf_err *err);
 const char *bf_engine_dir(const bf_engine *e);
 
 /*
- * Sorts the buffer, writes it as one SST run (identical keys are written
- * once), ingests it and resets the buffer. Safe to call from several
- * threads with different buffers. An empty buffer is a no-op.
+ * Sorts the buffer, writes it as one run (identical keys are written
+ * once; the run is synced and appears whole or not at all) and resets the
+ * buffer. Safe to call from several threads with different buffers. An
+ * empty buffer is a no-op.
  */
 int bf_engine_write_run(bf_engine *e, bf_sortbuf *b, bf_err *err);
 
-/* Run SST bytes and keys held (approximate after a reopen). */
+/*
+ * Merges runs into longer ones until at most max_runs are left, so that a
+ * merge of them opens a bounded number of files and read buffers however
+ * small the memory budget was. Not concurrent with bf_engine_write_run or
+ * an open merge of e. stop (may be NULL) non-zero: BF_ECANCELLED.
+ */
+int bf_engine_reduce(bf_engine *e, size_t max_runs, volatile int *stop, bf_err *err);
+
+/* Run file bytes, keys and runs held. */
 uint64_t bf_engine_bytes(const bf_engine *e);
 uint64_t bf_engine_keys(const bf_engine *e);
 uint64_t bf_engine_runs(const bf_engine *e);
@@ -94,10 +101,29 @@ int bf_engine_split_keys(bf_engine *const *engines, int nengines, bf_sortbuf *co
 			 int nextra, int n, size_t strip, uint8_t ***keys, size_t **lens, int *nkeys,
 			 bf_err *err);
 
-/* Iterator over the engine's keys in [lo, hi) (NULL bounds = open), merged
- * across runs. Free with bf_store_iter_destroy. */
-int bf_engine_iter(bf_engine *e, const void *lo, size_t lolen, const void *hi,
-		   size_t hilen, bf_store_iter **out, bf_err *err);
+/* ---- merge: runs and buffers in key order ---- */
+
+typedef struct bf_merge bf_merge;
+
+/*
+ * Every run of engines[0..nengines) and every sorted buffer
+ * extra[0..nextra) over [lo, hi) (NULL bounds = open), merged in key
+ * order; a key present in several sources (or twice in a buffer) comes
+ * once. The engines and buffers must not change while it is open (runs
+ * added after the open are not seen); bounds are borrowed. *out is freed
+ * with bf_merge_close. A damaged run is BF_ECORRUPT naming the file.
+ */
+int bf_merge_open(bf_engine *const *engines, int nengines, bf_sortbuf *const *extra, int nextra,
+		  const void *lo, size_t lolen, const void *hi, size_t hilen, bf_merge **out,
+		  bf_err *err);
+bool bf_merge_valid(const bf_merge *m);
+/* The current entry (valid m only); pointers are borrowed until the next
+ * bf_merge_next. val and vlen may be NULL. */
+void bf_merge_get(const bf_merge *m, const uint8_t **key, size_t *klen, const uint8_t **val,
+		  size_t *vlen);
+/* Steps on; an error (I/O, a damaged run) ends the merge. */
+int bf_merge_next(bf_merge *m, bf_err *err);
+void bf_merge_close(bf_merge *m);
 
 /* ---- export: engine → target SSTs ---- */
 

@@ -85,7 +85,7 @@ static void flag_errors(const char *store)
 		{ "--lock-prefix bfill/lock", "--lock-prefix", "start with '/'" },
 		{ "--lock-prefix /", "--lock-prefix", "start with '/'" },
 		{ "--mem 100T", "--mem", "memory" },
-		{ "--mem 1M", "--mem", "at least" },
+		{ "--mem 31M", "--mem", "at least 32M" },
 		{ "--lock-timeout abc", "--lock-timeout", "abc" },
 		{ "--lock-timeout 0", "--lock-timeout", "1..86400" },
 		{ "--lock-ttl abc", "--lock-ttl", "abc" },
@@ -149,7 +149,7 @@ Test(cli_add_index, bad_usage_exits_2)
 	t_expect_cli_error(&r, 2, "bfill ", "positional argument", "extra", NULL);
 	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --mem lots", store);
 	t_expect_cli_error(&r, 2, "bfill ", "bad --mem", "--mem", "lots");
-	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --mem 1M", store);
+	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --mem 16M", store);
 	t_expect_cli_error(&r, 2, "bfill ", "tiny --mem", "--mem", "at least");
 	r = t_bfillf(ADD "--table sbtest1 --name x --columns c --workers 0", store);
 	t_expect_cli_error(&r, 2, "bfill ", "--workers 0", "--workers", NULL);
@@ -620,7 +620,7 @@ Test(cli_add_index, resume_goes_back_to_the_in_process_lock)
 /* ---- memory budget ---- */
 
 #define MEM_ROWS 1000000
-#define MEM_BUDGET_MB 128
+#define MEM_BUDGET_MB 32 /* the smallest --mem */
 #define MEM_SLACK_MB 64
 
 /* Runs bfill with argv directly (no shell, so rusage is bfill's own),
@@ -658,7 +658,7 @@ Test(cli_add_index, memory_budget_respected)
 	snprintf(mem, sizeof(mem), "%dM", MEM_BUDGET_MB);
 
 	/* The c index of 1M rows is ~165 MB of entries; the sort buffers get
-	 * what --mem leaves after a fixed reserve, about half of that. */
+	 * half of a budget this small, so it spills some twenty runs. */
 	char *argv[] = { bin, "add-index", "--store", store, "--table", "sbtest1", "--name", "c_idx",
 			 "--columns", "c", "--mem", mem, "--workers", "2", "--json", NULL };
 	int code = run_measured(argv, NULL, out, &rss_kb);

@@ -14,6 +14,10 @@
 #include "bfill/store.h"
 #include "tests/support/support.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 static uint64_t rng = 42;
 static uint64_t next_rand(void) { return t_xorshift64(&rng); }
 
@@ -126,17 +130,24 @@ static void put_run(bf_engine *e, const char *const *keys, int n)
 	bf_sortbuf_destroy(b);
 }
 
+static void step(bf_merge *m)
+{
+	bf_err err = { 0 };
+	cr_assert_eq(bf_merge_next(m, &err), 0, "%s", err.msg);
+}
+
 static int collect(bf_engine *e, char out[][16], int max)
 {
-	bf_store_iter *it;
+	bf_merge *m;
 	int n = 0;
-	cr_assert_eq(bf_engine_iter(e, NULL, 0, NULL, 0, &it, NULL), 0);
-	for (; bf_store_iter_valid(it) && n < max; bf_store_iter_next(it)) {
+	cr_assert_eq(bf_merge_open(&e, 1, NULL, 0, NULL, 0, NULL, 0, &m, NULL), 0);
+	for (; bf_merge_valid(m) && n < max; step(m)) {
 		size_t kl;
-		const uint8_t *k = bf_store_iter_key(it, &kl);
+		const uint8_t *k;
+		bf_merge_get(m, &k, &kl, NULL, NULL);
 		snprintf(out[n++], 16, "%.*s", (int)kl, (const char *)k);
 	}
-	bf_store_iter_destroy(it);
+	bf_merge_close(m);
 	return n;
 }
 
@@ -287,5 +298,194 @@ Test(engine, split_keys_balance)
 	free(lens);
 	bf_sortbuf_destroy(b);
 	bf_engine_remove(e, edir, NULL);
+	t_rmdir(dir);
+}
+
+/* Many runs of many blocks each, merged over ranges that start and end
+ * inside blocks, against a reference: every compression. */
+static void merge_ranges_with(bf_compression c)
+{
+	enum { RUNS = 5, PER = 3000 };
+	char *dir = t_tmpdir("merge");
+	char edir[512];
+	bf_engine *e;
+	bf_engine_opts eo = { .run_compression = c };
+	bf_sortbuf *b, *extra;
+	kv *all = calloc(RUNS * PER + PER, sizeof(*all));
+	size_t n = 0;
+	uint8_t val[40];
+
+	memset(val, 'v', sizeof(val));
+	snprintf(edir, sizeof(edir), "%s/e", dir);
+	cr_assert_eq(bf_engine_open(edir, &eo, &e, NULL), 0);
+	cr_assert_eq(bf_sortbuf_create(4 << 20, &b, NULL), 0);
+	cr_assert_eq(bf_sortbuf_create(4 << 20, &extra, NULL), 0);
+	for (int r = 0; r <= RUNS; r++) {
+		bf_sortbuf *to = r < RUNS ? b : extra;
+		for (int i = 0; i < PER; i++) {
+			kv *x = &all[n++];
+			make_key(x, 3);
+			cr_assert(bf_sortbuf_add(to, x->k, x->kl, val, (size_t)(x->k[39] - '0') * 4));
+		}
+		if (r < RUNS) {
+			bf_err err = { 0 };
+			cr_assert_eq(bf_engine_write_run(e, b, &err), 0, "%s", err.msg);
+		}
+	}
+	bf_sortbuf_sort(extra);
+	qsort(all, n, sizeof(*all), cmp_kv);
+	size_t u = 0;
+	for (size_t i = 0; i < n; i++)
+		if (u == 0 || cmp_kv(&all[u - 1], &all[i]))
+			all[u++] = all[i];
+	/* bounds: open, then ranges cut at keys present and absent */
+	for (int t = 0; t < 6; t++) {
+		size_t from = t == 0 ? 0 : next_rand() % u, to = t == 0 ? u : from + next_rand() % (u - from);
+		uint8_t lo[64], hi[64];
+		size_t lolen = all[from].kl, hilen = to < u ? all[to].kl : 0;
+		memcpy(lo, all[from].k, lolen);
+		if (to < u)
+			memcpy(hi, all[to].k, hilen);
+		if (t % 2 && lolen > 12)
+			lolen--; /* a bound that is no key: from the same place on */
+		bf_merge *m;
+		bf_sortbuf *x[1] = { extra };
+		bf_err err = { 0 };
+		cr_assert_eq(bf_merge_open(&e, 1, x, 1, t ? lo : NULL, lolen, to < u && t ? hi : NULL,
+					   hilen, &m, &err), 0, "%s", err.msg);
+		size_t i = from;
+		for (; bf_merge_valid(m); step(m), i++) {
+			const uint8_t *k, *v;
+			size_t kl, vl;
+			bf_merge_get(m, &k, &kl, &v, &vl);
+			cr_assert_lt(i, t ? to : u, "no key past the upper bound");
+			cr_assert(kl == all[i].kl && !memcmp(k, all[i].k, kl), "key %zu in order", i);
+			cr_assert_eq(vl, (size_t)(k[39] - '0') * 4, "its value");
+		}
+		cr_assert_eq(i, t ? to : u, "every key of [%zu, %zu) once", from, to);
+		bf_merge_close(m);
+	}
+	cr_assert_gt(bf_engine_bytes(e), 0);
+	bf_sortbuf_destroy(b);
+	bf_sortbuf_destroy(extra);
+	free(all);
+	cr_assert_eq(bf_engine_remove(e, edir, NULL), 0);
+	t_rmdir(dir);
+}
+
+Test(engine, merge_ranges_of_plain_runs) { merge_ranges_with(BF_COMPRESS_NONE); }
+Test(engine, merge_ranges_of_lz4_runs) { merge_ranges_with(BF_COMPRESS_LZ4); }
+Test(engine, merge_ranges_of_zstd_runs) { merge_ranges_with(BF_COMPRESS_ZSTD); }
+
+static void first_run(const char *edir, char *out, size_t n)
+{
+	DIR *d = opendir(edir);
+	struct dirent *de;
+	out[0] = 0;
+	while ((de = readdir(d)))
+		if (strstr(de->d_name, ".run"))
+			snprintf(out, n, "%s/%s", edir, de->d_name);
+	closedir(d);
+	cr_assert(out[0], "a run file in %s", edir);
+}
+
+/* A flipped byte in a block is found by its checksum and named; a cut
+ * file is refused at open; a half-written run is dropped; an engine
+ * directory of an older format is refused with what to do. */
+Test(engine, damaged_runs_are_reported_not_read)
+{
+	char *dir = t_tmpdir("damage");
+	char edir[512], run[1024], tmp[1024];
+	bf_engine *e;
+	bf_sortbuf *b;
+	bf_err err = { 0 };
+	kv x;
+
+	snprintf(edir, sizeof(edir), "%s/e", dir);
+	cr_assert_eq(bf_engine_open(edir, NULL, &e, NULL), 0);
+	cr_assert_eq(bf_sortbuf_create(4 << 20, &b, NULL), 0);
+	for (int i = 0; i < 4000; i++) {
+		make_key(&x, 3);
+		cr_assert(bf_sortbuf_add(b, x.k, x.kl, "v", 1));
+	}
+	cr_assert_eq(bf_engine_write_run(e, b, &err), 0, "%s", err.msg);
+	bf_sortbuf_destroy(b);
+	bf_engine_close(e);
+	first_run(edir, run, sizeof(run));
+
+	int fd = open(run, O_RDWR);
+	uint8_t byte;
+	cr_assert_eq(pread(fd, &byte, 1, 40000), 1);
+	byte ^= 0x10;
+	cr_assert_eq(pwrite(fd, &byte, 1, 40000), 1);
+	cr_assert_eq(bf_engine_open(edir, NULL, &e, NULL), 0, "the trailer is intact");
+	bf_merge *m;
+	int rc = bf_merge_open(&e, 1, NULL, 0, NULL, 0, NULL, 0, &m, &err);
+	while (rc == 0 && bf_merge_valid(m))
+		rc = bf_merge_next(m, &err);
+	cr_assert_eq(rc, BF_ECORRUPT, "the damaged block is found");
+	cr_assert(strstr(err.msg, run) && strstr(err.msg, "checksum"), "%s", err.msg);
+	bf_merge_close(m);
+	bf_engine_close(e);
+
+	cr_assert_eq(ftruncate(fd, 50000), 0);
+	close(fd);
+	memset(&err, 0, sizeof(err));
+	cr_assert_eq(bf_engine_open(edir, NULL, &e, &err), BF_ECORRUPT);
+	cr_assert(strstr(err.msg, run) && strstr(err.msg, "damaged"), "%s", err.msg);
+	cr_assert_eq(unlink(run), 0);
+
+	snprintf(tmp, sizeof(tmp), "%s/run-1-1.tmp", edir);
+	fd = open(tmp, O_CREAT | O_WRONLY, 0644);
+	cr_assert_eq(write(fd, "half", 4), 4);
+	close(fd);
+	cr_assert_eq(bf_engine_open(edir, NULL, &e, NULL), 0);
+	cr_assert_eq(bf_engine_runs(e), 0);
+	cr_assert_eq(access(tmp, F_OK), -1, "the half-written run is gone");
+	bf_engine_close(e);
+
+	snprintf(tmp, sizeof(tmp), "%s/CURRENT", edir);
+	fd = open(tmp, O_CREAT | O_WRONLY, 0644);
+	close(fd);
+	memset(&err, 0, sizeof(err));
+	cr_assert_eq(bf_engine_open(edir, NULL, &e, &err), BF_ECORRUPT);
+	cr_assert(strstr(err.msg, "older bfill"), "%s", err.msg);
+	t_rmdir(dir);
+}
+
+/* Many small runs (a small budget) merged down to a few: the same keys,
+ * once each, and the sort dir holds only the merged runs. */
+Test(engine, reduce_merges_runs_down)
+{
+	char *dir = t_tmpdir("reduce");
+	char edir[512], got[64][16];
+	bf_engine *e;
+	bf_sortbuf *b;
+	bf_err err = { 0 };
+
+	snprintf(edir, sizeof(edir), "%s/e", dir);
+	cr_assert_eq(bf_engine_open(edir, NULL, &e, NULL), 0);
+	cr_assert_eq(bf_sortbuf_create(1 << 20, &b, NULL), 0);
+	for (int r = 0; r < 9; r++) {
+		for (int i = 0; i < 5; i++) {
+			char k[16];
+			snprintf(k, sizeof(k), "k%02d", (i * 9 + r * 4) % 40); /* overlaps between runs */
+			cr_assert(bf_sortbuf_add(b, k, strlen(k), "v", 1));
+		}
+		cr_assert_eq(bf_engine_write_run(e, b, &err), 0, "%s", err.msg);
+	}
+	char before[64][16];
+	int n = collect(e, before, 64);
+	cr_assert_eq(bf_engine_reduce(e, 3, NULL, &err), 0, "%s", err.msg);
+	cr_assert_leq(bf_engine_runs(e), 3);
+	cr_assert_eq(collect(e, got, 64), n, "the same keys after the merge");
+	for (int i = 0; i < n; i++)
+		cr_assert_str_eq(got[i], before[i]);
+	bf_engine_close(e);
+	cr_assert_eq(bf_engine_open(edir, NULL, &e, NULL), 0);
+	cr_assert_leq(bf_engine_runs(e), 3, "the merged runs are gone from the dir");
+	cr_assert_eq(collect(e, got, 64), n);
+	bf_sortbuf_destroy(b);
+	cr_assert_eq(bf_engine_remove(e, edir, NULL), 0);
 	t_rmdir(dir);
 }

@@ -1,0 +1,722 @@
+/*
+ * Run files (engine/run.h). A run is written once, front to back, from a
+ * sorted buffer and read back in order by the import's merge, so the
+ * format is the plainest that can be checked: blocks of about BLOCK_TARGET
+ * bytes of entries with a CRC-32C each (entries are used in place, never
+ * copied out), optionally LZ4 or zstd compressed per block.
+ * Depends on util (crc32c), liblz4 and libzstd.
+ */
+#include "engine/run.h"
+#include "util/crc32c.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <lz4.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#define BLOCK_TARGET (16u << 10)
+#define BLOCK_HEADER 16        /* u32 stored len, u32 raw len, u32 entries, u32 crc */
+#define ENTRY_HEADER 4         /* u16 key len, u16 value len */
+#define MAX_ENTRY (ENTRY_HEADER + 2 * 65535u)
+#define WRITE_CHUNK (1u << 20) /* bytes handed to write() at once */
+#define TRAILER 64
+#define RUN_MAGIC 0x3130304e55524642ull /* "BFRUN001" */
+#define ZSTD_LEVEL 1
+
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static size_t get16(const uint8_t *p) { return (size_t)p[0] | ((size_t)p[1] << 8); }
+
+static int cmp_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+	int c = memcmp(a, b, an < bn ? an : bn);
+	return c ? c : (an > bn) - (an < bn);
+}
+
+static int io_err(bf_err *err, int e, const char *what, const char *path)
+{
+	char dir[PATH_MAX], avail_s[32];
+	uint64_t avail = 0;
+
+	if (e != ENOSPC && e != EDQUOT)
+		return bf_errf(err, BF_EIO, "sort engine: %s %s: %s", what, path, strerror(e));
+	bf_dirname(path, dir, sizeof(dir));
+	if (bf_fs_avail(dir, &avail, NULL))
+		avail = 0;
+	return bf_errf(err, BF_ENOSPC, "sort dir %s: no room on its file system for a run (%s free); "
+		       "free some space or give --sort-dir on a larger one", dir,
+		       bf_fmt_bytes(avail, avail_s, sizeof(avail_s)));
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n, const char *path, bf_err *err)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return io_err(err, errno, "cannot write", path);
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* ---- writer ---- */
+
+typedef struct writer {
+	const char *path;
+	int fd;
+	bf_compression codec;
+	uint8_t *out;            /* bytes waiting for write(); blocks are built in place */
+	size_t out_len, out_cap;
+	uint8_t *blk;            /* a compressed run's block before compression */
+	size_t blk_len, blk_cap;
+	size_t blk_at;           /* uncompressed: the block's header offset in out */
+	uint32_t blk_entries;
+	uint64_t file_off;       /* file offset of out[0] */
+	uint8_t *index;
+	size_t index_len, index_cap;
+	uint64_t nblocks;
+	uint32_t max_block;
+} writer;
+
+static int reserve(uint8_t **p, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return 0;
+	size_t c = *cap ? *cap : 4096;
+	while (c < need)
+		c *= 2;
+	uint8_t *n = realloc(*p, c);
+	if (!n)
+		return BF_ENOMEM;
+	*p = n;
+	*cap = c;
+	return 0;
+}
+
+static int flush_out(writer *w, bf_err *err)
+{
+	int rc = write_all(w->fd, w->out, w->out_len, w->path, err);
+	w->file_off += w->out_len;
+	w->out_len = 0;
+	return rc;
+}
+
+static size_t block_raw_len(const writer *w)
+{
+	return w->codec == BF_COMPRESS_NONE ? w->out_len - w->blk_at - BLOCK_HEADER : w->blk_len;
+}
+
+static int begin_block(writer *w, const uint8_t *first, size_t fl, bf_err *err)
+{
+	if (w->out_len >= WRITE_CHUNK) {
+		int rc = flush_out(w, err);
+		if (rc)
+			return rc;
+	}
+	if (reserve(&w->index, &w->index_cap, w->index_len + 10 + fl))
+		return bf_errf(err, BF_ENOMEM, "sort engine: out of memory for a run index");
+	put64(w->index + w->index_len, w->file_off + w->out_len);
+	w->index[w->index_len + 8] = (uint8_t)fl;
+	w->index[w->index_len + 9] = (uint8_t)(fl >> 8);
+	memcpy(w->index + w->index_len + 10, first, fl);
+	w->index_len += 10 + fl;
+	w->blk_at = w->out_len;
+	w->blk_len = 0;
+	w->blk_entries = 0;
+	if (w->codec == BF_COMPRESS_NONE)
+		w->out_len += BLOCK_HEADER;
+	return 0;
+}
+
+static int end_block(writer *w, bf_err *err)
+{
+	size_t raw = block_raw_len(w), stored = raw;
+	uint8_t *hdr = w->out + w->blk_at;
+
+	if (w->codec != BF_COMPRESS_NONE) {
+		size_t bound = w->codec == BF_COMPRESS_LZ4 ? (size_t)LZ4_compressBound((int)raw)
+							   : ZSTD_compressBound(raw);
+		if (reserve(&w->out, &w->out_cap, w->out_len + BLOCK_HEADER + bound))
+			return bf_errf(err, BF_ENOMEM, "sort engine: out of memory for a run block");
+		hdr = w->out + w->blk_at;
+		uint8_t *dst = hdr + BLOCK_HEADER;
+		if (w->codec == BF_COMPRESS_LZ4) {
+			int n = LZ4_compress_default((const char *)w->blk, (char *)dst, (int)raw, (int)bound);
+			if (n <= 0)
+				return bf_errf(err, BF_EIO, "sort engine: lz4 cannot compress a block");
+			stored = (size_t)n;
+		} else {
+			size_t n = ZSTD_compress(dst, bound, w->blk, raw, ZSTD_LEVEL);
+			if (ZSTD_isError(n))
+				return bf_errf(err, BF_EIO, "sort engine: zstd: %s", ZSTD_getErrorName(n));
+			stored = n;
+		}
+		w->out_len = w->blk_at + BLOCK_HEADER + stored;
+	}
+	put32(hdr, (uint32_t)stored);
+	put32(hdr + 4, (uint32_t)raw);
+	put32(hdr + 8, w->blk_entries);
+	put32(hdr + 12, bf_crc32c(0, hdr + BLOCK_HEADER, stored));
+	if (BLOCK_HEADER + stored > w->max_block)
+		w->max_block = (uint32_t)(BLOCK_HEADER + stored);
+	w->nblocks++;
+	w->blk_entries = 0;
+	return 0;
+}
+
+static int add_entry(writer *w, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl,
+		     bf_err *err)
+{
+	size_t need = ENTRY_HEADER + kl + vl;
+	int rc;
+
+	if (w->blk_entries && block_raw_len(w) + need > BLOCK_TARGET) {
+		rc = end_block(w, err);
+		if (rc)
+			return rc;
+	}
+	if (w->blk_entries == 0) {
+		rc = begin_block(w, k, kl, err);
+		if (rc)
+			return rc;
+	}
+	uint8_t *p;
+	if (w->codec == BF_COMPRESS_NONE) {
+		if (reserve(&w->out, &w->out_cap, w->out_len + need))
+			return bf_errf(err, BF_ENOMEM, "sort engine: out of memory for a run block");
+		p = w->out + w->out_len;
+		w->out_len += need;
+	} else {
+		if (reserve(&w->blk, &w->blk_cap, w->blk_len + need))
+			return bf_errf(err, BF_ENOMEM, "sort engine: out of memory for a run block");
+		p = w->blk + w->blk_len;
+		w->blk_len += need;
+	}
+	p[0] = (uint8_t)kl;
+	p[1] = (uint8_t)(kl >> 8);
+	p[2] = (uint8_t)vl;
+	p[3] = (uint8_t)(vl >> 8);
+	memcpy(p + ENTRY_HEADER, k, kl);
+	memcpy(p + ENTRY_HEADER + kl, v, vl);
+	w->blk_entries++;
+	return 0;
+}
+
+static int sync_dir(const char *path, bf_err *err)
+{
+	char dir[PATH_MAX];
+	bf_dirname(path, dir, sizeof(dir));
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return io_err(err, errno, "cannot open directory", dir);
+	int rc = fsync(fd) ? io_err(err, errno, "cannot sync directory", dir) : 0;
+	close(fd);
+	return rc;
+}
+
+/* The index, the last key and the trailer, after the last block. */
+static int write_tail(writer *w, const uint8_t *last, size_t ll, uint64_t keys, uint64_t raw_bytes,
+		      bf_err *err)
+{
+	uint64_t index_off = w->file_off + w->out_len;
+	uint8_t t[TRAILER] = { 0 };
+
+	if (reserve(&w->index, &w->index_cap, w->index_len + 2 + ll))
+		return bf_errf(err, BF_ENOMEM, "sort engine: out of memory for a run index");
+	w->index[w->index_len] = (uint8_t)ll;
+	w->index[w->index_len + 1] = (uint8_t)(ll >> 8);
+	if (ll)
+		memcpy(w->index + w->index_len + 2, last, ll);
+	w->index_len += 2 + ll;
+	put64(t, RUN_MAGIC);
+	put64(t + 8, index_off);
+	put64(t + 16, w->index_len);
+	put64(t + 24, w->nblocks);
+	put64(t + 32, keys);
+	put64(t + 40, raw_bytes);
+	put32(t + 48, (uint32_t)w->codec);
+	put32(t + 52, w->max_block);
+	put32(t + 56, bf_crc32c(0, w->index, w->index_len));
+	put32(t + 60, bf_crc32c(0, t, 60));
+	int rc = flush_out(w, err);
+	if (rc == 0)
+		rc = write_all(w->fd, w->index, w->index_len, w->path, err);
+	if (rc == 0)
+		rc = write_all(w->fd, t, TRAILER, w->path, err);
+	return rc;
+}
+
+struct run_writer {
+	writer w;
+	char *tmp;
+	size_t every, n;
+	run_sample_fn sample;
+	void *arg;
+	const uint8_t *prev;      /* the last key written, for repeats: the */
+	size_t prevlen;           /* caller's while its keys stay put, else */
+	uint8_t *copy;            /* a copy */
+	size_t copy_cap;
+	bool stable;
+	uint64_t keys, raw_bytes;
+};
+
+int run_writer_open(const char *tmp, bf_compression codec, size_t every, run_sample_fn sample,
+		    void *arg, run_writer **out, bf_err *err)
+{
+	run_writer *rw = calloc(1, sizeof(*rw));
+	int rc = 0;
+
+	*out = NULL;
+	if (!rw || !(rw->tmp = strdup(tmp))) {
+		free(rw);
+		return bf_errf(err, BF_ENOMEM, "sort engine: out of memory for a run");
+	}
+	rw->w.path = rw->tmp;
+	rw->w.codec = codec;
+	rw->every = every;
+	rw->sample = sample;
+	rw->arg = arg;
+	rw->w.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (rw->w.fd < 0)
+		rc = io_err(err, errno, "cannot create", tmp);
+	else if (reserve(&rw->w.out, &rw->w.out_cap, WRITE_CHUNK + BLOCK_HEADER + MAX_ENTRY))
+		rc = bf_errf(err, BF_ENOMEM, "sort engine: out of memory for a run");
+	if (rc) {
+		run_writer_abort(rw);
+		return rc;
+	}
+	*out = rw;
+	return 0;
+}
+
+int run_writer_add(run_writer *rw, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl,
+		   bf_err *err)
+{
+	/* A re-scanned row yields the very same key; keep one. */
+	if (rw->keys && kl == rw->prevlen && memcmp(k, rw->prev, kl) == 0)
+		return 0;
+	int rc = add_entry(&rw->w, k, kl, v, vl, err);
+	if (rc == 0 && rw->sample && rw->n++ % rw->every == 0 && rw->sample(rw->arg, k, kl))
+		rc = bf_errf(err, BF_ENOMEM, "sort engine: out of memory for samples");
+	if (rc == 0 && !rw->stable && reserve(&rw->copy, &rw->copy_cap, kl ? kl : 1))
+		rc = bf_errf(err, BF_ENOMEM, "sort engine: out of memory for a run");
+	if (rc)
+		return rc;
+	if (rw->stable) {
+		rw->prev = k;
+	} else {
+		memcpy(rw->copy, k, kl);
+		rw->prev = rw->copy;
+	}
+	rw->prevlen = kl;
+	rw->keys++;
+	rw->raw_bytes += kl + vl;
+	return 0;
+}
+
+int run_writer_finish(run_writer *rw, const char *final, run_info *out, bf_err *err)
+{
+	writer *w = &rw->w;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (w->blk_entries)
+		rc = end_block(w, err);
+	if (rc == 0)
+		rc = write_tail(w, rw->prev, rw->prevlen, rw->keys, rw->raw_bytes, err);
+	if (rc == 0 && fsync(w->fd))
+		rc = io_err(err, errno, "cannot sync", rw->tmp);
+	if (rc == 0 && close(w->fd))
+		rc = io_err(err, errno, "cannot close", rw->tmp);
+	w->fd = -1;
+	if (rc == 0 && rename(rw->tmp, final))
+		rc = io_err(err, errno, "cannot rename", rw->tmp);
+	if (rc == 0)
+		rc = sync_dir(final, err);
+	if (rc == 0)
+		rc = run_info_load(final, out, err);
+	run_writer_abort(rw);
+	return rc;
+}
+
+void run_writer_abort(run_writer *rw)
+{
+	if (!rw)
+		return;
+	if (rw->w.fd >= 0) {
+		close(rw->w.fd);
+		unlink(rw->tmp);
+	}
+	free(rw->w.out);
+	free(rw->w.blk);
+	free(rw->w.index);
+	free(rw->copy);
+	free(rw->tmp);
+	free(rw);
+}
+
+int run_write(const char *tmp, const char *final, const bf_sortbuf *b, bf_compression codec,
+	      size_t every, run_sample_fn sample, void *arg, run_info *out, bf_err *err)
+{
+	size_t n = bf_sortbuf_count(b);
+	run_writer *rw;
+	int rc = run_writer_open(tmp, codec, every, sample, arg, &rw, err);
+
+	if (rc)
+		return rc;
+	rw->stable = true; /* the buffer's entries stay put */
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const uint8_t *k, *v;
+		size_t kl, vl;
+		/* Entries are scattered over the buffer in sorted order. */
+		bf_sortbuf_prefetch(b, i + 8);
+		bf_sortbuf_get(b, i, &k, &kl, &v, &vl);
+		rc = run_writer_add(rw, k, kl, v, vl, err);
+	}
+	if (rc) {
+		run_writer_abort(rw);
+		return rc;
+	}
+	return run_writer_finish(rw, final, out, err);
+}
+
+/* ---- trailer ---- */
+
+static int pread_all(int fd, void *buf, size_t n, uint64_t off, size_t *got)
+{
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = pread(fd, (uint8_t *)buf + done, n - done, (off_t)(off + done));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		done += (size_t)r;
+	}
+	*got = done;
+	return 0;
+}
+
+static int damaged(bf_err *err, const char *path, const char *what)
+{
+	return bf_errf(err, BF_ECORRUPT, "sort engine: run %s is damaged (%s); remove the sort dir and "
+		       "run the job again", path, what);
+}
+
+/* Reads the index region (block offsets and first keys, then the last key)
+ * into a malloc'd buffer, checked against its CRC. */
+static int load_index(int fd, const run_info *ri, uint32_t crc, uint8_t **out, bf_err *err)
+{
+	uint8_t *idx = malloc(ri->index_len ? ri->index_len : 1);
+	size_t got;
+	int rc;
+
+	*out = NULL;
+	if (!idx)
+		return bf_errf(err, BF_ENOMEM, "sort engine: out of memory for a run index");
+	rc = pread_all(fd, idx, ri->index_len, ri->index_off, &got);
+	if (rc) {
+		free(idx);
+		return io_err(err, -rc, "cannot read", ri->path);
+	}
+	if (got != ri->index_len || bf_crc32c(0, idx, got) != crc) {
+		free(idx);
+		return damaged(err, ri->path, "its block index fails its checksum");
+	}
+	*out = idx;
+	return 0;
+}
+
+static int open_run(const run_info *ri, int *fd, bf_err *err)
+{
+	*fd = open(ri->path, O_RDONLY | O_CLOEXEC);
+	return *fd < 0 ? io_err(err, errno, "cannot open", ri->path) : 0;
+}
+
+int run_info_load(const char *path, run_info *ri, bf_err *err)
+{
+	uint8_t t[TRAILER], *idx = NULL;
+	size_t got;
+	int fd = -1, rc;
+
+	memset(ri, 0, sizeof(*ri));
+	ri->path = strdup(path);
+	if (!ri->path)
+		return bf_errf(err, BF_ENOMEM, "sort engine: out of memory");
+	rc = open_run(ri, &fd, err);
+	if (rc)
+		goto out;
+	off_t size = lseek(fd, 0, SEEK_END);
+	if (size < TRAILER) {
+		rc = damaged(err, path, "too short");
+		goto out;
+	}
+	ri->size = (uint64_t)size;
+	rc = pread_all(fd, t, TRAILER, ri->size - TRAILER, &got);
+	if (rc) {
+		rc = io_err(err, -rc, "cannot read", path);
+		goto out;
+	}
+	if (got != TRAILER || get64(t) != RUN_MAGIC || get32(t + 60) != bf_crc32c(0, t, 60)) {
+		rc = damaged(err, path, "no valid trailer");
+		goto out;
+	}
+	ri->index_off = get64(t + 8);
+	ri->index_len = get64(t + 16);
+	ri->nblocks = get64(t + 24);
+	ri->keys = get64(t + 32);
+	ri->raw_bytes = get64(t + 40);
+	ri->codec = get32(t + 48);
+	ri->max_block = get32(t + 52);
+	if (ri->index_off + ri->index_len + TRAILER != ri->size || ri->index_len < 2 ||
+	    ri->codec > BF_COMPRESS_ZSTD || ri->max_block > BLOCK_HEADER + 2 * MAX_ENTRY + BLOCK_TARGET) {
+		rc = damaged(err, path, "its trailer is inconsistent");
+		goto out;
+	}
+	rc = load_index(fd, ri, get32(t + 56), &idx, err);
+	if (rc)
+		goto out;
+	/* The last key closes the index region. */
+	size_t at = 0;
+	for (uint64_t b = 0; b < ri->nblocks && at + 10 <= ri->index_len; b++)
+		at += 10 + get16(idx + at + 8);
+	if (at + 2 > ri->index_len || at + 2 + get16(idx + at) != ri->index_len) {
+		rc = damaged(err, path, "its block index is inconsistent");
+		goto out;
+	}
+	ri->last_len = get16(idx + at);
+	ri->last_key = malloc(ri->last_len ? ri->last_len : 1);
+	if (!ri->last_key) {
+		rc = bf_errf(err, BF_ENOMEM, "sort engine: out of memory");
+		goto out;
+	}
+	memcpy(ri->last_key, idx + at + 2, ri->last_len);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(idx);
+	if (rc)
+		run_info_free(ri);
+	return rc;
+}
+
+void run_info_free(run_info *ri)
+{
+	free(ri->path);
+	free(ri->last_key);
+	memset(ri, 0, sizeof(*ri));
+}
+
+/* ---- cursor ---- */
+
+/* Block numbers to read for [lo, hi): from the last block starting at or
+ * before lo, up to the first block starting at or after hi. */
+static int plan_blocks(run_cursor *c, int fd, const uint8_t *lo, size_t lolen, uint64_t *first,
+		       uint64_t *first_off, bf_err *err)
+{
+	const run_info *ri = c->ri;
+	uint8_t t[TRAILER], *idx = NULL;
+	size_t got, at = 0;
+	int rc;
+
+	*first = 0;
+	*first_off = 0;
+	c->block_end = ri->nblocks;
+	if (!lo && !c->hi)
+		return 0;
+	rc = pread_all(fd, t, TRAILER, ri->size - TRAILER, &got);
+	if (rc)
+		return io_err(err, -rc, "cannot read", ri->path);
+	rc = load_index(fd, ri, get32(t + 56), &idx, err);
+	if (rc)
+		return rc;
+	for (uint64_t b = 0; b < ri->nblocks; b++) {
+		uint64_t off = get64(idx + at);
+		size_t fl = get16(idx + at + 8);
+		const uint8_t *fk = idx + at + 10;
+		if (lo && cmp_bytes(fk, fl, lo, lolen) <= 0) {
+			*first = b;
+			*first_off = off;
+		}
+		if (c->hi && cmp_bytes(fk, fl, c->hi, c->hilen) >= 0) {
+			c->block_end = b;
+			break;
+		}
+		at += 10 + fl;
+	}
+	free(idx);
+	return 0;
+}
+
+/* Makes n bytes from buf[pos] available, reading on. Only called between
+ * blocks: moving the buffer invalidates the current block's entries. */
+static int fill(run_cursor *c, size_t n, bf_err *err)
+{
+	if (c->len - c->pos >= n)
+		return 0;
+	memmove(c->buf, c->buf + c->pos, c->len - c->pos);
+	c->len -= c->pos;
+	c->pos = 0;
+	while (c->len < n) {
+		uint64_t left = c->ri->index_off - c->file_off;
+		size_t want = c->cap - c->len;
+		if (want > left)
+			want = (size_t)left;
+		if (want == 0)
+			return damaged(err, c->ri->path, "a block runs past the end of the blocks");
+		ssize_t r = pread(c->fd, c->buf + c->len, want, (off_t)c->file_off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return io_err(err, errno, "cannot read", c->ri->path);
+		if (r == 0)
+			return damaged(err, c->ri->path, "it is shorter than its trailer says");
+		c->len += (size_t)r;
+		c->file_off += (uint64_t)r;
+	}
+	return 0;
+}
+
+static int load_block(run_cursor *c, bf_err *err)
+{
+	int rc = fill(c, BLOCK_HEADER, err);
+	if (rc)
+		return rc;
+	const uint8_t *h = c->buf + c->pos;
+	size_t stored = get32(h), raw = get32(h + 4);
+	if (BLOCK_HEADER + stored > c->ri->max_block || raw > MAX_ENTRY + BLOCK_TARGET)
+		return damaged(err, c->ri->path, "a block header is out of range");
+	rc = fill(c, BLOCK_HEADER + stored, err);
+	if (rc)
+		return rc;
+	h = c->buf + c->pos;
+	const uint8_t *payload = h + BLOCK_HEADER;
+	if (bf_crc32c(0, payload, stored) != get32(h + 12))
+		return damaged(err, c->ri->path, "a block fails its checksum");
+	if (c->ri->codec == BF_COMPRESS_NONE) {
+		if (raw != stored)
+			return damaged(err, c->ri->path, "a block's lengths disagree");
+		c->p = payload;
+	} else {
+		if (raw > c->raw_cap) {
+			uint8_t *r = realloc(c->raw, raw);
+			if (!r)
+				return bf_errf(err, BF_ENOMEM, "sort engine: out of memory for a run block");
+			c->raw = r;
+			c->raw_cap = raw;
+		}
+		size_t got;
+		if (c->ri->codec == BF_COMPRESS_LZ4) {
+			int n = LZ4_decompress_safe((const char *)payload, (char *)c->raw, (int)stored, (int)raw);
+			got = n < 0 ? SIZE_MAX : (size_t)n;
+		} else {
+			got = ZSTD_decompress(c->raw, raw, payload, stored);
+			if (ZSTD_isError(got))
+				got = SIZE_MAX;
+		}
+		if (got != raw)
+			return damaged(err, c->ri->path, "a block does not decompress");
+		c->p = c->raw;
+	}
+	c->pend = c->p + raw;
+	c->pos += BLOCK_HEADER + stored;
+	c->block++;
+	c->check_hi = c->hi && c->block == c->block_end;
+	return 0;
+}
+
+/* Parses the entry at c->p, loading the next block when this one is done. */
+static int step(run_cursor *c, bf_err *err)
+{
+	while (c->p >= c->pend) {
+		if (c->block >= c->block_end) {
+			c->valid = false;
+			return 0;
+		}
+		int rc = load_block(c, err);
+		if (rc)
+			return rc;
+	}
+	if (c->pend - c->p < ENTRY_HEADER)
+		return damaged(err, c->ri->path, "an entry runs past its block");
+	size_t kl = get16(c->p), vl = get16(c->p + 2);
+	if ((size_t)(c->pend - c->p) < ENTRY_HEADER + kl + vl)
+		return damaged(err, c->ri->path, "an entry runs past its block");
+	c->k = c->p + ENTRY_HEADER;
+	c->kl = kl;
+	c->v = c->k + kl;
+	c->vl = vl;
+	c->p = c->v + vl;
+	c->valid = !c->check_hi || cmp_bytes(c->k, kl, c->hi, c->hilen) < 0;
+	if (!c->valid)
+		c->block_end = c->block; /* nothing after this is in range */
+	return 0;
+}
+
+int run_cursor_open(run_cursor *c, const run_info *ri, const void *lo, size_t lolen,
+		    const void *hi, size_t hilen, size_t readahead, bf_err *err)
+{
+	uint64_t first = 0, first_off = 0;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->ri = ri;
+	c->hi = hi;
+	c->hilen = hilen;
+	c->cap = readahead > 2 * (size_t)ri->max_block ? readahead : 2 * (size_t)ri->max_block;
+	c->buf = malloc(c->cap ? c->cap : 1);
+	if (!c->buf) {
+		rc = bf_errf(err, BF_ENOMEM, "sort engine: out of memory for a run reader");
+		goto out;
+	}
+	rc = open_run(ri, &c->fd, err);
+	if (rc)
+		goto out;
+	rc = plan_blocks(c, c->fd, lo, lolen, &first, &first_off, err);
+	if (rc)
+		goto out;
+	c->block = first;
+	c->file_off = first_off;
+	c->valid = true;
+	do
+		rc = step(c, err);
+	while (rc == 0 && c->valid && lo && cmp_bytes(c->k, c->kl, lo, lolen) < 0);
+out:
+	if (rc) {
+		c->valid = false;
+		run_cursor_close(c);
+	}
+	return rc;
+}
+
+int run_cursor_next(run_cursor *c, bf_err *err)
+{
+	int rc = step(c, err);
+	if (rc)
+		c->valid = false;
+	return rc;
+}
+
+void run_cursor_close(run_cursor *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	free(c->buf);
+	free(c->raw);
+	c->buf = c->raw = NULL;
+}
