@@ -1,32 +1,106 @@
 #!/usr/bin/env bash
-# Benchmark: bfill add-index against PostgreSQL 15's CREATE INDEX on the same
-# rows, side by side in one run (timings here vary 10-30% run to run, so
-# only figures taken together are compared).
+# Benchmark: bfill add-index against SQLite's and PostgreSQL 15's CREATE
+# INDEX on the same rows, and against bfill-refbuild (bench/ref_build.c), the
+# in-memory limit of the same build, side by side in one run (timings here
+# vary 10-30% run to run, so only figures taken together are compared).
 #
-#   bench/add_index.sh [ROWS...]          default: 1000000 10000000
+#   bench/add_index.sh [ROWS...]            default: 1000000 10000000
+#   bench/add_index.sh --mem-sweep ROWS
+#   bench/add_index.sh --scaling SIZES...
 #
-# For each table size: generate sbtest1 with bfill, copy the same rows into a
-# throwaway PostgreSQL cluster (unix socket only, removed at the end), then
-# RUNS times, alternating: bfill add-index on c and on k (each under
+# The comparison (the first form): for each table size, generate sbtest1 with
+# bfill, dump it once and load the same rows into a throwaway PostgreSQL
+# cluster (unix socket only) and a SQLite database (.mode tabs + .import),
+# then RUNS times, alternating, on c and then on k: bfill add-index (under
 # /usr/bin/time -v for peak RSS; the index is dropped after each run),
-# PostgreSQL CREATE INDEX on c and on k. Prints one line per run and the
-# medians. Settings (env): RUNS (3), MEM (512M, bfill --mem and PostgreSQL
-# maintenance_work_mem), WORKERS (cores), BENCH_DIR (a temp dir), BFILL,
-# EXTRA (more add-index flags).
+# bfill-refbuild (c only; its time is its JSON seconds, from the store's
+# opening to the last file, and the whole process's wall time is shown
+# too), SQLite CREATE INDEX (PRAGMA threads=WORKERS in the same sqlite3
+# invocation, timed by .timer) and PostgreSQL CREATE INDEX (each index
+# dropped after its run). Prints one line per run and, per size, the
+# medians: sqlite/bfill and postgres/bfill (how many times faster bfill is)
+# and bfill/reference (how far bfill is from the in-memory limit).
+#
+# --mem-sweep ROWS: one table of ROWS rows; bfill's c index at each --mem of
+# MEM_SWEEP, RUNS runs each, the settings alternating; per setting the
+# median time, rows/s, the highest peak RSS and whether it stayed within
+# --mem + 64 MiB. A --mem that add-index refuses (bad usage: exit 2) is
+# reported with add-index's own line and skipped.
+#
+# --scaling SIZES...: bfill's c index at --mem MEM on a table of each size,
+# smallest first; per size the median time, rows/s, µs per row, the cost
+# per row against the smallest size's, and peak RSS against MEM + 64 MiB.
+#
+# Neither of the last two needs PostgreSQL or SQLite. Settings (env): RUNS
+# (3), MEM (512M: bfill --mem and PostgreSQL's maintenance_work_mem),
+# MEM_SWEEP ("32M 128M 512M 2G"), WORKERS (cores: bfill --workers,
+# bfill-refbuild --threads, SQLite's threads, PostgreSQL's parallel
+# maintenance workers + 1), BENCH_DIR (a temp dir, removed at the end),
+# BFILL, REFBUILD (bin/bfill-refbuild: make bin/bfill-refbuild), SQLITE
+# (sqlite3), PGBIN, EXTRA (more add-index flags).
 set -euo pipefail
+# A failure inside $(...) (a CREATE INDEX, say) ends the script too.
+shopt -s inherit_errexit
+
+usage() {
+	echo "usage: bench/add_index.sh [ROWS...] | --mem-sweep ROWS | --scaling SIZES..." >&2
+	exit 2
+}
+
+MODE=compare
+case "${1:-}" in
+--mem-sweep) MODE='mem-sweep'; shift; [ $# -eq 1 ] || usage ;;
+--scaling) MODE=scaling; shift; [ $# -ge 1 ] || usage ;;
+-*) usage ;;
+esac
+for n in "$@"; do
+	[[ $n =~ ^[1-9][0-9]*$ ]] || usage
+done
 
 RUNS=${RUNS:-3}
 MEM=${MEM:-512M}
+MEM_SWEEP=${MEM_SWEEP:-32M 128M 512M 2G}
 WORKERS=${WORKERS:-$(nproc)}
-BFILL=${BFILL:-$(cd "$(dirname "$0")/.." && pwd)/bin/bfill}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BFILL=${BFILL:-$ROOT/bin/bfill}
+REFBUILD=${REFBUILD:-$ROOT/bin/bfill-refbuild}
+SQLITE=${SQLITE:-sqlite3}
 EXTRA=${EXTRA:-}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-[ $# -gt 0 ] && SIZES=("$@") || SIZES=(1000000 10000000)
+case $MODE in
+compare) if [ $# -gt 0 ]; then SIZES=("$@"); else SIZES=(1000000 10000000); fi ;;
+mem-sweep) SIZES=("$1") ;;
+scaling) mapfile -t SIZES < <(printf '%s\n' "$@" | sort -n) ;;
+esac
+
+# "512M", "2G", "64K" or bytes -> KiB
+size_kib() {
+	local n=${1%[kKmMgGtT]}
+	[[ $n =~ ^[0-9]+$ ]] || { echo "bench/add_index.sh: not a size: '$1'" >&2; exit 2; }
+	case ${1:${#n}} in
+	'') echo $((n / 1024)) ;;
+	[kK]) echo "$n" ;;
+	[mM]) echo $((n * 1024)) ;;
+	[gG]) echo $((n * 1048576)) ;;
+	[tT]) echo $((n * 1073741824)) ;;
+	esac
+}
+size_kib "$MEM" >/dev/null
+for mem in $MEM_SWEEP; do size_kib "$mem" >/dev/null; done
+
+[ -x "$BFILL" ] || { echo "no bfill binary at $BFILL (make bin/bfill)" >&2; exit 1; }
+[ -x /usr/bin/time ] || { echo "GNU time is not installed (make bench-deps)" >&2; exit 1; }
+if [ "$MODE" = compare ]; then
+	[ -x "$REFBUILD" ] || { echo "no bfill-refbuild at $REFBUILD (make bin/bfill-refbuild)" >&2; exit 1; }
+	[ -x "$PGBIN/initdb" ] || { echo "PostgreSQL 15 is not installed (make bench-deps)" >&2; exit 1; }
+	command -v "$SQLITE" >/dev/null || { echo "sqlite3 is not installed (make bench-deps)" >&2; exit 1; }
+fi
+
 BENCH_DIR=${BENCH_DIR:-$(mktemp -d /tmp/bfill-bench-add-index.XXXXXX)}
 PGDATA=$BENCH_DIR/pg
 PGSOCK=$BENCH_DIR/sock
-
-pg_mem=$(echo "$MEM" | sed 's/[Mm]$/MB/; s/[Gg]$/GB/')
+SQLITE_DB=$BENCH_DIR/sqlite.db
+RESULTS=$BENCH_DIR/results
 
 cleanup() {
 	if [ -f "$PGDATA/postmaster.pid" ]; then
@@ -35,32 +109,169 @@ cleanup() {
 	rm -rf "$BENCH_DIR"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$BENCH_DIR"
 
-[ -x "$BFILL" ] || { echo "no bfill binary at $BFILL (make bin/bfill)" >&2; exit 1; }
-[ -x "$PGBIN/initdb" ] || { echo "PostgreSQL 15 is not installed (make bench-deps)" >&2; exit 1; }
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+maximum() { sort -g | tail -n 1; }
+# Column $2 of the result lines tagged $1, through median or maximum ($3).
+col_stat() { awk -v t="$1" -v f="$2" '$1 == t {print $f}' "$RESULTS" | "$3"; }
+calc() { echo "$1" | bc -l; }
+mib() { calc "$1 / 1024"; }
+# "ok" when a peak RSS (KiB) is within --mem $2 + 64 MiB.
+within() { [ "$1" -le $(($(size_kib "$2") + 65536)) ] && echo ok || echo OVER; }
 
 echo "== machine"
 echo "cpu:    $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') x $(nproc)"
 echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 echo "load:   $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
-echo "bfill:  --mem $MEM --workers $WORKERS $EXTRA; PostgreSQL: maintenance_work_mem=$pg_mem, max_parallel_maintenance_workers=$((WORKERS > 1 ? WORKERS - 1 : 0))"
+case $MODE in
+compare)
+	pg_mem=$(echo "$MEM" | sed 's/[Mm]$/MB/; s/[Gg]$/GB/')
+	pg_workers=$((WORKERS > 1 ? WORKERS - 1 : 0))
+	echo "bfill:  --mem $MEM --workers $WORKERS${EXTRA:+ $EXTRA}; reference: --threads $WORKERS;" \
+		"SQLite $("$SQLITE" --version | cut -d' ' -f1): threads=$WORKERS;" \
+		"PostgreSQL: maintenance_work_mem=$pg_mem, max_parallel_maintenance_workers=$pg_workers"
+	;;
+mem-sweep) echo "bfill:  --mem $MEM_SWEEP (each) --workers $WORKERS${EXTRA:+ $EXTRA}" ;;
+scaling) echo "bfill:  --mem $MEM --workers $WORKERS${EXTRA:+ $EXTRA}" ;;
+esac
+
+# Runs "$@" under /usr/bin/time -v: stdout to $BENCH_DIR/out.json, stderr to
+# $BENCH_DIR/err.txt, peak RSS (KiB) in RSS_KIB; returns the command's status.
+timed() {
+	local st=0
+	/usr/bin/time -v -o "$BENCH_DIR/time.txt" "$@" >"$BENCH_DIR/out.json" 2>"$BENCH_DIR/err.txt" || st=$?
+	RSS_KIB=$(awk -F': ' '/Maximum resident/ {print $2}' "$BENCH_DIR/time.txt")
+	return "$st"
+}
+
+# bfill add-index on column $2 of store $1 with --mem $3, then drop-index.
+# Sets B_SECS, B_MBS, B_SORT (peak sort-dir bytes) and B_RSS (KiB); when
+# add-index refuses its flags (exit 2, nothing done), B_REFUSAL holds its
+# message instead. Any other failure ends the script.
+bfill_index() {
+	local st=0
+	B_REFUSAL=
+	# shellcheck disable=SC2086 # EXTRA is a list of flags
+	timed "$BFILL" add-index --store "$1" --table sbtest1 --name "b_$2" --columns "$2" \
+		--mem "$3" --workers "$WORKERS" $EXTRA --json || st=$?
+	if [ "$st" -eq 2 ]; then
+		B_REFUSAL=$(head -n 1 "$BENCH_DIR/err.txt")
+		return 0
+	fi
+	if [ "$st" -ne 0 ]; then
+		echo "bfill add-index --columns $2 --mem $3 failed (exit $st): $(head -n 3 "$BENCH_DIR/err.txt")" >&2
+		exit 1
+	fi
+	"$BFILL" drop-index --store "$1" --table sbtest1 --name "b_$2"
+	B_SECS=$(jq -r .seconds "$BENCH_DIR/out.json")
+	B_MBS=$(jq -r .mb_per_s "$BENCH_DIR/out.json")
+	B_SORT=$(jq -r .peak_sort_dir_bytes "$BENCH_DIR/out.json")
+	B_RSS=$RSS_KIB
+}
+
+# bfill add-index that must not be refused: bfill_index, or the end.
+bfill_index_or_exit() {
+	bfill_index "$@"
+	[ -z "$B_REFUSAL" ] || { echo "bfill add-index refused --mem $3: $B_REFUSAL" >&2; exit 1; }
+}
+
+# bfill-refbuild on c of store $1, its files on the benchmark's file system.
+# Sets R_SECS (its own seconds), R_WALL (the process) and R_RSS (KiB).
+ref_index() {
+	local t0 t1
+	t0=$(date +%s.%N)
+	"$REFBUILD" --store "$1" --table sbtest1 --columns c --threads "$WORKERS" \
+		--out "$BENCH_DIR/ref-out" >"$BENCH_DIR/ref.json"
+	t1=$(date +%s.%N)
+	rm -rf "$BENCH_DIR/ref-out"
+	R_WALL=$(calc "$t1 - $t0")
+	R_SECS=$(jq -r .seconds "$BENCH_DIR/ref.json")
+	R_RSS=$(jq -r .peak_rss_kib "$BENCH_DIR/ref.json")
+}
+
+# Generates sbtest1 with $2 rows in store $1.
+gen_table() {
+	echo
+	echo "== $2 rows"
+	"$BFILL" gen --store "$1" --rows "$2" --seed 1 --quiet
+}
+
+# ---- --mem-sweep and --scaling: bfill alone ----
+
+if [ "$MODE" = mem-sweep ]; then
+	rows=${SIZES[0]}
+	store=$BENCH_DIR/store
+	declare -A refused=()
+	gen_table "$store" "$rows"
+	: >"$RESULTS"
+	for run in $(seq 1 "$RUNS"); do
+		for mem in $MEM_SWEEP; do
+			[ -z "${refused[$mem]:-}" ] || continue
+			bfill_index "$store" c "$mem"
+			if [ -n "$B_REFUSAL" ]; then
+				refused[$mem]=$B_REFUSAL
+				printf 'run %d  mem %-5s  refused: %s\n' "$run" "$mem" "$B_REFUSAL"
+				continue
+			fi
+			printf 'run %d  mem %-5s  bfill %.3f s  %9.0f rows/s  rss %5.0f MiB (%s)  sort-dir %6.0f MiB\n' \
+				"$run" "$mem" "$B_SECS" "$(calc "$rows / $B_SECS")" "$(mib "$B_RSS")" \
+				"$(within "$B_RSS" "$mem")" "$(calc "$B_SORT / 1048576")"
+			echo "$mem $B_SECS $B_RSS" >>"$RESULTS"
+		done
+	done
+	for mem in $MEM_SWEEP; do
+		if [ -n "${refused[$mem]:-}" ]; then
+			printf 'mem %-5s (%d rows): refused: %s\n' "$mem" "$rows" "${refused[$mem]}"
+			continue
+		fi
+		bs=$(col_stat "$mem" 2 median)
+		rss=$(col_stat "$mem" 3 maximum)
+		printf 'mem %-5s (%d rows): bfill %.3f s = %.0f rows/s  max peak RSS %.0f MiB, limit (mem + 64 MiB) %.0f MiB: %s\n' \
+			"$mem" "$rows" "$bs" "$(calc "$rows / $bs")" "$(mib "$rss")" \
+			"$(mib $(($(size_kib "$mem") + 65536)))" "$(within "$rss" "$mem")"
+	done
+	exit 0
+fi
+
+if [ "$MODE" = scaling ]; then
+	base_us=
+	for rows in "${SIZES[@]}"; do
+		store=$BENCH_DIR/store-$rows
+		gen_table "$store" "$rows"
+		: >"$RESULTS"
+		for run in $(seq 1 "$RUNS"); do
+			bfill_index_or_exit "$store" c "$MEM"
+			printf 'run %d  c  bfill %.3f s  %9.0f rows/s  %6.1f MB/s  rss %5.0f MiB  sort-dir %6.0f MiB\n' \
+				"$run" "$B_SECS" "$(calc "$rows / $B_SECS")" "$B_MBS" "$(mib "$B_RSS")" \
+				"$(calc "$B_SORT / 1048576")"
+			echo "c $B_SECS $B_RSS" >>"$RESULTS"
+		done
+		bs=$(col_stat c 2 median)
+		rss=$(col_stat c 3 maximum)
+		us=$(calc "$bs * 1000000 / $rows")
+		base_us=${base_us:-$us}
+		printf 'median c (%d rows): bfill %.3f s = %.0f rows/s = %.3f µs/row (%.2fx the cost per row at %d rows)  peak RSS %.0f MiB, limit (mem + 64 MiB) %.0f MiB: %s\n' \
+			"$rows" "$bs" "$(calc "$rows / $bs")" "$us" "$(calc "$us / $base_us")" "${SIZES[0]}" \
+			"$(mib "$rss")" "$(mib $(($(size_kib "$MEM") + 65536)))" "$(within "$rss" "$MEM")"
+		rm -rf "$store" "$store.sort"
+	done
+	exit 0
+fi
+
+# ---- the comparison: bfill, the reference, SQLite and PostgreSQL ----
 
 mkdir -p "$PGSOCK"
 chown postgres "$BENCH_DIR" "$PGSOCK"
 chmod 755 "$BENCH_DIR"
 runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -A trust -U postgres >/dev/null
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$BENCH_DIR/pg.log" -w \
-	-o "-k $PGSOCK -c listen_addresses='' -c maintenance_work_mem=$pg_mem -c max_parallel_maintenance_workers=$((WORKERS > 1 ? WORKERS - 1 : 0)) -c shared_buffers=512MB -c fsync=on" start >/dev/null
+	-o "-k $PGSOCK -c listen_addresses='' -c maintenance_work_mem=$pg_mem -c max_parallel_maintenance_workers=$pg_workers -c shared_buffers=512MB -c fsync=on" start >/dev/null
 psql() { runuser -u postgres -- "$PGBIN/psql" -h "$PGSOCK" -U postgres -X -q -v ON_ERROR_STOP=1 "$@"; }
+sqlite() { "$SQLITE" -bail "$SQLITE_DB" "$@"; }
 
-# Runs "$@" under /usr/bin/time -v; prints "<json line> <peak rss KiB>".
-timed_bfill() {
-	local tf=$BENCH_DIR/time.txt out
-	out=$(/usr/bin/time -v -o "$tf" "$@")
-	echo "$out $(awk -F': ' '/Maximum resident/ {print $2}' "$tf")"
-}
-
-pg_index() { # table column -> seconds
+pg_index() { # column -> seconds
 	local t0 t1
 	psql -c "DROP INDEX IF EXISTS bench_idx" >/dev/null 2>&1
 	psql -c "CHECKPOINT" >/dev/null
@@ -68,45 +279,76 @@ pg_index() { # table column -> seconds
 	psql -c "CREATE INDEX bench_idx ON sbtest1 ($1)"
 	t1=$(date +%s.%N)
 	psql -c "DROP INDEX bench_idx" >/dev/null
-	echo "$t1 - $t0" | bc -l
+	calc "$t1 - $t0"
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+# CREATE INDEX with the sort threads set in the same connection (the
+# pragma is per connection); .timer's real time of that one statement.
+sqlite_index() { # column -> seconds
+	local out
+	out=$(printf 'PRAGMA threads=%d;\n.timer on\nCREATE INDEX bench_idx ON sbtest1 (%s);\n' \
+		"$WORKERS" "$1" | sqlite)
+	sqlite "DROP INDEX bench_idx"
+	echo "$out" | awk '/^Run Time:/ {t = $4} END {print t}'
+}
+
+# Loads the same dump into PostgreSQL and SQLite.
+load_rows() { # store rows
+	local tsv=$BENCH_DIR/rows.tsv n
+	"$BFILL" dump --store "$1" --table sbtest1 | tail -n +2 >"$tsv"
+	psql -c "SET client_min_messages=warning; DROP TABLE IF EXISTS sbtest1; CREATE TABLE sbtest1 (id BIGINT PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL, pad CHAR(60) NOT NULL)"
+	psql -c "COPY sbtest1 FROM STDIN" <"$tsv"
+	psql -c "VACUUM ANALYZE sbtest1"
+	rm -f "$SQLITE_DB"
+	printf '%s\n' "CREATE TABLE sbtest1 (id INTEGER PRIMARY KEY, k INTEGER NOT NULL, c CHAR(120) NOT NULL, pad CHAR(60) NOT NULL);" \
+		'.mode tabs' ".import '$tsv' sbtest1" | sqlite
+	rm -f "$tsv"
+	n=$(sqlite "SELECT count(*) FROM sbtest1")
+	[ "$n" -eq "$2" ] || { echo "SQLite holds $n rows, not $2" >&2; exit 1; }
+}
 
 for rows in "${SIZES[@]}"; do
 	store=$BENCH_DIR/store-$rows
-	echo
-	echo "== $rows rows"
-	"$BFILL" gen --store "$store" --rows "$rows" --seed 1 --quiet
-	psql -c "SET client_min_messages=warning; DROP TABLE IF EXISTS sbtest1; CREATE TABLE sbtest1 (id BIGINT PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL, pad CHAR(60) NOT NULL)"
-	"$BFILL" dump --store "$store" --table sbtest1 | tail -n +2 | psql -c "COPY sbtest1 FROM STDIN"
-	psql -c "VACUUM ANALYZE sbtest1"
-	: >"$BENCH_DIR/results"
+	gen_table "$store" "$rows"
+	load_rows "$store" "$rows"
+	: >"$RESULTS"
 	for run in $(seq 1 "$RUNS"); do
 		for col in c k; do
-			line=$(timed_bfill "$BFILL" add-index --store "$store" --table sbtest1 --name "b_$col" \
-				--columns "$col" --mem "$MEM" --workers "$WORKERS" $EXTRA --json)
-			json=${line% *}
-			rss=${line##* }
-			"$BFILL" drop-index --store "$store" --table sbtest1 --name "b_$col"
-			secs=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')
-			mbs=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["mb_per_s"])')
-			sortb=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["peak_sort_dir_bytes"])')
-			pgs=$(pg_index "$col")
-			printf 'run %d  %s  bfill %.3f s  %9.0f rows/s  %6.1f MB/s  rss %5.0f MiB  sort-dir %6.0f MiB  |  postgres %.3f s  %9.0f rows/s  |  ratio %.2fx\n' \
-				"$run" "$col" "$secs" "$(echo "$rows / $secs" | bc -l)" "$mbs" "$(echo "$rss / 1024" | bc -l)" \
-				"$(echo "$sortb / 1048576" | bc -l)" "$pgs" "$(echo "$rows / $pgs" | bc -l)" "$(echo "$pgs / $secs" | bc -l)"
-			echo "$col $secs $pgs $rss $sortb" >>"$BENCH_DIR/results"
+			bfill_index_or_exit "$store" "$col" "$MEM"
+			R_SECS=- R_WALL=-
+			if [ "$col" = c ]; then
+				ref_index "$store"
+			fi
+			ss=$(sqlite_index "$col")
+			ps=$(pg_index "$col")
+			line=$(printf 'run %d  %s  bfill %.3f s  %9.0f rows/s  %6.1f MB/s  rss %5.0f MiB  sort-dir %6.0f MiB  |  sqlite %.3f s  %9.0f rows/s  |  postgres %.3f s  %9.0f rows/s' \
+				"$run" "$col" "$B_SECS" "$(calc "$rows / $B_SECS")" "$B_MBS" "$(mib "$B_RSS")" \
+				"$(calc "$B_SORT / 1048576")" "$ss" "$(calc "$rows / $ss")" "$ps" "$(calc "$rows / $ps")")
+			[ "$col" != c ] || line+=$(printf '  |  reference %.3f s (process %.3f s, rss %.0f MiB)' \
+				"$R_SECS" "$R_WALL" "$(mib "$R_RSS")")
+			line+=$(printf '  |  ratio sqlite/bfill %.2fx  postgres/bfill %.2fx' "$(calc "$ss / $B_SECS")" \
+				"$(calc "$ps / $B_SECS")")
+			[ "$col" != c ] || line+=$(printf '  bfill/reference %.2fx' "$(calc "$B_SECS / $R_SECS")")
+			echo "$line"
+			echo "$col $B_SECS $ps $B_RSS $B_SORT $ss $R_SECS $R_WALL" >>"$RESULTS"
 		done
 	done
 	for col in c k; do
-		bs=$(awk -v c="$col" '$1 == c {print $2}' "$BENCH_DIR/results" | median)
-		ps=$(awk -v c="$col" '$1 == c {print $3}' "$BENCH_DIR/results" | median)
-		rss=$(awk -v c="$col" '$1 == c {print $4}' "$BENCH_DIR/results" | sort -g | tail -1)
-		printf 'median %s (%d rows): bfill %.3f s = %.0f rows/s (peak RSS %.0f MiB)  postgres %.3f s = %.0f rows/s  ratio %.2fx\n' \
-			"$col" "$rows" "$bs" "$(echo "$rows / $bs" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$ps" \
-			"$(echo "$rows / $ps" | bc -l)" "$(echo "$ps / $bs" | bc -l)"
+		bs=$(col_stat "$col" 2 median)
+		ps=$(col_stat "$col" 3 median)
+		rss=$(col_stat "$col" 4 maximum)
+		ss=$(col_stat "$col" 6 median)
+		line=$(printf 'median %s (%d rows): bfill %.3f s = %.0f rows/s (peak RSS %.0f MiB)  sqlite %.3f s (%.2fx)  postgres %.3f s (%.2fx)' \
+			"$col" "$rows" "$bs" "$(calc "$rows / $bs")" "$(mib "$rss")" \
+			"$ss" "$(calc "$ss / $bs")" "$ps" "$(calc "$ps / $bs")")
+		if [ "$col" = c ]; then
+			rs=$(col_stat c 7 median)
+			rw=$(col_stat c 8 median)
+			line+=$(printf '  reference %.3f s, process %.3f s (bfill/reference %.2fx)' "$rs" "$rw" "$(calc "$bs / $rs")")
+		fi
+		echo "$line"
 	done
 	rm -rf "$store" "$store.sort"
 	psql -c "DROP TABLE sbtest1"
+	rm -f "$SQLITE_DB"
 done

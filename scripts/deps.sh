@@ -33,6 +33,7 @@ hyperfine:cmd:hyperfine
 gnuplot-nox:cmd:gnuplot
 time:cmd:/usr/bin/time
 postgresql-15:cmd:/usr/lib/postgresql/15/bin/initdb
+sqlite3:cmd:sqlite3
 linux-perf:cmd:perf
 "
 
