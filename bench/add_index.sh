@@ -137,10 +137,16 @@ mem-sweep) echo "bfill:  --mem $MEM_SWEEP (each) --workers $WORKERS${EXTRA:+ $EX
 scaling) echo "bfill:  --mem $MEM --workers $WORKERS${EXTRA:+ $EXTRA}" ;;
 esac
 
+# Every timed command starts with nothing of the previous one's left to
+# write back: PostgreSQL's index or bfill's runs still on their way to the
+# disk would otherwise slow whichever command came next.
+settle() { sync; }
+
 # Runs "$@" under /usr/bin/time -v: stdout to $BENCH_DIR/out.json, stderr to
 # $BENCH_DIR/err.txt, peak RSS (KiB) in RSS_KIB; returns the command's status.
 timed() {
 	local st=0
+	settle
 	/usr/bin/time -v -o "$BENCH_DIR/time.txt" "$@" >"$BENCH_DIR/out.json" 2>"$BENCH_DIR/err.txt" || st=$?
 	RSS_KIB=$(awk -F': ' '/Maximum resident/ {print $2}' "$BENCH_DIR/time.txt")
 	return "$st"
@@ -181,6 +187,7 @@ bfill_index_or_exit() {
 # Sets R_SECS (its own seconds), R_WALL (the process) and R_RSS (KiB).
 ref_index() {
 	local t0 t1
+	settle
 	t0=$(date +%s.%N)
 	"$REFBUILD" --store "$1" --table sbtest1 --columns c --threads "$WORKERS" \
 		--out "$BENCH_DIR/ref-out" >"$BENCH_DIR/ref.json"
@@ -275,6 +282,7 @@ pg_index() { # column -> seconds
 	local t0 t1
 	psql -c "DROP INDEX IF EXISTS bench_idx" >/dev/null 2>&1
 	psql -c "CHECKPOINT" >/dev/null
+	settle
 	t0=$(date +%s.%N)
 	psql -c "CREATE INDEX bench_idx ON sbtest1 ($1)"
 	t1=$(date +%s.%N)
@@ -286,6 +294,7 @@ pg_index() { # column -> seconds
 # pragma is per connection); .timer's real time of that one statement.
 sqlite_index() { # column -> seconds
 	local out
+	settle
 	out=$(printf 'PRAGMA threads=%d;\n.timer on\nCREATE INDEX bench_idx ON sbtest1 (%s);\n' \
 		"$WORKERS" "$1" | sqlite)
 	sqlite "DROP INDEX bench_idx"

@@ -28,6 +28,7 @@
 #define TRAILER 64
 #define RUN_MAGIC 0x3130304e55524642ull /* "BFRUN001" */
 #define ZSTD_LEVEL 1
+#define SYNC_EVERY (8u << 20)
 
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
@@ -83,6 +84,7 @@ typedef struct writer {
 	size_t blk_at;           /* uncompressed: the block's header offset in out */
 	uint32_t blk_entries;
 	uint64_t file_off;       /* file offset of out[0] */
+	uint64_t synced;         /* bytes handed to writeback */
 	uint8_t *index;
 	size_t index_len, index_cap;
 	uint64_t nblocks;
@@ -109,6 +111,14 @@ static int flush_out(writer *w, bf_err *err)
 	int rc = write_all(w->fd, w->out, w->out_len, w->path, err);
 	w->file_off += w->out_len;
 	w->out_len = 0;
+	/* Start writing back what is written so far: the fsync that makes
+	 * the run durable then waits for the last piece only, not the whole
+	 * run. */
+	if (rc == 0 && w->file_off - w->synced >= SYNC_EVERY) {
+		sync_file_range(w->fd, (off_t)w->synced, (off_t)(w->file_off - w->synced),
+				SYNC_FILE_RANGE_WRITE);
+		w->synced = w->file_off;
+	}
 	return rc;
 }
 
@@ -380,7 +390,7 @@ int run_write(const char *tmp, const char *final, const bf_sortbuf *b, bf_compre
 		const uint8_t *k, *v;
 		size_t kl, vl;
 		/* Entries are scattered over the buffer in sorted order. */
-		bf_sortbuf_prefetch(b, i + 8);
+		bf_sortbuf_prefetch(b, i + 24);
 		bf_sortbuf_get(b, i, &k, &kl, &v, &vl);
 		rc = run_writer_add(rw, k, kl, v, vl, err);
 	}

@@ -4,9 +4,16 @@
 #include "bfill/sst.h"
 #include "engine/rdb.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* Hand written bytes to writeback every this many, so the sync at finish
+ * waits for the last piece only (RocksDB's C API cannot set
+ * bytes_per_sync for an SstFileWriter; writeback is per file, so a
+ * second descriptor does it). */
+#define SYNC_EVERY (8u << 20)
 
 struct bf_sst_writer {
 	rocksdb_sstfilewriter_t *w;
@@ -14,7 +21,8 @@ struct bf_sst_writer {
 	rocksdb_options_t *opts;
 	rocksdb_block_based_table_options_t *table_opts;
 	char *path;
-	uint64_t keys, raw_bytes;
+	int sync_fd;              /* -1: none */
+	uint64_t keys, raw_bytes, synced;
 	bool finished;
 };
 
@@ -52,6 +60,7 @@ int bf_sst_writer_open(const char *path, bf_compression c, size_t block_size,
 		free(w);
 		return bf_errf(err, BF_ENOMEM, "sst writer: out of memory");
 	}
+	w->sync_fd = -1;
 	w->env = rocksdb_envoptions_create();
 	w->opts = rocksdb_options_create();
 	w->table_opts = rocksdb_block_based_options_create();
@@ -66,6 +75,7 @@ int bf_sst_writer_open(const char *path, bf_compression c, size_t block_size,
 		rc = bf_rdb_err(e, err, path);
 		goto out;
 	}
+	w->sync_fd = open(path, O_RDONLY | O_CLOEXEC);
 out:
 	if (rc) {
 		bf_sst_writer_destroy(w);
@@ -84,6 +94,10 @@ int bf_sst_writer_put(bf_sst_writer *w, const void *key, size_t klen,
 		return bf_rdb_err(e, err, w->path);
 	w->keys++;
 	w->raw_bytes += klen + vlen;
+	if (w->sync_fd >= 0 && w->raw_bytes - w->synced >= SYNC_EVERY) {
+		sync_file_range(w->sync_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		w->synced = w->raw_bytes;
+	}
 	return 0;
 }
 
@@ -106,6 +120,8 @@ void bf_sst_writer_destroy(bf_sst_writer *w)
 {
 	if (!w)
 		return;
+	if (w->sync_fd >= 0)
+		close(w->sync_fd);
 	if (w->w)
 		rocksdb_sstfilewriter_destroy(w->w);
 	if (!w->finished && w->path)
