@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define READ_TOTAL (8u << 20) /* read buffers of one merge, shared by its runs */
+#define READ_TOTAL (4u << 20) /* read chunks of one merge (twice: two per run) */
 #define READ_MAX (2u << 20)
-#define READ_MIN (64u << 10)
+#define READ_MIN (32u << 10)
 
 typedef struct msrc {
 	const uint8_t *k, *v;

@@ -7,9 +7,11 @@
  * Depends on util (crc32c), liblz4 and libzstd.
  */
 #include "engine/run.h"
+#include "bfill/fault.h"
 #include "util/crc32c.h"
 #include "util/util.h"
 
+#include <aio.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -29,6 +31,44 @@
 #define RUN_MAGIC 0x3130304e55524642ull /* "BFRUN001" */
 #define ZSTD_LEVEL 1
 #define SYNC_EVERY (8u << 20)
+/* Runs bypass the page cache (O_DIRECT) where the file system allows: a
+ * run is written once and read once, in order, and page-cache pages cost
+ * more to get (and to write back under the dirty limits) than the disk
+ * takes to answer. Direct I/O wants buffers, offsets and lengths in
+ * multiples of this. */
+#define ALIGN 4096u
+
+static size_t align_up(size_t n) { return (n + ALIGN - 1) & ~(size_t)(ALIGN - 1); }
+
+/* Grows an ALIGN-aligned buffer to at least need bytes, keeping len bytes. */
+static int reserve_aligned(uint8_t **p, size_t *cap, size_t len, size_t need)
+{
+	if (need <= *cap)
+		return 0;
+	size_t c = *cap ? *cap : 64 * ALIGN;
+	while (c < need)
+		c *= 2;
+	void *n;
+	if (posix_memalign(&n, ALIGN, c))
+		return BF_ENOMEM;
+	if (len)
+		memcpy(n, *p, len);
+	free(*p);
+	*p = n;
+	*cap = c;
+	return 0;
+}
+
+/* Opens with O_DIRECT, or without it where the file system refuses it
+ * (seam "run.nodirect" makes it refuse, for the tests). */
+static int open_maybe_direct(const char *path, int flags, bool *direct)
+{
+	int fd = bf_fault_hit("run.nodirect") ? (errno = EINVAL, -1) : open(path, flags | O_DIRECT, 0644);
+	*direct = fd >= 0;
+	if (fd < 0 && errno == EINVAL)
+		fd = open(path, flags, 0644);
+	return fd;
+}
 
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
@@ -85,6 +125,13 @@ typedef struct writer {
 	uint32_t blk_entries;
 	uint64_t file_off;       /* file offset of out[0] */
 	uint64_t synced;         /* bytes handed to writeback */
+	bool direct;
+	/* Direct writes go out asynchronously from the other buffer while
+	 * blocks are built in this one. */
+	uint8_t *spare;
+	size_t spare_cap, inflight_len;
+	struct aiocb cb;
+	bool inflight;
 	uint8_t *index;
 	size_t index_len, index_cap;
 	uint64_t nblocks;
@@ -106,10 +153,62 @@ static int reserve(uint8_t **p, size_t *cap, size_t need)
 	return 0;
 }
 
+/* Waits for the direct write in flight, if any. */
+static int wait_write(writer *w, bf_err *err)
+{
+	const struct aiocb *list[1] = { &w->cb };
+	int e;
+	if (!w->inflight)
+		return 0;
+	while ((e = aio_error(&w->cb)) == EINPROGRESS)
+		aio_suspend(list, 1, NULL);
+	w->inflight = false;
+	ssize_t r = aio_return(&w->cb);
+	if (e || r < 0)
+		return io_err(err, e ? e : EIO, "cannot write", w->path);
+	if ((size_t)r != w->inflight_len)
+		return io_err(err, ENOSPC, "cannot write", w->path);
+	return 0;
+}
+
+/* Hands the whole ALIGN units of out to an asynchronous write and goes on
+ * in the spare buffer with the rest. */
+static int flush_direct(writer *w, bf_err *err)
+{
+	size_t n = w->out_len & ~(size_t)(ALIGN - 1);
+	int rc = wait_write(w, err);
+	if (rc || n == 0)
+		return rc;
+	if (reserve_aligned(&w->spare, &w->spare_cap, 0, w->out_cap))
+		return bf_errf(err, BF_ENOMEM, "sort engine: out of memory for a run");
+	memcpy(w->spare, w->out + n, w->out_len - n);
+	memset(&w->cb, 0, sizeof(w->cb));
+	w->cb.aio_fildes = w->fd;
+	w->cb.aio_buf = w->out;
+	w->cb.aio_nbytes = n;
+	w->cb.aio_offset = (off_t)w->file_off;
+	if (aio_write(&w->cb))
+		return io_err(err, errno, "cannot write", w->path);
+	w->inflight = true;
+	w->inflight_len = n;
+	uint8_t *p = w->out;
+	size_t cap = w->out_cap;
+	w->out = w->spare;
+	w->out_cap = w->spare_cap;
+	w->spare = p;
+	w->spare_cap = cap;
+	w->file_off += n;
+	w->out_len -= n;
+	return 0;
+}
+
 static int flush_out(writer *w, bf_err *err)
 {
-	int rc = write_all(w->fd, w->out, w->out_len, w->path, err);
-	w->file_off += w->out_len;
+	if (w->direct)
+		return flush_direct(w, err);
+	size_t n = w->out_len;
+	int rc = write_all(w->fd, w->out, n, w->path, err);
+	w->file_off += n;
 	w->out_len = 0;
 	/* Start writing back what is written so far: the fsync that makes
 	 * the run durable then waits for the last piece only, not the whole
@@ -120,6 +219,11 @@ static int flush_out(writer *w, bf_err *err)
 		w->synced = w->file_off;
 	}
 	return rc;
+}
+
+static int grow_out(writer *w, size_t need)
+{
+	return reserve_aligned(&w->out, &w->out_cap, w->out_len, need);
 }
 
 static size_t block_raw_len(const writer *w)
@@ -157,7 +261,7 @@ static int end_block(writer *w, bf_err *err)
 	if (w->codec != BF_COMPRESS_NONE) {
 		size_t bound = w->codec == BF_COMPRESS_LZ4 ? (size_t)LZ4_compressBound((int)raw)
 							   : ZSTD_compressBound(raw);
-		if (reserve(&w->out, &w->out_cap, w->out_len + BLOCK_HEADER + bound))
+		if (grow_out(w, w->out_len + BLOCK_HEADER + bound))
 			return bf_errf(err, BF_ENOMEM, "sort engine: out of memory for a run block");
 		hdr = w->out + w->blk_at;
 		uint8_t *dst = hdr + BLOCK_HEADER;
@@ -203,7 +307,7 @@ static int add_entry(writer *w, const uint8_t *k, size_t kl, const uint8_t *v, s
 	}
 	uint8_t *p;
 	if (w->codec == BF_COMPRESS_NONE) {
-		if (reserve(&w->out, &w->out_cap, w->out_len + need))
+		if (grow_out(w, w->out_len + need))
 			return bf_errf(err, BF_ENOMEM, "sort engine: out of memory for a run block");
 		p = w->out + w->out_len;
 		w->out_len += need;
@@ -235,7 +339,8 @@ static int sync_dir(const char *path, bf_err *err)
 	return rc;
 }
 
-/* The index, the last key and the trailer, after the last block. */
+/* The index, the last key and the trailer, after the last block, with
+ * zeros before the trailer to make the file a whole number of ALIGN. */
 static int write_tail(writer *w, const uint8_t *last, size_t ll, uint64_t keys, uint64_t raw_bytes,
 		      bf_err *err)
 {
@@ -259,12 +364,14 @@ static int write_tail(writer *w, const uint8_t *last, size_t ll, uint64_t keys, 
 	put32(t + 52, w->max_block);
 	put32(t + 56, bf_crc32c(0, w->index, w->index_len));
 	put32(t + 60, bf_crc32c(0, t, 60));
-	int rc = flush_out(w, err);
-	if (rc == 0)
-		rc = write_all(w->fd, w->index, w->index_len, w->path, err);
-	if (rc == 0)
-		rc = write_all(w->fd, t, TRAILER, w->path, err);
-	return rc;
+	size_t end = w->out_len + w->index_len + TRAILER, pad = align_up(end) - end;
+	if (grow_out(w, end + pad))
+		return bf_errf(err, BF_ENOMEM, "sort engine: out of memory for a run index");
+	memcpy(w->out + w->out_len, w->index, w->index_len);
+	memset(w->out + w->out_len + w->index_len, 0, pad);
+	memcpy(w->out + w->out_len + w->index_len + pad, t, TRAILER);
+	w->out_len = end + pad;
+	return flush_out(w, err);
 }
 
 struct run_writer {
@@ -297,10 +404,10 @@ int run_writer_open(const char *tmp, bf_compression codec, size_t every, run_sam
 	rw->every = every;
 	rw->sample = sample;
 	rw->arg = arg;
-	rw->w.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	rw->w.fd = open_maybe_direct(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, &rw->w.direct);
 	if (rw->w.fd < 0)
 		rc = io_err(err, errno, "cannot create", tmp);
-	else if (reserve(&rw->w.out, &rw->w.out_cap, WRITE_CHUNK + BLOCK_HEADER + MAX_ENTRY))
+	else if (grow_out(&rw->w, WRITE_CHUNK + ALIGN + BLOCK_HEADER + MAX_ENTRY))
 		rc = bf_errf(err, BF_ENOMEM, "sort engine: out of memory for a run");
 	if (rc) {
 		run_writer_abort(rw);
@@ -345,6 +452,8 @@ int run_writer_finish(run_writer *rw, const char *final, run_info *out, bf_err *
 		rc = end_block(w, err);
 	if (rc == 0)
 		rc = write_tail(w, rw->prev, rw->prevlen, rw->keys, rw->raw_bytes, err);
+	if (rc == 0)
+		rc = wait_write(w, err);
 	if (rc == 0 && fsync(w->fd))
 		rc = io_err(err, errno, "cannot sync", rw->tmp);
 	if (rc == 0 && close(w->fd))
@@ -364,11 +473,13 @@ void run_writer_abort(run_writer *rw)
 {
 	if (!rw)
 		return;
+	wait_write(&rw->w, NULL); /* its buffer is the write's until it is over */
 	if (rw->w.fd >= 0) {
 		close(rw->w.fd);
 		unlink(rw->tmp);
 	}
 	free(rw->w.out);
+	free(rw->w.spare);
 	free(rw->w.blk);
 	free(rw->w.index);
 	free(rw->copy);
@@ -491,7 +602,8 @@ int run_info_load(const char *path, run_info *ri, bf_err *err)
 	ri->raw_bytes = get64(t + 40);
 	ri->codec = get32(t + 48);
 	ri->max_block = get32(t + 52);
-	if (ri->index_off + ri->index_len + TRAILER != ri->size || ri->index_len < 2 ||
+	uint64_t tail = ri->index_off + ri->index_len + TRAILER;
+	if (tail > ri->size || ri->size - tail >= ALIGN || ri->index_len < 2 ||
 	    ri->codec > BF_COMPRESS_ZSTD || ri->max_block > BLOCK_HEADER + 2 * MAX_ENTRY + BLOCK_TARGET) {
 		rc = damaged(err, path, "its trailer is inconsistent");
 		goto out;
@@ -534,23 +646,29 @@ void run_info_free(run_info *ri)
 
 /* Block numbers to read for [lo, hi): from the last block starting at or
  * before lo, up to the first block starting at or after hi. */
-static int plan_blocks(run_cursor *c, int fd, const uint8_t *lo, size_t lolen, uint64_t *first,
+static int plan_blocks(run_cursor *c, const uint8_t *lo, size_t lolen, uint64_t *first,
 		       uint64_t *first_off, bf_err *err)
 {
 	const run_info *ri = c->ri;
 	uint8_t t[TRAILER], *idx = NULL;
 	size_t got, at = 0;
-	int rc;
+	int fd, rc;
 
 	*first = 0;
 	*first_off = 0;
 	c->block_end = ri->nblocks;
 	if (!lo && !c->hi)
 		return 0;
+	/* The index is read through the page cache: unaligned, and small. */
+	rc = open_run(ri, &fd, err);
+	if (rc)
+		return rc;
 	rc = pread_all(fd, t, TRAILER, ri->size - TRAILER, &got);
 	if (rc)
-		return io_err(err, -rc, "cannot read", ri->path);
-	rc = load_index(fd, ri, get32(t + 56), &idx, err);
+		rc = io_err(err, -rc, "cannot read", ri->path);
+	else
+		rc = load_index(fd, ri, get32(t + 56), &idx, err);
+	close(fd);
 	if (rc)
 		return rc;
 	for (uint64_t b = 0; b < ri->nblocks; b++) {
@@ -571,31 +689,66 @@ static int plan_blocks(run_cursor *c, int fd, const uint8_t *lo, size_t lolen, u
 	return 0;
 }
 
-/* Makes n bytes from buf[pos] available, reading on. Only called between
- * blocks: moving the buffer invalidates the current block's entries. */
+/* Starts reading the next chunk into buffer i, unless the blocks are all
+ * asked for already. */
+static int start_read(run_cursor *c, int i, bf_err *err)
+{
+	c->inflight = false;
+	if (c->next_off >= c->ri->index_off)
+		return 0;
+	memset(&c->cb, 0, sizeof(c->cb));
+	c->cb.aio_fildes = c->fd;
+	c->cb.aio_buf = c->mem[i] + c->head;
+	c->cb.aio_nbytes = c->chunk;
+	c->cb.aio_offset = (off_t)c->next_off;
+	if (aio_read(&c->cb))
+		return io_err(err, errno, "cannot read", c->ri->path);
+	c->inflight = true;
+	c->next_off += c->chunk;
+	return 0;
+}
+
+/* Waits for the read in flight; *got is how many bytes it brought. */
+static int wait_read(run_cursor *c, size_t *got, bf_err *err)
+{
+	const struct aiocb *list[1] = { &c->cb };
+	int e;
+	*got = 0;
+	if (!c->inflight)
+		return 0;
+	while ((e = aio_error(&c->cb)) == EINPROGRESS)
+		aio_suspend(list, 1, NULL);
+	c->inflight = false;
+	ssize_t r = aio_return(&c->cb);
+	if (e || r < 0)
+		return io_err(err, e ? e : EIO, "cannot read", c->ri->path);
+	*got = (size_t)r;
+	return 0;
+}
+
+/*
+ * Makes n bytes from buf[pos] available. Two buffers take turns: one is
+ * parsed while the next chunk of the file is read into the other, and the
+ * start of a block cut by a chunk's end is carried into the other's head
+ * room. Only called between blocks: the current block's entries go.
+ */
 static int fill(run_cursor *c, size_t n, bf_err *err)
 {
-	if (c->len - c->pos >= n)
-		return 0;
-	memmove(c->buf, c->buf + c->pos, c->len - c->pos);
-	c->len -= c->pos;
-	c->pos = 0;
-	while (c->len < n) {
-		uint64_t left = c->ri->index_off - c->file_off;
-		size_t want = c->cap - c->len;
-		if (want > left)
-			want = (size_t)left;
-		if (want == 0)
-			return damaged(err, c->ri->path, "a block runs past the end of the blocks");
-		ssize_t r = pread(c->fd, c->buf + c->len, want, (off_t)c->file_off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return io_err(err, errno, "cannot read", c->ri->path);
-		if (r == 0)
+	while (c->len - c->pos < n) {
+		size_t rem = c->len - c->pos, got;
+		int other = 1 - c->cur, rc = wait_read(c, &got, err);
+		if (rc)
+			return rc;
+		if (got == 0)
 			return damaged(err, c->ri->path, "it is shorter than its trailer says");
-		c->len += (size_t)r;
-		c->file_off += (uint64_t)r;
+		memcpy(c->mem[other] + c->head - rem, c->buf + c->pos, rem);
+		c->cur = other;
+		c->buf = c->mem[other];
+		c->pos = c->head - rem;
+		c->len = c->head + got;
+		rc = start_read(c, 1 - other, err);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
@@ -680,27 +833,46 @@ int run_cursor_open(run_cursor *c, const run_info *ri, const void *lo, size_t lo
 		    const void *hi, size_t hilen, size_t readahead, bf_err *err)
 {
 	uint64_t first = 0, first_off = 0;
-	int rc;
+	int rc = 0;
 
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 	c->ri = ri;
 	c->hi = hi;
 	c->hilen = hilen;
-	c->cap = readahead > 2 * (size_t)ri->max_block ? readahead : 2 * (size_t)ri->max_block;
-	c->buf = malloc(c->cap ? c->cap : 1);
-	if (!c->buf) {
-		rc = bf_errf(err, BF_ENOMEM, "sort engine: out of memory for a run reader");
-		goto out;
-	}
-	rc = open_run(ri, &c->fd, err);
+	/* Head room for a block cut by a chunk's end; chunks of at least a
+	 * block, so one chunk always completes a block. */
+	c->head = align_up(ri->max_block);
+	c->chunk = align_up(readahead > ri->max_block ? readahead : ri->max_block);
+	for (int i = 0; i < 2 && rc == 0; i++)
+		if (posix_memalign((void **)&c->mem[i], ALIGN, c->head + c->chunk))
+			rc = bf_errf(err, BF_ENOMEM, "sort engine: out of memory for a run reader");
 	if (rc)
 		goto out;
-	rc = plan_blocks(c, c->fd, lo, lolen, &first, &first_off, err);
+	c->fd = open_maybe_direct(ri->path, O_RDONLY | O_CLOEXEC, &c->direct);
+	if (c->fd < 0) {
+		rc = io_err(err, errno, "cannot open", ri->path);
+		goto out;
+	}
+	rc = plan_blocks(c, lo, lolen, &first, &first_off, err);
 	if (rc)
 		goto out;
 	c->block = first;
-	c->file_off = first_off;
+	/* Reads start at the ALIGN unit holding the first block; the parse
+	 * window starts empty in buffer 1 so that the first fill takes 0. */
+	c->next_off = first_off & ~(uint64_t)(ALIGN - 1);
+	c->cur = 1;
+	c->buf = c->mem[1];
+	c->pos = c->len = c->head;
+	if (first < c->block_end) {
+		size_t skip = (size_t)(first_off - c->next_off);
+		rc = start_read(c, 0, err);
+		if (rc == 0)
+			rc = fill(c, skip + BLOCK_HEADER, err);
+		if (rc)
+			goto out;
+		c->pos += skip;
+	}
 	c->valid = true;
 	do
 		rc = step(c, err);
@@ -723,10 +895,17 @@ int run_cursor_next(run_cursor *c, bf_err *err)
 
 void run_cursor_close(run_cursor *c)
 {
+	if (c->inflight) {
+		/* The buffer is the read's until it is over. */
+		size_t got;
+		aio_cancel(c->fd, &c->cb);
+		wait_read(c, &got, NULL);
+	}
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
-	free(c->buf);
+	free(c->mem[0]);
+	free(c->mem[1]);
 	free(c->raw);
-	c->buf = c->raw = NULL;
+	c->mem[0] = c->mem[1] = c->buf = c->raw = NULL;
 }

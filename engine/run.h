@@ -8,6 +8,7 @@
 #ifndef BFILL_ENGINE_RUN_H
 #define BFILL_ENGINE_RUN_H
 
+#include <aio.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,9 +59,15 @@ typedef struct run_cursor {
 
 	const run_info *ri;
 	int fd;
-	uint8_t *buf, *raw;       /* read buffer; decompressed block (compressed runs) */
-	size_t cap, raw_cap, len, pos;
-	uint64_t file_off;        /* file offset of buf[len] */
+	bool direct;              /* O_DIRECT: aligned reads only */
+	uint8_t *mem[2];          /* head room + a chunk each, read in turns */
+	size_t head, chunk;
+	int cur;                  /* the buffer being parsed */
+	struct aiocb cb;          /* the read in flight into the other one */
+	bool inflight;
+	uint64_t next_off;        /* file offset of the next chunk */
+	uint8_t *buf, *raw;       /* = mem[cur]; decompressed block (compressed runs) */
+	size_t raw_cap, len, pos; /* buf[pos, len) holds file bytes not yet parsed */
 	uint64_t block, block_end;
 	const uint8_t *p, *pend;  /* next entry, end of the current block's entries */
 	const uint8_t *hi;
@@ -70,7 +77,8 @@ typedef struct run_cursor {
 
 /*
  * Positions c at the first key >= lo (NULL: the first) of ri, reading
- * readahead bytes at a time (at least two blocks). hi (may be NULL) is
+ * readahead bytes at a time (at least a block), the next chunk while the
+ * last is parsed: two buffers of that size. hi (may be NULL) is
  * borrowed for the cursor's life.
  */
 int run_cursor_open(run_cursor *c, const run_info *ri, const void *lo, size_t lolen,

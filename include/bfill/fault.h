@@ -12,7 +12,8 @@
  *
  * Seams in bfill: "engine.write" (a sort-engine run write), "engine.ingest",
  * "engine.seal" (opening the next engine generation when an import seals
- * the current one), "import.write", "import.fence" (a fencing check finds
+ * the current one), "run.nodirect" (the file system refuses O_DIRECT for
+ * sort runs), "import.write", "import.fence" (a fencing check finds
  * the lock lost), "store.ingest", "lock.session" (session creation),
  * "lock.keepalive" (keepalives stop being sent), "lock.unlock" and
  * "lock.revoke" (a release that can't reach etcd), "scan.read",

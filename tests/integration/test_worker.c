@@ -105,7 +105,7 @@ Test(worker, three_workers_share_a_job_and_every_replica_is_exact)
 	cr_assert_str_eq(t_json_str(o, "state"), "queueing", "no worker yet");
 	cJSON_Delete(o);
 	for (int i = 0; i < 3; i++)
-		start_worker(&w, i, "scan.slow~5", NULL);
+		start_worker(&w, i, "scan.slow~20", NULL);
 	int seq = t_world_wait_busy(&w, id, NULL);
 	o = t_world_job(&w, id);
 	cr_assert_str_eq(t_json_str(o, "state"), "running", "subtask %d runs", seq);

@@ -11,6 +11,7 @@
 
 #include "bfill/codec.h"
 #include "bfill/engine.h"
+#include "bfill/fault.h"
 #include "bfill/store.h"
 #include "tests/support/support.h"
 
@@ -376,6 +377,16 @@ static void merge_ranges_with(bf_compression c)
 Test(engine, merge_ranges_of_plain_runs) { merge_ranges_with(BF_COMPRESS_NONE); }
 Test(engine, merge_ranges_of_lz4_runs) { merge_ranges_with(BF_COMPRESS_LZ4); }
 Test(engine, merge_ranges_of_zstd_runs) { merge_ranges_with(BF_COMPRESS_ZSTD); }
+
+/* Where O_DIRECT is refused (tmpfs on older kernels, some network file
+ * systems), runs go through the page cache, in the same format. */
+Test(engine, merge_ranges_without_direct_io)
+{
+	bf_fault_arm("run.nodirect", 1);
+	merge_ranges_with(BF_COMPRESS_NONE);
+	merge_ranges_with(BF_COMPRESS_LZ4);
+	bf_fault_reset();
+}
 
 static void first_run(const char *edir, char *out, size_t n)
 {
