@@ -105,7 +105,7 @@ Test(worker, three_workers_share_a_job_and_every_replica_is_exact)
 	cr_assert_str_eq(t_json_str(o, "state"), "queueing", "no worker yet");
 	cJSON_Delete(o);
 	for (int i = 0; i < 3; i++)
-		start_worker(&w, i, "scan.slow~20", NULL);
+		start_worker(&w, i, "scan.slow~100", NULL);
 	int seq = t_world_wait_busy(&w, id, NULL);
 	o = t_world_job(&w, id);
 	cr_assert_str_eq(t_json_str(o, "state"), "running", "subtask %d runs", seq);
@@ -135,7 +135,10 @@ Test(worker, a_killed_worker_s_subtask_is_taken_over)
 	t_world w;
 	t_world_start(&w, "worker", 4, ROWS);
 	int64_t id = submit(&w, "c1", "c", "--import-every 1M");
-	start_worker(&w, 0, "scan.slow~20", "--lease-ttl 3");
+	/* Slow enough that the subtask seen under way is still under way
+	 * when the worker is killed: the pipeline does one of these 8,333-row
+	 * subtasks in well under a second when not held back. */
+	start_worker(&w, 0, "scan.slow~100", "--lease-ttl 3");
 	int seq = t_world_wait_busy(&w, id, "w1");
 	cr_assert_geq(seq, 0);
 	cr_assert_eq(kill(workers[0], SIGKILL), 0);
@@ -157,7 +160,7 @@ Test(worker, cancel_stops_every_worker_and_leaves_no_entry)
 	t_world_start(&w, "worker", 4, ROWS);
 	int64_t id = submit(&w, "c1", "c", "--import-every 1M");
 	for (int i = 0; i < 2; i++)
-		start_worker(&w, i, "scan.slow~20", NULL);
+		start_worker(&w, i, "scan.slow~100", NULL);
 	t_world_wait_import(&w, id);
 	t_run r = t_bfillf("cancel %s --job %" PRId64, w.where, id);
 	cr_assert_eq(r.status, 0, "cancel: exit %d: %s", r.status, r.err);
@@ -248,7 +251,7 @@ Test(worker, status_says_a_subtask_waits_for_a_store_node)
 	t_world w;
 	t_world_start(&w, "worker", 4, ROWS);
 	int64_t id = submit(&w, "c1", "c", "--import-every 1M");
-	start_worker(&w, 0, "scan.slow~20", NULL);
+	start_worker(&w, 0, "scan.slow~100", NULL);
 	t_world_wait_import(&w, id);
 	t_stores_kill(w.s, 2);
 	char seen[512] = "";
