@@ -839,9 +839,12 @@ static int parse_args(int argc, char **argv, args *a)
 static int make_out_dir(refbuild *rb, const args *a, bf_err *err)
 {
 	if (!a->out) {
-		snprintf(rb->out_dir, sizeof(rb->out_dir), "/tmp/bfill-refbuild.XXXXXX");
+		const char *tmp = getenv("TMPDIR");
+		if (!tmp || !*tmp)
+			tmp = "/tmp";
+		snprintf(rb->out_dir, sizeof(rb->out_dir), "%s/bfill-refbuild.XXXXXX", tmp);
 		if (!mkdtemp(rb->out_dir))
-			return bf_errf(err, -errno, "cannot create a directory under /tmp: %s",
+			return bf_errf(err, -errno, "cannot create a directory under %s: %s", tmp,
 				       strerror(errno));
 		return 0;
 	}

@@ -228,6 +228,14 @@ uint64_t bf_engine_bytes(const bf_engine *e) { return atomic_load(&e->bytes); }
 uint64_t bf_engine_keys(const bf_engine *e) { return atomic_load(&e->keys); }
 uint64_t bf_engine_runs(const bf_engine *e) { return atomic_load(&e->runs); }
 
+/* The name of a new run, and the name it is written under until whole. */
+static void run_names(bf_engine *e, char path[PATH_MAX], char tmp[PATH_MAX])
+{
+	unsigned long long seq = (unsigned long long)atomic_fetch_add(&e->seq, 1);
+	snprintf(path, PATH_MAX, "%s/run-%d-%llu%s", e->dir, (int)getpid(), seq, RUN_SUFFIX);
+	snprintf(tmp, PATH_MAX, "%s/run-%d-%llu%s", e->dir, (int)getpid(), seq, TMP_SUFFIX);
+}
+
 /* Keeps a key as a split sample, in memory and in the samples file. */
 static int keep_sample(void *arg, const uint8_t *k, size_t kl)
 {
@@ -246,7 +254,6 @@ static int keep_sample(void *arg, const uint8_t *k, size_t kl)
 int bf_engine_write_run(bf_engine *e, bf_sortbuf *b, bf_err *err)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
-	unsigned long long seq = (unsigned long long)atomic_fetch_add(&e->seq, 1);
 	run_info ri;
 	int rc;
 
@@ -255,8 +262,7 @@ int bf_engine_write_run(bf_engine *e, bf_sortbuf *b, bf_err *err)
 	if (bf_fault_hit("engine.write"))
 		return bf_errf(err, BF_EFAULT, "engine %s: injected write failure", e->dir);
 	bf_sortbuf_sort(b);
-	snprintf(path, sizeof(path), "%s/run-%d-%llu%s", e->dir, (int)getpid(), seq, RUN_SUFFIX);
-	snprintf(tmp, sizeof(tmp), "%s/run-%d-%llu%s", e->dir, (int)getpid(), seq, TMP_SUFFIX);
+	run_names(e, path, tmp);
 	/* A failure after the write leaves no run: the rename comes last. */
 	if (bf_fault_hit("engine.ingest"))
 		return bf_errf(err, BF_EFAULT, "engine %s: injected ingest failure", e->dir);
@@ -277,15 +283,13 @@ int bf_engine_write_run(bf_engine *e, bf_sortbuf *b, bf_err *err)
 static int merge_oldest(bf_engine *e, size_t n, volatile int *stop, bf_err *err)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
-	unsigned long long seq = (unsigned long long)atomic_fetch_add(&e->seq, 1);
 	run_writer *rw = NULL;
 	bf_merge *m = NULL;
 	run_info ri;
 	uint64_t steps = 0;
 	int rc;
 
-	snprintf(path, sizeof(path), "%s/run-%d-%llu%s", e->dir, (int)getpid(), seq, RUN_SUFFIX);
-	snprintf(tmp, sizeof(tmp), "%s/run-%d-%llu%s", e->dir, (int)getpid(), seq, TMP_SUFFIX);
+	run_names(e, path, tmp);
 	rc = merge_open_runs(e->run, n, NULL, 0, NULL, 0, NULL, 0, &m, err);
 	if (rc == 0)
 		rc = run_writer_open(tmp, e->run_compression, SAMPLE_EVERY, NULL, NULL, &rw, err);

@@ -130,6 +130,25 @@ static int write_all(int fd, const uint8_t *p, size_t n, const char *path, bf_er
 	return 0;
 }
 
+/* Waits for the asynchronous request cb if *inflight; *done is what it
+ * transferred. Returns 0 or the errno it ended with. */
+static int aio_wait(struct aiocb *cb, bool *inflight, size_t *done)
+{
+	const struct aiocb *list[1] = { cb };
+	int e;
+	*done = 0;
+	if (!*inflight)
+		return 0;
+	while ((e = aio_error(cb)) == EINPROGRESS)
+		aio_suspend(list, 1, NULL);
+	*inflight = false;
+	ssize_t r = aio_return(cb);
+	if (e || r < 0)
+		return e ? e : EIO;
+	*done = (size_t)r;
+	return 0;
+}
+
 /* ---- writer ---- */
 
 typedef struct writer {
@@ -175,19 +194,12 @@ static int reserve(uint8_t **p, size_t *cap, size_t need)
 /* Waits for the direct write in flight, if any. */
 static int wait_write(writer *w, bf_err *err)
 {
-	const struct aiocb *list[1] = { &w->cb };
-	int e;
-	if (!w->inflight)
-		return 0;
-	while ((e = aio_error(&w->cb)) == EINPROGRESS)
-		aio_suspend(list, 1, NULL);
-	w->inflight = false;
-	ssize_t r = aio_return(&w->cb);
-	if (e || r < 0)
-		return io_err(err, e ? e : EIO, "cannot write", w->path);
-	if ((size_t)r != w->inflight_len)
-		return io_err(err, ENOSPC, "cannot write", w->path);
-	return 0;
+	size_t done;
+	int e = aio_wait(&w->cb, &w->inflight, &done);
+	if (e)
+		return io_err(err, e, "cannot write", w->path);
+	/* A short write of a whole aligned chunk: the disk is full. */
+	return done != w->inflight_len ? io_err(err, ENOSPC, "cannot write", w->path) : 0;
 }
 
 /* Hands the whole ALIGN units of out to an asynchronous write and goes on
@@ -558,7 +570,7 @@ static int damaged(bf_err *err, const char *path, const char *what)
 
 /* Reads the index region (block offsets and first keys, then the last key)
  * into a malloc'd buffer, checked against its CRC. */
-static int load_index(int fd, const run_info *ri, uint32_t crc, uint8_t **out, bf_err *err)
+static int load_index(int fd, const run_info *ri, uint8_t **out, bf_err *err)
 {
 	uint8_t *idx = malloc(ri->index_len ? ri->index_len : 1);
 	size_t got;
@@ -572,7 +584,7 @@ static int load_index(int fd, const run_info *ri, uint32_t crc, uint8_t **out, b
 		free(idx);
 		return io_err(err, -rc, "cannot read", ri->path);
 	}
-	if (got != ri->index_len || bf_crc32c(0, idx, got) != crc) {
+	if (got != ri->index_len || bf_crc32c(0, idx, got) != ri->index_crc) {
 		free(idx);
 		return damaged(err, ri->path, "its block index fails its checksum");
 	}
@@ -621,13 +633,14 @@ int run_info_load(const char *path, run_info *ri, bf_err *err)
 	ri->raw_bytes = get64(t + 40);
 	ri->codec = get32(t + 48);
 	ri->max_block = get32(t + 52);
+	ri->index_crc = get32(t + 56);
 	uint64_t tail = ri->index_off + ri->index_len + TRAILER;
 	if (tail > ri->size || ri->size - tail >= ALIGN || ri->index_len < 2 ||
 	    ri->codec > BF_COMPRESS_ZSTD || ri->max_block > BLOCK_HEADER + 2 * MAX_ENTRY + BLOCK_TARGET) {
 		rc = damaged(err, path, "its trailer is inconsistent");
 		goto out;
 	}
-	rc = load_index(fd, ri, get32(t + 56), &idx, err);
+	rc = load_index(fd, ri, &idx, err);
 	if (rc)
 		goto out;
 	/* The last key closes the index region. */
@@ -669,8 +682,8 @@ static int plan_blocks(run_cursor *c, const uint8_t *lo, size_t lolen, uint64_t 
 		       uint64_t *first_off, bf_err *err)
 {
 	const run_info *ri = c->ri;
-	uint8_t t[TRAILER], *idx = NULL;
-	size_t got, at = 0;
+	uint8_t *idx = NULL;
+	size_t at = 0;
 	int fd, rc;
 
 	*first = 0;
@@ -682,11 +695,7 @@ static int plan_blocks(run_cursor *c, const uint8_t *lo, size_t lolen, uint64_t 
 	rc = open_run(ri, &fd, err);
 	if (rc)
 		return rc;
-	rc = pread_all(fd, t, TRAILER, ri->size - TRAILER, &got);
-	if (rc)
-		rc = io_err(err, -rc, "cannot read", ri->path);
-	else
-		rc = load_index(fd, ri, get32(t + 56), &idx, err);
+	rc = load_index(fd, ri, &idx, err);
 	close(fd);
 	if (rc)
 		return rc;
@@ -730,19 +739,8 @@ static int start_read(run_cursor *c, int i, bf_err *err)
 /* Waits for the read in flight; *got is how many bytes it brought. */
 static int wait_read(run_cursor *c, size_t *got, bf_err *err)
 {
-	const struct aiocb *list[1] = { &c->cb };
-	int e;
-	*got = 0;
-	if (!c->inflight)
-		return 0;
-	while ((e = aio_error(&c->cb)) == EINPROGRESS)
-		aio_suspend(list, 1, NULL);
-	c->inflight = false;
-	ssize_t r = aio_return(&c->cb);
-	if (e || r < 0)
-		return io_err(err, e ? e : EIO, "cannot read", c->ri->path);
-	*got = (size_t)r;
-	return 0;
+	int e = aio_wait(&c->cb, &c->inflight, got);
+	return e ? io_err(err, e, "cannot read", c->ri->path) : 0;
 }
 
 /*
@@ -868,7 +866,8 @@ int run_cursor_open(run_cursor *c, const run_info *ri, const void *lo, size_t lo
 			rc = bf_errf(err, BF_ENOMEM, "sort engine: out of memory for a run reader");
 	if (rc)
 		goto out;
-	c->fd = open_maybe_direct(ri->path, O_RDONLY | O_CLOEXEC, &c->direct);
+	bool direct; /* reads are aligned either way */
+	c->fd = open_maybe_direct(ri->path, O_RDONLY | O_CLOEXEC, &direct);
 	if (c->fd < 0) {
 		rc = io_err(err, errno, "cannot open", ri->path);
 		goto out;

@@ -20,6 +20,7 @@ typedef struct run_info {
 	char *path;
 	uint64_t size, keys, raw_bytes, nblocks, index_off, index_len;
 	uint32_t codec, max_block; /* max_block: largest block, header included */
+	uint32_t index_crc;
 	uint8_t *last_key;
 	size_t last_len;
 } run_info;
@@ -59,7 +60,6 @@ typedef struct run_cursor {
 
 	const run_info *ri;
 	int fd;
-	bool direct;              /* O_DIRECT: aligned reads only */
 	uint8_t *mem[2];          /* head room + a chunk each, read in turns */
 	size_t head, chunk;
 	int cur;                  /* the buffer being parsed */
