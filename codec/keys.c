@@ -30,6 +30,37 @@ int64_t bf_codec_get_int(const uint8_t src[8]) { return (int64_t)(get_be64(src) 
 void bf_codec_put_uint(uint8_t dst[8], uint64_t v) { put_be64(dst, v); }
 uint64_t bf_codec_get_uint(const uint8_t src[8]) { return get_be64(src); }
 
+/* The IEEE bits of a positive double order like its value and those of a
+ * negative one backwards: setting the sign bit of positives and inverting
+ * negatives whole puts every positive above every negative, each side in
+ * value order. */
+void bf_codec_put_float(uint8_t dst[8], double v)
+{
+	uint64_t u;
+	memcpy(&u, &v, 8);
+	put_be64(dst, v >= 0 ? u | SIGN_MASK : ~u);
+}
+
+double bf_codec_get_float(const uint8_t src[8])
+{
+	uint64_t u = get_be64(src);
+	double v;
+	u = (u & SIGN_MASK) ? u & ~SIGN_MASK : ~u;
+	memcpy(&v, &u, 8);
+	return v;
+}
+
+int bf_codec_decode_float(const uint8_t src[8], double *out)
+{
+	uint8_t back[8];
+	double v = bf_codec_get_float(src);
+	bf_codec_put_float(back, v);
+	if (v != v || memcmp(back, src, 8) != 0)
+		return BF_ECORRUPT;
+	*out = v;
+	return 0;
+}
+
 size_t bf_codec_put_bytes(uint8_t *dst, const void *src, size_t n)
 {
 	const uint8_t *s = src;
@@ -87,8 +118,10 @@ size_t bf_codec_datum_key_len(const bf_datum *d)
 	switch (d->kind) {
 	case BF_DATUM_NULL: return 1;
 	case BF_DATUM_INT:
-	case BF_DATUM_UINT: return 9;
+	case BF_DATUM_UINT:
+	case BF_DATUM_FLOAT: return 9;
 	case BF_DATUM_BYTES: return 1 + bf_codec_bytes_len(d->v.b.len);
+	case BF_DATUM_DECIMAL: return 3 + d->v.dec.len;
 	}
 	return 0;
 }
@@ -110,6 +143,17 @@ size_t bf_codec_put_datum_key(uint8_t *dst, const bf_datum *d)
 	case BF_DATUM_BYTES:
 		dst[0] = BF_FLAG_BYTES;
 		return 1 + bf_codec_put_bytes(dst + 1, d->v.b.ptr, d->v.b.len);
+	case BF_DATUM_FLOAT:
+		dst[0] = BF_FLAG_FLOAT;
+		bf_codec_put_float(dst + 1, d->v.f);
+		return 9;
+	case BF_DATUM_DECIMAL:
+		/* TiDB's EncodeDecimal: precision, fraction, then the binary form. */
+		dst[0] = BF_FLAG_DECIMAL;
+		dst[1] = d->v.dec.prec;
+		dst[2] = d->v.dec.frac;
+		memcpy(dst + 3, d->v.dec.ptr, d->v.dec.len);
+		return 3 + d->v.dec.len;
 	}
 	return 0;
 }
@@ -118,6 +162,7 @@ int bf_codec_get_datum_key(const uint8_t *src, size_t srclen, bf_datum *d,
 			   uint8_t *scratch, size_t *consumed)
 {
 	size_t n, used;
+	double f;
 	int rc;
 
 	if (srclen < 1)
@@ -145,6 +190,28 @@ int bf_codec_get_datum_key(const uint8_t *src, size_t srclen, bf_datum *d,
 			return rc;
 		*d = bf_datum_bytes(scratch, n);
 		*consumed = 1 + used;
+		return 0;
+	case BF_FLAG_FLOAT:
+		if (srclen < 9)
+			return BF_ECORRUPT;
+		rc = bf_codec_decode_float(src + 1, &f);
+		if (rc)
+			return rc;
+		*d = bf_datum_float(f);
+		*consumed = 9;
+		return 0;
+	case BF_FLAG_DECIMAL:
+		if (srclen < 3)
+			return BF_ECORRUPT;
+		n = bf_decimal_bin_len(src[1], src[2]);
+		if (n == 0 || srclen - 3 < n)
+			return BF_ECORRUPT;
+		rc = bf_decimal_check(src + 3, n, src[1], src[2]);
+		if (rc)
+			return rc;
+		/* No markers to strip: the datum points into the key itself. */
+		*d = bf_datum_decimal(src + 3, n, src[1], src[2]);
+		*consumed = 3 + n;
 		return 0;
 	default:
 		return BF_ECORRUPT;

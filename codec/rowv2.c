@@ -1,5 +1,13 @@
 /*
  * Row format v2 (TiDB rowcodec): encoder and a zero-copy, validating view.
+ *
+ * A column's bytes are, as TiDB's encodeValueDatum writes them: an int or
+ * unsigned int (DATETIME's packed value among them) little-endian in the
+ * fewest of 1, 2, 4 or 8 bytes; a string as is; a DOUBLE in 8 bytes of
+ * codec.EncodeFloat's memcomparable form; a DECIMAL as codec.EncodeDecimal
+ * writes it, a precision byte, a fraction byte and the binary form. The
+ * float and decimal forms are those of keys without the flag byte.
+ *
  * Depends on libc only.
  */
 #include "bfill/codec.h"
@@ -48,6 +56,8 @@ static size_t value_len(const bf_datum *d)
 	case BF_DATUM_INT: return int_width(d->v.i);
 	case BF_DATUM_UINT: return uint_width(d->v.u);
 	case BF_DATUM_BYTES: return d->v.b.len;
+	case BF_DATUM_FLOAT: return 8;
+	case BF_DATUM_DECIMAL: return 2 + d->v.dec.len;
 	case BF_DATUM_NULL: return 0;
 	}
 	return 0;
@@ -57,6 +67,40 @@ static void put_le_n(uint8_t *dst, uint64_t v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		dst[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Writes a not-null value's bytes (value_len of them). */
+static void put_value(uint8_t *dst, const bf_datum *d)
+{
+	switch (d->kind) {
+	case BF_DATUM_INT:
+		put_le_n(dst, (uint64_t)d->v.i, int_width(d->v.i));
+		break;
+	case BF_DATUM_UINT:
+		put_le_n(dst, d->v.u, uint_width(d->v.u));
+		break;
+	case BF_DATUM_BYTES:
+		if (d->v.b.len)
+			memcpy(dst, d->v.b.ptr, d->v.b.len);
+		break;
+	case BF_DATUM_FLOAT:
+		bf_codec_put_float(dst, d->v.f);
+		break;
+	case BF_DATUM_DECIMAL:
+		dst[0] = d->v.dec.prec;
+		dst[1] = d->v.dec.frac;
+		memcpy(dst + 2, d->v.dec.ptr, d->v.dec.len);
+		break;
+	case BF_DATUM_NULL:
+		break;
+	}
+}
+
+/* A decimal datum's length sizes the row, so it must be its type's. */
+static bool decimal_len_valid(const bf_datum *d)
+{
+	size_t want = bf_decimal_bin_len(d->v.dec.prec, d->v.dec.frac);
+	return want != 0 && d->v.dec.len == want;
 }
 
 /* Shape of an encoded row, shared by bf_codec_row_len and the encoder. */
@@ -75,6 +119,8 @@ static int row_shape_of(const bf_row_col *cols, int ncols, row_shape *s)
 			return BF_EINVAL;
 		if (cols[i].col_id > SMALL_ID_MAX)
 			s->large = true;
+		if (cols[i].val.kind == BF_DATUM_DECIMAL && !decimal_len_valid(&cols[i].val))
+			return BF_EINVAL;
 		if (cols[i].val.kind == BF_DATUM_NULL) {
 			s->n_null++;
 		} else {
@@ -180,14 +226,8 @@ long bf_codec_row_encode(uint8_t *dst, const bf_row_col *cols, int ncols, int *t
 		if (c->val.kind == BF_DATUM_NULL) {
 			slot = s.n_notnull + nl++;
 		} else {
-			size_t w = value_len(&c->val);
-			if (c->val.kind == BF_DATUM_INT)
-				put_le_n(data + end, (uint64_t)c->val.v.i, w);
-			else if (c->val.kind == BF_DATUM_UINT)
-				put_le_n(data + end, c->val.v.u, w);
-			else if (w)
-				memcpy(data + end, c->val.v.b.ptr, w);
-			end += w;
+			put_value(data + end, &c->val);
+			end += value_len(&c->val);
 			if (s.large)
 				put_le32(offs + nn * 4, (uint32_t)end);
 			else
@@ -305,4 +345,26 @@ int bf_codec_row_decode_uint(const uint8_t *p, size_t n, uint64_t *out)
 	case 8: *out = (uint64_t)get_le32(p) | ((uint64_t)get_le32(p + 4) << 32); return 0;
 	default: return BF_ECORRUPT;
 	}
+}
+
+int bf_codec_row_decode_float(const uint8_t *p, size_t n, double *out)
+{
+	if (n != 8)
+		return BF_ECORRUPT;
+	return bf_codec_decode_float(p, out);
+}
+
+int bf_codec_row_decode_decimal(const uint8_t *p, size_t n, int prec, int frac, bf_datum *out)
+{
+	size_t bin_len = bf_decimal_bin_len(prec, frac);
+
+	/* The bytes carry their own precision and fraction; a value of another
+	 * DECIMAL type than the column's is not one bfill can index as is. */
+	if (bin_len == 0 || n != 2 + bin_len || p[0] != prec || p[1] != frac)
+		return BF_ECORRUPT;
+	int rc = bf_decimal_check(p + 2, bin_len, prec, frac);
+	if (rc)
+		return rc;
+	*out = bf_datum_decimal(p + 2, bin_len, prec, frac);
+	return 0;
 }

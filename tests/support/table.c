@@ -66,6 +66,8 @@ void t_rows_add(t_rows *r, int64_t handle, const bf_datum *vals)
 		row[c] = vals[c];
 		if (row[c].kind == BF_DATUM_BYTES)
 			row[c].v.b.ptr = rows_keep(r, vals[c].v.b.ptr, vals[c].v.b.len);
+		else if (row[c].kind == BF_DATUM_DECIMAL)
+			row[c].v.dec.ptr = rows_keep(r, vals[c].v.dec.ptr, vals[c].v.dec.len);
 	}
 	row[r->handle_col] = bf_datum_int(handle);
 	r->handles[r->n++] = handle;
@@ -272,6 +274,10 @@ static bool datum_eq(const bf_datum *a, const bf_datum *b)
 	case BF_DATUM_BYTES:
 		return a->v.b.len == b->v.b.len &&
 		       (a->v.b.len == 0 || !memcmp(a->v.b.ptr, b->v.b.ptr, a->v.b.len));
+	case BF_DATUM_FLOAT: return a->v.f == b->v.f;
+	case BF_DATUM_DECIMAL:
+		return a->v.dec.prec == b->v.dec.prec && a->v.dec.frac == b->v.dec.frac &&
+		       a->v.dec.len == b->v.dec.len && !memcmp(a->v.dec.ptr, b->v.dec.ptr, a->v.dec.len);
 	}
 	return false;
 }

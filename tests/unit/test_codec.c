@@ -85,6 +85,63 @@ Test(codec, index_key_golden)
 	expect_bytes(k, n, "7480000000000000015f69800000000000000204ffffffffffffffff");
 }
 
+/* DOUBLE, DECIMAL and DATETIME in keys and rows; test_codec_types.c has
+ * the rest of their cases. */
+Test(codec, float_golden)
+{
+	uint8_t k[64];
+	bf_datum f = bf_datum_float(1.5);
+	size_t n = bf_codec_index_key(k, 1, 2, &f, 1, false, 0);
+	expect_bytes(k, n, "7480000000000000015f698000000000000002" "05bff8000000000000");
+	f = bf_datum_float(-2.5);
+	n = bf_codec_index_key(k, 1, 2, &f, 1, false, 0);
+	expect_bytes(k, n, "7480000000000000015f698000000000000002" "053ffbffffffffffff");
+	f = bf_datum_float(-0.0);
+	n = bf_codec_index_key(k, 1, 2, &f, 1, false, 0);
+	expect_bytes(k, n, "7480000000000000015f698000000000000002" "058000000000000000");
+}
+
+Test(codec, decimal_golden)
+{
+	/* MySQL's documented example: 1234567890.1234 as DECIMAL(14,4). */
+	uint8_t bin[BF_DECIMAL_BIN_MAX], k[64], row[64];
+	int order[1];
+	cr_assert_eq(bf_decimal_parse("1234567890.1234", 15, 14, 4, bin), 0);
+	expect_bytes(bin, bf_decimal_bin_len(14, 4), "810dfb38d204d2");
+	bf_datum d = bf_datum_decimal(bin, 7, 14, 4);
+	size_t n = bf_codec_index_key(k, 1, 2, &d, 1, false, 0);
+	expect_bytes(k, n, "7480000000000000015f698000000000000002" "060e04810dfb38d204d2");
+	bf_row_col c = { 1, d };
+	long rn = bf_codec_row_encode(row, &c, 1, order);
+	expect_bytes(row, (size_t)rn, "800001000000" "01" "0900" "0e04810dfb38d204d2");
+
+	cr_assert_eq(bf_decimal_parse("-1234567890.1234", 16, 14, 4, bin), 0);
+	expect_bytes(bin, 7, "7ef204c72dfb2d");
+	cr_assert_eq(bf_decimal_parse("-10.55", 6, 4, 2, bin), 0);
+	expect_bytes(bin, 2, "75c8");
+	cr_assert_eq(bf_decimal_parse("-0.00", 5, 4, 2, bin), 0);
+	expect_bytes(bin, 2, "8000");
+}
+
+Test(codec, datetime_golden)
+{
+	/* A DATETIME is the uint of its packed value: 8 bytes big-endian in
+	 * keys, little-endian in rows. */
+	uint8_t k[64], row[64];
+	int order[1];
+	uint64_t p;
+	cr_assert_eq(bf_datetime_parse("2020-12-31 23:59:59.999999", 26, 6, &p), 0);
+	cr_assert_eq(p, 0x19a83f7efb0f423fULL);
+	bf_datum d = bf_datum_uint(p);
+	size_t n = bf_codec_index_key(k, 1, 2, &d, 1, false, 0);
+	expect_bytes(k, n, "7480000000000000015f698000000000000002" "0419a83f7efb0f423f");
+	bf_row_col c = { 1, d };
+	long rn = bf_codec_row_encode(row, &c, 1, order);
+	expect_bytes(row, (size_t)rn, "800001000000" "01" "0800" "3f420ffb7e3fa819");
+	cr_assert_eq(bf_datetime_parse("1000-01-01", 10, 0, &p), 0);
+	cr_assert_eq(p, 0x0cb2420000000000ULL);
+}
+
 Test(codec, index_value_golden)
 {
 	uint8_t v[BF_INDEX_VALUE_MAX];
