@@ -60,11 +60,25 @@ FUZZ_CJSON_OBJ := $(if $(FUZZ_CJSON_SRC),$(FUZZ)/cjson/cJSON.o)
 FUZZ_LDLIBS := $(if $(FUZZ_CJSON_SRC),$(filter-out -lcjson,$(LDLIBS)),$(LDLIBS))
 FUZZ_CORPUS_GEN := $(BUILD)/tests/fuzz/make_corpus
 
+# The shared library (libbfill.so.$(VERSION), soname libbfill.so.$(SOVERSION))
+# is built from objects of its own compiled with -fPIC under build/pic/, so
+# the static build stays as it is; it exports only bf_* (libbfill.map).
+VERSION   := 0.1.0
+SOVERSION := 0
+PIC       := $(BUILD)/pic
+PIC_LIB_OBJS := $(call obj,$(PIC),$(LIB_SRCS)) $(patsubst $(BUILD)/%,$(PIC)/%,$(PROTO_C:.c=.o))
+SHLIB     := lib/libbfill.so.$(VERSION)
+
+# Small programs that use the library as a researcher would (examples/,
+# docs/library.md); tests/integration/test_examples runs them.
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+EXAMPLE_BINS := $(patsubst examples/%.c,bin/examples/%,$(EXAMPLE_SRCS))
+
 .PHONY: all deps test test-only test-asan demo clean bench-deps tsan tsan-pipeline tsan-cluster \
-	fuzz fuzz-bins fuzz-corpus
+	fuzz fuzz-bins fuzz-corpus examples install uninstall
 .SECONDARY: $(PROTO_C) $(PROTO_H)
 
-all: lib/libbfill.a bin/bfill bin/bfill-store $(TEST_BINS) $(FUZZ_CORPUS_GEN)
+all: lib/libbfill.a $(SHLIB) bin/bfill bin/bfill-store $(EXAMPLE_BINS) $(TEST_BINS) $(FUZZ_CORPUS_GEN)
 
 deps:
 	@scripts/deps.sh
@@ -274,3 +288,82 @@ bin/bfill-lockbench: bench/lock_latency.c lib/libbfill.a
 bin/bfill-refbuild: bench/ref_build.c lib/libbfill.a
 	@mkdir -p bin
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< lib/libbfill.a $(LDLIBS)
+
+# ---- the library for other programs: shared library, examples, install -----
+# `make install [PREFIX=/usr/local] [DESTDIR=...]` installs libbfill.so (and
+# its soname links), libbfill.a, the headers under include/bfill/, bfill.pc
+# and the two programs; `make uninstall` removes them again. How to build
+# against it: docs/library.md. scripts/install-check.sh (run by
+# tests/integration/test_examples) installs into a scratch prefix and builds
+# the examples there with nothing but pkg-config.
+PREFIX       ?= /usr/local
+BINDIR       ?= $(PREFIX)/bin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+PUBLIC_HEADERS := $(notdir $(wildcard include/bfill/*.h))
+# A directory under PREFIX as bfill.pc spells it: ${prefix}/..., so that
+# pkg-config --define-prefix can move the whole tree.
+pc_dir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+
+$(PIC)/obj/%.o: %.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -MMD -MP -c $< -o $@
+
+$(PIC)/gen/proto/%.pb-c.o: $(BUILD)/gen/proto/%.pb-c.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -w -c $< -o $@
+
+# Linked against its own dependencies, so a program needs only -lbfill;
+# --no-undefined makes a missing one a link error here, not at load time.
+$(SHLIB): $(PIC_LIB_OBJS) libbfill.map
+	@mkdir -p lib
+	$(CC) $(CFLAGS) -shared -Wl,-soname,libbfill.so.$(SOVERSION) \
+		-Wl,--version-script=libbfill.map -Wl,--no-undefined \
+		-o $@ $(PIC_LIB_OBJS) $(LDLIBS)
+	ln -sf libbfill.so.$(VERSION) lib/libbfill.so.$(SOVERSION)
+	ln -sf libbfill.so.$(SOVERSION) lib/libbfill.so
+
+# Built like any program outside the tree would be: public headers only.
+$(BUILD)/examples/%.o: examples/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -Iinclude $(CFLAGS) -MMD -MP -c $< -o $@
+
+bin/examples/%: $(BUILD)/examples/%.o lib/libbfill.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< lib/libbfill.a $(LDLIBS)
+
+examples: $(EXAMPLE_BINS)
+.SECONDARY: $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%.o)
+
+# The examples' test runs them, and installs what `make install` installs.
+$(BUILD)/tests/integration/test_examples: $(EXAMPLE_BINS) lib/libbfill.a $(SHLIB) \
+	bin/bfill bin/bfill-store
+
+install: lib/libbfill.a $(SHLIB) bin/bfill bin/bfill-store
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/bfill \
+		$(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 lib/libbfill.a $(DESTDIR)$(LIBDIR)/libbfill.a
+	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/libbfill.so.$(VERSION)
+	ln -sf libbfill.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libbfill.so.$(SOVERSION)
+	ln -sf libbfill.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libbfill.so
+	install -m 644 $(addprefix include/bfill/,$(PUBLIC_HEADERS)) $(DESTDIR)$(INCLUDEDIR)/bfill/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(call pc_dir,$(LIBDIR))|g' \
+		-e 's|@INCLUDEDIR@|$(call pc_dir,$(INCLUDEDIR))|g' -e 's|@VERSION@|$(VERSION)|g' \
+		bfill.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/bfill.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/bfill.pc
+	install -m 755 bin/bfill bin/bfill-store $(DESTDIR)$(BINDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/bfill $(DESTDIR)$(BINDIR)/bfill-store
+	rm -f $(DESTDIR)$(LIBDIR)/libbfill.a $(DESTDIR)$(LIBDIR)/libbfill.so \
+		$(DESTDIR)$(LIBDIR)/libbfill.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libbfill.so.$(VERSION)
+	rm -f $(DESTDIR)$(PKGCONFIGDIR)/bfill.pc
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/bfill/,$(PUBLIC_HEADERS))
+	rmdir $(DESTDIR)$(INCLUDEDIR)/bfill 2>/dev/null || true
+# ---- end of library block ----------------------------------------------------
+
+# TPC-C's customer table as CSV, for bench/tpcc_customer.sh.
+bin/bfill-tpccgen: bench/tpcc_gen.c
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $<

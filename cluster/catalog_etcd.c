@@ -42,7 +42,7 @@ static int cat_get(void *impl, const char *key, char **val, size_t *vlen, bf_err
 	if (rc)
 		return rc;
 	if (res.n_kvs == 0) {
-		rc = BF_ENOTFOUND;
+		rc = bf_errf(err, BF_ENOTFOUND, "catalog: no record %s", k);
 	} else {
 		*val = malloc(res.kvs[0].value_len + 1);
 		if (!*val) {

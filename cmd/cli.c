@@ -164,11 +164,14 @@ void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
 	int64_t now = bf_now_ms();
 	double secs = (double)(now - p->start_ms) / 1000.0;
 	double rate = secs > 0 ? (double)done / secs : 0;
-	char eta[32] = "-";
+	char eta[32] = "-", of[32] = "";
 
 	if (p->quiet || now - p->last_ms < (p->tty ? TTY_EVERY_MS : PLAIN_EVERY_MS))
 		return;
 	p->last_ms = now;
+	/* A total of 0 is an unknown one (a load reading its input). */
+	if (total)
+		snprintf(of, sizeof(of), "/%" PRIu64, total);
 	if (total && rate > 0 && done <= total)
 		snprintf(eta, sizeof(eta), "%.0fs", (double)(total - done) / rate);
 	if (p->tty) {
@@ -179,12 +182,12 @@ void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
 		memset(bar, '#', (size_t)fill);
 		memset(bar + fill, '.', (size_t)(width - fill));
 		bar[width] = '\0';
-		fprintf(stderr, "\r\033[K%-7s [%s] %" PRIu64 "/%" PRIu64 " rows  %.0f rows/s  ETA %s%s%s",
-			phase, bar, done, total, rate, eta, note && *note ? "  " : "", note ? note : "");
+		fprintf(stderr, "\r\033[K%-7s [%s] %" PRIu64 "%s rows  %.0f rows/s  ETA %s%s%s",
+			phase, bar, done, of, rate, eta, note && *note ? "  " : "", note ? note : "");
 		p->drawn = true;
 	} else {
-		fprintf(stderr, "%s: %" PRIu64 "/%" PRIu64 " rows, %.0f rows/s, ETA %s%s%s\n",
-			phase, done, total, rate, eta, note && *note ? ", " : "", note ? note : "");
+		fprintf(stderr, "%s: %" PRIu64 "%s rows, %.0f rows/s, ETA %s%s%s\n",
+			phase, done, of, rate, eta, note && *note ? ", " : "", note ? note : "");
 	}
 	fflush(stderr);
 }

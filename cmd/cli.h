@@ -87,6 +87,8 @@ void cli_progress_update(cli_progress *p, const char *phase, uint64_t done,
 void cli_progress_done(cli_progress *p);
 
 int cmd_gen(int argc, char **argv);
+int cmd_create_table(int argc, char **argv);
+int cmd_load(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_add_index(int argc, char **argv);
 int cmd_status(int argc, char **argv);

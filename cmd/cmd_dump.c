@@ -5,6 +5,7 @@
 #include "bfill/catalog.h"
 #include "bfill/codec.h"
 #include "bfill/store.h"
+#include "bfill/table.h"
 #include "cmd/cli.h"
 #include "cmd/place.h"
 
@@ -13,12 +14,20 @@
 #include <stdio.h>
 #include <string.h>
 
-static void print_datum(const bf_datum *d)
+/* The text of a column's value, as bfill load reads it back. */
+static void print_datum(const bf_column *c, const bf_datum *d)
 {
+	char buf[128];
+
 	switch (d->kind) {
 	case BF_DATUM_NULL: fputs("\\N", stdout); break;
-	case BF_DATUM_INT: printf("%" PRId64, d->v.i); break;
-	case BF_DATUM_UINT: printf("%" PRIu64, d->v.u); break;
+	case BF_DATUM_INT:
+	case BF_DATUM_UINT:
+	case BF_DATUM_FLOAT:
+	case BF_DATUM_DECIMAL:
+		bf_column_format_value(c, d, buf, sizeof(buf));
+		fputs(buf, stdout);
+		break;
 	case BF_DATUM_BYTES:
 		/* Tabs, newlines and backslashes are escaped so a row stays a line. */
 		for (size_t i = 0; i < d->v.b.len; i++) {
@@ -107,7 +116,7 @@ int cmd_dump(int argc, char **argv)
 				break;
 			if (i)
 				putchar('\t');
-			print_datum(&d);
+			print_datum(&t.cols[i], &d);
 		}
 		if (rc) {
 			fflush(stdout);

@@ -13,6 +13,9 @@ static const struct {
 	const char *args, *summary;
 } commands[] = {
 	{ "gen", cmd_gen, "--store DIR --rows N [--seed S] [--table T] [--json]", "load a sysbench table" },
+	{ "create-table", cmd_create_table, "--store DIR --table T --schema 'id BIGINT PRIMARY KEY, ...'",
+	  "create a table of your own" },
+	{ "load", cmd_load, "--store DIR --table T --csv FILE [--header]", "load a CSV file into a table" },
 	{ "dump", cmd_dump, "--store DIR --table T [--limit N]", "print rows as TSV" },
 	{ "add-index", cmd_add_index, "--store DIR --table T --name I --columns a[,b] ...",
 	  "build indexes, or --resume a job" },

@@ -68,6 +68,33 @@ static const char *int_name(int len, bool is_unsigned)
 	return is_unsigned ? u[i] : s[i];
 }
 
+/* DOUBLE, DATETIME[(fsp)] and DECIMAL(p,s), from lower-case text. */
+static int parse_other_type(const char *buf, bf_column *c)
+{
+	int len = 0, scale = 0, end = 0;
+
+	if (!strcmp(buf, "double")) {
+		c->type = BF_COL_DOUBLE;
+		c->len = 8;
+		return 0;
+	}
+	if (!strcmp(buf, "datetime") ||
+	    (sscanf(buf, "datetime(%d)%n", &len, &end) == 1 && end && !buf[end] && len >= 0 &&
+	     len <= 6)) {
+		c->type = BF_COL_DATETIME;
+		c->len = len;
+		return 0;
+	}
+	if (sscanf(buf, "decimal(%d,%d)%n", &len, &scale, &end) == 2 && end && !buf[end] &&
+	    bf_decimal_bin_len(len, scale)) {
+		c->type = BF_COL_DECIMAL;
+		c->len = len;
+		c->scale = scale;
+		return 0;
+	}
+	return BF_EINVAL;
+}
+
 char *bf_coltype_format(const bf_column *c, char *buf, size_t n)
 {
 	switch (c->type) {
@@ -75,6 +102,14 @@ char *bf_coltype_format(const bf_column *c, char *buf, size_t n)
 	case BF_COL_UINT: snprintf(buf, n, "%s", int_name(c->len, true)); break;
 	case BF_COL_CHAR: snprintf(buf, n, "char(%d)", c->len); break;
 	case BF_COL_VARCHAR: snprintf(buf, n, "varchar(%d)", c->len); break;
+	case BF_COL_DOUBLE: snprintf(buf, n, "double"); break;
+	case BF_COL_DATETIME:
+		if (c->len)
+			snprintf(buf, n, "datetime(%d)", c->len);
+		else
+			snprintf(buf, n, "datetime");
+		break;
+	case BF_COL_DECIMAL: snprintf(buf, n, "decimal(%d,%d)", c->len, c->scale); break;
 	}
 	return buf;
 }
@@ -91,6 +126,7 @@ int bf_coltype_parse(const char *text, bf_column *c)
 		return BF_EINVAL;
 	for (size_t i = 0; i <= n; i++)
 		buf[i] = (char)tolower((unsigned char)text[i]);
+	c->scale = 0;
 	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
 		size_t l = strlen(ints[i].name);
 		if (strncmp(buf, ints[i].name, l))
@@ -119,7 +155,7 @@ int bf_coltype_parse(const char *text, bf_column *c)
 		c->len = len;
 		return 0;
 	}
-	return BF_EINVAL;
+	return parse_other_type(buf, c);
 }
 
 int bf_table_column(const bf_table *t, const char *name)
@@ -201,6 +237,15 @@ int bf_table_decode_column(const bf_table *t, int col, const bf_row_view *rv,
 			return BF_ECORRUPT;
 		*out = bf_datum_bytes(p, n);
 		return 0;
+	case BF_COL_DOUBLE:
+		out->kind = BF_DATUM_FLOAT;
+		return bf_codec_row_decode_float(p, n, &out->v.f);
+	case BF_COL_DATETIME:
+		/* TiDB's packed form, stored as an unsigned integer. */
+		out->kind = BF_DATUM_UINT;
+		return bf_codec_row_decode_uint(p, n, &out->v.u);
+	case BF_COL_DECIMAL:
+		return bf_codec_row_decode_decimal(p, n, c->len, c->scale, out);
 	}
 	return BF_ECORRUPT;
 }
@@ -236,6 +281,32 @@ static size_t utf8_char(const unsigned char *s, uint32_t *cp)
 		return 0;
 	*cp = c;
 	return n;
+}
+
+bool bf_index_prefix_fits(const bf_column *c, int prefix)
+{
+	return (c->type == BF_COL_CHAR || c->type == BF_COL_VARCHAR) && prefix >= 1 &&
+	       prefix <= c->len;
+}
+
+size_t bf_index_prefix_bytes(const uint8_t *s, size_t n, int chars)
+{
+	size_t i = 0;
+
+	for (int k = 0; k < chars && i < n; k++) {
+		i++;
+		while (i < n && (s[i] & 0xC0) == 0x80)
+			i++;
+	}
+	return i;
+}
+
+void bf_index_cut_prefix(const int *prefix, bf_datum *cols, int ncols)
+{
+	for (int k = 0; k < ncols; k++)
+		if (prefix[k] && cols[k].kind == BF_DATUM_BYTES)
+			cols[k].v.b.len = bf_index_prefix_bytes(cols[k].v.b.ptr, cols[k].v.b.len,
+								prefix[k]);
 }
 
 bool bf_name_valid(const char *name)

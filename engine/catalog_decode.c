@@ -248,6 +248,8 @@ static int decode_column(bf_err *r, const cJSON *it, bf_table *t)
 		return rc;
 	if (bf_coltype_parse(type, c))
 		return bad(r, "%stype \"%s\" is not a column type", at, shown(type, buf));
+	if (!strcasecmp(c->name, BF_ROWID_NAME))
+		return bad(r, "%sname %s is reserved for the hidden handle", at, BF_ROWID_NAME);
 	for (int i = 0; i < t->ncols; i++) {
 		if (!strcasecmp(t->cols[i].name, c->name))
 			return bad(r, "%sname is also the name of columns[%d]", at, i);
@@ -277,6 +279,28 @@ static int decode_index_columns(bf_err *r, const cJSON *arr, const char *at, con
 	}
 	if (x->ncols == 0)
 		return bad(r, "%scolumns is empty", at);
+	return 0;
+}
+
+/* Prefix lengths, one per index column; absent on an index without one. */
+static int decode_index_prefix(bf_err *r, const cJSON *it, const char *at, const bf_table *t,
+			       bf_index *x)
+{
+	const cJSON *arr, *p;
+	int n = 0, rc = get_node(r, it, at, "prefix", false, BF_MAX_INDEX_COLUMNS, &arr);
+
+	if (rc || !arr)
+		return rc;
+	if (cJSON_GetArraySize(arr) != x->ncols)
+		return bad(r, "%sprefix has %d items for %d columns", at, cJSON_GetArraySize(arr),
+			   x->ncols);
+	cJSON_ArrayForEach(p, arr) {
+		int64_t v;
+		if (!int_string(p, &v) || v < 0 || v > INT32_MAX ||
+		    (v && !bf_index_prefix_fits(&t->cols[x->cols[n]], (int)v)))
+			return bad(r, "%sprefix[%d] is not a prefix length of its column", at, n);
+		x->prefix[n++] = (int)v;
+	}
 	return 0;
 }
 
@@ -310,6 +334,7 @@ static int decode_index(bf_err *r, const cJSON *it, bf_table *t)
 	    (rc = get_i64(r, it, at, "id", true, 1, INT64_MAX, &x->id)) ||
 	    (rc = get_node(r, it, at, "columns", true, BF_MAX_INDEX_COLUMNS, &cols)) ||
 	    (rc = decode_index_columns(r, cols, at, t, x)) ||
+	    (rc = decode_index_prefix(r, it, at, t, x)) ||
 	    (rc = get_bool(r, it, at, "unique", true, &x->unique)) ||
 	    (rc = decode_index_state(r, it, at, x)) ||
 	    (rc = get_i64(r, it, at, "job_id", true, 0, INT64_MAX, &x->job_id)))
@@ -350,10 +375,10 @@ static int decode_table(bf_err *r, const cJSON *o, bf_table *t)
 			return rc;
 	}
 	t->handle_col = bf_table_column(t, handle);
-	if (t->handle_col < 0)
+	if (t->handle_col < 0 && strcmp(handle, BF_ROWID_NAME))
 		return bad(r, "handle \"%s\" is not a column", shown(handle, buf));
 	/* The handle is the int64 in every record key. */
-	if (t->cols[t->handle_col].type != BF_COL_INT)
+	if (t->handle_col >= 0 && t->cols[t->handle_col].type != BF_COL_INT)
 		return bad(r, "handle \"%s\" is not a signed integer column", shown(handle, buf));
 	cJSON_ArrayForEach(it, idxs) {
 		if ((rc = decode_index(r, it, t)))

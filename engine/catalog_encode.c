@@ -73,7 +73,7 @@ static int table_shape(bf_err *r, const void *in)
 	if (t->ncols < 0 || t->ncols > BF_MAX_COLUMNS || t->nindexes < 0 ||
 	    t->nindexes > BF_MAX_INDEXES)
 		return bf_errf(r, BF_EINVAL, "%d columns and %d indexes", t->ncols, t->nindexes);
-	if (t->handle_col < 0 || t->handle_col >= t->ncols)
+	if (t->handle_col < -1 || t->handle_col >= t->ncols)
 		return bf_errf(r, BF_EINVAL, "handle column %d is not a column", t->handle_col);
 	if (!TERMINATED(t->name))
 		return bf_errf(r, BF_EINVAL, "name is not NUL-terminated");
@@ -86,12 +86,25 @@ static int table_shape(bf_err *r, const void *in)
 			return bf_errf(r, BF_EINVAL, "indexes[%d].name is not NUL-terminated", i);
 		if (x->ncols < 0 || x->ncols > BF_MAX_INDEX_COLUMNS)
 			return bf_errf(r, BF_EINVAL, "indexes[%d] has %d columns", i, x->ncols);
-		for (int k = 0; k < x->ncols; k++)
+		for (int k = 0; k < x->ncols; k++) {
 			if (x->cols[k] < 0 || x->cols[k] >= t->ncols)
 				return bf_errf(r, BF_EINVAL, "indexes[%d].columns[%d] = %d"
 					       " is not a column", i, k, x->cols[k]);
+			if (x->prefix[k] && !bf_index_prefix_fits(&t->cols[x->cols[k]],
+								  x->prefix[k]))
+				return bf_errf(r, BF_EINVAL, "indexes[%d].prefix[%d] = %d does not"
+					       " fit its column", i, k, x->prefix[k]);
+		}
 	}
 	return 0;
+}
+
+static bool index_has_prefix(const bf_index *x)
+{
+	for (int k = 0; k < x->ncols; k++)
+		if (x->prefix[k])
+			return true;
+	return false;
 }
 
 static cJSON *table_json(const void *in, bool *ok)
@@ -102,7 +115,7 @@ static cJSON *table_json(const void *in, bool *ok)
 
 	add_str(o, "name", t->name, ok);
 	add_i64(o, "id", t->id, ok);
-	add_str(o, "handle", t->cols[t->handle_col].name, ok);
+	add_str(o, "handle", t->handle_col < 0 ? BF_ROWID_NAME : t->cols[t->handle_col].name, ok);
 	add_i64(o, "next_index_id", t->next_index_id, ok);
 	add_count(o, "rows_hint", t->rows_hint, ok);
 	for (int i = 0; i < t->ncols; i++) {
@@ -121,6 +134,14 @@ static cJSON *table_json(const void *in, bool *ok)
 		for (int k = 0; k < x->ncols; k++)
 			add_str(ic, NULL, t->cols[x->cols[k]].name, ok);
 		add(c, "columns", ic, ok);
+		/* Written only for a prefix index, so that other records read
+		 * as they always did. */
+		if (index_has_prefix(x)) {
+			cJSON *pl = cJSON_CreateArray();
+			for (int k = 0; k < x->ncols; k++)
+				add_i64(pl, NULL, x->prefix[k], ok);
+			add(c, "prefix", pl, ok);
+		}
 		add_bool(c, "unique", x->unique, ok);
 		add_str(c, "state", bf_index_state_name(x->state), ok);
 		add_i64(c, "job_id", x->job_id, ok);

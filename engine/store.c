@@ -275,7 +275,7 @@ int bf_store_get(bf_store *st, const void *key, size_t klen, char **val,
 	if (e)
 		return bf_rdb_err(e, err, "store get");
 	if (!*val)
-		return BF_ENOTFOUND;
+		return bf_errf(err, BF_ENOTFOUND, "store %s: no such key", st->path);
 	return 0;
 }
 

@@ -42,6 +42,7 @@ static size_t expected_entry(const bf_table *t, const bf_index *x, const bf_row_
 		if (*rc)
 			return 0;
 	}
+	bf_index_cut_prefix(x->prefix, cols, x->ncols);
 	bool with = bf_codec_index_needs_handle(x->unique, cols, x->ncols);
 	size_t kl = bf_codec_index_key_len(cols, x->ncols, with);
 	if (kl > *cap) {

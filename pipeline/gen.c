@@ -209,18 +209,25 @@ static int store_room(void *arg, uint64_t bytes, const char *to_do, bf_err *err)
 	return bf_store_check_free(arg, bytes, to_do, err);
 }
 
-int bf_gen_sbtest(bf_store *st, const bf_gen_opts *opts, bf_gen_stats *stats,
-		  bf_err *err)
+void bf_gen_place_store(bf_store *st, bf_target *t, bf_gen_place *pl)
 {
-	bf_target *t = NULL;
-	int rc = bf_target_local_create(st, &t, err);
-	bf_gen_place pl = {
+	*pl = (bf_gen_place){
 		.catalog = bf_store_catalog(st), .target = t, .tmp_parent = bf_store_path(st),
 		/* This process holds the store's write lock, so any generator
 		 * scratch directory in it belongs to a load that was killed. */
 		.tmp_parent_is_ours = true,
 		.check_room = store_room, .check_arg = st,
 	};
+}
+
+int bf_gen_sbtest(bf_store *st, const bf_gen_opts *opts, bf_gen_stats *stats,
+		  bf_err *err)
+{
+	bf_target *t = NULL;
+	int rc = bf_target_local_create(st, &t, err);
+	bf_gen_place pl;
+
+	bf_gen_place_store(st, t, &pl);
 
 	memset(stats, 0, sizeof(*stats));
 	if (rc == 0)
@@ -247,11 +254,11 @@ int bf_gen_sbtest_in(const bf_gen_place *pl, const bf_gen_opts *opts, bf_gen_sta
 	if (!bf_name_valid(name))
 		return bf_errf(err, BF_EINVAL, "bad table name: 1..%d characters, no control"
 			       " characters, no trailing space", BF_NAME_CHARS);
-	rc = bf_catalog_get_table(pl->catalog, name, &t, NULL);
+	rc = bf_catalog_get_table(pl->catalog, name, &t, err);
 	if (rc == 0)
 		return bf_errf(err, BF_EEXIST, "table '%s' already exists", name);
 	if (rc != BF_ENOTFOUND)
-		return bf_catalog_get_table(pl->catalog, name, &t, err);
+		return rc;
 	/* Refused before any work: a load that cannot fit would otherwise
 	 * run until the disk is full. */
 	snprintf(to_do, sizeof(to_do), "load %" PRIu64 " rows", opts->rows);

@@ -150,6 +150,25 @@ static int fill_config(bf_job_config *cfg, const bf_add_index_opts *o, const bf_
 	return 0;
 }
 
+/* A column by name, or "name(N)" for a prefix of N characters (a column
+ * whose own name ends that way wins). Cuts c at the parenthesis. */
+static int column_prefix(const bf_table *t, char *c, int *prefix)
+{
+	int pos = bf_table_column(t, c), n = 0, end = 0;
+	char *open = strrchr(c, '(');
+
+	*prefix = 0;
+	if (pos >= 0 || !open || open == c)
+		return pos;
+	if (sscanf(open, "(%d)%n", &n, &end) != 1 || open[end] || n <= 0)
+		return -1;
+	*open = '\0';
+	while (open > c && isspace((unsigned char)open[-1]))
+		*--open = '\0';
+	*prefix = n;
+	return bf_table_column(t, c);
+}
+
 static int parse_columns(const bf_table *t, const char *list, bf_index *x, bf_err *err)
 {
 	char buf[1024];
@@ -170,14 +189,19 @@ static int parse_columns(const bf_table *t, const char *list, bf_index *x, bf_er
 			*--end = '\0';
 		if (!*c)
 			return bf_errf(err, BF_EINVAL, "--columns '%s' has an empty column name", list);
-		int pos = bf_table_column(t, c);
+		int prefix = 0, pos = column_prefix(t, c, &prefix);
 		if (pos < 0)
 			return bf_errf(err, BF_EINVAL, "column '%s' does not exist in table '%s'", c, t->name);
+		if (prefix && !bf_index_prefix_fits(&t->cols[pos], prefix))
+			return bf_errf(err, BF_EINVAL, "column '%s' cannot have a prefix of %d characters: "
+				       "prefixes are for CHAR and VARCHAR columns, at most their length",
+				       t->cols[pos].name, prefix);
 		if (x->ncols == BF_MAX_INDEX_COLUMNS)
 			return bf_errf(err, BF_EINVAL, "an index has at most %d columns", BF_MAX_INDEX_COLUMNS);
 		for (int k = 0; k < x->ncols; k++)
 			if (x->cols[k] == pos)
 				return bf_errf(err, BF_EINVAL, "column '%s' appears twice in index '%s'", c, x->name);
+		x->prefix[x->ncols] = prefix;
 		x->cols[x->ncols++] = pos;
 	}
 	return 0;
@@ -246,10 +270,13 @@ static int new_job(job_run *r, bf_err *err)
 	if (rc)
 		return rc;
 	if (o->job_id > 0) {
-		rc = bf_catalog_get_job(r->cat, o->job_id, &existing, NULL);
-		if (rc != BF_ENOTFOUND)
+		rc = bf_catalog_get_job(r->cat, o->job_id, &existing, err);
+		if (rc == 0)
 			return bf_errf(err, BF_EEXIST, "job %" PRId64 " already exists (use --resume to continue it)",
 				       o->job_id);
+		/* Not knowing (a catalog out of reach) is not "it exists". */
+		if (rc != BF_ENOTFOUND)
+			return rc;
 		job->id = o->job_id;
 		/* Automatic ids never come back to one given by hand. */
 		rc = bf_catalog_reserve_id(r->cat, "job", job->id, err);
@@ -306,10 +333,21 @@ static uint64_t entry_estimate(const bf_table *t, const bf_index *x)
 	uint64_t n = BF_INDEX_PREFIX_LEN + 9 + 8 + BF_INDEX_VALUE_MAX + 16;
 	for (int c = 0; c < x->ncols; c++) {
 		const bf_column *col = &t->cols[x->cols[c]];
-		if (col->type == BF_COL_INT || col->type == BF_COL_UINT)
+		size_t chars = (size_t)(x->prefix[c] ? x->prefix[c] : col->len);
+		switch (col->type) {
+		case BF_COL_CHAR:
+			n += 1 + bf_codec_bytes_len(chars);
+			break;
+		case BF_COL_VARCHAR:
+			n += 1 + bf_codec_bytes_len(chars / 2);
+			break;
+		case BF_COL_DECIMAL:
+			n += 3 + bf_decimal_bin_len(col->len, col->scale);
+			break;
+		default: /* integers, DOUBLE, DATETIME: a flag and 8 bytes */
 			n += 9;
-		else
-			n += 1 + bf_codec_bytes_len((size_t)(col->type == BF_COL_CHAR ? col->len : col->len / 2));
+			break;
+		}
 	}
 	return n;
 }
@@ -531,6 +569,10 @@ static int run_job(job_run *r, bf_add_index_result *res, bf_err *err)
 		pidx[i].unique = x->unique;
 		pidx[i].ncols = x->ncols;
 		memcpy(pidx[i].cols, x->cols, sizeof(x->cols));
+		memcpy(pidx[i].prefix, x->prefix, sizeof(x->prefix));
+		pidx[i].has_prefix = false;
+		for (int k = 0; k < x->ncols; k++)
+			pidx[i].has_prefix |= x->prefix[k] != 0;
 	}
 	uint64_t mem = job->cfg.mem_bytes;
 	uint64_t budget = mem >= 2 * MEM_RESERVE ? mem - MEM_RESERVE : mem / 2;

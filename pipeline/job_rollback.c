@@ -7,6 +7,7 @@
  */
 #include "pipeline/job_impl.h"
 #include "bfill/codec.h"
+#include "bfill/table.h"
 #include "util/util.h"
 
 #include <inttypes.h>
@@ -40,16 +41,6 @@ int job_delete_entries(bf_target *t, const bf_job *job, bf_err *err)
 	return rc;
 }
 
-static void format_datum(const bf_datum *d, char *out, size_t n)
-{
-	switch (d->kind) {
-	case BF_DATUM_NULL: snprintf(out, n, "NULL"); break;
-	case BF_DATUM_INT: snprintf(out, n, "%" PRId64, d->v.i); break;
-	case BF_DATUM_UINT: snprintf(out, n, "%" PRIu64, d->v.u); break;
-	case BF_DATUM_BYTES: snprintf(out, n, "%.*s", (int)d->v.b.len, (const char *)d->v.b.ptr); break;
-	}
-}
-
 /* TiDB's wording: Duplicate entry '<v1-v2>' for key '<table>.<index>'. */
 static void duplicate_message(job_run *r, bf_err *err)
 {
@@ -66,7 +57,7 @@ static void duplicate_message(job_run *r, bf_err *err)
 
 	if (bf_codec_decode_index_key(key, len, NULL, NULL, cols, x->ncols, scratch, &has, &h) == 0) {
 		for (int c = 0; c < x->ncols; c++) {
-			format_datum(&cols[c], part, sizeof(part));
+			bf_column_format_value(&r->table.cols[x->cols[c]], &cols[c], part, sizeof(part));
 			snprintf(value + strlen(value), sizeof(value) - strlen(value), "%s%s", c ? "-" : "", part);
 		}
 	}

@@ -304,33 +304,43 @@ static int decode_row(pipe *p, batch *b, const uint8_t *k, size_t kl, const uint
 
 /* Copies the row's byte datums into the batch arena (the iterator's memory
  * is gone after the next step). Returns false when the arena is full. */
-static bool stash_bytes(pipe *p, batch *b)
+/* Where a datum points into the row it was decoded from (strings and
+ * decimals), and how many bytes; NULL for one that holds its value. */
+static const uint8_t **borrowed(bf_datum *d, size_t *len)
 {
-	bf_datum *row = &b->vals[(size_t)b->nrows * (size_t)p->nneed];
-	size_t need = 0;
-	for (int c = 0; c < p->nneed; c++)
-		if (row[c].kind == BF_DATUM_BYTES)
-			need += row[c].v.b.len;
-	if (b->used + need > b->cap)
-		return false;
-	for (int c = 0; c < p->nneed; c++) {
-		if (row[c].kind != BF_DATUM_BYTES)
-			continue;
-		memcpy(b->arena + b->used, row[c].v.b.ptr, row[c].v.b.len);
-		row[c].v.b.ptr = b->arena + b->used;
-		b->used += row[c].v.b.len;
+	switch (d->kind) {
+	case BF_DATUM_BYTES: *len = d->v.b.len; return &d->v.b.ptr;
+	case BF_DATUM_DECIMAL: *len = d->v.dec.len; return &d->v.dec.ptr;
+	default: *len = 0; return NULL;
 	}
-	return true;
 }
 
 static size_t row_bytes(const pipe *p, const batch *b)
 {
-	const bf_datum *row = &b->vals[(size_t)b->nrows * (size_t)p->nneed];
-	size_t need = 0;
+	bf_datum *row = &b->vals[(size_t)b->nrows * (size_t)p->nneed];
+	size_t need = 0, len;
 	for (int c = 0; c < p->nneed; c++)
-		if (row[c].kind == BF_DATUM_BYTES)
-			need += row[c].v.b.len;
+		if (borrowed(&row[c], &len))
+			need += len;
 	return need;
+}
+
+static bool stash_bytes(pipe *p, batch *b)
+{
+	bf_datum *row = &b->vals[(size_t)b->nrows * (size_t)p->nneed];
+	const uint8_t **ptr;
+	size_t len;
+
+	if (b->used + row_bytes(p, b) > b->cap)
+		return false;
+	for (int c = 0; c < p->nneed; c++) {
+		if (!(ptr = borrowed(&row[c], &len)))
+			continue;
+		memcpy(b->arena + b->used, *ptr, len);
+		*ptr = b->arena + b->used;
+		b->used += len;
+	}
+	return true;
 }
 
 /* Decodes one row into *bp, sending the batch on and starting a new one
@@ -460,6 +470,8 @@ static int encode_batch(pipe *p, bf_backend_writer *w, batch *b, uint8_t **kbuf,
 			const bf_pipe_index *x = &o->indexes[ix];
 			for (int c = 0; c < x->ncols; c++)
 				cols[c] = row[p->colmap[ix][c]];
+			if (x->has_prefix)
+				bf_index_cut_prefix(x->prefix, cols, x->ncols);
 			bool with = bf_codec_index_needs_handle(x->unique, cols, x->ncols);
 			size_t kl = bf_codec_index_key_len(cols, x->ncols, with) + (x->unique ? HANDLE_SUFFIX : 0);
 			if (kl > *kcap) {

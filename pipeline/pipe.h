@@ -22,6 +22,8 @@ typedef struct bf_pipe_index {
 	bool unique;
 	int ncols;
 	int cols[BF_MAX_INDEX_COLUMNS]; /* positions in the table's columns */
+	int prefix[BF_MAX_INDEX_COLUMNS]; /* bf_index.prefix */
+	bool has_prefix;
 } bf_pipe_index;
 
 typedef struct bf_pipe_hooks {

@@ -11,7 +11,8 @@ void bf_queue_init(bf_queue *q)
 {
 	pthread_condattr_t ca;
 
-	cds_wfcq_init(&q->head, &q->tail);
+	__cds_wfcq_init(&q->head, &q->tail);
+	pthread_mutex_init(&q->pop_mu, NULL);
 	pthread_mutex_init(&q->mu, NULL);
 	/* Timed waits use the monotonic clock: wall-clock jumps must not
 	 * stretch or cut a wait. */
@@ -26,9 +27,19 @@ void bf_queue_init(bf_queue *q)
 
 void bf_queue_destroy(bf_queue *q)
 {
-	cds_wfcq_destroy(&q->head, &q->tail);
+	pthread_mutex_destroy(&q->pop_mu);
 	pthread_mutex_destroy(&q->mu);
 	pthread_cond_destroy(&q->cv);
+}
+
+static struct cds_wfcq_node *dequeue(bf_queue *q)
+{
+	struct cds_wfcq_node *n;
+
+	pthread_mutex_lock(&q->pop_mu);
+	n = __cds_wfcq_dequeue_blocking(&q->head, &q->tail);
+	pthread_mutex_unlock(&q->pop_mu);
+	return n;
 }
 
 static void signal_sleepers(bf_queue *q, bool all)
@@ -69,14 +80,14 @@ struct cds_wfcq_node *bf_queue_pop(bf_queue *q, const atomic_int *stop, int time
 		}
 	}
 	for (;;) {
-		struct cds_wfcq_node *n = cds_wfcq_dequeue_blocking(&q->head, &q->tail);
+		struct cds_wfcq_node *n = dequeue(q);
 		if (n) {
 			BF_TSAN_ACQUIRE(n);
 			return n;
 		}
 		if ((stop && atomic_load(stop)) || atomic_load(&q->closed)) {
 			/* A close racing with a last push: drain before giving up. */
-			n = cds_wfcq_dequeue_blocking(&q->head, &q->tail);
+			n = dequeue(q);
 			if (n)
 				BF_TSAN_ACQUIRE(n);
 			if (n && !(stop && atomic_load(stop)))

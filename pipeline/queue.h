@@ -13,8 +13,12 @@
 #include <urcu/wfcqueue.h>
 
 typedef struct bf_queue {
-	struct cds_wfcq_head head;
+	/* The lock-free head with a dequeue mutex of our own: cds_wfcq's
+	 * locked head asserts on its mutex calls, and a library must not
+	 * abort the process it runs in. */
+	struct __cds_wfcq_head head;
 	struct cds_wfcq_tail tail;
+	pthread_mutex_t pop_mu; /* one dequeuer at a time, as cds_wfcq requires */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	atomic_int sleepers;

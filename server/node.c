@@ -50,6 +50,8 @@ void node_log(bf_node *n, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (!n->log)
+		return;
 	pthread_mutex_lock(&n->log_mu);
 	va_start(ap, fmt);
 	log_line(n, fmt, ap);
@@ -62,6 +64,8 @@ void node_log_error(bf_node *n, const char *fmt, ...)
 	int64_t now = bf_now_ms();
 	va_list ap;
 
+	if (!n->log)
+		return;
 	pthread_mutex_lock(&n->log_mu);
 	if (now - n->log_window_ms >= 1000) {
 		n->log_window_ms = now;
@@ -784,7 +788,7 @@ int bf_node_open(const bf_node_opts *o, bf_node **out, bf_err *err)
 	n->store_id = o->store_id;
 	n->view = o->view;
 	n->view_arg = o->view_arg;
-	n->log = o->log ? o->log : stderr;
+	n->log = o->log; /* a library prints only where its caller asks */
 	snprintf(n->log_prefix, sizeof(n->log_prefix), "%s",
 		 o->log_prefix ? o->log_prefix : "bfill-store");
 	n->sst_compression = o->sst_compression;

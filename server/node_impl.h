@@ -66,7 +66,7 @@ struct bf_node {
 
 	_Atomic int64_t last_refresh_ms;
 
-	FILE *log;
+	FILE *log; /* the caller's; NULL: no log */
 	char log_prefix[64];
 	pthread_mutex_t log_mu;
 	int64_t log_window_ms; /* start of the current second */

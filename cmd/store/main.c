@@ -197,7 +197,8 @@ static int serve(const args *a, const sigset_t *set)
 			     .view = &bf_node_cluster_view, .view_arg = c,
 			     .cluster_uuid = bf_cluster_uuid(c), .max_message_bytes = a->max_message,
 			     .sst_compression = a->sst_compression,
-			     .upload_ttl_ms = (int64_t)a->upload_ttl_s * 1000, .log_prefix = prefix };
+			     .upload_ttl_ms = (int64_t)a->upload_ttl_s * 1000,
+			     .log = stderr, .log_prefix = prefix };
 	if (bf_node_open(&no, &node, &err)) {
 		code = cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
 		goto out;

@@ -27,19 +27,28 @@ extern "C" {
 #define BF_MAX_INDEXES 16
 #define BF_MAX_INDEX_COLUMNS 16
 #define BF_MAX_JOB_INDEXES 8
+/* The hidden handle of a table without an integer primary key, as TiDB
+ * names it; no column may take the name. */
+#define BF_ROWID_NAME "_tidb_rowid"
 
 typedef enum bf_coltype {
 	BF_COL_INT = 0, /* signed integer; width 8 = BIGINT, 4 = INT, ... */
 	BF_COL_UINT,    /* unsigned integer of the same widths */
 	BF_COL_CHAR,    /* CHAR(len), binary collation */
 	BF_COL_VARCHAR, /* VARCHAR(len), binary collation */
+	BF_COL_DOUBLE,
+	BF_COL_DATETIME, /* DATETIME(len): len = fraction digits, 0..6 */
+	BF_COL_DECIMAL,  /* DECIMAL(len, scale) */
 } bf_coltype;
 
 typedef struct bf_column {
 	char name[BF_NAME_MAX];
 	int64_t id;
 	bf_coltype type;
-	int len;       /* bytes for ints (1,2,3,4,8), characters for strings */
+	/* bytes for ints (1,2,3,4,8), characters for strings, fraction digits
+	 * for DATETIME, precision for DECIMAL; 8 for DOUBLE */
+	int len;
+	int scale;     /* DECIMAL's digits after the point; 0 otherwise */
 	bool not_null;
 } bf_column;
 
@@ -54,6 +63,9 @@ typedef struct bf_index {
 	int64_t id;
 	int ncols;
 	int cols[BF_MAX_INDEX_COLUMNS]; /* positions in bf_table.cols */
+	/* A prefix index column's length in characters (`b(10)`); 0 = the
+	 * whole value. Only string columns have one. */
+	int prefix[BF_MAX_INDEX_COLUMNS];
 	bool unique;
 	bf_index_state state;
 	int64_t job_id; /* the job building it, 0 when public */
@@ -62,7 +74,9 @@ typedef struct bf_index {
 typedef struct bf_table {
 	char name[BF_NAME_MAX];
 	int64_t id;
-	int handle_col; /* position of the int primary key stored in the key */
+	/* Position of the int primary key stored in the key, or -1: the table
+	 * has none and rows carry a hidden _tidb_rowid handle instead. */
+	int handle_col;
 	int ncols;
 	bf_column cols[BF_MAX_COLUMNS];
 	int nindexes;
@@ -84,8 +98,22 @@ bool bf_name_valid(const char *name);
 const char *bf_index_state_name(bf_index_state s);
 /* Formats a column type into buf; returns buf. */
 char *bf_coltype_format(const bf_column *c, char *buf, size_t n);
-/* Parses "bigint", "int", "bigint unsigned", "char(120)", "varchar(64)". */
+/* Parses "bigint", "int", "bigint unsigned", "char(120)", "varchar(64)",
+ * "double", "datetime", "datetime(3)", "decimal(12,2)" (catalog text, lower
+ * case, as bf_coltype_format writes it). */
 int bf_coltype_parse(const char *text, bf_column *c);
+
+/* Whether `prefix` characters is a prefix length of column c: a string
+ * column, 1 <= prefix <= its length. */
+bool bf_index_prefix_fits(const bf_column *c, int prefix);
+/* Bytes of the first `chars` characters of the UTF-8 value s[0..n) (all
+ * n when it is shorter): what a prefix index keeps of it. Characters are
+ * counted by their lead bytes (values are checked as UTF-8 on load). */
+size_t bf_index_prefix_bytes(const uint8_t *s, size_t n, int chars);
+
+/* Cuts each string datum of an index's columns to its prefix length
+ * (prefix[k] characters; 0 keeps it whole). */
+void bf_index_cut_prefix(const int *prefix, bf_datum *cols, int ncols);
 
 /* Column position by name, or -1. */
 int bf_table_column(const bf_table *t, const char *name);

@@ -60,6 +60,10 @@ typedef struct bf_gen_place {
 	void *check_arg;
 } bf_gen_place;
 
+/* The place of a local store: its catalog, the target t (borrowed), scratch
+ * files in the store's directory and its free-space check. */
+void bf_gen_place_store(bf_store *st, bf_target *t, bf_gen_place *pl);
+
 /* bf_gen_sbtest into any place (a cluster, say). */
 int bf_gen_sbtest_in(const bf_gen_place *pl, const bf_gen_opts *opts, bf_gen_stats *stats,
 		     bf_err *err);

@@ -71,7 +71,8 @@ typedef struct bf_node_opts {
 	 * 0 = 1 hour. */
 	int64_t upload_ttl_ms;
 	/* Where the node's log lines go (one per event; errors rate
-	 * limited); NULL = stderr. Each starts with prefix ("bfill-store"). */
+	 * limited); NULL = nowhere (bfill-store passes stderr). Each starts
+	 * with prefix ("bfill-store"). Borrowed. */
 	void *log; /* FILE * */
 	const char *log_prefix;
 } bf_node_opts;

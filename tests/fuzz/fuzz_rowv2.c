@@ -22,22 +22,25 @@ static uint32_t id_at(const bf_row_view *rv, size_t i)
 }
 
 /* A table whose columns take every decoder: ints of each width, unsigned,
- * CHAR and VARCHAR, with ids 1..6 and one past the small-id range. */
+ * CHAR and VARCHAR, DOUBLE, DATETIME and DECIMAL, with small ids and one
+ * past the small-id range. */
 static const bf_table *schema(void)
 {
 	static bf_table t;
 	static const char *const types[] = { "bigint", "tinyint", "int unsigned", "char(5)",
-					     "varchar(300)", "smallint", "bigint unsigned" };
-	static const int64_t ids[] = { 1, 2, 3, 4, 5, 6, 300 };
+					     "varchar(300)", "smallint", "bigint unsigned", "double",
+					     "datetime(3)", "decimal(12,2)" };
+	static const int64_t ids[] = { 1, 2, 3, 4, 5, 6, 300, 7, 8, 9 };
+	const int n = (int)(sizeof(ids) / sizeof(ids[0]));
 
 	if (t.ncols)
 		return &t;
-	for (int i = 0; i < 7; i++) {
+	for (int i = 0; i < n; i++) {
 		t.cols[i].name[0] = (char)('a' + i);
 		t.cols[i].id = ids[i];
 		bf_coltype_parse(types[i], &t.cols[i]);
 	}
-	t.ncols = 7;
+	t.ncols = n;
 	return &t;
 }
 
@@ -75,6 +78,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		if (d.kind == BF_DATUM_BYTES &&
 		    (d.v.b.ptr < rv.data || d.v.b.ptr + d.v.b.len > rv.data + rv.data_len))
+			abort();
+		/* A decimal that decodes is a valid value of its column's type. */
+		if (d.kind == BF_DATUM_DECIMAL &&
+		    (d.v.dec.ptr < rv.data || d.v.dec.ptr + d.v.dec.len > rv.data + rv.data_len ||
+		     bf_decimal_check(d.v.dec.ptr, d.v.dec.len, d.v.dec.prec, d.v.dec.frac)))
 			abort();
 	}
 	return 0;
