@@ -62,6 +62,8 @@ MEM=${MEM:-512M}
 MEM_SWEEP=${MEM_SWEEP:-32M 128M 512M 2G}
 WORKERS=${WORKERS:-$(nproc)}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib/peers.sh
+. "$ROOT/bench/lib/peers.sh"
 BFILL=${BFILL:-$ROOT/bin/bfill}
 REFBUILD=${REFBUILD:-$ROOT/bin/bfill-refbuild}
 SQLITE=${SQLITE:-sqlite3}
@@ -97,34 +99,17 @@ if [ "$MODE" = compare ]; then
 fi
 
 BENCH_DIR=${BENCH_DIR:-$(mktemp -d /tmp/bfill-bench-add-index.XXXXXX)}
-PGDATA=$BENCH_DIR/pg
-PGSOCK=$BENCH_DIR/sock
-SQLITE_DB=$BENCH_DIR/sqlite.db
 RESULTS=$BENCH_DIR/results
 
-cleanup() {
-	if [ -f "$PGDATA/postmaster.pid" ]; then
-		runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate stop >/dev/null 2>&1 || true
-	fi
-	rm -rf "$BENCH_DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-mkdir -p "$BENCH_DIR"
-
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+peers_setup
 maximum() { sort -g | tail -n 1; }
 # Column $2 of the result lines tagged $1, through median or maximum ($3).
 col_stat() { awk -v t="$1" -v f="$2" '$1 == t {print $f}' "$RESULTS" | "$3"; }
-calc() { echo "$1" | bc -l; }
 mib() { calc "$1 / 1024"; }
 # "ok" when a peak RSS (KiB) is within --mem $2 + 64 MiB.
 within() { [ "$1" -le $(($(size_kib "$2") + 65536)) ] && echo ok || echo OVER; }
 
-echo "== machine"
-echo "cpu:    $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') x $(nproc)"
-echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
-echo "load:   $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
+peers_machine
 case $MODE in
 compare)
 	pg_mem=$(echo "$MEM" | sed 's/[Mm]$/MB/; s/[Gg]$/GB/')
@@ -136,11 +121,6 @@ compare)
 mem-sweep) echo "bfill:  --mem $MEM_SWEEP (each) --workers $WORKERS${EXTRA:+ $EXTRA}" ;;
 scaling) echo "bfill:  --mem $MEM --workers $WORKERS${EXTRA:+ $EXTRA}" ;;
 esac
-
-# Every timed command starts with nothing of the previous one's left to
-# write back: PostgreSQL's index or bfill's runs still on their way to the
-# disk would otherwise slow whichever command came next.
-settle() { sync; }
 
 # Runs "$@" under /usr/bin/time -v: stdout to $BENCH_DIR/out.json, stderr to
 # $BENCH_DIR/err.txt, peak RSS (KiB) in RSS_KIB; returns the command's status.
@@ -269,37 +249,7 @@ fi
 
 # ---- the comparison: bfill, the reference, SQLite and PostgreSQL ----
 
-mkdir -p "$PGSOCK"
-chown postgres "$BENCH_DIR" "$PGSOCK"
-chmod 755 "$BENCH_DIR"
-runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -A trust -U postgres >/dev/null
-runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$BENCH_DIR/pg.log" -w \
-	-o "-k $PGSOCK -c listen_addresses='' -c maintenance_work_mem=$pg_mem -c max_parallel_maintenance_workers=$pg_workers -c shared_buffers=512MB -c fsync=on" start >/dev/null
-psql() { runuser -u postgres -- "$PGBIN/psql" -h "$PGSOCK" -U postgres -X -q -v ON_ERROR_STOP=1 "$@"; }
-sqlite() { "$SQLITE" -bail "$SQLITE_DB" "$@"; }
-
-pg_index() { # column -> seconds
-	local t0 t1
-	psql -c "DROP INDEX IF EXISTS bench_idx" >/dev/null 2>&1
-	psql -c "CHECKPOINT" >/dev/null
-	settle
-	t0=$(date +%s.%N)
-	psql -c "CREATE INDEX bench_idx ON sbtest1 ($1)"
-	t1=$(date +%s.%N)
-	psql -c "DROP INDEX bench_idx" >/dev/null
-	calc "$t1 - $t0"
-}
-
-# CREATE INDEX with the sort threads set in the same connection (the
-# pragma is per connection); .timer's real time of that one statement.
-sqlite_index() { # column -> seconds
-	local out
-	settle
-	out=$(printf 'PRAGMA threads=%d;\n.timer on\nCREATE INDEX bench_idx ON sbtest1 (%s);\n' \
-		"$WORKERS" "$1" | sqlite)
-	sqlite "DROP INDEX bench_idx"
-	echo "$out" | awk '/^Run Time:/ {t = $4} END {print t}'
-}
+pg_start "$pg_mem" "$pg_workers"
 
 # Loads the same dump into PostgreSQL and SQLite.
 load_rows() { # store rows
@@ -328,8 +278,8 @@ for rows in "${SIZES[@]}"; do
 			if [ "$col" = c ]; then
 				ref_index "$store"
 			fi
-			ss=$(sqlite_index "$col")
-			ps=$(pg_index "$col")
+			ss=$(sqlite_index sbtest1 "$col")
+			ps=$(pg_index sbtest1 "$col")
 			line=$(printf 'run %d  %s  bfill %.3f s  %9.0f rows/s  %6.1f MB/s  rss %5.0f MiB  sort-dir %6.0f MiB  |  sqlite %.3f s  %9.0f rows/s  |  postgres %.3f s  %9.0f rows/s' \
 				"$run" "$col" "$B_SECS" "$(calc "$rows / $B_SECS")" "$B_MBS" "$(mib "$B_RSS")" \
 				"$(calc "$B_SORT / 1048576")" "$ss" "$(calc "$rows / $ss")" "$ps" "$(calc "$rows / $ps")")
