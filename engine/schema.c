@@ -452,6 +452,27 @@ static bool number_text(const char *s, size_t n, char *buf, size_t cap)
 	return strlen(buf) == n;
 }
 
+/*
+ * num as c's integer type: BF_EINVAL (no message) when it is not a number
+ * at all, so the caller names the value and the type as for any other.
+ * strtoull would take "-1" as 2^64-1, hence the explicit sign check.
+ */
+static int parse_integer(const bf_column *c, const char *num, bf_datum *out, bf_err *err)
+{
+	bool is_signed = c->type == BF_COL_INT;
+	char *end;
+
+	if (!is_signed && num[0] == '-')
+		return BF_EINVAL;
+	errno = 0;
+	*out = is_signed ? bf_datum_int(strtoll(num, &end, 10)) : bf_datum_uint(strtoull(num, &end, 10));
+	if (*end)
+		return BF_EINVAL;
+	if (errno == ERANGE)
+		return bf_errf(err, BF_ERANGE, "'%s' is out of range for %s", num, TY(c));
+	return bf_column_check_value(c, out, err);
+}
+
 int bf_column_parse_value(const bf_column *c, const char *s, size_t n, bf_datum *out,
 			  uint8_t *scratch, bf_err *err)
 {
@@ -461,25 +482,13 @@ int bf_column_parse_value(const bf_column *c, const char *s, size_t n, bf_datum 
 
 	switch (c->type) {
 	case BF_COL_INT:
+	case BF_COL_UINT:
 		if (!number_text(s, n, num, sizeof(num)))
 			break;
-		errno = 0;
-		*out = bf_datum_int(strtoll(num, &end, 10));
-		if (*end)
-			break;
-		if (errno == ERANGE)
-			return bf_errf(err, BF_ERANGE, "'%s' is out of range for %s", num, TY(c));
-		return bf_column_check_value(c, out, err);
-	case BF_COL_UINT:
-		if (!number_text(s, n, num, sizeof(num)) || num[0] == '-')
-			break;
-		errno = 0;
-		*out = bf_datum_uint(strtoull(num, &end, 10));
-		if (*end)
-			break;
-		if (errno == ERANGE)
-			return bf_errf(err, BF_ERANGE, "'%s' is out of range for %s", num, TY(c));
-		return bf_column_check_value(c, out, err);
+		rc = parse_integer(c, num, out, err);
+		if (rc != BF_EINVAL)
+			return rc;
+		break;
 	case BF_COL_CHAR:
 	case BF_COL_VARCHAR:
 		*out = bf_datum_bytes(s, n);
