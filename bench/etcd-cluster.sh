@@ -48,6 +48,10 @@ PROG=${0##*/}
 #   BF_CLUSTER_TIMEOUT    seconds to wait for a healthy cluster   (30)
 #   BF_STOP_TIMEOUT       seconds between SIGTERM and SIGKILL     (10)
 #   BF_ETCD / BF_ETCDCTL  binaries                                (etcd / etcdctl)
+#   BF_ETCD_TLS_DIR       TLS for clients (peers stay plain): certificates as
+#                         scripts/tls-certs.sh makes them, naming the members' IPs; members
+#                         serve https:// with --client-cert-auth, and etcdctl here shows
+#                         client.pem                              (none: plain text)
 # ---------------------------------------------------------------------------------------------
 STATE=${BF_CLUSTER_DIR:-/tmp/bfill-etcd-cluster}
 SUBNET=${BF_CLUSTER_SUBNET:-10.213.77.0/24}
@@ -56,6 +60,7 @@ HEARTBEAT_MS=${BF_ETCD_HEARTBEAT_MS:-100}
 ELECTION_MS=${BF_ETCD_ELECTION_MS:-1000}
 PRE_VOTE=${BF_ETCD_PRE_VOTE:-0}
 TIMEOUT_S=${BF_CLUSTER_TIMEOUT:-30}
+TLS_DIR=${BF_ETCD_TLS_DIR:-}
 STOP_TIMEOUT_S=${BF_STOP_TIMEOUT:-10}
 ETCD=${BF_ETCD:-etcd}
 ETCDCTL=${BF_ETCDCTL:-etcdctl}
@@ -97,6 +102,7 @@ derive() {
     STATE=${STATE%/}
     [ -n "$STATE" ] || usage_die "BF_CLUSTER_DIR must not be /"
     CONF=$STATE/cluster.conf
+    case $TLS_DIR in ''|/*) ;; *) TLS_DIR=$PWD/$TLS_DIR;; esac
     CUTS=$STATE/cuts
     CLIENTS=$STATE/clients          # "<name> <ip>" per client namespace
     CLIENT_CUTS=$STATE/client-cuts  # "<method> <name>" per client cut
@@ -129,6 +135,7 @@ others() { local i; for i in $MEMBERS; do [ "$i" = "$1" ] || echo "$i"; done; }
 load_conf() {
     derive
     if [ -f "$CONF" ]; then
+        TLS_DIR=""  # what the running cluster was set up with, not the environment's
         # shellcheck disable=SC1090
         . "$CONF"
         derive
@@ -143,6 +150,7 @@ PREFIX=$PREFIX
 HEARTBEAT_MS=$HEARTBEAT_MS
 ELECTION_MS=$ELECTION_MS
 PRE_VOTE=$PRE_VOTE
+TLS_DIR=$TLS_DIR
 TOKEN=$TOKEN
 FWD_RULE=$FWD_RULE
 EOF
@@ -152,7 +160,14 @@ require_setup() {
     [ -f "$CONF" ] || die "no cluster under $STATE (run '$PROG setup' first)"
 }
 
-ectl() { "$ETCDCTL" --dial-timeout=1s --command-timeout="${ECTL_TIMEOUT:-2s}" "$@"; }
+ectl() {
+    if [ -n "$TLS_DIR" ]; then
+        set -- --cacert="$TLS_DIR/ca.pem" --cert="$TLS_DIR/client.pem" --key="$TLS_DIR/client.key" "$@"
+    fi
+    "$ETCDCTL" --dial-timeout=1s --command-timeout="${ECTL_TIMEOUT:-2s}" "$@"
+}
+
+client_scheme() { if [ -n "$TLS_DIR" ]; then echo https; else echo http; fi; }
 
 # ---------------------------------------------------------------------------------------------
 # processes: a member's process is identified by "--data-dir=$STATE/mN/data" in its cmdline,
@@ -186,8 +201,10 @@ member_alive() { [ -n "$(member_pids "$1")" ]; }
 pids_of_members() { local k; for k in "$@"; do member_pids "$k"; done; }
 
 start_member() {    # index
-    local i=$1 d name state peers="" j etcd_bin
+    local i=$1 d name state peers="" j etcd_bin tls=()
     d=$(mdir "$i"); name=$(name_of "$i")
+    [ -z "$TLS_DIR" ] || tls=(--cert-file="$TLS_DIR/server.pem" --key-file="$TLS_DIR/server.key"
+                              --trusted-ca-file="$TLS_DIR/ca.pem" --client-cert-auth)
     etcd_bin=$(command -v "$ETCD") || die "etcd binary '$ETCD' not found"
     mkdir -p "$d"
     if member_alive "$i"; then say "$name already running"; return 0; fi
@@ -201,8 +218,9 @@ start_member() {    # index
         ip netns exec "$(ns_of "$i")" \
         env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$d" \
         "$etcd_bin" --name="$name" --data-dir="$d/data" \
-            --listen-client-urls="http://$(ip_of "$i"):$CLIENT_PORT" \
-            --advertise-client-urls="http://$(ip_of "$i"):$CLIENT_PORT" \
+            --listen-client-urls="$(client_scheme)://$(ip_of "$i"):$CLIENT_PORT" \
+            --advertise-client-urls="$(client_scheme)://$(ip_of "$i"):$CLIENT_PORT" \
+            ${tls[@]+"${tls[@]}"} \
             --listen-peer-urls="http://$(ip_of "$i"):$PEER_PORT" \
             --initial-advertise-peer-urls="http://$(ip_of "$i"):$PEER_PORT" \
             --initial-cluster="$peers" --initial-cluster-state="$state" \
@@ -718,6 +736,11 @@ cmd_setup() {
         || usage_die "etcd wants --election-timeout ≥ 5 × --heartbeat-interval"
     derive
     [ -e "$CONF" ] && die "a cluster is already set up under $STATE (run '$PROG teardown' first)"
+    if [ -n "$TLS_DIR" ]; then
+        for f in ca.pem server.pem server.key client.pem client.key; do
+            [ -r "$TLS_DIR/$f" ] || usage_die "BF_ETCD_TLS_DIR: no $TLS_DIR/$f (scripts/tls-certs.sh makes them)"
+        done
+    fi
     preflight
     check_free
     mkdir -p "$STATE"
@@ -868,7 +891,8 @@ usage: $PROG <command> [args]
   setup [--pre-vote] [--heartbeat-interval MS] [--election-timeout MS] [--timeout S]
                       build the namespaces and bridge, start m1..m3, wait until healthy,
                       print the client endpoints (comma-separated)
-  endpoints           print the client endpoints
+  endpoints           print the client endpoints (host:port; with TLS, a client needs the CA)
+  tls-dir             print the certificates' directory of a TLS cluster ("" when plain)
   leader              print "<name> <ip>" of the leader; exit $EXIT_NOLEADER if there is none
   partition [MEMBER] [--method blackhole|drop|neigh]
                       cut MEMBER (default: the leader) off from the other members; the root
@@ -1112,6 +1136,7 @@ main() {
     case $cmd in
     setup)     cmd_setup "$@" ;;
     endpoints) load_conf; endpoints ;;
+    tls-dir)   load_conf; echo "$TLS_DIR" ;;
     leader)    load_conf; cmd_leader ;;
     partition) load_conf; cmd_partition "$@" ;;
     heal)      load_conf; cmd_heal ;;

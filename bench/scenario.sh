@@ -54,6 +54,10 @@
 # --stuck S (fail when the job has not moved at all for S s, 60, saying which subtask it waits
 # for and why), --no-settle (w-b: submit right after the cut, in the election, instead of once
 # the partition stands).
+# --tls (a, b, c, d, d-timeout): the etcd cluster serves TLS with client-certificate auth
+# (certificates from scripts/tls-certs.sh in the work dir, BF_ETCD_TLS_DIR) and bfill talks to
+# it with --etcd-cacert/--etcd-cert/--etcd-key; the cluster is set up for the run and torn
+# down after it, and a kept cluster of the other kind is replaced.
 # The etcd cluster is set up with etcd-cluster.sh's defaults when none runs (BF_ETCD_PRE_VOTE=1
 # in the environment: with --pre-vote). BFILL (bin/bfill) and BFILL_STORE (bfill-store next to
 # BFILL) name the binaries. The w-* logs: store<i>.log, w<k>.log (a worker's stderr),
@@ -84,6 +88,7 @@ REGIONS=16
 TIMEOUT=900
 STUCK=60
 SETTLE=1
+TLS=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--method) METHOD=$2; shift 2 ;;
@@ -101,6 +106,7 @@ while [ $# -gt 0 ]; do
 	--timeout) TIMEOUT=$2; shift 2 ;;
 	--stuck) STUCK=$2; shift 2 ;;
 	--no-settle) SETTLE=0; shift ;;
+	--tls) TLS=1; shift ;;
 	a|b|c|d|d-timeout|w-a|w-b|w-e|w-f|w-g) SCEN=$1; shift ;;
 	*) echo "scenario: unknown argument '$1'" >&2; exit 2 ;;
 	esac
@@ -124,6 +130,7 @@ w-*)
 	[ "$NWORKERS" -ge 1 ] || { echo "scenario: --workers must be at least 1" >&2; exit 2; }
 	case $SCEN in w-e | w-g) [ "$NWORKERS" -ge 2 ] || { echo "scenario: $SCEN needs --workers 2 or more" >&2; exit 2; } ;; esac
 	[ -z "$STORE" ] || { echo "scenario: --store is for the single-process scenarios" >&2; exit 2; }
+	[ $TLS -eq 0 ] || { echo "scenario: --tls is for the single-process scenarios" >&2; exit 2; }
 	;;
 *)
 	: "${METHOD:=blackhole}"
@@ -173,9 +180,25 @@ trap 'exit 1' INT TERM
 . "$HERE/lib/worker_scenarios.sh"
 
 # --- the cluster ------------------------------------------------------------------------------
+# With --tls: certificates naming the members (etcd-cluster.sh's addresses .11-.13 of its
+# subnet), the client's flags for bfill, and a cluster of its own (the certificates go with
+# the work dir).
+ETCD_TLS=()
+export BF_ETCD_TLS_DIR=""
+if [ $TLS -eq 1 ]; then
+	net=${BF_CLUSTER_SUBNET:-10.213.77.0/24}
+	net=${net%.0/24}
+	"$HERE/../scripts/tls-certs.sh" "$WORK/certs" "$net.11" "$net.12" "$net.13" ||
+		fail "could not make the certificates (openssl)"
+	BF_ETCD_TLS_DIR=$WORK/certs
+	ETCD_TLS=(--etcd-cacert "$WORK/certs/ca.pem" --etcd-cert "$WORK/certs/client.pem"
+		--etcd-key "$WORK/certs/client.key")
+	KEEP=0
+fi
 set +e
 EPS=$("$CLUSTER" endpoints 2>/dev/null)
-if [ -z "$EPS" ] || ! "$CLUSTER" leader >/dev/null 2>&1; then
+if [ -z "$EPS" ] || [ "$("$CLUSTER" tls-dir 2>/dev/null)" != "$BF_ETCD_TLS_DIR" ] ||
+	! "$CLUSTER" leader >/dev/null 2>&1; then
 	"$CLUSTER" teardown >/dev/null 2>&1
 	EPS=$("$CLUSTER" setup 2>"$LOG/setup.err" | tail -n 1)
 	st=$?
@@ -214,7 +237,8 @@ except Exception: print("")' "$1"; }
 JOB=$(( ($$ % 100000) + 100000 ))
 start_build() {
 	"$BFILL" add-index --store "$STORE" --table sbtest1 --name "$NAME" --columns c \
-		--etcd "$EPS" --job-id "$JOB" --json "$@" >"$LOG/build.json" 2>"$LOG/build.err" &
+		--etcd "$EPS" ${ETCD_TLS[@]+"${ETCD_TLS[@]}"} --job-id "$JOB" --json "$@" \
+		>"$LOG/build.json" 2>"$LOG/build.err" &
 	BPID=$!
 }
 
@@ -337,7 +361,8 @@ d | d-timeout)
 		found=$("$BFILL" check-index --store "$STORE" --table sbtest1 --name "$NAME" --json 2>/dev/null | json_field found || true)
 		[ "$found" = 0 ] || fail "the failed build left $found index entries in the store"
 		say "no index entry left in the store; resuming"
-		"$BFILL" add-index --store "$STORE" --resume --job-id "$JOB" --etcd "$EPS" --json >"$LOG/build.json" 2>"$LOG/build.err" ||
+		"$BFILL" add-index --store "$STORE" --resume --job-id "$JOB" --etcd "$EPS" \
+			${ETCD_TLS[@]+"${ETCD_TLS[@]}"} --json >"$LOG/build.json" 2>"$LOG/build.err" ||
 			fail "--resume failed: $(cat "$LOG/build.err")"
 		summary
 	fi

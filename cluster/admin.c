@@ -90,7 +90,7 @@ static int check_init_opts(const bf_cluster_init_opts *o, bf_err *err)
 	for (int i = 0; i < o->nstores; i++) {
 		const char *a = o->store_addrs[i];
 		if (!a || strlen(a) >= BF_CLUSTER_ADDR_MAX || strchr(a, ',') ||
-		    !strncmp(a, "http://", 7) || bf_endpoints_check(a, NULL))
+		    bf_endpoints_check(a, NULL) || bf_endpoints_scheme_of(a) != BF_SCHEME_NONE)
 			return bf_errf(err, BF_EINVAL, "store %d: address '%s' is not host:port", i + 1,
 				       a ? a : "");
 		for (int j = 0; j < i; j++)

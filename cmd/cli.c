@@ -107,6 +107,90 @@ bool cli_fits(const char *opt, const char *val, size_t size)
 	return true;
 }
 
+bool cli_etcd_security_opt(int c, const char *val, bf_etcd_security *sec)
+{
+	switch (c) {
+	case CLI_OPT_ETCD_CACERT: sec->tls.ca_file = val; return true;
+	case CLI_OPT_ETCD_CERT: sec->tls.cert_file = val; return true;
+	case CLI_OPT_ETCD_KEY: sec->tls.key_file = val; return true;
+	}
+	return false;
+}
+
+bool cli_etcd_security_given(const bf_etcd_security *sec)
+{
+	return bf_tls_enabled(&sec->tls);
+}
+
+bool cli_tls_opt(int c, const char *val, bf_tls *tls)
+{
+	switch (c) {
+	case CLI_OPT_CACERT: tls->ca_file = val; return true;
+	case CLI_OPT_CERT: tls->cert_file = val; return true;
+	case CLI_OPT_KEY: tls->key_file = val; return true;
+	case CLI_OPT_REQUIRE_CLIENT_CERT: tls->require_client_cert = true; return true;
+	}
+	return false;
+}
+
+const char *cli_tls_file(const bf_tls *t, int i, const char **flag)
+{
+	static const char *const flags[CLI_TLS_FILES] = { "cacert", "cert", "key" };
+	const char *paths[CLI_TLS_FILES] = { t->ca_file, t->cert_file, t->key_file };
+
+	*flag = flags[i];
+	return paths[i];
+}
+
+/* Every named file opens for reading: found now rather than after a scan.
+ * prefix names the flags ("--etcd-"). */
+static bool tls_files_readable(const bf_tls *t, const char *prefix)
+{
+	for (int i = 0; i < CLI_TLS_FILES; i++) {
+		const char *flag, *path = cli_tls_file(t, i, &flag);
+		FILE *f = path ? fopen(path, "r") : NULL;
+		if (path && !f) {
+			cli_fail(BF_EXIT_USAGE, "%s%s %s: %s", prefix, flag, path, strerror(errno));
+			return false;
+		}
+		if (f)
+			fclose(f);
+	}
+	return true;
+}
+
+bool cli_etcd_security_check(const char *etcd, const bf_etcd_security *sec)
+{
+	bf_err err = { 0 };
+
+	if (!etcd || !strcmp(etcd, "none")) {
+		if (cli_etcd_security_given(sec)) {
+			cli_fail(BF_EXIT_USAGE, "--etcd-cacert, --etcd-cert and --etcd-key secure "
+				 "--etcd EPS: give it too");
+			return false;
+		}
+		return true;
+	}
+	if (*etcd ? bf_etcd_security_check(etcd, sec, &err)
+		  : bf_tls_check(&sec->tls, false, "--etcd-", &err)) {
+		cli_fail(BF_EXIT_USAGE, "%s", bf_err_text(&err));
+		return false;
+	}
+	return tls_files_readable(&sec->tls, "--etcd-");
+}
+
+bool cli_tls_check(const bf_tls *tls, bool server)
+{
+	bf_err err = { 0 };
+
+	/* bfill-store serves and forwards with the same files: both roles. */
+	if ((server && bf_tls_check(tls, true, NULL, &err)) || bf_tls_check(tls, false, NULL, &err)) {
+		cli_fail(BF_EXIT_USAGE, "%s", bf_err_text(&err));
+		return false;
+	}
+	return tls_files_readable(tls, "--");
+}
+
 int cli_finish(int code)
 {
 	/* fflush reports a failure of the bytes still buffered; ferror one

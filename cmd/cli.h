@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #include "bfill/error.h"
+#include "bfill/etcd.h"
+#include "bfill/tls.h"
 
 enum { BF_EXIT_OK = 0, BF_EXIT_FAIL = 1, BF_EXIT_USAGE = 2 };
 
@@ -52,6 +54,69 @@ bool cli_mem(const char *opt, const char *val, uint64_t *out);
 /* A string that fits a field of `size` bytes (NUL included), so it is
  * stored whole rather than cut. */
 bool cli_fits(const char *opt, const char *val, size_t size);
+
+/* ---- connection security, parsed once for every command ---- */
+
+/* Option codes of the security flags, above every letter. */
+enum {
+	CLI_OPT_ETCD_CACERT = 0x100,
+	CLI_OPT_ETCD_CERT,
+	CLI_OPT_ETCD_KEY,
+	CLI_OPT_CACERT,
+	CLI_OPT_CERT,
+	CLI_OPT_KEY,
+	CLI_OPT_REQUIRE_CLIENT_CERT,
+};
+
+/*
+ * How a command secures its connections to etcd (bf_etcd_security: TLS
+ * now, authentication later): every command that takes --etcd puts these
+ * in its options, hands each option to cli_etcd_security_opt, and checks
+ * the lot with cli_etcd_security_check once --etcd is known.
+ */
+#define CLI_ETCD_SECURITY_OPTS                                                   \
+	{ "etcd-cacert", required_argument, 0, CLI_OPT_ETCD_CACERT },            \
+	{ "etcd-cert", required_argument, 0, CLI_OPT_ETCD_CERT },                \
+	{ "etcd-key", required_argument, 0, CLI_OPT_ETCD_KEY }
+/* True when c was one of CLI_ETCD_SECURITY_OPTS (its value, borrowed from
+ * argv, is then in sec). */
+bool cli_etcd_security_opt(int c, const char *val, bf_etcd_security *sec);
+/* True when sec was given any setting. */
+bool cli_etcd_security_given(const bf_etcd_security *sec);
+/*
+ * Usage checks of sec against etcd (the --etcd value; NULL or "none": no
+ * etcd, and then no setting may be given; "": endpoints not known here, a
+ * job's, which the library checks): an https:// endpoint needs
+ * --etcd-cacert, http:// takes no TLS, --etcd-cert goes with --etcd-key,
+ * every file can be read. False after one line.
+ */
+bool cli_etcd_security_check(const char *etcd, const bf_etcd_security *sec);
+
+/* TLS to the store nodes (--cacert, --cert, --key), in the same way. */
+#define CLI_STORE_TLS_OPTS                                                       \
+	{ "cacert", required_argument, 0, CLI_OPT_CACERT },                      \
+	{ "cert", required_argument, 0, CLI_OPT_CERT },                          \
+	{ "key", required_argument, 0, CLI_OPT_KEY }
+/* True when c was one of CLI_STORE_TLS_OPTS or --require-client-cert
+ * (CLI_OPT_REQUIRE_CLIENT_CERT, a server's). */
+bool cli_tls_opt(int c, const char *val, bf_tls *tls);
+/* Usage checks of tls for its role (a server, bfill-store, uses it both
+ * ways) and that every file can be read. False after one line. */
+bool cli_tls_check(const bf_tls *tls, bool server);
+/* File i of t (0 the CA, 1 the certificate, 2 the key; CLI_TLS_FILES in
+ * all), NULL when t names none, and in *flag its flag's name after the
+ * prefix ("cacert", "cert", "key"). Both borrowed. */
+#define CLI_TLS_FILES 3
+const char *cli_tls_file(const bf_tls *t, int i, const char **flag);
+
+/* What --help says of the security flags, for every command with --etcd
+ * (and --cluster: the store nodes' flags). */
+#define CLI_ETCD_SECURITY_HELP                                                                   \
+	"TLS to etcd: --etcd-cacert FILE (the CA of etcd's certificate; needed by https://\n"     \
+	"endpoints, which host:port may also be) and --etcd-cert FILE --etcd-key FILE (this\n"    \
+	"client's, when etcd asks for one). See docs/security.md.\n"
+#define CLI_STORE_TLS_HELP                                                                       \
+	"TLS to the store nodes (with --cluster): --cacert FILE [--cert FILE --key FILE].\n"
 
 /*
  * Ends a command: stdout is flushed, and output that could not be written

@@ -28,9 +28,11 @@ static const char add_index_help[] =
 	"                       [--etcd EP,EP,...|none] [--lock-prefix P] [--lock-ttl S] [--lock-timeout S]\n"
 	"                       [--run-compression none|lz4|zstd] [--target-compression ...]\n"
 	"                       [--job-id ID] [--resume] [--detach] [--json] [--quiet]\n"
+	"                       [--etcd-cacert FILE [--etcd-cert FILE --etcd-key FILE]]\n"
+	"                       [--cacert FILE [--cert FILE --key FILE]]\n"
 	"Each --name starts an index; --columns and --unique apply to the last --name.\n"
-	"--etcd takes host:port or http://host:port, comma-separated (no TLS yet); --etcd none\n"
-	"is the in-process lock. --mem is at least 32M and at most the machine's memory;\n"
+	"--etcd takes host:port, http://host:port or https://host:port, comma-separated;\n"
+	"--etcd none is the in-process lock. --mem is at least 32M and at most the machine's memory;\n"
 	"--lock-prefix starts with '/'. Every flag is checked before any work starts.\n"
 	"--resume takes the table, indexes and settings from the job; flags given with it\n"
 	"(--etcd none included) replace the stored ones. With --cluster the table is read from\n"
@@ -44,6 +46,8 @@ static const char add_index_help[] =
 	"an in-process lock (no --etcd), --lock-prefix /bfill/lock, --lock-ttl 10, --lock-timeout 60.\n"
 	"--json prints one line: the run's figures, rows_scanned, the job's lock_key and, for a\n"
 	"failed job, outcome (resumable or rolled_back).\n"
+	CLI_ETCD_SECURITY_HELP CLI_STORE_TLS_HELP
+	"TLS settings are not stored with the job: --resume takes them again.\n"
 	"Exit status: 0 done, 1 the job failed (see bfill status), 2 bad usage.\n";
 
 static volatile sig_atomic_t interrupted;
@@ -161,7 +165,8 @@ static int shared_job(cli_place *p, bf_add_index_opts *o, bool detach, bool json
 		      bf_add_index_result *res, bf_err *err)
 {
 	bf_worker_opts wo = {
-		.job_id = o->job_id, .until_done = true, .etcd = o->etcd, .threads = o->workers,
+		.job_id = o->job_id, .until_done = true, .etcd = o->etcd,
+		.etcd_security = o->etcd_security, .threads = o->workers,
 		.mem = o->mem, .sort_dir = o->sort_dir, .import_every = o->import_every,
 		.progress = o->progress, .progress_arg = o->progress_arg, .interrupt = o->interrupt,
 	};
@@ -208,23 +213,22 @@ static int shared_job(cli_place *p, bf_add_index_opts *o, bool detach, bool json
 int cmd_add_index(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "store", required_argument, 0, 's' }, { "table", required_argument, 0, 't' },
+		CLI_WHERE_OPTS, { "table", required_argument, 0, 't' },
 		{ "name", required_argument, 0, 'n' }, { "columns", required_argument, 0, 'c' },
 		{ "unique", no_argument, 0, 'u' }, { "workers", required_argument, 0, 'w' },
 		{ "mem", required_argument, 0, 'm' }, { "sort-dir", required_argument, 0, 'd' },
-		{ "import-every", required_argument, 0, 'I' }, { "etcd", required_argument, 0, 'e' },
+		{ "import-every", required_argument, 0, 'I' },
 		{ "lock-prefix", required_argument, 0, 'P' }, { "lock-ttl", required_argument, 0, 'T' },
 		{ "lock-timeout", required_argument, 0, 'L' },
 		{ "run-compression", required_argument, 0, 'R' },
 		{ "target-compression", required_argument, 0, 'C' },
 		{ "job-id", required_argument, 0, 'j' }, { "resume", no_argument, 0, 'r' },
 		{ "json", no_argument, 0, 'J' }, { "quiet", no_argument, 0, 'q' },
-		{ "cluster", required_argument, 0, 'K' }, { "detach", no_argument, 0, 'D' },
-		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+		{ "detach", no_argument, 0, 'D' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	cli_where where = { 0 };
 	cli_place place;
-	char again[PATH_MAX + 600];
+	char again[PATH_MAX + 3000];
 	bf_add_index_opts o = { .run_compression = -1, .target_compression = -1 };
 	bf_add_index_result res;
 	bf_job shown;
@@ -237,9 +241,9 @@ int cmd_add_index(int argc, char **argv)
 
 	while ((c = cli_getopt(argc, argv, longopts)) != -1) {
 		bf_index_spec *cur = o.nspecs ? &o.specs[o.nspecs - 1] : NULL;
+		if (cli_where_opt(c, optarg, &where))
+			continue;
 		switch (c) {
-		case 's': where.store = optarg; break;
-		case 'K': where.cluster = optarg; break;
 		case 't': o.table = optarg; break;
 		case 'n':
 			if (o.nspecs == BF_MAX_JOB_INDEXES)
@@ -275,11 +279,6 @@ int cmd_add_index(int argc, char **argv)
 		case 'I':
 			if (!cli_size("--import-every", optarg, &o.import_every))
 				return BF_EXIT_USAGE;
-			break;
-		case 'e':
-			if (!parse_etcd(optarg, &o.etcd))
-				return BF_EXIT_USAGE;
-			where.etcd = optarg;
 			break;
 		case 'P':
 			if (!parse_lock_prefix(optarg))
@@ -320,8 +319,12 @@ int cmd_add_index(int argc, char **argv)
 		default: return BF_EXIT_USAGE;
 		}
 	}
+	if (where.etcd && !parse_etcd(where.etcd, &o.etcd))
+		return BF_EXIT_USAGE;
+	where.etcd_in_job = o.resume;
 	if (!cli_where_check(&where, true))
 		return BF_EXIT_USAGE;
+	o.etcd_security = &where.etcd_security;
 	if (detach && !where.cluster)
 		return cli_fail(BF_EXIT_USAGE, "--detach submits a cluster's job for its workers: it needs --cluster");
 	if (detach && o.resume)
@@ -351,10 +354,7 @@ int cmd_add_index(int argc, char **argv)
 		cli_place_close(&place);
 		return cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
 	}
-	if (where.cluster)
-		snprintf(again, sizeof(again), "--etcd %s --cluster %s", where.etcd, where.cluster);
-	else
-		snprintf(again, sizeof(again), "--store %s", bf_store_path(place.st));
+	cli_where_args(&where, place.st ? bf_store_path(place.st) : "", again, sizeof(again));
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	cli_progress_init(&prog, quiet || json);

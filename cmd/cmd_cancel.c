@@ -33,8 +33,7 @@ static int in_place(const cli_where *w, int64_t job_id, const char *table, const
 int cmd_cancel(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "store", required_argument, 0, 's' }, { "job", required_argument, 0, 'j' },
-		{ "etcd", required_argument, 0, 'e' }, { "cluster", required_argument, 0, 'K' },
+		CLI_WHERE_OPTS, { "job", required_argument, 0, 'j' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	cli_where where = { 0 };
@@ -42,10 +41,9 @@ int cmd_cancel(int argc, char **argv)
 	int c, code;
 
 	while ((c = cli_getopt(argc, argv, longopts)) != -1) {
+		if (cli_where_opt(c, optarg, &where))
+			continue;
 		switch (c) {
-		case 's': where.store = optarg; break;
-		case 'e': where.etcd = optarg; break;
-		case 'K': where.cluster = optarg; break;
 		case 'j':
 			if (!cli_u64("--job", optarg, &id))
 				return BF_EXIT_USAGE;
@@ -53,6 +51,7 @@ int cmd_cancel(int argc, char **argv)
 		case 'h':
 			puts("usage: bfill cancel (--store DIR | --etcd EPS --cluster NAME) --job ID\n"
 			     "Deletes an unfinished job's index entries and sort files and drops its indexes.");
+			fputs(CLI_ETCD_SECURITY_HELP CLI_STORE_TLS_HELP, stdout);
 			return BF_EXIT_OK;
 		default: return BF_EXIT_USAGE;
 		}
@@ -70,9 +69,8 @@ int cmd_cancel(int argc, char **argv)
 int cmd_drop_index(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "store", required_argument, 0, 's' }, { "table", required_argument, 0, 't' },
-		{ "name", required_argument, 0, 'n' }, { "etcd", required_argument, 0, 'e' },
-		{ "cluster", required_argument, 0, 'K' }, { "help", no_argument, 0, 'h' },
+		CLI_WHERE_OPTS, { "table", required_argument, 0, 't' },
+		{ "name", required_argument, 0, 'n' }, { "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	cli_where where = { 0 };
@@ -80,14 +78,14 @@ int cmd_drop_index(int argc, char **argv)
 	int c;
 
 	while ((c = cli_getopt(argc, argv, longopts)) != -1) {
+		if (cli_where_opt(c, optarg, &where))
+			continue;
 		switch (c) {
-		case 's': where.store = optarg; break;
-		case 'e': where.etcd = optarg; break;
-		case 'K': where.cluster = optarg; break;
 		case 't': table = optarg; break;
 		case 'n': name = optarg; break;
 		case 'h':
 			puts("usage: bfill drop-index (--store DIR | --etcd EPS --cluster NAME) --table T --name I");
+			fputs(CLI_ETCD_SECURITY_HELP CLI_STORE_TLS_HELP, stdout);
 			return BF_EXIT_OK;
 		default: return BF_EXIT_USAGE;
 		}

@@ -79,10 +79,9 @@ static int check_one(const cli_where *w, int replica, const char *table, const c
 int cmd_check_index(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "store", required_argument, 0, 's' }, { "table", required_argument, 0, 't' },
+		CLI_WHERE_OPTS, { "table", required_argument, 0, 't' },
 		{ "name", required_argument, 0, 'n' }, { "mem", required_argument, 0, 'm' },
 		{ "tmp-dir", required_argument, 0, 'd' }, { "json", no_argument, 0, 'j' },
-		{ "etcd", required_argument, 0, 'e' }, { "cluster", required_argument, 0, 'K' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	cli_where where = { 0 };
@@ -96,10 +95,9 @@ int cmd_check_index(int argc, char **argv)
 	int c, rc, code = BF_EXIT_OK, replicas = 0;
 
 	while ((c = cli_getopt(argc, argv, longopts)) != -1) {
+		if (cli_where_opt(c, optarg, &where))
+			continue;
 		switch (c) {
-		case 's': where.store = optarg; break;
-		case 'e': where.etcd = optarg; break;
-		case 'K': where.cluster = optarg; break;
 		case 't': table = optarg; break;
 		case 'n': name = optarg; break;
 		case 'm':
@@ -113,6 +111,7 @@ int cmd_check_index(int argc, char **argv)
 			     "                         [--mem SIZE] [--tmp-dir DIR] [--json]\n"
 			     "Recomputes the index from the rows and compares; exit 0 only when equal.\n"
 			     "On a cluster every replica is read and compared.");
+			fputs(CLI_ETCD_SECURITY_HELP CLI_STORE_TLS_HELP, stdout);
 			return BF_EXIT_OK;
 		default: return BF_EXIT_USAGE;
 		}

@@ -36,27 +36,30 @@ static const char usage_text[] =
 	"split: --key is the raw key in hex, strictly inside the region; the right part gets\n"
 	"  a new region id, both parts a new version.\n"
 	"transfer-leader: --store must hold a peer of the region.\n"
-	"--etcd takes host:port or http://host:port, comma-separated.";
+	"--etcd takes host:port, http://host:port or https://host:port, comma-separated.\n"
+	CLI_ETCD_SECURITY_HELP;
 
 typedef struct cluster_args {
 	const char *etcd;
+	bf_etcd_security security; /* --etcd-cacert ... */
 	const char *name;
 	bf_etcd *client; /* owned, after connect() */
 } cluster_args;
 
-/* --etcd and --cluster, which every subcommand takes; true when ch was one. */
+/* --etcd (and how it is secured) and --cluster, which every subcommand
+ * takes; true when ch was one. */
 static bool common_opt(int ch, cluster_args *a)
 {
 	if (ch == 'e')
 		a->etcd = optarg;
 	else if (ch == 'c')
 		a->name = optarg;
-	return ch == 'e' || ch == 'c';
+	return ch == 'e' || ch == 'c' || cli_etcd_security_opt(ch, optarg, &a->security);
 }
 
 #define COMMON_OPTS                                                                        \
 	{ "etcd", required_argument, 0, 'e' }, { "cluster", required_argument, 0, 'c' },  \
-	{ "help", no_argument, 0, 'h' }
+	CLI_ETCD_SECURITY_OPTS, { "help", no_argument, 0, 'h' }
 
 /* Checks the common options and makes the etcd client; an exit code. */
 static int connect_etcd(cluster_args *a)
@@ -71,7 +74,10 @@ static int connect_etcd(cluster_args *a)
 		return BF_EXIT_USAGE;
 	if (bf_endpoints_check(a->etcd, &err))
 		return cli_fail(BF_EXIT_USAGE, "--etcd: %s", bf_err_text(&err));
-	if (bf_etcd_create(a->etcd, NULL, &a->client, &err))
+	if (!cli_etcd_security_check(a->etcd, &a->security))
+		return BF_EXIT_USAGE;
+	bf_etcd_opts eo = { .security = &a->security };
+	if (bf_etcd_create(a->etcd, &eo, &a->client, &err))
 		return cli_fail(cli_exit_for(err.code), "%s", bf_err_text(&err));
 	return BF_EXIT_OK;
 }
@@ -142,7 +148,7 @@ static int cluster_init(int argc, char **argv)
 			break;
 		case 't': ok = cli_u64_in("--tables", optarg, 1, MAX_TABLES, NULL, &tables); break;
 		case 'n': ok = cli_u64_in("--rows", optarg, 1, INT64_MAX, NULL, &rows); break;
-		case 'h': puts(usage_text); return BF_EXIT_OK;
+		case 'h': fputs(usage_text, stdout); return BF_EXIT_OK;
 		default: return BF_EXIT_USAGE;
 		}
 	}
@@ -297,7 +303,7 @@ static int cluster_show(int argc, char **argv)
 			continue;
 		switch (ch) {
 		case 'J': json = true; break;
-		case 'h': puts(usage_text); return BF_EXIT_OK;
+		case 'h': fputs(usage_text, stdout); return BF_EXIT_OK;
 		default: return BF_EXIT_USAGE;
 		}
 	}
@@ -363,7 +369,7 @@ static int cluster_split(int argc, char **argv)
 				cli_fail(BF_EXIT_USAGE, "--key takes a raw key in hex (1 to %d bytes), got '%s'",
 					 BF_CLUSTER_KEY_MAX, optarg);
 			break;
-		case 'h': puts(usage_text); goto out;
+		case 'h': fputs(usage_text, stdout); goto out;
 		default: ok = false; break;
 		}
 	}
@@ -416,7 +422,7 @@ static int cluster_transfer_leader(int argc, char **argv)
 		switch (ch) {
 		case 'r': ok = parse_id("--region", optarg, &region); break;
 		case 's': ok = parse_id("--store", optarg, &store); break;
-		case 'h': puts(usage_text); return BF_EXIT_OK;
+		case 'h': fputs(usage_text, stdout); return BF_EXIT_OK;
 		default: return BF_EXIT_USAGE;
 		}
 	}
@@ -452,7 +458,7 @@ int cmd_cluster(int argc, char **argv)
 	if (argc < 2)
 		return cli_fail(BF_EXIT_USAGE, "init, show, split or transfer-leader? (see --help)");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		puts(usage_text);
+		fputs(usage_text, stdout);
 		return BF_EXIT_OK;
 	}
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {

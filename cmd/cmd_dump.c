@@ -45,9 +45,8 @@ static void print_datum(const bf_column *c, const bf_datum *d)
 int cmd_dump(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "store", required_argument, 0, 's' }, { "table", required_argument, 0, 't' },
+		CLI_WHERE_OPTS, { "table", required_argument, 0, 't' },
 		{ "limit", required_argument, 0, 'l' }, { "help", no_argument, 0, 'h' },
-		{ "etcd", required_argument, 0, 'e' }, { "cluster", required_argument, 0, 'K' },
 		{ 0, 0, 0, 0 },
 	};
 	cli_where where = { 0 };
@@ -62,10 +61,9 @@ int cmd_dump(int argc, char **argv)
 	int c, rc, code = BF_EXIT_OK;
 
 	while ((c = cli_getopt(argc, argv, longopts)) != -1) {
+		if (cli_where_opt(c, optarg, &where))
+			continue;
 		switch (c) {
-		case 's': where.store = optarg; break;
-		case 'e': where.etcd = optarg; break;
-		case 'K': where.cluster = optarg; break;
 		case 't': table = optarg; break;
 		case 'l':
 			if (!cli_u64("--limit", optarg, &limit))
@@ -73,6 +71,7 @@ int cmd_dump(int argc, char **argv)
 			break;
 		case 'h':
 			puts("usage: bfill dump (--store DIR | --etcd EPS --cluster NAME) --table T [--limit N]");
+			fputs(CLI_ETCD_SECURITY_HELP CLI_STORE_TLS_HELP, stdout);
 			return BF_EXIT_OK;
 		default: return BF_EXIT_USAGE;
 		}

@@ -20,7 +20,8 @@ static const char gen_help[] =
 	"                 [--threads N] [--compression none|lz4|zstd] [--json] [--quiet]\n"
 	"Creates a sysbench sbtest table (id, k, c, pad) with rows 1..N, named sbtest1 unless\n"
 	"--table says otherwise: any name TiDB accepts quoted (quotes and backslashes too), but\n"
-	"no control character (tab, newline, ...) and no trailing space.\n";
+	"no control character (tab, newline, ...) and no trailing space.\n"
+	CLI_ETCD_SECURITY_HELP CLI_STORE_TLS_HELP;
 
 static void gen_progress(uint64_t done, uint64_t total, void *arg)
 {
@@ -45,11 +46,10 @@ static int print_json(const char *table, const bf_gen_stats *s)
 int cmd_gen(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "store", required_argument, 0, 's' }, { "rows", required_argument, 0, 'r' },
+		CLI_WHERE_OPTS, { "rows", required_argument, 0, 'r' },
 		{ "seed", required_argument, 0, 'S' },  { "table", required_argument, 0, 't' },
 		{ "threads", required_argument, 0, 'T' }, { "compression", required_argument, 0, 'c' },
 		{ "json", no_argument, 0, 'j' }, { "quiet", no_argument, 0, 'q' },
-		{ "etcd", required_argument, 0, 'e' }, { "cluster", required_argument, 0, 'K' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	cli_where where = { 0 };
@@ -63,10 +63,9 @@ int cmd_gen(int argc, char **argv)
 	int c, rc, code = BF_EXIT_OK;
 
 	while ((c = cli_getopt(argc, argv, longopts)) != -1) {
+		if (cli_where_opt(c, optarg, &where))
+			continue;
 		switch (c) {
-		case 's': where.store = optarg; break;
-		case 'e': where.etcd = optarg; break;
-		case 'K': where.cluster = optarg; break;
 		case 'r':
 			if (!cli_u64("--rows", optarg, &o.rows))
 				return BF_EXIT_USAGE;

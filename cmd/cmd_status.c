@@ -323,9 +323,8 @@ static int print_jobs(const job_list *l, bool json)
 int cmd_status(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "store", required_argument, 0, 's' }, { "job", required_argument, 0, 'j' },
+		CLI_WHERE_OPTS, { "job", required_argument, 0, 'j' },
 		{ "json", no_argument, 0, 'J' }, { "help", no_argument, 0, 'h' },
-		{ "etcd", required_argument, 0, 'e' }, { "cluster", required_argument, 0, 'K' },
 		{ 0, 0, 0, 0 },
 	};
 	cli_where where = { 0 };
@@ -336,10 +335,9 @@ int cmd_status(int argc, char **argv)
 	int ch, rc, code = BF_EXIT_OK;
 
 	while ((ch = cli_getopt(argc, argv, longopts)) != -1) {
+		if (cli_where_opt(ch, optarg, &where))
+			continue;
 		switch (ch) {
-		case 's': where.store = optarg; break;
-		case 'e': where.etcd = optarg; break;
-		case 'K': where.cluster = optarg; break;
 		case 'j':
 			if (!cli_u64("--job", optarg, &id))
 				return BF_EXIT_USAGE;
@@ -354,6 +352,7 @@ int cmd_status(int argc, char **argv)
 			     "subtask: its state, worker, rows, rate and what it waits for.\n"
 			     "Exit status 1 when a job\n"
 			     "record is damaged (the others are still shown).");
+			fputs(CLI_ETCD_SECURITY_HELP, stdout);
 			return BF_EXIT_OK;
 		default: return BF_EXIT_USAGE;
 		}

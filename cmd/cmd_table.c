@@ -21,7 +21,8 @@ static const char create_help[] =
 	"Creates an empty table. Types: TINYINT, SMALLINT, MEDIUMINT, INT, BIGINT (each may be\n"
 	"UNSIGNED), CHAR(n), VARCHAR(n), DOUBLE, DATETIME[(fsp)], DECIMAL(p[,s]); a column may be\n"
 	"NOT NULL. A signed integer PRIMARY KEY becomes the row's handle; without one, rows get a\n"
-	"hidden _tidb_rowid. Load rows with bfill load, then build indexes with bfill add-index.\n";
+	"hidden _tidb_rowid. Load rows with bfill load, then build indexes with bfill add-index.\n"
+	CLI_ETCD_SECURITY_HELP;
 
 static const char load_help[] =
 	"usage: bfill load (--store DIR | --etcd EPS --cluster NAME) --table T --csv FILE\n"
@@ -29,23 +30,8 @@ static const char load_help[] =
 	"Loads a CSV file (RFC 4180; FILE - reads standard input) into an empty table without\n"
 	"indexes, in one atomic step: every row or none. Fields are the table's columns in order,\n"
 	"or as the first line names them with --header. \\N or an empty unquoted field is NULL.\n"
-	"--mem bounds the memory that sorts the rows (default 256M).\n";
-
-static const struct option where_opts[] = {
-	{ "store", required_argument, 0, 's' }, { "etcd", required_argument, 0, 'e' },
-	{ "cluster", required_argument, 0, 'K' },
-};
-
-/* The --store/--etcd/--cluster part of a command's options. */
-static bool where_opt(int c, cli_where *w)
-{
-	switch (c) {
-	case 's': w->store = optarg; return true;
-	case 'e': w->etcd = optarg; return true;
-	case 'K': w->cluster = optarg; return true;
-	}
-	return false;
-}
+	"--mem bounds the memory that sorts the rows (default 256M).\n"
+	CLI_ETCD_SECURITY_HELP CLI_STORE_TLS_HELP;
 
 static int print_table_json(const bf_table *t)
 {
@@ -69,7 +55,7 @@ static int print_table_json(const bf_table *t)
 int cmd_create_table(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		where_opts[0], where_opts[1], where_opts[2],
+		CLI_WHERE_OPTS,
 		{ "table", required_argument, 0, 't' }, { "schema", required_argument, 0, 'S' },
 		{ "json", no_argument, 0, 'j' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
@@ -82,7 +68,7 @@ int cmd_create_table(int argc, char **argv)
 	int c, code = BF_EXIT_OK;
 
 	while ((c = cli_getopt(argc, argv, longopts)) != -1) {
-		if (where_opt(c, &where))
+		if (cli_where_opt(c, optarg, &where))
 			continue;
 		switch (c) {
 		case 't': name = optarg; break;
@@ -138,7 +124,7 @@ static int print_load_json(const char *table, const bf_gen_stats *s)
 int cmd_load(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		where_opts[0], where_opts[1], where_opts[2],
+		CLI_WHERE_OPTS,
 		{ "table", required_argument, 0, 't' }, { "csv", required_argument, 0, 'f' },
 		{ "header", no_argument, 0, 'H' }, { "mem", required_argument, 0, 'm' },
 		{ "compression", required_argument, 0, 'c' }, { "json", no_argument, 0, 'j' },
@@ -156,7 +142,7 @@ int cmd_load(int argc, char **argv)
 	int c, rc, code = BF_EXIT_OK;
 
 	while ((c = cli_getopt(argc, argv, longopts)) != -1) {
-		if (where_opt(c, &where))
+		if (cli_where_opt(c, optarg, &where))
 			continue;
 		switch (c) {
 		case 't': table = optarg; break;

@@ -20,6 +20,8 @@ static const char worker_help[] =
 	"usage: bfill worker --etcd EPS --cluster NAME [--mem SIZE] [--sort-dir DIR]\n"
 	"                    [--threads N] [--import-every SIZE] [--name NAME] [--job ID]\n"
 	"                    [--lease-ttl S] [--quiet]\n"
+	"                    [--etcd-cacert FILE [--etcd-cert FILE --etcd-key FILE]]\n"
+	"                    [--cacert FILE [--cert FILE --key FILE]]\n"
 	"Works on the cluster's add-index jobs: claims a subtask (a range of the table)\n"
 	"under its lease in etcd, scans it from the store nodes, sorts it here and imports\n"
 	"it under the job's lock, checkpointing after every import; then the next one.\n"
@@ -31,6 +33,7 @@ static const char worker_help[] =
 	"Per subtask, as add-index: --mem (default: the job's), --sort-dir (default\n"
 	"./bfill-<cluster>.sort), --threads (default: cores), --import-every (the job's).\n"
 	"Prints one line on stderr for everything it does or waits for (--quiet: none).\n"
+	CLI_ETCD_SECURITY_HELP CLI_STORE_TLS_HELP
 	"Exit status: 0 stopped by a signal, 1 could not start, 2 bad usage.\n";
 
 static volatile sig_atomic_t stopping;
@@ -55,7 +58,7 @@ static void log_line(const char *line, void *arg)
 int cmd_worker(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "etcd", required_argument, 0, 'e' }, { "cluster", required_argument, 0, 'K' },
+		CLI_WHERE_OPTS,
 		{ "mem", required_argument, 0, 'm' }, { "sort-dir", required_argument, 0, 'd' },
 		{ "threads", required_argument, 0, 'w' },
 		{ "import-every", required_argument, 0, 'I' }, { "name", required_argument, 0, 'n' },
@@ -72,9 +75,9 @@ int cmd_worker(int argc, char **argv)
 	int c, rc;
 
 	while ((c = cli_getopt(argc, argv, longopts)) != -1) {
+		if (cli_where_opt(c, optarg, &where))
+			continue;
 		switch (c) {
-		case 'e': where.etcd = optarg; break;
-		case 'K': where.cluster = optarg; break;
 		case 'm':
 			if (!cli_mem("--mem", optarg, &o.mem))
 				return BF_EXIT_USAGE;
@@ -121,6 +124,7 @@ int cmd_worker(int argc, char **argv)
 	if (!strcmp(where.etcd, "none"))
 		return cli_fail(BF_EXIT_USAGE, "a worker needs the cluster's etcd: --etcd none can't go with --cluster");
 	o.etcd = where.etcd;
+	o.etcd_security = &where.etcd_security;
 	o.log = quiet ? NULL : log_line;
 	o.interrupt = &stopping;
 	signal(SIGINT, on_signal);

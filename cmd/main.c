@@ -2,6 +2,7 @@
  * bfill: the command-line entry point. Dispatches to a subcommand.
  */
 #include "cmd/cli.h"
+#include "rpc/rpc.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -36,13 +37,18 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-12s %-54s %s\n", commands[i].name, commands[i].args, commands[i].summary);
 	fprintf(f, "\nWhere --store DIR is shown, --etcd EP,... --cluster NAME works on a cluster of\n"
-		   "bfill-store nodes instead.\nbfill <command> --help shows a command's options.\n");
+		   "bfill-store nodes instead; --etcd-cacert and --cacert (with --cert, --key) make\n"
+		   "those connections TLS (docs/security.md).\n"
+		   "bfill <command> --help shows a command's options.\n");
 }
 
 int main(int argc, char **argv)
 {
 	/* A vanished peer must be an error return, not a process kill. */
 	signal(SIGPIPE, SIG_IGN);
+	/* Every error is one line of bfill's: gRPC's own (one per failed
+	 * TLS handshake, say) only with GRPC_VERBOSITY set. */
+	bf_rpc_quiet_library_log(stderr);
 	if (argc < 2) {
 		usage(stderr);
 		return BF_EXIT_USAGE;

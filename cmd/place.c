@@ -23,6 +23,44 @@ bool cli_where_cluster(const cli_where *w)
 	return w->cluster != NULL;
 }
 
+bool cli_where_opt(int c, const char *val, cli_where *w)
+{
+	switch (c) {
+	case 's': w->store = val; return true;
+	case 'e': w->etcd = val; return true;
+	case 'K': w->cluster = val; return true;
+	}
+	return cli_etcd_security_opt(c, val, &w->etcd_security) ||
+	       cli_tls_opt(c, val, &w->store_tls);
+}
+
+/* Appends " <flag> <path>" for each file t names. */
+static size_t tls_args(const bf_tls *t, const char *prefix, char *out, size_t n)
+{
+	size_t off = 0;
+
+	for (int i = 0; i < CLI_TLS_FILES && off < n; i++) {
+		const char *flag, *path = cli_tls_file(t, i, &flag);
+		if (path)
+			off += (size_t)snprintf(out + off, n - off, " %s%s %s", prefix, flag, path);
+	}
+	return off < n ? off : n;
+}
+
+void cli_where_args(const cli_where *w, const char *store_path, char *out, size_t n)
+{
+	/* A store's job keeps its lock's endpoints, not how they are secured. */
+	size_t off = w->cluster ? (size_t)snprintf(out, n, "--etcd %s", w->etcd)
+				: (size_t)snprintf(out, n, "--store %s", store_path);
+
+	if (off < n)
+		off += tls_args(&w->etcd_security.tls, "--etcd-", out + off, n - off);
+	if (off < n && w->cluster)
+		off += (size_t)snprintf(out + off, n - off, " --cluster %s", w->cluster);
+	if (off < n)
+		tls_args(&w->store_tls, "--", out + off, n - off);
+}
+
 bool cli_where_check(const cli_where *w, bool etcd_with_store)
 {
 	bf_err err = { 0 };
@@ -52,7 +90,15 @@ bool cli_where_check(const cli_where *w, bool etcd_with_store)
 		cli_fail(BF_EXIT_USAGE, "--etcd: %s", bf_err_text(&err));
 		return false;
 	}
-	return true;
+	if (!cli_etcd_security_check(w->etcd ? w->etcd : w->etcd_in_job ? "" : NULL,
+				     &w->etcd_security))
+		return false;
+	if (bf_tls_enabled(&w->store_tls) && !w->cluster) {
+		cli_fail(BF_EXIT_USAGE, "--cacert, --cert and --key secure the connections to a "
+			 "cluster's store nodes: they go with --cluster");
+		return false;
+	}
+	return cli_tls_check(&w->store_tls, false);
 }
 
 static int open_store(cli_place *p, const cli_where *w, unsigned flags, bf_err *err)
@@ -88,9 +134,10 @@ static int open_cluster(cli_place *p, const cli_where *w, bool want_target, int 
 			bf_err *err)
 {
 	bf_cluster_opts co = { .watch = want_target };
+	bf_etcd_opts eo = { .security = &w->etcd_security };
 	char cwd[PATH_MAX];
 	const char *tmp = getenv("TMPDIR");
-	int rc = bf_etcd_create(w->etcd, NULL, &p->etcd, err);
+	int rc = bf_etcd_create(w->etcd, &eo, &p->etcd, err);
 
 	if (rc == 0)
 		rc = bf_cluster_open(p->etcd, w->cluster, &co, &p->cluster, err);
@@ -110,7 +157,8 @@ static int open_cluster(cli_place *p, const cli_where *w, bool want_target, int 
 	rc = bf_mkdirs(p->live, err);
 	if (rc == 0 && want_target) {
 		snprintf(p->work, sizeof(p->work), "%s/target", p->sort);
-		bf_target_cluster_opts to = { .work_dir = p->work, .read_replica = read_replica };
+		bf_target_cluster_opts to = { .work_dir = p->work, .read_replica = read_replica,
+					      .tls = &w->store_tls };
 		rc = bf_target_cluster_create(p->cluster, &to, &p->target, err);
 	}
 	p->env.catalog = p->own_cat;

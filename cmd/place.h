@@ -19,12 +19,33 @@
 #include "bfill/job.h"
 #include "bfill/store.h"
 #include "bfill/target.h"
+#include "cmd/cli.h"
 
 typedef struct cli_where {
 	const char *store;   /* --store DIR */
 	const char *etcd;    /* --etcd EPS */
 	const char *cluster; /* --cluster NAME */
+	bf_etcd_security etcd_security; /* --etcd-cacert ...: to etcd */
+	/* Set by a command whose job names its etcd (add-index --resume):
+	 * etcd's security flags may then come without --etcd. */
+	bool etcd_in_job;
+	bf_tls store_tls;               /* --cacert ...: to a cluster's store nodes */
 } cli_where;
+
+/*
+ * The place's options, the same in every command that has a place: its
+ * options list them (the letters 's', 'e' and 'K' are theirs) and each
+ * option goes to cli_where_opt first. The strings are borrowed from argv.
+ */
+#define CLI_WHERE_OPTS                                                                   \
+	{ "store", required_argument, 0, 's' }, { "etcd", required_argument, 0, 'e' },   \
+	{ "cluster", required_argument, 0, 'K' }, CLI_ETCD_SECURITY_OPTS, CLI_STORE_TLS_OPTS
+/* True when c was one of CLI_WHERE_OPTS (now in w). */
+bool cli_where_opt(int c, const char *val, cli_where *w);
+/* The flags that name w again, for a message that tells what to run next
+ * ("--etcd EPS --etcd-cacert F --cluster NAME --cacert F", "--store DIR"):
+ * file paths, never their contents. */
+void cli_where_args(const cli_where *w, const char *store_path, char *out, size_t n);
 
 typedef struct cli_place {
 	bf_store *st;          /* a local store, or NULL */
@@ -39,7 +60,9 @@ typedef struct cli_place {
 /*
  * Checks that the command got either --store or --cluster with --etcd
  * (one usage line and false otherwise). etcd_with_store: --etcd may also
- * come with --store (add-index's lock).
+ * come with --store (add-index's lock). The security flags are checked
+ * too: etcd's against --etcd, the store nodes' only with --cluster, every
+ * file readable.
  */
 bool cli_where_check(const cli_where *w, bool etcd_with_store);
 bool cli_where_cluster(const cli_where *w);

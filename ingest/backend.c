@@ -178,6 +178,7 @@ int bf_backend_open(const bf_backend_opts *opts, bf_backend **out, bf_err *err)
 		b->o.lock_scope = NULL;
 		b->o.stale_leases = NULL;
 	}
+	b->o.lock.etcd_security = NULL; /* read by the locks' creates, not kept */
 	if (rc) {
 		bf_backend_close(b);
 		return rc;

@@ -5,6 +5,7 @@
 #include "ingest/cluster_retry.h"
 #include "util/util.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,6 +185,7 @@ static bf_retry_next after_call(bf_retry *rt, int rc, int *code, bf_err *err)
 	case BF_ENOSPC:
 	case BF_ENOMEM:
 	case BF_ECANCELLED:
+	case -EACCES: /* a store refused the TLS handshake */
 		return fail(rc, code);
 	default:
 		return other(rt, rc, code, err);

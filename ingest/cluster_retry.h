@@ -18,6 +18,7 @@
  *   StaleCommand         redo the region's work (an ingest writes again)
  *   DiskFull, BF_ENOSPC  fatal, naming the store
  *   a stale fence token  fatal (BF_EFENCED)
+ *   a refused TLS handshake  fatal (-EACCES, naming the store)
  *   anything else        wait; redo, a few times at most
  *
  * A refresh that cannot reach etcd leaves the cache as it was: the work

@@ -635,13 +635,14 @@ int bf_target_cluster_create(bf_cluster *c, const bf_target_cluster_opts *o, bf_
 		return bf_errf(err, BF_ENOMEM, "cluster target: out of memory");
 	t->cluster = c;
 	t->o = *o;
+	t->o.tls = NULL; /* read below, not kept */
 	pthread_mutex_init(&t->board.mu, NULL);
 	fill_defaults(&t->o);
 	snprintf(t->work_dir, sizeof(t->work_dir), "%s", o->work_dir);
 	t->o.work_dir = t->work_dir;
 	rc = bf_mkdirs(t->work_dir, err);
 	if (rc == 0)
-		rc = bf_tikv_client_create(c, t->o.rpc_timeout_ms, &t->client, err);
+		rc = bf_tikv_client_create(c, t->o.rpc_timeout_ms, o->tls, &t->client, err);
 	if (rc == 0)
 		rc = bf_target_create(&cluster_ops, t, out, err);
 	if (rc)

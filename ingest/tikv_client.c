@@ -39,9 +39,10 @@ struct bf_tikv_client {
 	size_t nchans, cap;
 };
 
-int bf_tikv_client_create(bf_cluster *c, int rpc_timeout_ms, bf_tikv_client **out, bf_err *err)
+int bf_tikv_client_create(bf_cluster *c, int rpc_timeout_ms, const bf_tls *tls,
+			  bf_tikv_client **out, bf_err *err)
 {
-	bf_rpc_pool_opts po = { .label = "store", .max_recv_bytes = MAX_REPLY_BYTES };
+	bf_rpc_pool_opts po = { .label = "store", .max_recv_bytes = MAX_REPLY_BYTES, .tls = tls };
 	bf_tikv_client *tc = calloc(1, sizeof(*tc));
 	int rc;
 
@@ -132,8 +133,9 @@ static int status_err(uint64_t store_id, const bf_rpc_channel *ch, const bf_rpc_
 
 	/* The node's text, made one printable line. */
 	bf_printable(st->details, strlen(st->details), details, sizeof(details));
-	return bf_errf(err, bf_tikv_status_code(st), "store %" PRIu64 " (%s) %s: %s: %s", store_id,
-		       bf_rpc_channel_target(ch), m->name, bf_rpc_status_name(st->code),
+	return bf_errf(err, bf_tikv_status_code(st), "store %" PRIu64 " (%s) %s: %s%s%s: %s",
+		       store_id, bf_rpc_channel_target(ch), m->name, bf_rpc_status_tls_hint(st),
+		       st->tls_refused ? ": " : "", bf_rpc_status_name(st->code),
 		       *details ? details : "(no details)");
 }
 

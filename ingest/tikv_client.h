@@ -27,10 +27,13 @@ typedef struct bf_tikv_client bf_tikv_client;
 
 /*
  * A client of cluster c's stores (c is borrowed and must outlive it); each
- * call and each exchange on a stream waits at most rpc_timeout_ms. Connects
- * lazily. *out is freed with bf_tikv_client_destroy.
+ * call and each exchange on a stream waits at most rpc_timeout_ms. TLS
+ * when tls names files (read now, borrowed for the call; NULL: plain
+ * text); a store that refuses the handshake is -EACCES. Connects lazily.
+ * *out is freed with bf_tikv_client_destroy.
  */
-int bf_tikv_client_create(bf_cluster *c, int rpc_timeout_ms, bf_tikv_client **out, bf_err *err);
+int bf_tikv_client_create(bf_cluster *c, int rpc_timeout_ms, const bf_tls *tls,
+			  bf_tikv_client **out, bf_err *err);
 /* Writers and calls must be finished first. NULL is allowed. */
 void bf_tikv_client_destroy(bf_tikv_client *c);
 

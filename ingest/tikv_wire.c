@@ -17,6 +17,7 @@
 #include "rpc/pb_arena.h"
 #include "util/util.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +134,8 @@ int bf_tikv_text_code(const char *text)
 
 int bf_tikv_status_code(const bf_rpc_status *st)
 {
+	if (st->tls_refused)
+		return -EACCES; /* no retry mends a refused handshake */
 	switch (st->code) {
 	case BF_RPC_UNAVAILABLE:
 	case BF_RPC_CANCELLED:

@@ -67,6 +67,8 @@ const char *bf_tikv_err_name(bf_tikv_err_kind k);
  *    RequestTooNew, "region ... not found"): learn the region and redo;
  *  - BF_EUNAVAIL / BF_ETIMEDOUT: the node is down, unreachable or too slow
  *    (UNAVAILABLE, DEADLINE_EXCEEDED, a cancelled call): back off, retry;
+ *  - -EACCES: the node refused this client's TLS handshake (or this client
+ *    the node's), st->tls_refused: fatal, no retry mends it;
  *  - BF_EIO: anything else the node failed with.
  * st->code must not be OK.
  */

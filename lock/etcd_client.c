@@ -151,16 +151,37 @@ static bf_rpc_call make_call(const bf_etcd *c, const method *m, int64_t deadline
 
 /* ---- client lifetime --------------------------------------------------- */
 
-/* Adds one endpoint spec ("host:port", "http://host:port/"). */
+/* How messages name the TLS files: as the command line's flags. */
+#define ETCD_FLAGS "--etcd-"
+
+int bf_etcd_security_check(const char *endpoints, const bf_etcd_security *sec, bf_err *err)
+{
+	const bf_tls *tls = sec ? &sec->tls : NULL;
+	bf_endpoints_scheme scheme = bf_endpoints_scheme_of(endpoints);
+
+	if (scheme == BF_SCHEME_HTTPS && !(tls && tls->ca_file))
+		return bf_errf(err, BF_EINVAL, "--etcd %s is TLS (https://): it needs --etcd-cacert "
+			       "FILE, the CA that signed etcd's certificate", endpoints);
+	if (scheme == BF_SCHEME_HTTP && bf_tls_enabled(tls))
+		return bf_errf(err, BF_EINVAL, "--etcd %s is plain text (http://), but %s was given: "
+			       "use https:// (or host:port) for TLS", endpoints,
+			       tls->ca_file ? "--etcd-cacert" : tls->cert_file ? "--etcd-cert"
+								: "--etcd-key");
+	return bf_tls_check(tls, false, ETCD_FLAGS, err);
+}
+
+/* Adds one endpoint spec ("host:port", "http://host:port/", "https://..."). */
 static int add_endpoint(bf_etcd *c, const char *spec, size_t len, bf_err *err)
 {
+	const char *scheme_end = memmem(spec, len, "://", 3);
 	char *host_port = NULL;
 	int rc;
 
-	/* The list passed bf_endpoints_check: only a scheme to drop. */
-	if (len >= 7 && !strncmp(spec, "http://", 7)) {
-		spec += 7;
-		len -= 7;
+	/* The list passed bf_endpoints_check: only a scheme to drop (the
+	 * pool's credentials already say whether it is TLS). */
+	if (scheme_end) {
+		len -= (size_t)(scheme_end + 3 - spec);
+		spec = scheme_end + 3;
 	}
 	while (len > 0 && spec[len - 1] == '/')
 		len--;
@@ -184,8 +205,10 @@ int bf_etcd_create(const char *endpoints, const bf_etcd_opts *opts, bf_etcd **ou
 	if (!endpoints || !*endpoints)
 		return bf_errf(err, BF_EINVAL, "etcd: no endpoints");
 	rc = bf_endpoints_check(endpoints, err);
+	if (rc == 0)
+		rc = bf_etcd_security_check(endpoints, opts ? opts->security : NULL, err);
 	if (rc)
-		return rc;
+		return bf_err_prefix(err, rc, "etcd");
 	for (const char *p = endpoints; *p; p++)
 		max_eps += *p == ',';
 	c = calloc(1, sizeof(*c));
@@ -203,7 +226,9 @@ int bf_etcd_create(const char *endpoints, const bf_etcd_opts *opts, bf_etcd **ou
 		c->hook_arg = opts->hook_arg;
 	}
 	atomic_init(&c->current, 0);
-	bf_rpc_pool_opts po = { .label = "etcd", .max_recv_bytes = c->max_reply };
+	bf_rpc_pool_opts po = { .label = "etcd", .max_recv_bytes = c->max_reply,
+				.tls = opts && opts->security ? &opts->security->tls : NULL,
+				.tls_flags = ETCD_FLAGS };
 	rc = bf_rpc_pool_create(&po, &c->pool, err);
 	if (rc)
 		goto out;

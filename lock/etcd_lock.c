@@ -22,6 +22,7 @@
 #include "util/backoff.h"
 #include "util/util.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,9 +178,11 @@ static int attempt(etcd_lock *lk, int64_t deadline_ms, bf_err *err)
 	return rc;
 }
 
+/* etcd refusing this client (its TLS handshake, later its credentials)
+ * will refuse it again until someone changes a setting. */
 static bool retryable(int rc)
 {
-	return rc != BF_EINVAL && rc != BF_ECANCELLED && rc != BF_ENOMEM;
+	return rc != BF_EINVAL && rc != BF_ECANCELLED && rc != BF_ENOMEM && rc != -EACCES;
 }
 
 static int etcd_acquire(bf_lock *base, const char *name, bf_fence_token *token, bf_err *err)
@@ -365,6 +368,7 @@ int bf_lock_etcd_create(const bf_lock_opts *opts, bf_lock **out, bf_err *err)
 		.interrupted = acquire_interrupted,
 		.deadline_cap = calls_cap,
 		.hook_arg = lk,
+		.security = opts->etcd_security,
 	};
 	rc = bf_etcd_create(opts->endpoints, &eo, &lk->client, err);
 	if (rc)

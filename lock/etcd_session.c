@@ -175,8 +175,8 @@ int bf_etcd_session_create(bf_etcd *client, int ttl_s, int64_t lease_id, bf_etcd
 		 * caller revokes it then. ("lease already exists" cannot be an
 		 * earlier try of ours, since an ID is never sent twice: it is
 		 * another client's lease, not to be touched.) */
-		if (rc != BF_EUNKNOWN && rc != BF_ETIMEDOUT)
-			rc = BF_ESESSION;
+		if (rc != BF_EUNKNOWN && rc != BF_ETIMEDOUT && rc != -EACCES)
+			rc = BF_ESESSION; /* a refusal stays one: no retry mends it */
 		rc = bf_errf(err, rc, "etcd session: %s", bf_err_text(&cause));
 		goto out;
 	}

@@ -131,6 +131,10 @@ static int fill_config(bf_job_config *cfg, const bf_add_index_opts *o, const bf_
 		rc = bf_endpoints_check(o->etcd, err);
 	if (rc == 0 && (o->etcd || !resuming))
 		rc = set_field(cfg->etcd, sizeof(cfg->etcd), o->etcd ? o->etcd : "", "--etcd", err);
+	/* The endpoints may be the stored ones: an https:// job resumed
+	 * without its CA is refused here, not when the first import waits. */
+	if (rc == 0 && *cfg->etcd)
+		rc = bf_etcd_security_check(cfg->etcd, o->etcd_security, err);
 	if (rc == 0 && ((o->lock_prefix && *o->lock_prefix) || !resuming)) {
 		const char *pfx = o->lock_prefix && *o->lock_prefix ? o->lock_prefix : "/bfill/lock";
 		if (pfx[0] != '/' || !pfx[strspn(pfx, "/")])
@@ -500,7 +504,8 @@ static int open_backend(job_run *r, uint64_t first_gen, uint64_t gen, const int6
 		.has_imported = job->cp.has_imported || job->cp.imports > 0,
 		.lock_scope = scope,
 		.lock = {
-			.endpoints = job->cfg.etcd, .prefix = job->cfg.lock_prefix,
+			.endpoints = job->cfg.etcd, .etcd_security = r->o->etcd_security,
+			.prefix = job->cfg.lock_prefix,
 			.ttl_s = job->cfg.lock_ttl_s, .timeout_s = job->cfg.lock_timeout_s,
 			.on_wait = on_lock_wait, .on_wait_arg = r,
 		},

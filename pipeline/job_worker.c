@@ -378,7 +378,7 @@ static int run_part(worker *w, job_part *part, int64_t lease, bf_worker_result *
 	const bf_worker_opts *o = w->o;
 	bf_add_index_opts ao = {
 		.job_id = part->sub.job_id, .resume = true, .mem = o->mem,
-		.import_every = o->import_every, .etcd = o->etcd,
+		.import_every = o->import_every, .etcd = o->etcd, .etcd_security = o->etcd_security,
 		/* This machine's: the job names the submitter's. */
 		.workers = o->threads ? o->threads
 				      : (bf_ncpu() < BF_JOB_WORKERS_MAX ? bf_ncpu() : BF_JOB_WORKERS_MAX),

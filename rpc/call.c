@@ -102,8 +102,9 @@ void bf_rpc_md_release(grpc_metadata *md, size_t n)
 	}
 }
 
-int bf_rpc_unary(bf_rpc_channel *ch, const bf_rpc_call *call, const bf_rpc_buf *req,
-		 bf_rpc_status *st, bf_rpc_buf *reply, bf_err *err)
+/* One attempt of bf_rpc_unary. */
+static int unary_once(bf_rpc_channel *ch, const bf_rpc_call *call, const bf_rpc_buf *req,
+		      bf_rpc_status *st, bf_rpc_buf *reply, bf_err *err)
 {
 	const bf_rpc_method *m = call->method;
 	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
@@ -122,6 +123,7 @@ int bf_rpc_unary(bf_rpc_channel *ch, const bf_rpc_call *call, const bf_rpc_buf *
 	grpc_metadata_array_init(&trail_md);
 	st->code = BF_RPC_UNKNOWN;
 	st->details[0] = '\0';
+	st->tls_refused = false;
 	reply->data = NULL;
 	reply->len = 0;
 	if (bf_rpc_md_build(call, md, &n_md)) {
@@ -168,6 +170,7 @@ int bf_rpc_unary(bf_rpc_channel *ch, const bf_rpc_call *call, const bf_rpc_buf *
 	}
 	st->code = (int)status;
 	bf_rpc_slice_to_str(details, st->details, sizeof(st->details));
+	bf_rpc_channel_judge(ch, st);
 	if (status == GRPC_STATUS_OK) {
 		if (!recv_bb) {
 			rc = bf_errf(err, BF_EPROTO, "%s %s: OK status without a reply", ch->name,
@@ -196,4 +199,34 @@ out:
 	grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 	grpc_completion_queue_destroy(cq);
 	return rc;
+}
+
+/* How long a call waits before it tries again a server that closed the
+ * connection at the handshake (see bf_rpc_channel_unsure). */
+#define HANDSHAKE_RETRY_MS 200
+
+/*
+ * A call whose connection the server closed at the handshake may have
+ * been refused (TLS) or may have met a server that was going down: it is
+ * tried again, within its deadline, until it gets through or the refusal
+ * is sure (st->tls_refused). It was never sent, so sending it again is
+ * safe for any method, and a caller sees either an answer or a refusal
+ * it can name, not a connection that "closed".
+ */
+int bf_rpc_unary(bf_rpc_channel *ch, const bf_rpc_call *call, const bf_rpc_buf *req,
+		 bf_rpc_status *st, bf_rpc_buf *reply, bf_err *err)
+{
+	for (;;) {
+		int rc = unary_once(ch, call, req, st, reply, err);
+		int64_t until = bf_now_ms() + HANDSHAKE_RETRY_MS;
+
+		if (rc || !bf_rpc_channel_unsure(ch, st) || until >= call->deadline_ms)
+			return rc;
+		while (bf_now_ms() < until) {
+			if (call->interrupted && call->interrupted(call->interrupt_arg))
+				return bf_errf(err, BF_ECANCELLED, "%s %s: cancelled", ch->name,
+					       call->method->name);
+			bf_sleep_ms(BF_RPC_POLL_SLICE_MS);
+		}
+	}
 }

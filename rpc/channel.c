@@ -31,6 +31,7 @@ struct bf_rpc_pool {
 	char *label;    /* owned */
 	size_t max_recv;
 	grpc_channel_credentials *creds; /* owned */
+	bool tls;
 	grpc_completion_queue *conn_cq;  /* owned; drained by conn_thread only */
 	pthread_t conn_thread;
 	bool conn_thread_started;
@@ -84,8 +85,12 @@ int bf_rpc_pool_create(const bf_rpc_pool_opts *opts, bf_rpc_pool **out, bf_err *
 		goto out;
 	}
 	p->max_recv = opts && opts->max_recv_bytes ? opts->max_recv_bytes : DEFAULT_MAX_RECV;
-	p->creds = grpc_insecure_credentials_create();
 	pthread_mutex_init(&p->mu, NULL);
+	p->tls = bf_tls_enabled(opts ? opts->tls : NULL);
+	rc = bf_rpc_tls_channel_creds(opts ? opts->tls : NULL, label, opts ? opts->tls_flags : NULL,
+				      &p->creds, err);
+	if (rc)
+		goto out;
 	p->conn_cq = grpc_completion_queue_create_for_next(NULL);
 	if (pthread_create(&p->conn_thread, NULL, conn_thread_main, p) != 0) {
 		rc = bf_errf(err, BF_ENOMEM, "%s: cannot start the connection thread", label);
@@ -154,6 +159,7 @@ int bf_rpc_pool_add(bf_rpc_pool *p, const char *target, bf_rpc_channel **out, bf
 		rc = bf_errf(err, BF_ENOMEM, "%s: out of memory", p->label);
 		goto out;
 	}
+	ch->tls = p->tls;
 	ch->channel = grpc_channel_create(target, p->creds, &args);
 	if (!ch->channel) {
 		rc = bf_errf(err, BF_EINVAL, "%s: cannot create a channel", ch->name);

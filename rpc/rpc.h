@@ -9,7 +9,9 @@
  *  - a unary call is one batch, waited on in short slices so an interrupt
  *    hook can cancel it; it ends in a status the caller interprets;
  *  - a stream (bidi or client-streaming) is driven by the one thread that
- *    owns it: open, send, recv, close_send, wait for the final status.
+ *    owns it: open, send, recv, close_send, wait for the final status;
+ *  - a pool's channels speak TLS when it is made with a bf_tls (tls.c): a
+ *    handshake either side refuses ends calls with tls_refused set.
  *
  * Deadlines are monotonic milliseconds (bf_now_ms). No gRPC type leaks into
  * this header; status codes are gRPC's numbers under BF_RPC_* names.
@@ -19,7 +21,7 @@
  * Thread safety: pools, channels and unary calls may be used by several
  * threads at once; a stream belongs to one thread.
  *
- * Depends on: gRPC core, util (clocks).
+ * Depends on: gRPC core (its SSL credentials for TLS), util (clocks).
  */
 #ifndef BFILL_RPC_H
 #define BFILL_RPC_H
@@ -29,6 +31,7 @@
 #include <stdint.h>
 
 #include "bfill/error.h"
+#include "bfill/tls.h"
 
 /* A message's bytes; data is malloc'd and owned by whoever holds the buf. */
 typedef struct bf_rpc_buf {
@@ -64,14 +67,31 @@ enum {
 typedef struct bf_rpc_status {
 	int code;          /* BF_RPC_* */
 	char details[256]; /* the status message, cut to fit; "" when none */
+	/*
+	 * The call never got past the TLS handshake and will not until
+	 * someone changes a certificate or a flag: gRPC said the handshake
+	 * failed (this side refused the server's certificate, or the server
+	 * speaks no TLS), or the server has closed every connection before
+	 * HTTP/2 was up for over a second on a channel that never got
+	 * through (a TLS server refusing this client's certificate, or a
+	 * plain-text client at a TLS server: gRPC tells these apart from
+	 * nothing else). Set by the calls and streams; the code stays
+	 * UNAVAILABLE.
+	 */
+	bool tls_refused;
 } bf_rpc_status;
 
 /* "UNAVAILABLE" etc.; static, never NULL. */
 const char *bf_rpc_status_name(int code);
 /* The bfill code for a status: 0, BF_ECANCELLED, BF_ETIMEDOUT, BF_EUNAVAIL,
- * BF_ENOTFOUND, BF_EINVAL, BF_ESTATE, -EACCES, BF_EPROTO (our own receive
- * limit, or anything else). */
+ * BF_ENOTFOUND, BF_EINVAL, BF_ESTATE, -EACCES (refused, a tls_refused
+ * status too), BF_EPROTO (our own receive limit, or anything else). */
 int bf_rpc_status_code(const bf_rpc_status *st);
+/*
+ * For a status with tls_refused: what to check, to follow its details in
+ * a message ("the TLS handshake failed: ..."); "" otherwise. Static.
+ */
+const char *bf_rpc_status_tls_hint(const bf_rpc_status *st);
 /*
  * True when the request surely never reached the server: the status is
  * UNAVAILABLE because no connection could be made ("failed to connect to
@@ -89,21 +109,42 @@ typedef struct bf_rpc_channel bf_rpc_channel;
 typedef struct bf_rpc_pool_opts {
 	const char *label;     /* first word of every message ("etcd"); copied */
 	size_t max_recv_bytes; /* larger messages are refused; 0 = 4 MiB */
+	/* TLS to every server of the pool (bf_tls_check's client role);
+	 * NULL, or no file named: plain text. Borrowed for the create. */
+	const bf_tls *tls;
+	/* How messages name tls's files: "--etcd-" (see bf_tls_check);
+	 * NULL = "--". */
+	const char *tls_flags;
 } bf_rpc_pool_opts;
 
 /*
  * Creates an empty pool and starts its connection thread. Never contacts
- * anyone. Destroy with bf_rpc_pool_destroy.
+ * anyone; reads opts->tls's files, so a missing or unreadable one is an
+ * error here (-errno, or BF_EINVAL for a file that is not what its flag
+ * says, naming the flag and path). Destroy with bf_rpc_pool_destroy.
  */
 int bf_rpc_pool_create(const bf_rpc_pool_opts *opts, bf_rpc_pool **out, bf_err *err);
 /*
- * Adds a plain-text channel to target ("host:port"); *ch is owned by the
- * pool and stays valid until the pool is destroyed. Connects lazily.
+ * Adds a channel to target ("host:port"), TLS when the pool is; *ch is
+ * owned by the pool and stays valid until the pool is destroyed. Connects
+ * lazily. With TLS the server's certificate must name target's host.
  */
 int bf_rpc_pool_add(bf_rpc_pool *p, const char *target, bf_rpc_channel **ch, bf_err *err);
 /* Destroys every channel and joins the thread. Calls and streams on the
  * pool's channels must be finished first. NULL is allowed. */
 void bf_rpc_pool_destroy(bf_rpc_pool *p);
+
+/*
+ * Sends gRPC core's own log lines nowhere, unless GRPC_VERBOSITY is set in
+ * the environment: then to out (a FILE *; NULL: nowhere either), at that
+ * level, as gRPC would print them. bfill reports errors itself, one line
+ * each, and gRPC's lines (a port in use, a peer gone, a TLS handshake that
+ * failed: one per connection attempt) would repeat them. For programs,
+ * before the first server or channel is made; the library never calls
+ * it. (A TLS server with on_refused takes gRPC's log over in any case,
+ * and prints none of it unless this named where.)
+ */
+void bf_rpc_quiet_library_log(void *out);
 
 /* "host:port"; owned by the channel. */
 const char *bf_rpc_channel_target(const bf_rpc_channel *ch);
@@ -139,7 +180,10 @@ typedef struct bf_rpc_call {
 } bf_rpc_call;
 
 /*
- * One unary call on ch. Returns 0 when the call ended with a status (*st;
+ * One unary call on ch. A server that closes the connection at the
+ * handshake is tried again within the deadline until the call gets
+ * through or the refusal is sure (st->tls_refused): the request was never
+ * sent. Returns 0 when the call ended with a status (*st;
  * on BF_RPC_OK *reply holds the reply, owned by the caller); BF_ECANCELLED
  * when the interrupt hook cancelled it; BF_ENOMEM, BF_EINVAL or BF_EPROTO
  * when it could not be started or its reply could not be read. *reply is

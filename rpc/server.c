@@ -51,6 +51,10 @@ struct bf_rpc_server {
 	int min_threads, max_threads;
 	void (*on_error)(void *, const char *, const char *, int, const char *);
 	void *on_error_arg;
+	void (*on_refused)(void *, const char *);
+	bool tls;
+	bool watching;                   /* on_refused is among the log's watchers */
+	grpc_server_credentials *creds;  /* owned; made by create */
 	method *methods; /* owned array */
 	size_t n_methods;
 
@@ -106,10 +110,19 @@ int bf_rpc_server_create(const bf_rpc_server_opts *o, bf_rpc_server **out, bf_er
 	if (o) {
 		s->on_error = o->on_error;
 		s->on_error_arg = o->on_error_arg;
+		s->tls = bf_tls_enabled(o->tls);
+		s->on_refused = s->tls ? o->on_refused : NULL;
 	}
 	s->threads = calloc((size_t)s->max_threads, sizeof(*s->threads));
 	if (!s->threads) {
 		rc = bf_errf(err, BF_ENOMEM, "%s: out of memory", label);
+		goto out;
+	}
+	grpc_init();
+	rc = bf_rpc_tls_server_creds(o ? o->tls : NULL, label, o ? o->tls_flags : NULL, &s->creds,
+				     err);
+	if (rc) {
+		grpc_shutdown();
 		goto out;
 	}
 	pthread_mutex_init(&s->mu, NULL);
@@ -117,11 +130,11 @@ int bf_rpc_server_create(const bf_rpc_server_opts *o, bf_rpc_server **out, bf_er
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	grpc_init();
 	*out = s;
 	s = NULL;
 out:
 	if (s) {
+		free(s->threads);
 		free(s->label);
 		free(s);
 	}
@@ -222,7 +235,6 @@ int bf_rpc_server_start(bf_rpc_server *s, const char *addr, int *port, bf_err *e
 	};
 	grpc_channel_args args = { .num_args = sizeof(arg_list) / sizeof(arg_list[0]),
 				   .args = arg_list };
-	grpc_server_credentials *creds = NULL;
 	int bound, rc = 0;
 
 	if (s->started || s->stopped)
@@ -234,12 +246,22 @@ int bf_rpc_server_start(bf_rpc_server *s, const char *addr, int *port, bf_err *e
 		goto out;
 	}
 	grpc_server_register_completion_queue(s->server, s->cq, NULL);
-	creds = grpc_insecure_server_credentials_create();
-	bound = grpc_server_add_http2_port(s->server, addr, creds);
+	/* Watching first: a client refused at once must not go unlogged. */
+	if (s->on_refused) {
+		rc = bf_rpc_log_watch(s->on_refused, s->on_error_arg);
+		if (rc) {
+			rc = bf_errf(err, rc, "%s: cannot watch for refused clients", s->label);
+			goto out;
+		}
+		s->watching = true;
+	}
+	bound = grpc_server_add_http2_port(s->server, addr, s->creds);
 	if (bound <= 0) {
-		rc = bf_errf(err, BF_EINVAL,
-			     "%s: cannot listen on %s (in use, or not a local host:port)", s->label,
-			     addr);
+		/* gRPC checks the certificate and key against each other only
+		 * here, and says which failed only in its log. */
+		rc = bf_errf(err, BF_EINVAL, "%s: cannot listen on %s (in use, or not a local "
+			     "host:port%s)", s->label, addr,
+			     s->tls ? "; or the TLS certificate and key do not match" : "");
 		goto out;
 	}
 	grpc_server_start(s->server);
@@ -258,8 +280,10 @@ int bf_rpc_server_start(bf_rpc_server *s, const char *addr, int *port, bf_err *e
 	if (port)
 		*port = bound;
 out:
-	if (creds)
-		grpc_server_credentials_release(creds);
+	if (rc && s->watching) {
+		bf_rpc_log_unwatch(s->on_refused, s->on_error_arg);
+		s->watching = false;
+	}
 	if (rc && !s->started) {
 		/* Never started, no listener: it may go straight away. */
 		if (s->server)
@@ -573,18 +597,6 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static void drop_log(gpr_log_func_args *args)
-{
-	(void)args;
-}
-
-void bf_rpc_quiet_library_log(void)
-{
-	const char *v = getenv("GRPC_VERBOSITY");
-	if (!v || !*v)
-		gpr_set_log_function(drop_log);
-}
-
 /* ---- stopping ------------------------------------------------------------ */
 
 bool bf_rpc_server_stopping(const bf_rpc_server *s)
@@ -639,6 +651,9 @@ void bf_rpc_server_stop(bf_rpc_server *s, int grace_ms)
 	grpc_completion_queue_shutdown(s->cq);
 	for (int i = 0; i < n; i++)
 		pthread_join(s->threads[i], NULL);
+	if (s->watching)
+		bf_rpc_log_unwatch(s->on_refused, s->on_error_arg);
+	s->watching = false;
 	s->stopped = true;
 }
 
@@ -655,6 +670,7 @@ void bf_rpc_server_destroy(bf_rpc_server *s)
 		free(s->methods[i].path);
 	free(s->methods);
 	free(s->threads);
+	grpc_server_credentials_release(s->creds);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s->label);

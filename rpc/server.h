@@ -67,9 +67,23 @@ typedef struct bf_rpc_server_opts {
 	void (*on_error)(void *arg, const char *method, const char *peer, int code,
 			 const char *details);
 	void *on_error_arg;
+	/* TLS (bf_tls_check's server role); NULL, or no file named: plain
+	 * text. Read by bf_rpc_server_create; borrowed for that call. */
+	const bf_tls *tls;
+	const char *tls_flags; /* how messages name tls's files; NULL = "--" */
+	/*
+	 * Told (with on_error_arg) of every client refused at the TLS
+	 * handshake, with gRPC's reason ("certificate verify failed"), from
+	 * one of gRPC's threads; it must not call into gRPC. gRPC says
+	 * neither the client's address nor which listener refused it, so
+	 * with several TLS servers in one process each hears of every
+	 * refusal. May be NULL.
+	 */
+	void (*on_refused)(void *arg, const char *why);
 } bf_rpc_server_opts;
 
-/* A server with no methods, not listening yet. opts may be NULL. Free with
+/* A server with no methods, not listening yet. opts may be NULL. Reads
+ * opts->tls's files now (errors as bf_rpc_pool_create's). Free with
  * bf_rpc_server_destroy. */
 int bf_rpc_server_create(const bf_rpc_server_opts *opts, bf_rpc_server **out, bf_err *err);
 /*
@@ -81,7 +95,8 @@ int bf_rpc_server_add_method(bf_rpc_server *s, const char *path, bf_rpc_kind kin
 			     bf_rpc_handler fn, void *arg, bf_err *err);
 /*
  * Listens on addr ("host:port"; port 0 takes a free one, put in *port when
- * port is not NULL) in plain text and starts the workers. A port another
+ * port is not NULL), in TLS when the options gave it, and starts the
+ * workers. A port another
  * socket holds is an error (no SO_REUSEPORT sharing).
  */
 int bf_rpc_server_start(bf_rpc_server *s, const char *addr, int *port, bf_err *err);
@@ -96,14 +111,6 @@ bool bf_rpc_server_stopping(const bf_rpc_server *s);
 void bf_rpc_server_stop(bf_rpc_server *s, int grace_ms);
 /* Stops (no grace) if needed and frees. NULL is allowed. */
 void bf_rpc_server_destroy(bf_rpc_server *s);
-
-/*
- * Sends gRPC core's own log lines nowhere, unless GRPC_VERBOSITY is set in
- * the environment: a server reports its errors itself, one line each,
- * and gRPC's multi-part lines (a port in use, a peer gone) would repeat
- * them. Call before the first server or channel is made.
- */
-void bf_rpc_quiet_library_log(void);
 
 /* ---- in a handler -------------------------------------------------------- */
 

@@ -132,6 +132,7 @@ static void on_event(bf_rpc_stream *s, grpc_event ev)
 	case OP_STATUS:
 		s->final.code = (int)s->status;
 		bf_rpc_slice_to_str(s->details, s->final.details, sizeof(s->final.details));
+		bf_rpc_channel_judge(s->ch, &s->final);
 		s->status_known = true;
 		s->ended = true;
 		break;

@@ -20,6 +20,7 @@ etcd-client:cmd:etcdctl
 libcriterion-dev:pc:criterion
 libcjson-dev:pc:libcjson
 python3:cmd:python3
+openssl:cmd:openssl
 iproute2:cmd:ip
 iptables:cmd:iptables
 procps:cmd:pkill

@@ -88,6 +88,48 @@ out:
 	pthread_mutex_unlock(&n->log_mu);
 }
 
+/* A client refused at the TLS handshake (gRPC tells the rpc server from
+ * one of its threads): the first line of each second is shown, the rest
+ * counted for flush_refusals. */
+static void on_refused(void *arg, const char *why)
+{
+	bf_node *n = arg;
+	int64_t now = bf_now_ms();
+
+	if (!n->log)
+		return;
+	pthread_mutex_lock(&n->log_mu);
+	if (n->refused_shown_ms && now - n->refused_shown_ms < 1000) {
+		n->refused_hidden++;
+		snprintf(n->refused_why, sizeof(n->refused_why), "%s", why);
+	} else {
+		n->refused_shown_ms = now;
+		fprintf(n->log, "%s: refused a client at the TLS handshake: %s\n", n->log_prefix, why);
+		fflush(n->log);
+	}
+	pthread_mutex_unlock(&n->log_mu);
+}
+
+/* The ticker's, every second: tells how many refusals were not shown. */
+static void flush_refusals(bf_node *n)
+{
+	int64_t now = bf_now_ms();
+
+	if (!n->log)
+		return;
+	pthread_mutex_lock(&n->log_mu);
+	if (n->refused_hidden && now - n->refused_shown_ms >= 1000) {
+		fprintf(n->log, "%s: refused %ld more client%s at the TLS handshake in the last "
+			"%.1f s (the last: %s)\n", n->log_prefix, n->refused_hidden,
+			n->refused_hidden == 1 ? "" : "s", (double)(now - n->refused_shown_ms) / 1000.0,
+			n->refused_why);
+		fflush(n->log);
+		n->refused_hidden = 0;
+		n->refused_shown_ms = now;
+	}
+	pthread_mutex_unlock(&n->log_mu);
+}
+
 /* The rpc server tells of every call that ends with an error status. */
 static void on_call_error(void *arg, const char *method, const char *peer, int code,
 			  const char *details)
@@ -735,6 +777,7 @@ static void *ticker_main(void *arg)
 		pthread_mutex_unlock(&n->mode_mu);
 		node_import_mode_tick(n);
 		sweep_uploads(n);
+		flush_refusals(n);
 		pthread_mutex_lock(&n->mode_mu);
 	}
 	pthread_mutex_unlock(&n->mode_mu);
@@ -763,8 +806,9 @@ static void node_free(bf_node *n)
 int bf_node_open(const bf_node_opts *o, bf_node **out, bf_err *err)
 {
 	bf_node *n = calloc(1, sizeof(*n));
-	bf_rpc_server_opts so = { .threads = o->threads, .on_error = on_call_error };
-	bf_rpc_pool_opts po = { .max_recv_bytes = o->max_message_bytes };
+	bf_rpc_server_opts so = { .threads = o->threads, .on_error = on_call_error,
+				  .tls = o->tls, .on_refused = on_refused };
+	bf_rpc_pool_opts po = { .max_recv_bytes = o->max_message_bytes, .tls = o->tls };
 	pthread_condattr_t ca;
 	char label[48];
 	int rc;
@@ -776,6 +820,15 @@ int bf_node_open(const bf_node_opts *o, bf_node **out, bf_err *err)
 		free(n);
 		return bf_errf(err, BF_EINVAL, "a node needs a data directory, an address to "
 			       "listen on, a store id and a view of its cluster");
+	}
+	/* Serving and forwarding share the files: each role's needs, before
+	 * the store is touched. */
+	rc = bf_tls_check(o->tls, true, NULL, err);
+	if (rc == 0)
+		rc = bf_tls_check(o->tls, false, NULL, err);
+	if (rc) {
+		free(n);
+		return rc;
 	}
 	pthread_mutex_init(&n->chan_mu, NULL);
 	pthread_mutex_init(&n->ingest_mu, NULL);
@@ -840,9 +893,9 @@ out:
 	return rc;
 }
 
-void bf_node_quiet_grpc_log(void)
+void bf_node_quiet_grpc_log(void *out)
 {
-	bf_rpc_quiet_library_log();
+	bf_rpc_quiet_library_log(out);
 }
 
 int bf_node_port(const bf_node *n)

@@ -72,6 +72,11 @@ struct bf_node {
 	int64_t log_window_ms; /* start of the current second */
 	int log_lines;         /* error lines in it */
 	long log_dropped;      /* error lines not shown since the last shown */
+	/* Clients refused at the TLS handshake: one line a second at most;
+	 * the others are counted and told by the ticker. */
+	int64_t refused_shown_ms;
+	long refused_hidden;
+	char refused_why[256]; /* the reason of the last one counted */
 };
 
 /* ---- the log (node.c) ---- */

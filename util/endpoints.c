@@ -53,22 +53,26 @@ static bool port_ok(const char *p, size_t len)
 	return v >= 1 && v <= PORT_MAX;
 }
 
+/* The scheme of one element [el, el + len). */
+static bf_endpoints_scheme scheme_of(const char *el, size_t len)
+{
+	return has_prefix(el, len, HTTPS) ? BF_SCHEME_HTTPS
+	       : has_prefix(el, len, HTTP) ? BF_SCHEME_HTTP : BF_SCHEME_NONE;
+}
+
 /* One element [el, el + len) of the list. */
 static int check_one(const char *el, size_t len, bf_err *err)
 {
+	bf_endpoints_scheme scheme = scheme_of(el, len);
 	const char *p = el, *colon;
-	size_t n = len;
+	size_t n = len, skip = scheme == BF_SCHEME_HTTPS ? strlen(HTTPS)
+			       : scheme == BF_SCHEME_HTTP ? strlen(HTTP) : 0;
 	bool host_good;
 
-	if (has_prefix(p, n, HTTPS))
-		return bf_errf(err, BF_EINVAL, "endpoint '%.*s': TLS (https://) is not supported yet;"
-			       " use http:// or host:port", (int)len, el);
-	if (has_prefix(p, n, HTTP)) {
-		p += strlen(HTTP);
-		n -= strlen(HTTP);
-	}
+	p += skip;
+	n -= skip;
 	if (memmem(p, n, "://", 3))
-		return bf_errf(err, BF_EINVAL, "endpoint '%.*s': only http:// is supported",
+		return bf_errf(err, BF_EINVAL, "endpoint '%.*s': only http:// and https:// are supported",
 			       (int)len, el);
 	if (n > 0 && *p == '[') {
 		const char *close = memchr(p, ']', n);
@@ -100,6 +104,7 @@ static int check_one(const char *el, size_t len, bf_err *err)
 int bf_endpoints_check(const char *list, bf_err *err)
 {
 	const char *p = list;
+	bool http = false, https = false;
 	int rc;
 
 	if (!list || !*list)
@@ -111,8 +116,27 @@ int bf_endpoints_check(const char *list, bf_err *err)
 		rc = check_one(p, len, err);
 		if (rc)
 			return rc;
+		http |= scheme_of(p, len) == BF_SCHEME_HTTP;
+		https |= scheme_of(p, len) == BF_SCHEME_HTTPS;
+		/* One client speaks TLS to every member or to none. */
+		if (http && https)
+			return bf_errf(err, BF_EINVAL, "endpoint list '%s' mixes http:// and https://",
+				       list);
 		if (!p[len])
 			return 0;
 		p += len + 1;
 	}
+}
+
+bf_endpoints_scheme bf_endpoints_scheme_of(const char *list)
+{
+	bf_endpoints_scheme found = BF_SCHEME_NONE;
+
+	for (const char *p = list; p && *p;) {
+		size_t len = strcspn(p, ",");
+		if (scheme_of(p, len) != BF_SCHEME_NONE)
+			found = scheme_of(p, len);
+		p += len + (p[len] == ',');
+	}
+	return found;
 }

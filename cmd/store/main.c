@@ -2,6 +2,7 @@
  * bfill-store: a store node of a cluster (DESIGN §5, docs/cluster.md).
  *
  *   bfill-store --listen ADDR --data DIR --store-id N --etcd EP,... --cluster NAME
+ *               [--etcd-cacert F ...] [--cacert F --cert F --key F [--require-client-cert]]
  *
  * Loads the cluster's layout from etcd (waiting for etcd to answer, and
  * then serving from its cache whenever it does not), opens the store in
@@ -37,6 +38,8 @@ static const char USAGE[] =
 	"usage: bfill-store --listen ADDR --data DIR --store-id N --etcd EP,... --cluster NAME\n"
 	"                   [--max-message SIZE] [--sst-compression none|lz4|zstd]\n"
 	"                   [--upload-ttl SECONDS]\n"
+	"                   [--etcd-cacert FILE [--etcd-cert FILE --etcd-key FILE]]\n"
+	"                   [--cacert FILE --cert FILE --key FILE [--require-client-cert]]\n"
 	"A store node of cluster NAME: serves TiKV's ImportSST (Write, MultiIngest,\n"
 	"SwitchMode) and KV (KvScan, KvBatchGet, KvDeleteRange) calls over gRPC on ADDR,\n"
 	"keeping its data in DIR (created when absent) and its regions from etcd.\n"
@@ -44,10 +47,17 @@ static const char USAGE[] =
 	"  --max-message SIZE   largest request message taken (default 16M)\n"
 	"  --sst-compression C  compression of the SSTs uploads make (default none)\n"
 	"  --upload-ttl S       uploads no ingest took are removed this long after (3600)\n"
+	"  --cacert F --cert F --key F  serve TLS with this certificate and key, and forward\n"
+	"                       to the other stores with them, checking theirs against the CA\n"
+	"  --require-client-cert  refuse, at the handshake, clients without a certificate the\n"
+	"                       CA signed (each refusal is logged, one line a second at most)\n"
+	CLI_ETCD_SECURITY_HELP
 	"Stops cleanly on SIGTERM or SIGINT.\n";
 
 typedef struct args {
 	const char *listen, *data, *etcd, *cluster;
+	bf_etcd_security etcd_security;
+	bf_tls tls; /* served, and used to forward to the other stores */
 	uint64_t store_id, max_message, upload_ttl_s;
 	bf_compression sst_compression;
 } args;
@@ -62,12 +72,17 @@ static int parse(int argc, char **argv, args *a)
 		{ "max-message", required_argument, 0, 'm' },
 		{ "sst-compression", required_argument, 0, 'z' },
 		{ "upload-ttl", required_argument, 0, 't' }, { "help", no_argument, 0, 'h' },
+		CLI_ETCD_SECURITY_OPTS, CLI_STORE_TLS_OPTS,
+		{ "require-client-cert", no_argument, 0, CLI_OPT_REQUIRE_CLIENT_CERT },
 		{ 0, 0, 0, 0 },
 	};
 	bf_err err;
 	int ch;
 
 	while ((ch = cli_getopt(argc, argv, opts)) != -1) {
+		if (cli_etcd_security_opt(ch, optarg, &a->etcd_security) ||
+		    cli_tls_opt(ch, optarg, &a->tls))
+			continue;
 		switch (ch) {
 		case 'l': a->listen = optarg; break;
 		case 'd': a->data = optarg; break;
@@ -110,6 +125,8 @@ static int parse(int argc, char **argv, args *a)
 		return BF_EXIT_USAGE;
 	if (bf_endpoints_check(a->etcd, &err))
 		return cli_fail(BF_EXIT_USAGE, "--etcd: %s", bf_err_text(&err));
+	if (!cli_etcd_security_check(a->etcd, &a->etcd_security) || !cli_tls_check(&a->tls, true))
+		return BF_EXIT_USAGE;
 	return -1;
 }
 
@@ -177,10 +194,11 @@ static int serve(const args *a, const sigset_t *set)
 	bf_node *node = NULL;
 	bf_cluster_store me;
 	bf_node_opts no = { 0 };
+	bf_etcd_opts eo = { .security = &a->etcd_security };
 	bf_err err;
 	int code, sig = 0;
 
-	if (bf_etcd_create(a->etcd, NULL, &etcd, &err)) {
+	if (bf_etcd_create(a->etcd, &eo, &etcd, &err)) {
 		code = cli_fail(cli_exit_for(err.code), "%s", bf_err_text(&err));
 		goto out;
 	}
@@ -198,13 +216,16 @@ static int serve(const args *a, const sigset_t *set)
 			     .cluster_uuid = bf_cluster_uuid(c), .max_message_bytes = a->max_message,
 			     .sst_compression = a->sst_compression,
 			     .upload_ttl_ms = (int64_t)a->upload_ttl_s * 1000,
-			     .log = stderr, .log_prefix = prefix };
+			     .log = stderr, .log_prefix = prefix,
+			     .tls = bf_tls_enabled(&a->tls) ? &a->tls : NULL };
 	if (bf_node_open(&no, &node, &err)) {
 		code = cli_fail(BF_EXIT_FAIL, "%s", bf_err_text(&err));
 		goto out;
 	}
-	fprintf(stderr, "%s: serving cluster %s on %s (port %d, advertised as %s), data %s, "
+	fprintf(stderr, "%s: serving cluster %s on %s (port %d, advertised as %s%s), data %s, "
 		"%zu regions here\n", prefix, a->cluster, a->listen, bf_node_port(node), me.address,
+		!bf_tls_enabled(&a->tls) ? ""
+		: a->tls.require_client_cert ? "; TLS, client certificates required" : "; TLS",
 		bf_store_path(bf_node_store(node)), my_regions(c, a->store_id));
 	sig = wait_signal(set, -1);
 	fprintf(stderr, "%s: %s: stopping\n", prefix, strsignal(sig));
@@ -238,6 +259,6 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	bf_node_quiet_grpc_log();
+	bf_node_quiet_grpc_log(stderr);
 	return serve(&a, &set);
 }

@@ -39,12 +39,37 @@
 #include <stdint.h>
 
 #include "bfill/error.h"
+#include "bfill/tls.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 typedef struct bf_etcd bf_etcd;
+
+/*
+ * Every setting of how a connection to etcd is secured, in one struct so
+ * that each client of etcd (bf_etcd_create, the etcd lock, a job's lock,
+ * a worker) takes them the same way and a command line parses them once.
+ * Borrowed by the create call that reads it; nothing in it is ever stored
+ * in a record or put in a message but the files' paths.
+ */
+typedef struct bf_etcd_security {
+	/* TLS (client role, see bfill/tls.h): --etcd-cacert, --etcd-cert,
+	 * --etcd-key. Nothing named: plain text. */
+	bf_tls tls;
+	/* etcd user/password authentication goes here (issue 13, item 2). */
+} bf_etcd_security;
+
+/*
+ * Checks that endpoints and sec (NULL: none) go together, without reading
+ * any file: an https:// list needs a CA; TLS settings with an http://
+ * list are refused (host:port takes either); the TLS files fit a client
+ * (bf_tls_check). BF_EINVAL with one line naming the flags (--etcd,
+ * --etcd-cacert ...) otherwise. endpoints must pass bf_endpoints_check
+ * first (bf_etcd_create checks both).
+ */
+int bf_etcd_security_check(const char *endpoints, const bf_etcd_security *sec, bf_err *err);
 
 /* Default cap on one reply; larger replies are refused (BF_EPROTO). */
 #define BF_ETCD_MAX_REPLY_DEFAULT ((size_t)4 << 20)
@@ -69,11 +94,18 @@ typedef struct bf_etcd_opts {
 	 */
 	int64_t (*deadline_cap)(void *arg);
 	void *hook_arg; /* passed to both hooks */
+	/* TLS (and later authentication); NULL: plain text. Borrowed for
+	 * bf_etcd_create, which reads its files. */
+	const bf_etcd_security *security;
 } bf_etcd_opts;
 
 /*
- * endpoints: "host:port[,host:port...]", an optional "http://" in front of
- * each. Connects lazily: creating never contacts etcd. opts may be NULL.
+ * endpoints: "host:port[,host:port...]", an optional "http://" or
+ * "https://" in front of each (see bf_etcd_security_check). Connects
+ * lazily: creating never contacts etcd, but it reads the TLS files
+ * (-errno naming the flag and path when one cannot be read). opts may be
+ * NULL. With TLS, each member's certificate must name the host or address
+ * it is reached by.
  */
 int bf_etcd_create(const char *endpoints, const bf_etcd_opts *opts, bf_etcd **out,
 		   bf_err *err);

@@ -70,7 +70,8 @@ typedef struct bf_backend_opts {
 	/* Lock names are "<lock_scope>/<index id>" (lock_scope e.g.
 	 * "<store uuid>/<job id>"); NULL = "<job id>". */
 	const char *lock_scope;
-	bf_lock_opts lock;          /* template; one lock per index */
+	bf_lock_opts lock;          /* template; one lock per index (its
+				     * etcd_security is read by bf_backend_open) */
 	/* Each index lock's new session lease, by index position (arg is
 	 * lock.on_wait_arg); may be NULL. */
 	void (*on_lease)(int ix, int64_t lease_id, void *arg);

@@ -37,6 +37,11 @@ typedef struct bf_add_index_opts {
 	/* etcd endpoints of the import lock; "" = the in-process lock. NULL =
 	 * the in-process lock for a new job, what the job has on a resume. */
 	const char *etcd;
+	/* How the lock's client secures its connections to that etcd (TLS);
+	 * NULL: plain text. Never stored in the job (only the endpoints
+	 * are): each run, a resume or a worker gives its own, with paths of
+	 * its own machine. Borrowed for the call. */
+	const bf_etcd_security *etcd_security;
 	const char *lock_prefix;  /* NULL = "/bfill/lock" (a resume: the job's) */
 	int lock_ttl_s;           /* 0 = 10 */
 	int lock_timeout_s;       /* 0 = 60 */

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "bfill/error.h"
+#include "bfill/etcd.h"
 #include "bfill/fence.h"
 
 #ifdef __cplusplus
@@ -30,6 +31,10 @@ typedef struct bf_lock bf_lock;
 
 typedef struct bf_lock_opts {
 	const char *endpoints;  /* "host:port,host:port"; NULL or "" = in-process */
+	/* How the lock's own etcd client secures its connections (TLS);
+	 * NULL: plain text. Borrowed by bf_lock_create, which reads the
+	 * files; never stored. */
+	const bf_etcd_security *etcd_security;
 	const char *prefix;     /* key prefix; NULL = "/bfill/lock" */
 	int ttl_s;              /* session lease TTL; 0 = 10 */
 	int timeout_s;          /* acquire deadline; 0 = 60 */
@@ -59,7 +64,8 @@ typedef struct bf_lock_opts {
 	int fence_margin_ms;
 } bf_lock_opts;
 
-/* Does not contact etcd; the options' strings are copied. */
+/* Does not contact etcd (but reads etcd_security's files); the options'
+ * strings are copied. */
 int bf_lock_create(const bf_lock_opts *opts, bf_lock **out, bf_err *err);
 /* Releases a held lock, revokes the session, frees. NULL is allowed. */
 void bf_lock_destroy(bf_lock *lk);

@@ -21,6 +21,7 @@
 #include "bfill/error.h"
 #include "bfill/fence.h"
 #include "bfill/store.h"
+#include "bfill/tls.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -75,14 +76,27 @@ typedef struct bf_node_opts {
 	 * with prefix ("bfill-store"). Borrowed. */
 	void *log; /* FILE * */
 	const char *log_prefix;
+	/*
+	 * TLS, both ways (docs/security.md): the node serves it, showing
+	 * cert_file, and with require_client_cert lets in only clients whose
+	 * certificate ca_file signed; it forwards to the other stores with
+	 * it, verifying them against ca_file and showing cert_file (so that
+	 * certificate must do for a client too). All three files are needed.
+	 * Each client refused at the handshake is logged, one line a second
+	 * at most. NULL: plain text. Read by bf_node_open; borrowed for that
+	 * call.
+	 */
+	const bf_tls *tls;
 } bf_node_opts;
 
 /*
  * Sends gRPC core's own log lines nowhere unless GRPC_VERBOSITY is set in
- * the environment: a node logs what matters itself, one line each. Call
- * first thing in a process that runs a node.
+ * the environment, and then to out (a FILE *, e.g. stderr; NULL: nowhere
+ * either): a node logs what matters itself, one line each (its refused
+ * TLS clients too, which it learns of from gRPC's log whatever this
+ * says). Call first thing in a process that runs a node.
  */
-void bf_node_quiet_grpc_log(void);
+void bf_node_quiet_grpc_log(void *out);
 
 /*
  * Opens (creating) the store in data_dir, removes half-written uploads

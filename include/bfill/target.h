@@ -21,6 +21,7 @@
 #include "bfill/fence.h"
 #include "bfill/probe.h"
 #include "bfill/store.h"
+#include "bfill/tls.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -158,6 +159,10 @@ typedef struct bf_target_cluster_opts {
 	/* Scans read each region's leader (0), or its read_replica-th peer
 	 * (1-based), so that check-index can verify every replica. */
 	int read_replica;
+	/* TLS to the store nodes (client role, bfill/tls.h: --cacert,
+	 * --cert, --key); NULL: plain text. Read by
+	 * bf_target_cluster_create, borrowed for that call only. */
+	const bf_tls *tls;
 } bf_target_cluster_opts;
 
 /*

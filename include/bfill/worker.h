@@ -52,6 +52,10 @@ typedef struct bf_worker_opts {
 	/* The job's lock's etcd as this worker reaches it (NULL: as the job
 	 * was submitted with). */
 	const char *etcd;
+	/* How this worker's job locks reach that etcd securely, as
+	 * bf_add_index_opts.etcd_security (borrowed for the run). The
+	 * worker's other etcd calls go through env->etcd, already secured. */
+	const bf_etcd_security *etcd_security;
 	int lease_ttl_s;       /* 0: 10 */
 	/* Per subtask run, as for add-index: threads (0: this machine's
 	 * cores), mem (0: the job's), sort_dir (NULL: env's default, never

@@ -2,7 +2,8 @@
  * The partition scenarios in short form (DESIGN §8, issue "PD partition
  * harness"): TiDB #49265 and #47918 against a real 3-member etcd cluster in
  * network namespaces, each cut method; and, with three workers sharing a job
- * over three store nodes, (a), (b) and a worker killed mid-subtask (e). The
+ * over three store nodes, (a), (b) and a worker killed mid-subtask (e); (a)
+ * again with TLS to etcd. The
  * scenarios themselves live in
  * bench/scenario.sh (which users run too); this runs them and asserts their
  * verdict. Skips, saying why, when network namespaces can't be created here.
@@ -55,6 +56,12 @@ Test(partition, a_blackhole)
 Test(partition, a_drop)
 {
 	cr_assert_eq(scenario("a --method drop --rows 300000 --hold 6 --keep-cluster"), 0);
+}
+
+/* #49265 with TLS between bfill and etcd, client certificates required. */
+Test(partition, a_over_tls)
+{
+	cr_assert_eq(scenario("a --method blackhole --rows 300000 --hold 6 --stall 1500 --tls"), 0);
 }
 
 /* #47918: leader cut off before the build; status says running at 5 s. */

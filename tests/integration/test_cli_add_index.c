@@ -76,7 +76,10 @@ static void flag_errors(const char *store)
 {
 	static const struct { const char *flags, *needle1, *needle2; } cases[] = {
 		{ "--etcd garbage", "--etcd", "host:port" },
-		{ "--etcd https://127.0.0.1:2379", "TLS", "not supported yet" },
+		{ "--etcd https://127.0.0.1:2379", "TLS", "needs --etcd-cacert" },
+		{ "--etcd http://a:1,https://b:2", "--etcd", "mixes http:// and https://" },
+		{ "--etcd http://a:1 --etcd-cacert /etc/hostname", "plain text", "--etcd-cacert" },
+		{ "--etcd-cacert /etc/hostname", "--etcd-cacert", "--etcd EPS" },
 		{ "--etcd 127.0.0.1:99999", "127.0.0.1:99999", "1..65535" },
 		{ "--etcd 127.0.0.1:2379,,127.0.0.1:2380", "--etcd", "empty" },
 		{ "--etcd 127.0.0.1:2379,", "--etcd", "empty" },

@@ -371,7 +371,7 @@ Test(cluster_target, a_reverse_scan_reads_down_from_its_start_key)
 	open_target("ct-reverse", test_opts());
 	cr_assert_eq(ingest_records(1, 100, 1, "v", NULL, &err), 0, "%s", bf_err_text(&err));
 	bf_region r = region_of(s, 1);
-	cr_assert_eq(bf_tikv_client_create(tcluster, 5000, &c, &err), 0);
+	cr_assert_eq(bf_tikv_client_create(tcluster, 5000, NULL, &c, &err), 0);
 	record_key(lo, 10);
 	record_key(hi, 50);
 	cr_assert_eq(bf_tikv_scan(c, &r, 0, hi, sizeof(hi), lo, sizeof(lo), 3, true, &pairs, &re, &err),
@@ -407,7 +407,7 @@ Test(cluster_target, not_leader_after_a_transfer_ingests_on_the_new_leader)
 	t_stores_wait_region(s, r.id, 0, next);
 	/* The old leader must know it no longer leads, or it would just ingest. */
 	bf_tikv_client *c = NULL;
-	cr_assert_eq(bf_tikv_client_create(tcluster, 5000, &c, &err), 0);
+	cr_assert_eq(bf_tikv_client_create(tcluster, 5000, NULL, &c, &err), 0);
 	for (int64_t until = bf_now_ms() + 5000;; bf_sleep_ms(50)) {
 		bf_tikv_error re;
 		uint8_t k[BF_RECORD_KEY_LEN];

@@ -14,11 +14,13 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-void t_world_start(t_world *w, const char *tag, int nregions, long rows)
+static void start(t_world *w, const char *tag, int nregions, long rows, bool tls)
 {
 	if (!t_etcd_available())
 		cr_skip_test("etcd/etcdctl not installed (Debian: etcd-server etcd-client)");
 	t_scratch_new(tag);
+	if (tls)
+		t_certs_make(&w->certs, t_scratch_dir);
 	/* Binaries by absolute path before the directory changes (the
 	 * harness resolves them on first use); sort files go next to where
 	 * bfill runs: in the scratch dir. */
@@ -27,13 +29,29 @@ void t_world_start(t_world *w, const char *tag, int nregions, long rows)
 		setenv("BFILL_STORE_BIN", abs, 1);
 	t_bfill();
 	cr_assert_eq(chdir(t_scratch_dir), 0);
-	w->e = t_etcd_start(1);
-	t_stores_opts o = { .nstores = 3, .nregions = nregions, .replicas = 3 };
+	w->e = tls ? t_etcd_start_tls(1, &w->certs) : t_etcd_start(1);
+	t_stores_opts o = { .nstores = 3, .nregions = nregions, .replicas = 3,
+			    .certs = tls ? &w->certs : NULL, .require_client_cert = tls };
 	w->s = t_stores_start(w->e, "rc", &o);
-	snprintf(w->where, sizeof(w->where), "--etcd %s --cluster rc", t_etcd_endpoints(w->e));
+	int off = snprintf(w->where, sizeof(w->where), "--etcd %s --cluster rc",
+			   t_etcd_endpoints(w->e));
+	if (tls)
+		snprintf(w->where + off, sizeof(w->where) - (size_t)off, "%s%s",
+			 t_certs_flags(&w->certs, "--etcd-", NULL, &w->certs.client),
+			 t_certs_flags(&w->certs, "--", NULL, &w->certs.client));
 	t_run r = t_bfillf("gen %s --rows %ld --seed 3 --quiet", w->where, rows);
 	cr_assert_eq(r.status, 0, "gen on the cluster: exit %d: %s", r.status, r.err);
 	t_run_free(&r);
+}
+
+void t_world_start(t_world *w, const char *tag, int nregions, long rows)
+{
+	start(w, tag, nregions, rows, false);
+}
+
+void t_world_start_tls(t_world *w, const char *tag, int nregions, long rows)
+{
+	start(w, tag, nregions, rows, true);
 }
 
 void t_world_stop(void)

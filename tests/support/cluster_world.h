@@ -10,18 +10,25 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
+#include "tests/support/certs.h"
 #include "tests/support/etcd.h"
 #include "tests/support/stores.h"
 
 typedef struct t_world {
 	t_etcd *e;
 	t_stores *s;
-	char where[600]; /* "--etcd EPS --cluster rc" */
+	/* "--etcd EPS --cluster rc", and with TLS every flag of it. */
+	char where[8 * PATH_MAX];
+	t_certs certs; /* made by t_world_start_tls only */
 } t_world;
 
 /* Starts it, skipping the test where etcd is not installed; `rows` rows
  * (seed 3) in nregions regions. */
 void t_world_start(t_world *w, const char *tag, int nregions, long rows);
+/* t_world_start with TLS everywhere: certificates in the scratch dir
+ * (w->certs), etcd with client-certificate auth, stores that require
+ * client certificates; w->where carries the client's flags for both. */
+void t_world_start_tls(t_world *w, const char *tag, int nregions, long rows);
 /* Stops everything started, removes the scratch dir. */
 void t_world_stop(void);
 /* check-index of every replica: exit 0, three replicas each with

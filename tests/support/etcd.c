@@ -35,6 +35,8 @@ typedef struct member {
 
 struct t_etcd {
 	int n;
+	const t_certs *certs;      /* borrowed; NULL: plain text */
+	bf_etcd_security security; /* the harness's clients', with certs */
 	char *base; /* temp dir holding every member's data and log */
 	char token[48];
 	char initial_cluster[512];
@@ -97,9 +99,45 @@ bool t_etcd_available(void)
 	return in_path("etcd") && in_path("etcdctl");
 }
 
+const bf_etcd_security *t_etcd_security_of(const char *endpoints)
+{
+	for (int i = 0; i < MAX_CLUSTERS && endpoints; i++) {
+		const t_etcd *e = live[i];
+		for (int m = 0; e && e->certs && m < e->n; m++)
+			if (strstr(endpoints, e->m[m].endpoint))
+				return &e->security;
+	}
+	return NULL;
+}
+
+/* etcdctl's flags for e: the endpoints, and with TLS the client's files
+ * (out holds them; argv points into it). Returns how many. */
+static int etcdctl_flags(const t_etcd *e, const char *endpoints, char out[4][PATH_MAX + 16],
+			 char **argv)
+{
+	int n = 0;
+
+	snprintf(out[n], sizeof(out[n]), "--endpoints=%s", endpoints);
+	argv[n] = out[n];
+	n++;
+	if (e->certs) {
+		snprintf(out[n], sizeof(out[n]), "--cacert=%s", e->certs->ca);
+		argv[n] = out[n];
+		n++;
+		snprintf(out[n], sizeof(out[n]), "--cert=%s", e->certs->client.cert);
+		argv[n] = out[n];
+		n++;
+		snprintf(out[n], sizeof(out[n]), "--key=%s", e->certs->client.key);
+		argv[n] = out[n];
+		n++;
+	}
+	return n;
+}
+
 bf_etcd *t_etcd_client(const t_etcd *e, int call_timeout_ms)
 {
-	bf_etcd_opts o = { .call_timeout_ms = call_timeout_ms };
+	bf_etcd_opts o = { .call_timeout_ms = call_timeout_ms,
+			   .security = e->certs ? &e->security : NULL };
 	bf_etcd *c = NULL;
 	bf_err err;
 
@@ -116,13 +154,17 @@ const char *t_etcd_dead_endpoint(void)
 
 int t_etcd_leases(const t_etcd *e, int64_t *ids, int max)
 {
-	char ep[MAX_MEMBERS * 32 + 16];
-	char *argv[] = { "etcdctl", ep, "--dial-timeout=1s", "--command-timeout=2s", "lease",
-			 "list", NULL };
+	char flags[4][PATH_MAX + 16];
+	char *argv[12] = { "etcdctl" };
 	char *env[] = { "ETCDCTL_API=3", NULL };
-	int n = -1, got = 0;
+	int n = -1, got = 0, argc = 1;
 
-	snprintf(ep, sizeof(ep), "--endpoints=%s", e->endpoints);
+	argc += etcdctl_flags(e, e->endpoints, flags, argv + argc);
+	argv[argc++] = "--dial-timeout=1s";
+	argv[argc++] = "--command-timeout=2s";
+	argv[argc++] = "lease";
+	argv[argc++] = "list";
+	argv[argc] = NULL;
 	t_run r = t_exec(argv, env);
 	cr_assert_eq(r.status, 0, "etcdctl lease list: %s", r.err);
 	/* "found N leases" and then one lowercase hex ID a line. */
@@ -145,7 +187,8 @@ static void spawn_member(t_etcd *e, int i)
 	pid_t pid;
 
 	snprintf(name, sizeof(name), "m%d", i);
-	snprintf(client_url, sizeof(client_url), "http://127.0.0.1:%d", m->client_port);
+	snprintf(client_url, sizeof(client_url), "%s://127.0.0.1:%d", e->certs ? "https" : "http",
+		 m->client_port);
 	snprintf(peer_url, sizeof(peer_url), "http://127.0.0.1:%d", m->peer_port);
 	pid = fork();
 	cr_assert(pid >= 0, "fork: %s", strerror(errno));
@@ -162,25 +205,48 @@ static void spawn_member(t_etcd *e, int i)
 			dup2(fd, 2);
 			close(fd);
 		}
-		execlp("etcd", "etcd", "--name", name, "--data-dir", m->data_dir,
-		       "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
-		       "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-		       "--initial-cluster", e->initial_cluster, "--initial-cluster-token", e->token,
-		       "--initial-cluster-state", "new", "--heartbeat-interval", "50",
-		       "--election-timeout", "500", "--logger", "zap", "--log-level", "warn",
-		       (char *)NULL);
+		char *argv[40] = { "etcd", "--name", name, "--data-dir", m->data_dir,
+				   "--listen-client-urls", client_url, "--advertise-client-urls",
+				   client_url, "--listen-peer-urls", peer_url,
+				   "--initial-advertise-peer-urls", peer_url, "--initial-cluster",
+				   e->initial_cluster, "--initial-cluster-token", e->token,
+				   "--initial-cluster-state", "new", "--heartbeat-interval", "50",
+				   "--election-timeout", "500", "--logger", "zap", "--log-level",
+				   "warn" };
+		int argc = 0;
+		while (argv[argc])
+			argc++;
+		if (e->certs) {
+			argv[argc++] = "--cert-file";
+			argv[argc++] = (char *)e->certs->server.cert;
+			argv[argc++] = "--key-file";
+			argv[argc++] = (char *)e->certs->server.key;
+			argv[argc++] = "--trusted-ca-file";
+			argv[argc++] = (char *)e->certs->ca;
+			argv[argc++] = "--client-cert-auth";
+		}
+		argv[argc] = NULL;
+		execvp("etcd", argv);
 		_exit(127);
 	}
 	m->pid = pid;
 }
 
-static bool healthy(const member *m)
+static bool healthy(const t_etcd *e, const member *m)
 {
-	char ep[64];
+	char ep[64], flags[4][PATH_MAX + 16];
+	char *argv[12] = { "etcdctl" };
+	int argc = 1;
 	pid_t pid;
 	int status = 0;
 
-	snprintf(ep, sizeof(ep), "--endpoints=http://%s", m->endpoint);
+	snprintf(ep, sizeof(ep), "%s://%s", e->certs ? "https" : "http", m->endpoint);
+	argc += etcdctl_flags(e, ep, flags, argv + argc);
+	argv[argc++] = "--dial-timeout=500ms";
+	argv[argc++] = "--command-timeout=1s";
+	argv[argc++] = "endpoint";
+	argv[argc++] = "health";
+	argv[argc] = NULL;
 	pid = fork();
 	if (pid < 0)
 		return false;
@@ -191,8 +257,7 @@ static bool healthy(const member *m)
 			dup2(fd, 2);
 		}
 		setenv("ETCDCTL_API", "3", 1);
-		execlp("etcdctl", "etcdctl", ep, "--dial-timeout=500ms", "--command-timeout=1s",
-		       "endpoint", "health", (char *)NULL);
+		execvp("etcdctl", argv);
 		_exit(127);
 	}
 	if (waitpid(pid, &status, 0) < 0)
@@ -217,7 +282,7 @@ static bool wait_ready(t_etcd *e, int from, int to)
 	int64_t deadline = mono_ms() + READY_TIMEOUT_MS;
 
 	for (int i = from; i < to; i++) {
-		while (!healthy(&e->m[i])) {
+		while (!healthy(e, &e->m[i])) {
 			if (exited(&e->m[i]) || mono_ms() > deadline)
 				return false;
 			usleep(100 * 1000);
@@ -241,8 +306,8 @@ static void layout(t_etcd *e)
 		snprintf(m->log_path, sizeof(m->log_path), "%s/m%d.log", e->base, i);
 		off += snprintf(e->initial_cluster + off, sizeof(e->initial_cluster) - off,
 				"%sm%d=http://127.0.0.1:%d", i ? "," : "", i, m->peer_port);
-		eoff += snprintf(e->endpoints + eoff, sizeof(e->endpoints) - eoff, "%s%s",
-				 i ? "," : "", m->endpoint);
+		eoff += snprintf(e->endpoints + eoff, sizeof(e->endpoints) - eoff, "%s%s%s",
+				 i ? "," : "", e->certs ? "https://" : "", m->endpoint);
 	}
 }
 
@@ -254,7 +319,7 @@ static void dump_log(const member *m)
 		fprintf(stderr, "(no etcd log at %s)\n", m->log_path);
 }
 
-t_etcd *t_etcd_start(int n)
+static t_etcd *start(int n, const t_certs *certs)
 {
 	t_etcd *e;
 
@@ -265,6 +330,9 @@ t_etcd *t_etcd_start(int n)
 	e = calloc(1, sizeof(*e));
 	cr_assert_not_null(e);
 	e->n = n;
+	e->certs = certs;
+	if (certs)
+		e->security = t_certs_etcd(certs);
 	e->base = t_tmpdir("etcd");
 	live_set(NULL, e);
 	/* Ports are picked then released; if another process grabs one in
@@ -290,6 +358,16 @@ t_etcd *t_etcd_start(int n)
 	return NULL;
 }
 
+t_etcd *t_etcd_start(int n)
+{
+	return start(n, NULL);
+}
+
+t_etcd *t_etcd_start_tls(int n, const t_certs *certs)
+{
+	return start(n, certs);
+}
+
 void t_etcd_destroy(t_etcd *e)
 {
 	if (!e)
@@ -306,6 +384,11 @@ void t_etcd_destroy(t_etcd *e)
 const char *t_etcd_endpoints(const t_etcd *e)
 {
 	return e->endpoints;
+}
+
+const char *t_etcd_dir(const t_etcd *e)
+{
+	return e->base;
 }
 
 const char *t_etcd_endpoint(const t_etcd *e, int i)

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "bfill/etcd.h"
+#include "tests/support/certs.h"
 
 typedef struct t_etcd t_etcd;
 
@@ -26,14 +27,33 @@ bool t_etcd_available(void);
 /* Starts a cluster of n members (1..3) and waits until it is healthy;
  * skips the test when etcd is missing, fails it when etcd won't start. */
 t_etcd *t_etcd_start(int n);
+/*
+ * t_etcd_start with TLS for clients (peers stay plain): each member
+ * serves https:// with certs' server pair and, with --client-cert-auth,
+ * takes only clients whose certificate certs' CA signed. certs is
+ * borrowed and must outlive e. The harness's own clients (etcdctl,
+ * t_etcd_client, and every helper given these endpoints: see
+ * t_etcd_security_of) use the client pair.
+ */
+t_etcd *t_etcd_start_tls(int n, const t_certs *certs);
+/*
+ * How the harness's clients secure their connections to the cluster an
+ * endpoint list belongs to (all of e's, or some member's host:port):
+ * NULL for a plain-text cluster or a list of no cluster of this process.
+ * Owned by that cluster.
+ */
+const bf_etcd_security *t_etcd_security_of(const char *endpoints);
 /* Kills every member and removes the data dirs. NULL is allowed. */
 void t_etcd_destroy(t_etcd *e);
 /* Destroys every cluster this process started and has not destroyed yet
  * (for .fini hooks, which also run after a failed assertion). */
 void t_etcd_stop_all(void);
 
-/* "127.0.0.1:p1,127.0.0.1:p2,..." for all members; owned by e. */
+/* "127.0.0.1:p1,127.0.0.1:p2,..." for all members ("https://127.0.0.1:p1,..."
+ * with TLS); owned by e. */
 const char *t_etcd_endpoints(const t_etcd *e);
+/* The directory holding every member's data and log; owned by e. */
+const char *t_etcd_dir(const t_etcd *e);
 /* "127.0.0.1:p" of member i; owned by e. */
 const char *t_etcd_endpoint(const t_etcd *e, int i);
 

@@ -2,6 +2,7 @@
  * Helpers for the etcd lock's tests (see lock.h).
  */
 #include "tests/support/lock.h"
+#include "tests/support/etcd.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@ bf_lock *t_lock_etcd(const char *endpoints, int ttl_s, int timeout_s, t_waits *w
 {
 	bf_lock_opts o = {
 		.endpoints = endpoints,
+		.etcd_security = t_etcd_security_of(endpoints),
 		.ttl_s = ttl_s,
 		.timeout_s = timeout_s,
 		.call_timeout_ms = 1000,
@@ -44,7 +46,9 @@ bf_etcd_range_result t_lock_contenders(const char *endpoints, const char *lock_k
 	bf_err err;
 
 	snprintf(pfx, sizeof(pfx), "%s/", lock_key);
-	cr_assert_eq(bf_etcd_create(endpoints, NULL, &c, &err), 0);
+	bf_etcd_opts eo = { .security = t_etcd_security_of(endpoints) };
+
+	cr_assert_eq(bf_etcd_create(endpoints, &eo, &c, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(bf_etcd_prefix_end(pfx, &end, &err), 0);
 	bf_etcd_range_req r = { .key = pfx, .range_end = end, .sort_order = BF_ETCD_SORT_ASCEND,
 				.sort_target = BF_ETCD_BY_CREATE };

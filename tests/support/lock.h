@@ -21,7 +21,8 @@ void t_record_wait(const char *reason, void *arg);
 
 /* Creates an etcd lock with a 1 s call timeout and the on_wait hook
  * recording into w (NULL: no hook); asserts that it works. The caller
- * destroys it. */
+ * destroys it. Endpoints of a TLS cluster of the etcd harness get its
+ * client's TLS (t_etcd_security_of), here and in t_lock_contenders. */
 bf_lock *t_lock_etcd(const char *endpoints, int ttl_s, int timeout_s, t_waits *w);
 
 /* The keys under "<lock key>/", oldest first, read with a client of the

@@ -23,7 +23,7 @@
 
 #define READY_MS 15000
 #define TERM_MS 10000
-#define MAX_ARGS 32
+#define MAX_ARGS 48
 
 typedef struct store_proc {
 	pid_t pid;
@@ -34,7 +34,7 @@ typedef struct store_proc {
 struct t_stores {
 	char name[BF_CLUSTER_NAME_MAX];
 	char etcd[256];
-	char args[256];
+	char args[4 * PATH_MAX];
 	int n;
 	store_proc st[T_MAX_STORES];
 	bf_etcd *client;   /* owned */
@@ -73,7 +73,7 @@ static int serving_lines(const char *log)
 static void spawn(t_stores *s, int id, const char *fault)
 {
 	store_proc *p = &s->st[id - 1];
-	char sid[16], args[256], *argv[MAX_ARGS];
+	char sid[16], args[sizeof(s->args)], *argv[MAX_ARGS];
 	int argc = 0, before = serving_lines(p->log);
 	pid_t parent = getpid(), pid;
 
@@ -150,7 +150,22 @@ t_stores *t_stores_start(t_etcd *e, const char *name, const t_stores_opts *o)
 	all = s;
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	snprintf(s->etcd, sizeof(s->etcd), "%s", t_etcd_endpoints(e));
-	snprintf(s->args, sizeof(s->args), "%s", o->store_args ? o->store_args : "");
+	const bf_etcd_security *sec = t_etcd_security_of(t_etcd_endpoints(e));
+	size_t off = (size_t)snprintf(s->args, sizeof(s->args), "%s",
+				      o->store_args ? o->store_args : "");
+	if (sec)
+		off += (size_t)snprintf(s->args + off, sizeof(s->args) - off,
+					" --etcd-cacert %s --etcd-cert %s --etcd-key %s",
+					sec->tls.ca_file, sec->tls.cert_file, sec->tls.key_file);
+	if (o->certs) {
+		bf_tls client = t_certs_client(o->certs, NULL, &o->certs->client);
+		snprintf(s->args + off, sizeof(s->args) - off, " --cacert %s --cert %s --key %s%s",
+			 o->certs->ca, o->certs->server.cert, o->certs->server.key,
+			 o->require_client_cert ? " --require-client-cert" : "");
+		t_tikv_tls(&client);
+	} else {
+		t_tikv_tls(NULL);
+	}
 	s->n = o->nstores;
 	for (int i = 0; i < s->n; i++) {
 		char dir[32], log[32];
@@ -165,7 +180,8 @@ t_stores *t_stores_start(t_etcd *e, const char *name, const t_stores_opts *o)
 	io = (bf_cluster_init_opts){ .store_addrs = addrs, .nstores = s->n,
 				     .nregions = o->nregions > 0 ? o->nregions : 1,
 				     .replicas = o->replicas > 0 ? o->replicas : s->n };
-	cr_assert_eq(bf_etcd_create(s->etcd, NULL, &s->client, &err), 0, "%s", bf_err_text(&err));
+	bf_etcd_opts eo = { .security = sec };
+	cr_assert_eq(bf_etcd_create(s->etcd, &eo, &s->client, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(bf_cluster_init(s->client, name, &io, &err), 0, "%s", bf_err_text(&err));
 	cr_assert_eq(bf_cluster_open(s->client, name, &co, &s->cluster, &err), 0, "%s",
 		     bf_err_text(&err));

@@ -14,6 +14,7 @@
 
 #include "bfill/cluster.h"
 #include "rpc/rpc.h"
+#include "tests/support/certs.h"
 #include "tests/support/etcd.h"
 #include "tests/support/tikv.h"
 
@@ -30,6 +31,12 @@ typedef struct t_stores_opts {
 	/* Where store data_dirs[i] lives instead of the scratch dir (a small
 	 * file system for a disk-full test); NULL entries: the default. */
 	const char *data_dirs[T_MAX_STORES];
+	/* TLS: the stores serve (and forward with) certs' server pair, and
+	 * the test's own client of them (tikv.h) shows the client pair;
+	 * NULL: plain text. Borrowed; must outlive the stores. A TLS etcd
+	 * (t_etcd_start_tls) is reached with TLS whatever this says. */
+	const t_certs *certs;
+	bool require_client_cert; /* --require-client-cert, with certs */
 } t_stores_opts;
 
 /*

@@ -6,6 +6,7 @@
 #include "util/util.h"
 
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +21,33 @@ static struct {
 	bf_rpc_channel *ch;
 } chans[16];
 static int nchans;
+/* The pool's TLS, its paths copied: none when ca is "". */
+static struct {
+	char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
+} tls_files;
+
+void t_tikv_tls(const bf_tls *tls)
+{
+	char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
+
+	snprintf(ca, sizeof(ca), "%s", tls && tls->ca_file ? tls->ca_file : "");
+	snprintf(cert, sizeof(cert), "%s", tls && tls->cert_file ? tls->cert_file : "");
+	snprintf(key, sizeof(key), "%s", tls && tls->key_file ? tls->key_file : "");
+	if (!strcmp(ca, tls_files.ca) && !strcmp(cert, tls_files.cert) &&
+	    !strcmp(key, tls_files.key))
+		return;
+	t_tikv_close();
+	memcpy(tls_files.ca, ca, sizeof(ca));
+	memcpy(tls_files.cert, cert, sizeof(cert));
+	memcpy(tls_files.key, key, sizeof(key));
+}
 
 bf_rpc_channel *t_tikv_channel(const char *addr)
 {
-	bf_rpc_pool_opts o = { .label = "test client", .max_recv_bytes = 64 << 20 };
+	bf_tls tls = { .ca_file = tls_files.ca, .cert_file = *tls_files.cert ? tls_files.cert : NULL,
+		       .key_file = *tls_files.key ? tls_files.key : NULL };
+	bf_rpc_pool_opts o = { .label = "test client", .max_recv_bytes = 64 << 20,
+			       .tls = *tls_files.ca ? &tls : NULL };
 	bf_rpc_channel *ch = NULL;
 	bf_err err;
 

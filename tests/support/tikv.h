@@ -31,6 +31,9 @@
  * harness's own, which t_tikv_close destroys (a suite's .fini). */
 bf_rpc_channel *t_tikv_channel(const char *addr);
 void t_tikv_close(void);
+/* The TLS of the channels t_tikv_channel makes from now on (NULL: plain
+ * text; the paths are copied). A change closes the channels made before. */
+void t_tikv_tls(const bf_tls *tls);
 
 /* ---- raw ---------------------------------------------------------------- */
 

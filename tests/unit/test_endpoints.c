@@ -20,6 +20,8 @@ Test(endpoints, accepts_host_port_lists)
 		"[::1]:2379",
 		"http://[fe80::1:2]:2379",
 		"[::ffff:10.0.0.1]:2379",
+		"https://10.0.0.1:2379",
+		"https://a:1,b:2",
 	};
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		bf_err err = { 0 };
@@ -31,8 +33,9 @@ Test(endpoints, refuses_with_the_element_named)
 {
 	static const struct { const char *list, *needle; } bad[] = {
 		{ "garbage", "expected host:port" },
-		{ "https://10.0.0.1:2379", "TLS" },
-		{ "a:1,https://b:2", "TLS" },
+		{ "http://a:1,https://b:2", "mixes http:// and https://" },
+		{ "https://a:1,b:2,http://c:3", "mixes http:// and https://" },
+		{ "https://:2379", "host is empty" },
 		{ "host:99999", "1..65535" },
 		{ "host:65536", "1..65535" },
 		{ "host:0", "1..65535" },
@@ -52,8 +55,8 @@ Test(endpoints, refuses_with_the_element_named)
 		{ "[]:2379", "not a host" },
 		{ "[zz::1]:2379", "not a host" },
 		{ "ho st:2379", "not a host" },
-		{ "unix:///tmp/etcd.sock", "only http://" },
-		{ "grpc://a:1", "only http://" },
+		{ "unix:///tmp/etcd.sock", "only http:// and https://" },
+		{ "grpc://a:1", "only http:// and https://" },
 		{ "http://a:1/", "1..65535" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -67,4 +70,11 @@ Test(endpoints, refuses_with_the_element_named)
 	cr_assert_eq(bf_endpoints_check(NULL, &err), BF_EINVAL);
 	cr_assert_eq(bf_endpoints_check("a:1,b:99999", &err), BF_EINVAL);
 	cr_assert_not_null(strstr(err.msg, "'b:99999'"), "the bad element, not the list: %s", err.msg);
+}
+
+Test(endpoints, the_scheme_of_a_list)
+{
+	cr_assert_eq(bf_endpoints_scheme_of("a:1,b:2"), BF_SCHEME_NONE);
+	cr_assert_eq(bf_endpoints_scheme_of("a:1,http://b:2"), BF_SCHEME_HTTP);
+	cr_assert_eq(bf_endpoints_scheme_of("https://a:1,b:2"), BF_SCHEME_HTTPS);
 }

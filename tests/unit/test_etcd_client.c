@@ -10,6 +10,7 @@
 #include "util/util.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,6 +314,29 @@ Test(etcd_client, bad_endpoints_are_refused)
 
 	cr_assert_eq(bf_etcd_create("", NULL, &c, &err), BF_EINVAL);
 	cr_assert_eq(bf_etcd_create("https://127.0.0.1:1", NULL, &c, &err), BF_EINVAL);
+	cr_assert(strstr(err.msg, "needs --etcd-cacert"), "%s", err.msg);
 	cr_assert_eq(bf_etcd_create("nohostport", NULL, &c, &err), BF_EINVAL);
+	cr_assert_null(c);
+}
+
+Test(etcd_client, tls_settings_must_fit_the_endpoints)
+{
+	bf_etcd_security ca_only = { .tls = { .ca_file = "/x/ca.pem" } };
+	bf_etcd_security cert_only = { .tls = { .ca_file = "/x/ca.pem", .cert_file = "/x/c.pem" } };
+	bf_etcd_opts o = { .security = &ca_only };
+	bf_etcd *c = NULL;
+	bf_err err;
+
+	cr_assert_eq(bf_etcd_security_check("https://a:1", &ca_only, &err), 0, "%s", err.msg);
+	cr_assert_eq(bf_etcd_security_check("a:1", &ca_only, &err), 0, "%s", err.msg);
+	cr_assert_eq(bf_etcd_security_check("a:1", NULL, &err), 0, "%s", err.msg);
+	cr_assert_eq(bf_etcd_security_check("http://a:1", &ca_only, &err), BF_EINVAL);
+	cr_assert(strstr(err.msg, "plain text (http://), but --etcd-cacert was given"), "%s",
+		  err.msg);
+	cr_assert_eq(bf_etcd_security_check("https://a:1", &cert_only, &err), BF_EINVAL);
+	cr_assert(strstr(err.msg, "--etcd-cert needs --etcd-key"), "%s", err.msg);
+	/* The files are read when the client is made. */
+	cr_assert_eq(bf_etcd_create("https://127.0.0.1:1", &o, &c, &err), -ENOENT);
+	cr_assert(strstr(err.msg, "etcd: --etcd-cacert /x/ca.pem: No such file"), "%s", err.msg);
 	cr_assert_null(c);
 }

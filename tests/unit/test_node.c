@@ -3,13 +3,16 @@
  * their regions from a table the test controls instead of etcd, and the
  * TiKV client of tests/support/tikv.h. Writes and ingests, forwarding to
  * followers, region errors, fencing, range deletes, import mode, and
- * malformed requests that must get errors while the node keeps serving.
+ * malformed requests that must get errors while the node keeps serving;
+ * TLS nodes that forward with TLS and log the clients they refuse.
  * tests/integration/test_store_node.c runs the real bfill-store.
  */
 #include "bfill/catalog.h"
 #include "bfill/codec.h"
 #include "bfill/fault.h"
 #include "bfill/node.h"
+#include "rpc/rpc.h"
+#include "tests/support/certs.h"
 #include "tests/support/support.h"
 #include "tests/support/tikv.h"
 #include "util/util.h"
@@ -113,6 +116,7 @@ static t_ctx ctx_of(int region)
 /* ---- nodes -------------------------------------------------------------- */
 
 static bf_node *nodes[MAX_NODES];
+static const bf_tls *node_tls; /* of the nodes open_node makes; NULL: plain text */
 static char *dirs[MAX_NODES];
 static bf_rpc_channel *chans[MAX_NODES];
 static FILE *logs[MAX_NODES];
@@ -130,6 +134,8 @@ static void down(void)
 		dirs[i] = NULL;
 	}
 	bf_fault_reset();
+	t_tikv_tls(NULL);
+	node_tls = NULL;
 	t_scratch_remove();
 }
 
@@ -153,6 +159,7 @@ static void open_node(int i, size_t max_message)
 	free(log);
 	o.data_dir = dirs[i];
 	o.log = logs[i];
+	o.tls = node_tls;
 	cr_assert_eq(bf_node_open(&o, &nodes[i], &err), 0, "%s", bf_err_text(&err));
 	snprintf(view.stores[i].address, sizeof(view.stores[i].address), "127.0.0.1:%d",
 		 bf_node_port(nodes[i]));
@@ -288,6 +295,79 @@ Test(node, the_leader_forwards_ingests_and_range_deletes_to_every_peer)
 	import_sstpb__write_response__free_unpacked(wr, NULL);
 	t_kvs_free(a, 500);
 	t_kvs_free(z, 300);
+}
+
+/* Lines of node i's log that have needle. */
+static int log_lines_with(int i, const char *needle)
+{
+	char *path = t_path_in(t_scratch_dir, i == 0 ? "log1" : i == 1 ? "log2" : "log3");
+	char *text, *save = NULL;
+	int n = 0;
+
+	fflush(logs[i]);
+	text = t_read_file(path);
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		n += strstr(line, needle) != NULL;
+	free(text);
+	free(path);
+	return n;
+}
+
+Test(node, tls_nodes_forward_over_tls_and_log_refused_clients_a_line_a_second)
+{
+	static t_certs certs;
+	bf_tls server, client;
+	t_kv *a = t_kvs_make("a", 0, 200);
+	bf_rpc_status st;
+
+	bf_rpc_quiet_library_log(NULL);
+	t_certs_make(&certs, t_scratch_new("node"));
+	server = t_certs_server(&certs, true);
+	client = t_certs_client(&certs, NULL, &certs.client);
+	node_tls = &server;
+	t_tikv_tls(&client);
+	layout(2, 2);
+	open_node(0, 0);
+	open_node(1, 0);
+
+	/* The leader forwards the ingest to the follower: over TLS, as a
+	 * client the follower requires a certificate of. */
+	t_ctx c1 = ctx_of(1);
+	bf_rpc_channel *order[2] = { chans[0], chans[1] };
+	t_tikv_load(order, 2, &c1, a, 200);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(t_tikv_count(chans[i], &c1), 200, "store %d", i + 1);
+	cr_assert_eq(log_lines_with(0, "refused"), 0, "nothing was refused: the stores trust each other");
+	cr_assert_eq(log_lines_with(1, "refused"), 0);
+
+	/* A burst of plain-text clients within a second: one line for the
+	 * first, the count of the others in one line after. */
+	int64_t start = bf_now_ms();
+	for (int k = 0; k < 5; k++) {
+		bf_rpc_pool_opts po = { .label = "plain" };
+		bf_rpc_pool *pool;
+		bf_rpc_channel *ch;
+		bf_err err;
+		cr_assert_eq(bf_rpc_pool_create(&po, &pool, &err), 0);
+		cr_assert_eq(bf_rpc_pool_add(pool, view.stores[0].address, &ch, &err), 0);
+		bf_rpc_call call = { .method = &(bf_rpc_method){ T_PATH_SCAN, "KvScan" },
+				     .deadline_ms = bf_now_ms() + 150 };
+		bf_rpc_buf req = { (uint8_t *)"", 0 }, reply;
+		cr_assert_eq(bf_rpc_unary(ch, &call, &req, &st, &reply, &err), 0);
+		cr_assert_neq(st.code, BF_RPC_OK);
+		bf_rpc_pool_destroy(pool);
+	}
+	cr_assert_lt(bf_now_ms() - start, 1000, "the burst fits in a second");
+	for (int64_t until = bf_now_ms() + 4000; log_lines_with(0, "more client") == 0;
+	     bf_sleep_ms(50))
+		cr_assert_lt(bf_now_ms(), until, "no line told of the other refusals");
+	cr_assert_eq(log_lines_with(0, "refused a client at the TLS handshake: the client does "
+				       "not speak TLS"), 1, "one line for the first");
+	cr_assert_eq(log_lines_with(0, "more client"), 1, "one line for the rest");
+	/* gRPC does not say which listener refused: in one process every TLS
+	 * node hears of it (bfill-store runs one node per process). */
+	cr_assert_eq(log_lines_with(1, "refused a client at the TLS handshake"), 1);
+	t_kvs_free(a, 200);
 }
 
 /* ---- region errors ---------------------------------------------------------- */
