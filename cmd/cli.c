@@ -107,19 +107,91 @@ bool cli_fits(const char *opt, const char *val, size_t size)
 	return true;
 }
 
+/* --etcd-password-file: the password is read only by the check, once the
+ * whole command line is known. One command runs per process. */
+static const char *etcd_password_file;
+static char etcd_password[1024];
+
 bool cli_etcd_security_opt(int c, const char *val, bf_etcd_security *sec)
 {
 	switch (c) {
 	case CLI_OPT_ETCD_CACERT: sec->tls.ca_file = val; return true;
 	case CLI_OPT_ETCD_CERT: sec->tls.cert_file = val; return true;
 	case CLI_OPT_ETCD_KEY: sec->tls.key_file = val; return true;
+	case CLI_OPT_ETCD_USER: sec->user = val; return true;
+	case CLI_OPT_ETCD_PASSWORD_FILE: etcd_password_file = val; return true;
 	}
 	return false;
 }
 
 bool cli_etcd_security_given(const bf_etcd_security *sec)
 {
-	return bf_tls_enabled(&sec->tls);
+	return bf_tls_enabled(&sec->tls) || sec->user || etcd_password_file;
+}
+
+/* Wipes the password when the command ends, however it ends. */
+static void wipe_password(void)
+{
+	explicit_bzero(etcd_password, sizeof(etcd_password));
+}
+
+/*
+ * The password for --etcd-user: the first line of --etcd-password-file
+ * (its line end dropped), else $BFILL_ETCD_PASSWORD. Never a command-line
+ * value: those are visible to every user of the machine in ps. False
+ * after one line that never shows the password.
+ */
+static bool read_password(bf_etcd_security *sec)
+{
+	const char *env = getenv("BFILL_ETCD_PASSWORD");
+	size_t n;
+
+	if (!sec->user) {
+		if (etcd_password_file) {
+			cli_fail(BF_EXIT_USAGE, "--etcd-password-file is the password of "
+				 "--etcd-user NAME: give it too");
+			return false;
+		}
+		return true;
+	}
+	atexit(wipe_password);
+	if (etcd_password_file) {
+		FILE *f = fopen(etcd_password_file, "r");
+		bool got = f && fgets(etcd_password, sizeof(etcd_password), f);
+		bool err = !f || ferror(f);
+		if (f)
+			fclose(f);
+		if (err) {
+			cli_fail(BF_EXIT_USAGE, "--etcd-password-file %s: %s", etcd_password_file,
+				 f ? "cannot be read" : strerror(errno));
+			return false;
+		}
+		n = got ? strcspn(etcd_password, "\r\n") : 0;
+		if (got && n == strlen(etcd_password) && n == sizeof(etcd_password) - 1) {
+			cli_fail(BF_EXIT_USAGE, "--etcd-password-file %s: the password is longer "
+				 "than %zu bytes", etcd_password_file, sizeof(etcd_password) - 2);
+			return false;
+		}
+		etcd_password[n] = '\0';
+		if (n == 0) {
+			cli_fail(BF_EXIT_USAGE, "--etcd-password-file %s: the first line is empty",
+				 etcd_password_file);
+			return false;
+		}
+	} else if (env && *env) {
+		if (strlen(env) >= sizeof(etcd_password)) {
+			cli_fail(BF_EXIT_USAGE, "BFILL_ETCD_PASSWORD is longer than %zu bytes",
+				 sizeof(etcd_password) - 1);
+			return false;
+		}
+		snprintf(etcd_password, sizeof(etcd_password), "%s", env);
+	} else {
+		cli_fail(BF_EXIT_USAGE, "--etcd-user %s needs a password: --etcd-password-file "
+			 "FILE or the BFILL_ETCD_PASSWORD environment variable", sec->user);
+		return false;
+	}
+	sec->password = etcd_password;
+	return true;
 }
 
 bool cli_tls_opt(int c, const char *val, bf_tls *tls)
@@ -159,18 +231,20 @@ static bool tls_files_readable(const bf_tls *t, const char *prefix)
 	return true;
 }
 
-bool cli_etcd_security_check(const char *etcd, const bf_etcd_security *sec)
+bool cli_etcd_security_check(const char *etcd, bf_etcd_security *sec)
 {
 	bf_err err = { 0 };
 
 	if (!etcd || !strcmp(etcd, "none")) {
 		if (cli_etcd_security_given(sec)) {
-			cli_fail(BF_EXIT_USAGE, "--etcd-cacert, --etcd-cert and --etcd-key secure "
-				 "--etcd EPS: give it too");
+			cli_fail(BF_EXIT_USAGE, "--etcd-cacert, --etcd-cert, --etcd-key and "
+				 "--etcd-user secure --etcd EPS: give it too");
 			return false;
 		}
 		return true;
 	}
+	if (!read_password(sec))
+		return false;
 	if (*etcd ? bf_etcd_security_check(etcd, sec, &err)
 		  : bf_tls_check(&sec->tls, false, "--etcd-", &err)) {
 		cli_fail(BF_EXIT_USAGE, "%s", bf_err_text(&err));

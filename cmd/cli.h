@@ -62,6 +62,8 @@ enum {
 	CLI_OPT_ETCD_CACERT = 0x100,
 	CLI_OPT_ETCD_CERT,
 	CLI_OPT_ETCD_KEY,
+	CLI_OPT_ETCD_USER,
+	CLI_OPT_ETCD_PASSWORD_FILE,
 	CLI_OPT_CACERT,
 	CLI_OPT_CERT,
 	CLI_OPT_KEY,
@@ -70,14 +72,16 @@ enum {
 
 /*
  * How a command secures its connections to etcd (bf_etcd_security: TLS
- * now, authentication later): every command that takes --etcd puts these
+ * and authentication): every command that takes --etcd puts these
  * in its options, hands each option to cli_etcd_security_opt, and checks
  * the lot with cli_etcd_security_check once --etcd is known.
  */
 #define CLI_ETCD_SECURITY_OPTS                                                   \
 	{ "etcd-cacert", required_argument, 0, CLI_OPT_ETCD_CACERT },            \
 	{ "etcd-cert", required_argument, 0, CLI_OPT_ETCD_CERT },                \
-	{ "etcd-key", required_argument, 0, CLI_OPT_ETCD_KEY }
+	{ "etcd-key", required_argument, 0, CLI_OPT_ETCD_KEY },                  \
+	{ "etcd-user", required_argument, 0, CLI_OPT_ETCD_USER },                \
+	{ "etcd-password-file", required_argument, 0, CLI_OPT_ETCD_PASSWORD_FILE }
 /* True when c was one of CLI_ETCD_SECURITY_OPTS (its value, borrowed from
  * argv, is then in sec). */
 bool cli_etcd_security_opt(int c, const char *val, bf_etcd_security *sec);
@@ -88,9 +92,12 @@ bool cli_etcd_security_given(const bf_etcd_security *sec);
  * etcd, and then no setting may be given; "": endpoints not known here, a
  * job's, which the library checks): an https:// endpoint needs
  * --etcd-cacert, http:// takes no TLS, --etcd-cert goes with --etcd-key,
- * every file can be read. False after one line.
+ * every file can be read. With --etcd-user it reads the password
+ * (--etcd-password-file's first line, else BFILL_ETCD_PASSWORD) into
+ * sec->password, which then lives as long as the process. False after
+ * one line.
  */
-bool cli_etcd_security_check(const char *etcd, const bf_etcd_security *sec);
+bool cli_etcd_security_check(const char *etcd, bf_etcd_security *sec);
 
 /* TLS to the store nodes (--cacert, --cert, --key), in the same way. */
 #define CLI_STORE_TLS_OPTS                                                       \
@@ -114,7 +121,8 @@ const char *cli_tls_file(const bf_tls *t, int i, const char **flag);
 #define CLI_ETCD_SECURITY_HELP                                                                   \
 	"TLS to etcd: --etcd-cacert FILE (the CA of etcd's certificate; needed by https://\n"     \
 	"endpoints, which host:port may also be) and --etcd-cert FILE --etcd-key FILE (this\n"    \
-	"client's, when etcd asks for one). See docs/security.md.\n"
+	"client's, when etcd asks for one). etcd authentication: --etcd-user NAME with the\n"     \
+	"password in --etcd-password-file FILE or $BFILL_ETCD_PASSWORD. See docs/security.md.\n"
 #define CLI_STORE_TLS_HELP                                                                       \
 	"TLS to the store nodes (with --cluster): --cacert FILE [--cert FILE --key FILE].\n"
 

@@ -61,7 +61,7 @@ void cli_where_args(const cli_where *w, const char *store_path, char *out, size_
 		tls_args(&w->store_tls, "--", out + off, n - off);
 }
 
-bool cli_where_check(const cli_where *w, bool etcd_with_store)
+bool cli_where_check(cli_where *w, bool etcd_with_store)
 {
 	bf_err err = { 0 };
 	if (w->store && w->cluster) {

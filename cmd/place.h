@@ -64,7 +64,7 @@ typedef struct cli_place {
  * too: etcd's against --etcd, the store nodes' only with --cluster, every
  * file readable.
  */
-bool cli_where_check(const cli_where *w, bool etcd_with_store);
+bool cli_where_check(cli_where *w, bool etcd_with_store);
 bool cli_where_cluster(const cli_where *w);
 
 /*

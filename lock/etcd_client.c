@@ -15,6 +15,8 @@
 #include "rpc/rpc.h"
 #include "util/util.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,17 @@ struct bf_etcd {
 	bool (*interrupted)(void *arg);
 	int64_t (*deadline_cap)(void *arg);
 	void *hook_arg;
+	/* Authentication (NULL user: none). auth_mu guards token and is held
+	 * across an Authenticate call, so that threads finding the token
+	 * stale at once trade the password once, not once each. */
+	char *user;     /* owned */
+	char *password; /* owned; wiped when freed */
+	pthread_mutex_t auth_mu;
+	char *token; /* owned; wiped when replaced; NULL until the first call */
+	/* Set when etcd refused the password: every later call of this client
+	 * fails with it at once. Retrying would only fill etcd's log, and a
+	 * password does not become right by itself. */
+	char refused[BF_ERR_MSG_MAX];
 };
 
 /* A gRPC method and how a failed call on it may be retried. */
@@ -54,6 +67,8 @@ static const method M_KEEPALIVE = {
 	{ "/etcdserverpb.Lease/LeaseKeepAlive", "LeaseKeepAlive" }, false
 };
 static const method M_WATCH = { { "/etcdserverpb.Watch/Watch", "Watch" }, true };
+/* Trading the password again is harmless, so it may go to the next member. */
+static const method M_AUTH = { { "/etcdserverpb.Auth/Authenticate", "Authenticate" }, true };
 
 /* Every call carries it: a member without a leader answers "no leader"
  * at once instead of hanging. */
@@ -116,6 +131,11 @@ static int call_failed(bf_etcd *c, size_t ep, const method *m, const bf_rpc_stat
 	if (!m->read_only && st->code == BF_RPC_UNAVAILABLE && !bf_etcd_write_not_applied(st))
 		return bf_errf(err, BF_EUNKNOWN, "etcd %s %s: outcome unknown: UNAVAILABLE: %s",
 			       target(c, ep), m->rpc.name, *st->details ? st->details : "(no details)");
+	/* etcd has authentication on and this client has no user: no retry
+	 * mends that, and the fix is a flag. */
+	if (st->code == BF_RPC_INVALID_ARGUMENT && strstr(st->details, "user name is empty"))
+		return bf_errf(err, -EACCES, "etcd %s %s: etcd has authentication on: give "
+			       "--etcd-user NAME and its password", target(c, ep), m->rpc.name);
 	return bf_rpc_status_err(c->eps[ep], &m->rpc, st, err);
 }
 
@@ -135,18 +155,59 @@ static bool reply_lost(const method *m, bf_rpc_status *st)
 	return true;
 }
 
-static bf_rpc_call make_call(const bf_etcd *c, const method *m, int64_t deadline_ms,
-			     bool interruptible)
+/* A call's metadata: hasleader, and the token when the client has one (a
+ * copy, so that another thread may replace the client's meanwhile). */
+typedef struct call_md {
+	bf_rpc_md md[2];
+	char token[BF_ETCD_TOKEN_MAX];
+} call_md;
+
+static bf_rpc_call make_call(bf_etcd *c, const method *m, int64_t deadline_ms,
+			     bool interruptible, call_md *cm)
 {
 	bf_rpc_call call = {
 		.method = &m->rpc,
-		.md = &HASLEADER,
+		.md = cm->md,
 		.n_md = 1,
 		.deadline_ms = deadline_ms,
 		.interrupted = interruptible ? c->interrupted : NULL,
 		.interrupt_arg = c->hook_arg,
 	};
+
+	cm->md[0] = HASLEADER;
+	cm->token[0] = '\0';
+	if (c->user && m != &M_AUTH) {
+		pthread_mutex_lock(&c->auth_mu);
+		if (c->token)
+			snprintf(cm->token, sizeof(cm->token), "%s", c->token);
+		pthread_mutex_unlock(&c->auth_mu);
+	}
+	if (cm->token[0]) {
+		/* etcd reads the token from this entry (rpctypes.TokenFieldNameGRPC). */
+		cm->md[1] = (bf_rpc_md){ "token", cm->token };
+		call.n_md = 2;
+	}
 	return call;
+}
+
+/* Wipes a call's copy of the token once the call is over. */
+static void call_md_wipe(call_md *cm)
+{
+	explicit_bzero(cm->token, sizeof(cm->token));
+}
+
+/* etcd's answer to a token it no longer knows (expired, or from before a
+ * restart): trading the password again mends it. */
+static bool token_rejected(const bf_rpc_status *st)
+{
+	return st->code == BF_RPC_UNAUTHENTICATED && strstr(st->details, "invalid auth token");
+}
+
+static void free_secret(char *s)
+{
+	if (s)
+		explicit_bzero(s, strlen(s));
+	free(s);
 }
 
 /* ---- client lifetime --------------------------------------------------- */
@@ -167,6 +228,13 @@ int bf_etcd_security_check(const char *endpoints, const bf_etcd_security *sec, b
 			       "use https:// (or host:port) for TLS", endpoints,
 			       tls->ca_file ? "--etcd-cacert" : tls->cert_file ? "--etcd-cert"
 								: "--etcd-key");
+	if (sec && sec->user && !sec->password)
+		return bf_errf(err, BF_EINVAL, "--etcd-user %s needs a password: "
+			       "--etcd-password-file FILE or BFILL_ETCD_PASSWORD", sec->user);
+	if (sec && !sec->user && sec->password)
+		return bf_errf(err, BF_EINVAL, "a password for etcd needs --etcd-user NAME");
+	if (sec && sec->user && !*sec->user)
+		return bf_errf(err, BF_EINVAL, "--etcd-user needs a name");
 	return bf_tls_check(tls, false, ETCD_FLAGS, err);
 }
 
@@ -226,6 +294,13 @@ int bf_etcd_create(const char *endpoints, const bf_etcd_opts *opts, bf_etcd **ou
 		c->hook_arg = opts->hook_arg;
 	}
 	atomic_init(&c->current, 0);
+	pthread_mutex_init(&c->auth_mu, NULL);
+	if (opts && opts->security && opts->security->user &&
+	    (!(c->user = strdup(opts->security->user)) ||
+	     !(c->password = strdup(opts->security->password)))) {
+		rc = bf_errf(err, BF_ENOMEM, "etcd: out of memory");
+		goto out;
+	}
 	bf_rpc_pool_opts po = { .label = "etcd", .max_recv_bytes = c->max_reply,
 				.tls = opts && opts->security ? &opts->security->tls : NULL,
 				.tls_flags = ETCD_FLAGS };
@@ -264,6 +339,10 @@ void bf_etcd_destroy(bf_etcd *c)
 		return;
 	bf_rpc_pool_destroy(c->pool);
 	free(c->eps);
+	free(c->user);
+	free_secret(c->password);
+	free_secret(c->token);
+	pthread_mutex_destroy(&c->auth_mu);
 	free(c);
 }
 
@@ -284,16 +363,32 @@ int bf_etcd_call_timeout_ms(const bf_etcd *c)
  * trying the endpoints round robin from the current one. *reply is owned
  * by the caller on success; *used_ep is the endpoint tried last.
  */
+static int authenticate(bf_etcd *c, const char *stale, int64_t deadline, bf_err *err);
+
+/* What is left until deadline, at least 1 ms (a timeout of 0 means the
+ * default one to unary). */
+static int ms_left(int64_t deadline)
+{
+	int64_t left = deadline - bf_now_ms();
+	return left < 1 ? 1 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
 static int unary(bf_etcd *c, const method *m, const bf_rpc_buf *req, int timeout_ms,
 		 bf_rpc_buf *reply, size_t *used_ep, bf_err *err)
 {
 	int64_t deadline = call_deadline(c, timeout_ms);
+	bool authenticated = m == &M_AUTH || !c->user, reauthenticated = false;
+	size_t tries = c->n_eps;
 	bf_rpc_status st;
+	call_md cm;
 	int rc = 0;
 
 	reply->data = NULL;
 	reply->len = 0;
-	for (size_t attempt = 0; attempt < c->n_eps; attempt++) {
+	/* The first call of a client with a user fetches its token. */
+	if (!authenticated && (rc = authenticate(c, "", deadline, err)))
+		return rc;
+	for (size_t attempt = 0; attempt < tries; attempt++) {
 		size_t ep = atomic_load(&c->current) % c->n_eps;
 		int64_t now = bf_now_ms();
 
@@ -309,16 +404,33 @@ static int unary(bf_etcd *c, const method *m, const bf_rpc_buf *req, int timeout
 		 * never answers) must not use up the whole deadline: it gets half
 		 * of what is left, the last member all of it. */
 		int64_t attempt_deadline = deadline;
-		if (m->read_only && attempt + 1 < c->n_eps)
+		if (m->read_only && attempt + 1 < tries)
 			attempt_deadline = now + (deadline - now) / 2;
-		bf_rpc_call call = make_call(c, m, attempt_deadline, true);
+		bf_rpc_call call = make_call(c, m, attempt_deadline, true, &cm);
 		rc = bf_rpc_unary(c->eps[ep], &call, req, &st, reply, err);
-		if (rc)
+		if (rc) {
+			call_md_wipe(&cm);
 			return rc;
+		}
 		if (st.code == BF_RPC_OK && reply_lost(m, &st))
 			bf_rpc_buf_free(reply);
-		if (st.code == BF_RPC_OK)
+		if (st.code == BF_RPC_OK) {
+			call_md_wipe(&cm);
 			return 0;
+		}
+		/* An expired token (etcd's --auth-token-ttl, a restart) is traded
+		 * for a new one once per call, and the call sent again: etcd
+		 * refused it before doing anything. */
+		if (!authenticated && !reauthenticated && token_rejected(&st)) {
+			reauthenticated = true;
+			rc = authenticate(c, cm.token, deadline, err);
+			call_md_wipe(&cm);
+			if (rc)
+				return rc;
+			tries++;
+			continue;
+		}
+		call_md_wipe(&cm);
 		rc = call_failed(c, ep, m, &st, err);
 		if (!member_failed(&st))
 			return rc;
@@ -327,6 +439,56 @@ static int unary(bf_etcd *c, const method *m, const bf_rpc_buf *req, int timeout
 		if (bf_now_ms() >= deadline || bf_etcd_interrupted(c))
 			return rc;
 	}
+	return rc;
+}
+
+/*
+ * Trades the password for a token, unless the client's token is no longer
+ * `stale` (the one a refused call carried; "" when the client has none
+ * yet): another thread got a new one meanwhile. Within deadline. A refused
+ * password is -EACCES, one line naming the user.
+ */
+static int authenticate(bf_etcd *c, const char *stale, int64_t deadline, bf_err *err)
+{
+	bf_rpc_buf msg = { 0 }, reply = { 0 };
+	char *token = NULL;
+	size_t ep = 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&c->auth_mu);
+	if (c->refused[0]) {
+		rc = bf_errf(err, -EACCES, "%s", c->refused);
+		goto out;
+	}
+	if (c->token && strcmp(c->token, stale))
+		goto out;
+	rc = bf_etcd_wire_authenticate(c->user, c->password, &msg);
+	if (rc) {
+		rc = bf_errf(err, rc, "etcd Authenticate: cannot encode the request (%s)",
+			     bf_strerror(rc));
+		goto out;
+	}
+	rc = unary(c, &M_AUTH, &msg, ms_left(deadline), &reply, &ep, err);
+	if (!rc)
+		rc = bf_etcd_unwire_authenticate(reply.data, reply.len, c->max_reply, &token, err);
+	if (rc == BF_EINVAL && strstr(bf_err_text(err), "authentication failed")) {
+		rc = bf_errf(err, -EACCES, "etcd %s: user '%s' was refused: wrong user name or "
+			     "password (--etcd-user, --etcd-password-file or BFILL_ETCD_PASSWORD)",
+			     target(c, ep), c->user);
+		snprintf(c->refused, sizeof(c->refused), "%s", bf_err_text(err));
+	}
+	else if (rc && reply.data)
+		bf_err_prefix(err, rc, "etcd %s Authenticate", target(c, ep));
+	if (!rc) {
+		free_secret(c->token);
+		c->token = token;
+		token = NULL;
+	}
+out:
+	pthread_mutex_unlock(&c->auth_mu);
+	bf_etcd_wire_wipe(&msg);
+	bf_etcd_wire_wipe(&reply);
+	free_secret(token);
 	return rc;
 }
 
@@ -509,11 +671,19 @@ typedef struct etcd_stream {
 static int stream_open(bf_etcd *c, const method *m, bool interruptible, etcd_stream *es,
 		       bf_err *err)
 {
-	bf_rpc_call call = make_call(c, m, 0, interruptible);
+	call_md cm;
+	int rc = 0;
 
 	es->c = c;
 	es->ep = atomic_load(&c->current) % c->n_eps;
-	return bf_rpc_stream_open(c->eps[es->ep], &call, &es->s, err);
+	/* etcd checks the token when a watch is created: a client with a
+	 * user has one before it opens any stream. */
+	if (c->user && (rc = authenticate(c, "", call_deadline(c, 0), err)))
+		return rc;
+	bf_rpc_call call = make_call(c, m, 0, interruptible, &cm);
+	rc = bf_rpc_stream_open(c->eps[es->ep], &call, &es->s, err);
+	call_md_wipe(&cm);
+	return rc;
 }
 
 /* A stream that ended on a member that is unavailable or too slow moves

@@ -278,6 +278,24 @@ int bf_etcd_wire_status(bf_rpc_buf *out)
 	return pack(&m.base, out);
 }
 
+int bf_etcd_wire_authenticate(const char *user, const char *password, bf_rpc_buf *out)
+{
+	Etcdserverpb__AuthenticateRequest m = ETCDSERVERPB__AUTHENTICATE_REQUEST__INIT;
+
+	if (!user || !*user || !password)
+		return BF_EINVAL;
+	m.name = (char *)user;
+	m.password = (char *)password;
+	return pack(&m.base, out);
+}
+
+void bf_etcd_wire_wipe(bf_rpc_buf *out)
+{
+	if (out->data)
+		explicit_bzero(out->data, out->len);
+	bf_rpc_buf_free(out);
+}
+
 /* ---- decoding ---------------------------------------------------------- */
 
 /*
@@ -661,6 +679,33 @@ int bf_etcd_unwire_status(const uint8_t *buf, size_t len, size_t max_len,
 		info->leader = m->leader;
 		info->raft_term = m->raftterm;
 	}
+	protobuf_c_message_free_unpacked(&m->base, NULL);
+	return rc;
+}
+
+int bf_etcd_unwire_authenticate(const uint8_t *buf, size_t len, size_t max_len, char **token,
+				bf_err *err)
+{
+	Etcdserverpb__AuthenticateResponse *m = (Etcdserverpb__AuthenticateResponse *)unpack(
+		&etcdserverpb__authenticate_response__descriptor, buf, len, max_len, err);
+	size_t n = m && m->token ? strlen(m->token) : 0;
+	int rc = 0;
+
+	*token = NULL;
+	if (!m)
+		return BF_EPROTO;
+	/* The token goes back in a header: anything else would break every
+	 * later call, so it is refused here, where the message is clear. */
+	if (n == 0 || n >= BF_ETCD_TOKEN_MAX)
+		rc = bf_errf(err, BF_EPROTO, "AuthenticateResponse with a token of %zu bytes", n);
+	for (size_t i = 0; !rc && i < n; i++)
+		if (m->token[i] <= ' ' || m->token[i] > '~')
+			rc = bf_errf(err, BF_EPROTO, "AuthenticateResponse with a token that is "
+				     "not visible ASCII");
+	if (!rc && !(*token = strdup(m->token)))
+		rc = bf_errf(err, BF_ENOMEM, "out of memory");
+	if (m->token)
+		explicit_bzero(m->token, n);
 	protobuf_c_message_free_unpacked(&m->base, NULL);
 	return rc;
 }

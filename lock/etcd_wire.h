@@ -39,6 +39,11 @@ int bf_etcd_wire_keepalive(int64_t id, bf_rpc_buf *out);
 int bf_etcd_wire_watch_create(const char *key, const char *range_end, int64_t start_revision,
 			      bf_rpc_buf *out);
 int bf_etcd_wire_status(bf_rpc_buf *out);
+/* The request holds the password: the caller wipes out->data before it
+ * frees it (bf_etcd_wire_wipe). */
+int bf_etcd_wire_authenticate(const char *user, const char *password, bf_rpc_buf *out);
+/* Zeroes out's bytes and frees them. */
+void bf_etcd_wire_wipe(bf_rpc_buf *out);
 
 /* What a watch reply says about the one watched key. */
 typedef struct bf_etcd_watch_reply {
@@ -83,5 +88,13 @@ int bf_etcd_unwire_watch_some(const uint8_t *buf, size_t len, size_t max_len,
 			      bf_etcd_watch_reply *out, bf_err *err);
 int bf_etcd_unwire_status(const uint8_t *buf, size_t len, size_t max_len,
 			  bf_etcd_status_info *info, bf_err *err);
+/*
+ * The token of an AuthenticateResponse into *token (malloc'd, the caller
+ * frees and wipes it): BF_EPROTO unless it is 1..BF_ETCD_TOKEN_MAX-1
+ * bytes a gRPC header value may hold (visible ASCII).
+ */
+#define BF_ETCD_TOKEN_MAX 2048
+int bf_etcd_unwire_authenticate(const uint8_t *buf, size_t len, size_t max_len, char **token,
+				bf_err *err);
 
 #endif

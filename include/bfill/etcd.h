@@ -58,15 +58,26 @@ typedef struct bf_etcd_security {
 	/* TLS (client role, see bfill/tls.h): --etcd-cacert, --etcd-cert,
 	 * --etcd-key. Nothing named: plain text. */
 	bf_tls tls;
-	/* etcd user/password authentication goes here (issue 13, item 2). */
+	/*
+	 * etcd authentication (--etcd-user; the password from
+	 * --etcd-password-file or BFILL_ETCD_PASSWORD, never the command
+	 * line): the client trades them for a token (Auth/Authenticate)
+	 * before its first call, sends the token with every call, and trades
+	 * again when etcd says it is invalid or expired. A refused password
+	 * is -EACCES, never retried. Both NULL: no authentication; one
+	 * without the other is refused. The client keeps a copy of the
+	 * password, wiped when it is destroyed.
+	 */
+	const char *user;
+	const char *password;
 } bf_etcd_security;
 
 /*
  * Checks that endpoints and sec (NULL: none) go together, without reading
  * any file: an https:// list needs a CA; TLS settings with an http://
  * list are refused (host:port takes either); the TLS files fit a client
- * (bf_tls_check). BF_EINVAL with one line naming the flags (--etcd,
- * --etcd-cacert ...) otherwise. endpoints must pass bf_endpoints_check
+ * (bf_tls_check); a user comes with a password and the reverse. BF_EINVAL
+ * with one line naming the flags (--etcd, --etcd-cacert ...) otherwise. endpoints must pass bf_endpoints_check
  * first (bf_etcd_create checks both).
  */
 int bf_etcd_security_check(const char *endpoints, const bf_etcd_security *sec, bf_err *err);
@@ -94,7 +105,7 @@ typedef struct bf_etcd_opts {
 	 */
 	int64_t (*deadline_cap)(void *arg);
 	void *hook_arg; /* passed to both hooks */
-	/* TLS (and later authentication); NULL: plain text. Borrowed for
+	/* TLS and authentication; NULL: plain text, anonymous. Borrowed for
 	 * bf_etcd_create, which reads its files. */
 	const bf_etcd_security *security;
 } bf_etcd_opts;

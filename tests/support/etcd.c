@@ -23,6 +23,7 @@
 #define MAX_MEMBERS 3
 #define MAX_CLUSTERS 8
 #define READY_TIMEOUT_MS 20000
+#define ETCDCTL_FLAGS 5
 
 typedef struct member {
 	int client_port;
@@ -36,7 +37,9 @@ typedef struct member {
 struct t_etcd {
 	int n;
 	const t_certs *certs;      /* borrowed; NULL: plain text */
-	bf_etcd_security security; /* the harness's clients', with certs */
+	bf_etcd_security security; /* the harness's clients', with certs or a user */
+	int auth_ttl_s;            /* > 0: etcd's --auth-token-ttl (t_etcd_start_auth) */
+	bool auth;                 /* authentication is on */
 	char *base; /* temp dir holding every member's data and log */
 	char token[48];
 	char initial_cluster[512];
@@ -103,7 +106,7 @@ const bf_etcd_security *t_etcd_security_of(const char *endpoints)
 {
 	for (int i = 0; i < MAX_CLUSTERS && endpoints; i++) {
 		const t_etcd *e = live[i];
-		for (int m = 0; e && e->certs && m < e->n; m++)
+		for (int m = 0; e && (e->certs || e->auth) && m < e->n; m++)
 			if (strstr(endpoints, e->m[m].endpoint))
 				return &e->security;
 	}
@@ -112,7 +115,7 @@ const bf_etcd_security *t_etcd_security_of(const char *endpoints)
 
 /* etcdctl's flags for e: the endpoints, and with TLS the client's files
  * (out holds them; argv points into it). Returns how many. */
-static int etcdctl_flags(const t_etcd *e, const char *endpoints, char out[4][PATH_MAX + 16],
+static int etcdctl_flags(const t_etcd *e, const char *endpoints, char out[ETCDCTL_FLAGS][PATH_MAX + 16],
 			 char **argv)
 {
 	int n = 0;
@@ -131,13 +134,18 @@ static int etcdctl_flags(const t_etcd *e, const char *endpoints, char out[4][PAT
 		argv[n] = out[n];
 		n++;
 	}
+	if (e->auth) {
+		snprintf(out[n], sizeof(out[n]), "--user=%s:%s", T_ETCD_USER, T_ETCD_PASSWORD);
+		argv[n] = out[n];
+		n++;
+	}
 	return n;
 }
 
 bf_etcd *t_etcd_client(const t_etcd *e, int call_timeout_ms)
 {
 	bf_etcd_opts o = { .call_timeout_ms = call_timeout_ms,
-			   .security = e->certs ? &e->security : NULL };
+			   .security = e->certs || e->auth ? &e->security : NULL };
 	bf_etcd *c = NULL;
 	bf_err err;
 
@@ -154,7 +162,7 @@ const char *t_etcd_dead_endpoint(void)
 
 int t_etcd_leases(const t_etcd *e, int64_t *ids, int max)
 {
-	char flags[4][PATH_MAX + 16];
+	char flags[ETCDCTL_FLAGS][PATH_MAX + 16];
 	char *argv[12] = { "etcdctl" };
 	char *env[] = { "ETCDCTL_API=3", NULL };
 	int n = -1, got = 0, argc = 1;
@@ -183,6 +191,7 @@ static void spawn_member(t_etcd *e, int i)
 {
 	member *m = &e->m[i];
 	char name[16], client_url[64], peer_url[64];
+	char ttl[16];
 	pid_t parent = getpid();
 	pid_t pid;
 
@@ -225,6 +234,13 @@ static void spawn_member(t_etcd *e, int i)
 			argv[argc++] = (char *)e->certs->ca;
 			argv[argc++] = "--client-cert-auth";
 		}
+		if (e->auth_ttl_s > 0) {
+			snprintf(ttl, sizeof(ttl), "%d", e->auth_ttl_s);
+			argv[argc++] = "--auth-token";
+			argv[argc++] = "simple";
+			argv[argc++] = "--auth-token-ttl";
+			argv[argc++] = ttl;
+		}
 		argv[argc] = NULL;
 		execvp("etcd", argv);
 		_exit(127);
@@ -234,7 +250,7 @@ static void spawn_member(t_etcd *e, int i)
 
 static bool healthy(const t_etcd *e, const member *m)
 {
-	char ep[64], flags[4][PATH_MAX + 16];
+	char ep[64], flags[ETCDCTL_FLAGS][PATH_MAX + 16];
 	char *argv[12] = { "etcdctl" };
 	int argc = 1;
 	pid_t pid;
@@ -319,7 +335,7 @@ static void dump_log(const member *m)
 		fprintf(stderr, "(no etcd log at %s)\n", m->log_path);
 }
 
-static t_etcd *start(int n, const t_certs *certs)
+static t_etcd *start(int n, const t_certs *certs, int auth_ttl_s)
 {
 	t_etcd *e;
 
@@ -331,6 +347,7 @@ static t_etcd *start(int n, const t_certs *certs)
 	cr_assert_not_null(e);
 	e->n = n;
 	e->certs = certs;
+	e->auth_ttl_s = auth_ttl_s;
 	if (certs)
 		e->security = t_certs_etcd(certs);
 	e->base = t_tmpdir("etcd");
@@ -360,12 +377,46 @@ static t_etcd *start(int n, const t_certs *certs)
 
 t_etcd *t_etcd_start(int n)
 {
-	return start(n, NULL);
+	return start(n, NULL, 0);
 }
 
 t_etcd *t_etcd_start_tls(int n, const t_certs *certs)
 {
-	return start(n, certs);
+	return start(n, certs, 0);
+}
+
+/* etcdctl args (NULL-terminated) against e, as the harness's client,
+ * asserting success. */
+static void etcdctl_ok(const t_etcd *e, const char *const *args)
+{
+	char flags[ETCDCTL_FLAGS][PATH_MAX + 16];
+	char *argv[16] = { "etcdctl" };
+	int argc = 1;
+
+	argc += etcdctl_flags(e, e->endpoints, flags, argv + argc);
+	argv[argc++] = "--command-timeout=5s";
+	for (int i = 0; args[i] && argc < 15; i++)
+		argv[argc++] = (char *)args[i];
+	argv[argc] = NULL;
+	t_run r = t_exec(argv, NULL);
+	cr_assert_eq(r.status, 0, "etcdctl %s %s: exit %d: %s%s", args[0], args[1], r.status,
+		     r.out, r.err);
+	t_run_free(&r);
+}
+
+t_etcd *t_etcd_start_auth(int n, int token_ttl_s)
+{
+	t_etcd *e = start(n, NULL, token_ttl_s);
+
+	etcdctl_ok(e, (const char *[]){ "user", "add", T_ETCD_USER,
+					"--new-user-password=" T_ETCD_PASSWORD, NULL });
+	etcdctl_ok(e, (const char *[]){ "auth", "enable", NULL });
+	/* From here on the harness's clients (etcdctl, t_etcd_client, the
+	 * helpers given these endpoints) authenticate as the user. */
+	e->auth = true;
+	e->security.user = T_ETCD_USER;
+	e->security.password = T_ETCD_PASSWORD;
+	return e;
 }
 
 void t_etcd_destroy(t_etcd *e)

@@ -37,9 +37,19 @@ t_etcd *t_etcd_start(int n);
  */
 t_etcd *t_etcd_start_tls(int n, const t_certs *certs);
 /*
+ * t_etcd_start with etcd authentication on: user T_ETCD_USER (root, so
+ * every permission) with T_ETCD_PASSWORD, simple tokens that expire after
+ * token_ttl_s seconds unused (--auth-token-ttl). The harness's own
+ * clients authenticate as that user.
+ */
+#define T_ETCD_USER "root"
+#define T_ETCD_PASSWORD "bfill-auth-test-pw"
+t_etcd *t_etcd_start_auth(int n, int token_ttl_s);
+/*
  * How the harness's clients secure their connections to the cluster an
  * endpoint list belongs to (all of e's, or some member's host:port):
- * NULL for a plain-text cluster or a list of no cluster of this process.
+ * NULL for a plain-text, anonymous cluster or a list of no cluster of
+ * this process.
  * Owned by that cluster.
  */
 const bf_etcd_security *t_etcd_security_of(const char *endpoints);

@@ -502,3 +502,59 @@ Test(etcd_wire, reply_text_stays_on_one_line)
 	cr_assert_null(strchr(err.msg, '\n'), "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "/bad\\x0akey"), "%s", err.msg);
 }
+
+/* An AuthenticateResponse carrying token (NULL: none), packed. */
+static bf_rpc_buf auth_reply(const char *token)
+{
+	Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+	Etcdserverpb__AuthenticateResponse m = ETCDSERVERPB__AUTHENTICATE_RESPONSE__INIT;
+	bf_rpc_buf b;
+
+	h.revision = 3;
+	m.header = &h;
+	m.token = (char *)(token ? token : "");
+	b.len = protobuf_c_message_get_packed_size(&m.base);
+	b.data = malloc(b.len ? b.len : 1);
+	cr_assert_not_null(b.data);
+	protobuf_c_message_pack(&m.base, b.data);
+	return b;
+}
+
+Test(etcd_wire, authenticate_request_and_token)
+{
+	bf_rpc_buf req = { 0 }, reply;
+	char *token = NULL, longer[BF_ETCD_TOKEN_MAX + 8];
+	bf_err err;
+
+	cr_assert_eq(bf_etcd_wire_authenticate("root", "pw", &req), 0);
+	Etcdserverpb__AuthenticateRequest *r = etcdserverpb__authenticate_request__unpack(
+		NULL, req.len, req.data);
+	cr_assert_not_null(r);
+	cr_assert_str_eq(r->name, "root");
+	cr_assert_str_eq(r->password, "pw");
+	etcdserverpb__authenticate_request__free_unpacked(r, NULL);
+	bf_etcd_wire_wipe(&req);
+	cr_assert_null(req.data);
+	cr_assert_eq(bf_etcd_wire_authenticate("", "pw", &req), BF_EINVAL, "a user has a name");
+
+	reply = auth_reply("AbCdEfGh.42");
+	cr_assert_eq(bf_etcd_unwire_authenticate(reply.data, reply.len, 4096, &token, &err), 0,
+		     "%s", bf_err_text(&err));
+	cr_assert_str_eq(token, "AbCdEfGh.42");
+	free(token);
+	bf_rpc_buf_free(&reply);
+
+	/* A token goes back in a header: empty, too long or with bytes a
+	 * header cannot hold is the reply's fault, said at once. */
+	memset(longer, 'a', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	const char *bad[] = { NULL, "with space", "line\nbreak", "\x7f", longer };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		reply = auth_reply(bad[i]);
+		cr_assert_eq(bf_etcd_unwire_authenticate(reply.data, reply.len, 1 << 20, &token, &err),
+			     BF_EPROTO, "bad token %zu", i);
+		cr_assert_null(token);
+		cr_assert(strstr(bf_err_text(&err), "AuthenticateResponse"), "%s", bf_err_text(&err));
+		bf_rpc_buf_free(&reply);
+	}
+}
