@@ -7,24 +7,30 @@
  * traded for a new one and the job ends done, on the same lock session;
  * a wrong password is one line, exit 1, and etcd sees one attempt, not a
  * storm; usage mistakes exit 2; the password appears in no output, record
- * or log.
+ * or log. A cluster of bfill-store nodes whose etcd client is a user runs
+ * gen, add-index with a `bfill worker` as a user too, and check-index.
  */
 #include "bfill/lock.h"
+#include "tests/support/cluster_world.h"
 #include "tests/support/etcd.h"
 #include "tests/support/lock.h"
 #include "tests/support/support.h"
 
 #include <criterion/criterion.h>
 #include <limits.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+static pid_t worker;
+
 static void cleanup(void)
 {
-	t_etcd_stop_all();
-	t_scratch_remove();
+	t_kill_reap(&worker);
+	t_world_stop(); /* stores, etcd, the scratch dir */
 }
 
 TestSuite(etcd_auth, .init = t_need_bfill, .fini = cleanup, .timeout = 180);
@@ -210,4 +216,39 @@ Test(etcd_auth, a_token_that_expires_mid_job_is_renewed)
 	t_check_index_ok(store, "k1", 20000);
 	free(pw);
 	free(store);
+}
+
+Test(etcd_auth, a_cluster_whose_etcd_wants_a_user)
+{
+	t_world w;
+
+	/* The stores and every command act as the user (w.where). */
+	t_world_start_auth(&w, "auth-cluster", 4, 20000);
+	char *wlog = t_path_in(t_scratch_dir, "worker.log");
+	worker = t_spawn_bfillf(wlog, "worker %s --sort-dir %s/w1", w.where, t_scratch_dir);
+	t_run r = t_bfillf("add-index %s --table sbtest1 --name k1 --columns k --json", w.where);
+	cr_assert_eq(r.status, 0, "add-index: %s", r.err);
+	expect_no_password(r.out, "add-index --json");
+	t_run_free(&r);
+	t_world_expect_exact(&w, "k1", 20000);
+	kill(worker, SIGTERM);
+	int status = 0;
+	cr_assert_eq(waitpid(worker, &status, 0), worker);
+	worker = 0;
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the worker stopped cleanly");
+	char *text = t_read_file(wlog);
+	cr_assert_not_null(strstr(text, "started"), "the worker ran: %s", text);
+	expect_no_password(text, "the worker's log");
+	free(text);
+	free(wlog);
+
+	/* Without the user, etcd says no: one line, exit 1. */
+	r = t_bfillf("status --etcd %s --cluster rc", t_etcd_endpoints(w.e));
+	t_expect_cli_error(&r, 1, "bfill status: ", "no user", "authentication on", "--etcd-user");
+	for (int id = 1; id <= 3; id++) {
+		char *log = t_read_file(t_stores_log(w.s, id));
+		expect_no_password(log, "a store's log");
+		free(log);
+		expect_no_password_in(t_stores_data(w.s, id), "a store's data");
+	}
 }

@@ -14,8 +14,12 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static void start(t_world *w, const char *tag, int nregions, long rows, bool tls)
+typedef enum security { PLAIN, TLS, AUTH } security;
+
+static void start(t_world *w, const char *tag, int nregions, long rows, security sec)
 {
+	bool tls = sec == TLS;
+
 	if (!t_etcd_available())
 		cr_skip_test("etcd/etcdctl not installed (Debian: etcd-server etcd-client)");
 	t_scratch_new(tag);
@@ -29,7 +33,8 @@ static void start(t_world *w, const char *tag, int nregions, long rows, bool tls
 		setenv("BFILL_STORE_BIN", abs, 1);
 	t_bfill();
 	cr_assert_eq(chdir(t_scratch_dir), 0);
-	w->e = tls ? t_etcd_start_tls(1, &w->certs) : t_etcd_start(1);
+	w->e = tls ? t_etcd_start_tls(1, &w->certs) : sec == AUTH ? t_etcd_start_auth(1, 300)
+							       : t_etcd_start(1);
 	t_stores_opts o = { .nstores = 3, .nregions = nregions, .replicas = 3,
 			    .certs = tls ? &w->certs : NULL, .require_client_cert = tls };
 	w->s = t_stores_start(w->e, "rc", &o);
@@ -39,6 +44,10 @@ static void start(t_world *w, const char *tag, int nregions, long rows, bool tls
 		snprintf(w->where + off, sizeof(w->where) - (size_t)off, "%s%s",
 			 t_certs_flags(&w->certs, "--etcd-", NULL, &w->certs.client),
 			 t_certs_flags(&w->certs, "--", NULL, &w->certs.client));
+	if (sec == AUTH)
+		snprintf(w->where + off, sizeof(w->where) - (size_t)off,
+			 " --etcd-user %s --etcd-password-file %s", T_ETCD_USER,
+			 t_etcd_password_file(w->e));
 	t_run r = t_bfillf("gen %s --rows %ld --seed 3 --quiet", w->where, rows);
 	cr_assert_eq(r.status, 0, "gen on the cluster: exit %d: %s", r.status, r.err);
 	t_run_free(&r);
@@ -46,12 +55,17 @@ static void start(t_world *w, const char *tag, int nregions, long rows, bool tls
 
 void t_world_start(t_world *w, const char *tag, int nregions, long rows)
 {
-	start(w, tag, nregions, rows, false);
+	start(w, tag, nregions, rows, PLAIN);
 }
 
 void t_world_start_tls(t_world *w, const char *tag, int nregions, long rows)
 {
-	start(w, tag, nregions, rows, true);
+	start(w, tag, nregions, rows, TLS);
+}
+
+void t_world_start_auth(t_world *w, const char *tag, int nregions, long rows)
+{
+	start(w, tag, nregions, rows, AUTH);
 }
 
 void t_world_stop(void)

@@ -17,7 +17,7 @@
 typedef struct t_world {
 	t_etcd *e;
 	t_stores *s;
-	/* "--etcd EPS --cluster rc", and with TLS every flag of it. */
+	/* "--etcd EPS --cluster rc", and with TLS or a user every flag of it. */
 	char where[8 * PATH_MAX];
 	t_certs certs; /* made by t_world_start_tls only */
 } t_world;
@@ -29,6 +29,9 @@ void t_world_start(t_world *w, const char *tag, int nregions, long rows);
  * (w->certs), etcd with client-certificate auth, stores that require
  * client certificates; w->where carries the client's flags for both. */
 void t_world_start_tls(t_world *w, const char *tag, int nregions, long rows);
+/* t_world_start with etcd's authentication on (t_etcd_start_auth): the
+ * stores and w->where use --etcd-user and --etcd-password-file. */
+void t_world_start_auth(t_world *w, const char *tag, int nregions, long rows);
 /* Stops everything started, removes the scratch dir. */
 void t_world_stop(void);
 /* check-index of every replica: exit 0, three replicas each with

@@ -40,6 +40,7 @@ struct t_etcd {
 	bf_etcd_security security; /* the harness's clients', with certs or a user */
 	int auth_ttl_s;            /* > 0: etcd's --auth-token-ttl (t_etcd_start_auth) */
 	bool auth;                 /* authentication is on */
+	char password_file[PATH_MAX]; /* T_ETCD_PASSWORD in a file, with auth */
 	char *base; /* temp dir holding every member's data and log */
 	char token[48];
 	char initial_cluster[512];
@@ -416,7 +417,17 @@ t_etcd *t_etcd_start_auth(int n, int token_ttl_s)
 	e->auth = true;
 	e->security.user = T_ETCD_USER;
 	e->security.password = T_ETCD_PASSWORD;
+	snprintf(e->password_file, sizeof(e->password_file), "%s/password", e->base);
+	FILE *f = fopen(e->password_file, "w");
+	cr_assert_not_null(f, "%s: %s", e->password_file, strerror(errno));
+	fprintf(f, "%s\n", T_ETCD_PASSWORD);
+	fclose(f);
 	return e;
+}
+
+const char *t_etcd_password_file(const t_etcd *e)
+{
+	return e->auth ? e->password_file : NULL;
 }
 
 void t_etcd_destroy(t_etcd *e)

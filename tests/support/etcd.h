@@ -45,6 +45,9 @@ t_etcd *t_etcd_start_tls(int n, const t_certs *certs);
 #define T_ETCD_USER "root"
 #define T_ETCD_PASSWORD "bfill-auth-test-pw"
 t_etcd *t_etcd_start_auth(int n, int token_ttl_s);
+/* A file holding T_ETCD_PASSWORD, for --etcd-password-file; NULL without
+ * authentication. Owned by e. */
+const char *t_etcd_password_file(const t_etcd *e);
 /*
  * How the harness's clients secure their connections to the cluster an
  * endpoint list belongs to (all of e's, or some member's host:port):

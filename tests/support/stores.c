@@ -153,10 +153,14 @@ t_stores *t_stores_start(t_etcd *e, const char *name, const t_stores_opts *o)
 	const bf_etcd_security *sec = t_etcd_security_of(t_etcd_endpoints(e));
 	size_t off = (size_t)snprintf(s->args, sizeof(s->args), "%s",
 				      o->store_args ? o->store_args : "");
-	if (sec)
+	if (sec && sec->tls.ca_file)
 		off += (size_t)snprintf(s->args + off, sizeof(s->args) - off,
 					" --etcd-cacert %s --etcd-cert %s --etcd-key %s",
 					sec->tls.ca_file, sec->tls.cert_file, sec->tls.key_file);
+	if (sec && sec->user)
+		off += (size_t)snprintf(s->args + off, sizeof(s->args) - off,
+					" --etcd-user %s --etcd-password-file %s", sec->user,
+					t_etcd_password_file(e));
 	if (o->certs) {
 		bf_tls client = t_certs_client(o->certs, NULL, &o->certs->client);
 		snprintf(s->args + off, sizeof(s->args) - off, " --cacert %s --cert %s --key %s%s",
