@@ -144,6 +144,10 @@ void cli_json_num_or_null(cJSON *o, const char *k, bool known, double v);
 /* v rounded to `decimals` places, for figures whose noise is not worth
  * printing (seconds to the millisecond, rates to the row). */
 double cli_round(double v, int decimals);
+/* gen's and load's --json: the table, its id, rows, bytes, files,
+ * seconds and rows/s of s. As cli_json_print. */
+struct bf_gen_stats;
+int cli_print_rows_json(const char *table, const struct bf_gen_stats *s);
 
 /* Progress: a redrawn bar on a terminal, plain lines every few seconds
  * otherwise. */

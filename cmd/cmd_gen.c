@@ -28,7 +28,7 @@ static void gen_progress(uint64_t done, uint64_t total, void *arg)
 	cli_progress_update(arg, "gen", done, total, NULL);
 }
 
-static int print_json(const char *table, const bf_gen_stats *s)
+int cli_print_rows_json(const char *table, const bf_gen_stats *s)
 {
 	cJSON *o = cJSON_CreateObject();
 
@@ -129,7 +129,7 @@ int cmd_gen(int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		code = print_json(o.table, &stats);
+		code = cli_print_rows_json(o.table, &stats);
 	} else if (!quiet) {
 		char b[32];
 		printf("generated %" PRIu64 " rows into %s.%s (table id %" PRId64 ", %s) in %.2f s: %.0f rows/s\n",

@@ -106,21 +106,6 @@ static void load_progress(uint64_t done, void *arg)
 	cli_progress_update(arg, "load", done, 0, NULL);
 }
 
-static int print_load_json(const char *table, const bf_gen_stats *s)
-{
-	cJSON *o = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(o, "table", table);
-	cJSON_AddNumberToObject(o, "table_id", (double)s->table_id);
-	cJSON_AddNumberToObject(o, "rows", (double)s->rows);
-	cJSON_AddNumberToObject(o, "bytes", (double)s->bytes);
-	cJSON_AddNumberToObject(o, "files", (double)s->files);
-	cJSON_AddNumberToObject(o, "seconds", cli_round(s->seconds, 3));
-	cJSON_AddNumberToObject(o, "rows_per_s",
-				s->seconds > 0 ? cli_round((double)s->rows / s->seconds, 0) : 0);
-	return cli_json_print(o);
-}
-
 int cmd_load(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -195,7 +180,7 @@ int cmd_load(int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		code = print_load_json(table, &stats);
+		code = cli_print_rows_json(table, &stats);
 	} else if (!quiet) {
 		char b[32];
 		printf("loaded %" PRIu64 " rows into %s.%s (%s) in %.2f s: %.0f rows/s\n", stats.rows,

@@ -96,25 +96,10 @@ static void expect_no_password_in(const char *path, const char *what)
 
 Test(etcd_auth, the_etcd_lock_as_a_user)
 {
-	bf_fence_token token = { 0 }, second = { 0 };
-	bf_err err;
-
 	t_scratch_new("auth-lock");
 	t_etcd *e = t_etcd_start_auth(1, 300);
-	bf_lock *lk = t_lock_etcd(t_etcd_endpoints(e), 3, 5, NULL);
-	bf_lock *other = t_lock_etcd(t_etcd_endpoints(e), 3, 1, NULL);
 
-	cr_assert_eq(bf_lock_acquire(lk, "9/1", &token, &err), 0, "%s", bf_err_text(&err));
-	cr_assert_gt(token.revision, 0);
-	cr_assert_eq(bf_lock_check(lk, &err), 0, "%s", bf_err_text(&err));
-	cr_assert_eq(bf_lock_acquire(other, "9/1", &second, &err), BF_ETIMEDOUT, "%s",
-		     bf_err_text(&err));
-	cr_assert_eq(bf_lock_release(lk, &err), 0, "%s", bf_err_text(&err));
-	cr_assert_eq(bf_lock_acquire(other, "9/1", &second, &err), 0, "%s", bf_err_text(&err));
-	cr_assert_gt(second.revision, token.revision);
-	cr_assert_eq(bf_lock_release(other, &err), 0, "%s", bf_err_text(&err));
-	bf_lock_destroy(other);
-	bf_lock_destroy(lk);
+	t_lock_take_turns(t_etcd_endpoints(e), "9/1");
 	cr_assert_eq(t_etcd_leases(e, NULL, 0), 0, "every session's lease was revoked");
 }
 

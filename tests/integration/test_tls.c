@@ -91,32 +91,10 @@ static void expect_no_key_in_dir(const markers *k, const char *dir, const char *
 Test(tls, the_etcd_lock_over_tls)
 {
 	t_certs certs;
-	t_waits w = { 0 };
-	bf_fence_token token = { 0 }, second = { 0 };
-	bf_err err;
 
 	t_certs_make(&certs, t_scratch_new("tls-lock"));
 	t_etcd *e = t_etcd_start_tls(1, &certs);
-	bf_lock *lk = t_lock_etcd(t_etcd_endpoints(e), 3, 5, &w);
-	bf_lock *other = t_lock_etcd(t_etcd_endpoints(e), 3, 1, NULL);
-
-	cr_assert_eq(bf_lock_acquire(lk, "7/1", &token, &err), 0, "%s", bf_err_text(&err));
-	cr_assert_gt(token.revision, 0);
-	cr_assert_eq(w.held, 1);
-	cr_assert_eq(bf_lock_check(lk, &err), 0, "%s", bf_err_text(&err));
-	bf_etcd_range_result keys = t_lock_contenders(t_etcd_endpoints(e), "/bfill/lock/7/1");
-	cr_assert_eq(keys.n_kvs, 1);
-	cr_assert_eq(keys.kvs[0].create_revision, token.revision);
-	bf_etcd_range_result_free(&keys);
-	/* Held is held, over TLS too. */
-	cr_assert_eq(bf_lock_acquire(other, "7/1", &second, &err), BF_ETIMEDOUT, "%s",
-		     bf_err_text(&err));
-	cr_assert_eq(bf_lock_release(lk, &err), 0, "%s", bf_err_text(&err));
-	cr_assert_eq(bf_lock_acquire(other, "7/1", &second, &err), 0, "%s", bf_err_text(&err));
-	cr_assert_gt(second.revision, token.revision);
-	cr_assert_eq(bf_lock_release(other, &err), 0, "%s", bf_err_text(&err));
-	bf_lock_destroy(other);
-	bf_lock_destroy(lk);
+	t_lock_take_turns(t_etcd_endpoints(e), "7/1");
 	cr_assert_eq(t_etcd_leases(e, NULL, 0), 0, "every session's lease was revoked");
 }
 

@@ -57,3 +57,23 @@ bf_etcd_range_result t_lock_contenders(const char *endpoints, const char *lock_k
 	bf_etcd_destroy(c);
 	return res;
 }
+
+void t_lock_take_turns(const char *endpoints, const char *name)
+{
+	bf_lock *lk = t_lock_etcd(endpoints, 3, 5, NULL);
+	bf_lock *other = t_lock_etcd(endpoints, 3, 1, NULL);
+	bf_fence_token token = { 0 }, second = { 0 };
+	bf_err err;
+
+	cr_assert_eq(bf_lock_acquire(lk, name, &token, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_gt(token.revision, 0);
+	cr_assert_eq(bf_lock_check(lk, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_lock_acquire(other, name, &second, &err), BF_ETIMEDOUT,
+		     "held is held: %s", bf_err_text(&err));
+	cr_assert_eq(bf_lock_release(lk, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_eq(bf_lock_acquire(other, name, &second, &err), 0, "%s", bf_err_text(&err));
+	cr_assert_gt(second.revision, token.revision);
+	cr_assert_eq(bf_lock_release(other, &err), 0, "%s", bf_err_text(&err));
+	bf_lock_destroy(other);
+	bf_lock_destroy(lk);
+}

@@ -29,4 +29,12 @@ bf_lock *t_lock_etcd(const char *endpoints, int ttl_s, int timeout_s, t_waits *w
  * test's own; free with bf_etcd_range_result_free. */
 bf_etcd_range_result t_lock_contenders(const char *endpoints, const char *lock_key);
 
+/*
+ * Two etcd locks on endpoints take lock `name` in turn: the first gets it
+ * (with a fence revision), a second acquire meanwhile times out, and after
+ * the release the second gets it with a later revision. Both release;
+ * asserts each step. For the lock's basics over TLS or as a user.
+ */
+void t_lock_take_turns(const char *endpoints, const char *name);
+
 #endif
