@@ -135,16 +135,21 @@ $(ASAN)/tests/%: $(ASAN)/obj/tests/%.o $(ASAN_SUP_OBJS) $(ASAN)/libbfill.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $< $(ASAN_SUP_OBJS) $(ASAN)/libbfill.a $(LDLIBS) $(TEST_LDLIBS)
 
+# The etcd lock's tests run a second and a third time: with etcd over TLS
+# (client certificates required) and with etcd's authentication on.
+SECURE_LOCK_RUNS := $(foreach m,tls auth,$(addsuffix @$(m),$(BUILD)/tests/integration/test_lock_etcd \
+	$(BUILD)/tests/integration/test_lock_leases))
+
 # Every test binary, then the unit tests again under ASan+UBSan, then each
 # fuzzer for FUZZ_TEST_SECONDS (skipped, and said so, without libFuzzer).
 test: deps
 	$(MAKE) all $(ASAN_TEST_BINS) $(FUZZ_RUNS)
 	@if scripts/have-libfuzzer.sh $(FUZZ_CC); then $(MAKE) fuzz-bins; fi
-	@tests/run.sh $(TEST_BINS) -- $(ASAN_TEST_BINS) -- $(FUZZ_RUNS)
+	@tests/run.sh $(TEST_BINS) $(SECURE_LOCK_RUNS) -- $(ASAN_TEST_BINS) -- $(FUZZ_RUNS)
 
 test-only: all $(ASAN_TEST_BINS) $(FUZZ_RUNS)
 	@if scripts/have-libfuzzer.sh $(FUZZ_CC); then $(MAKE) fuzz-bins; fi
-	@tests/run.sh $(TEST_BINS) -- $(ASAN_TEST_BINS) -- $(FUZZ_RUNS)
+	@tests/run.sh $(TEST_BINS) $(SECURE_LOCK_RUNS) -- $(ASAN_TEST_BINS) -- $(FUZZ_RUNS)
 
 DEMO_STORE ?= ./demo-store
 DEMO_ROWS  ?= 1000000

@@ -22,11 +22,15 @@ for bin in "$@"; do
 		[ -z "$suffix" ] && suffix=" [asan]" || suffix=" [fuzz]"
 		continue
 	fi
-	name=$(echo "$bin" | sed 's|^build/||; s|/|_|g')
+	# BIN@MODE runs BIN with BFILL_TEST_ETCD=MODE: its etcd over TLS
+	# ("tls") or with authentication ("auth"), see tests/support/etcd.h.
+	mode=""
+	case "$bin" in *@*) mode=${bin#*@}; bin=${bin%@*} ;; esac
+	name=$(echo "$bin${mode:+@$mode}" | sed 's|^build/||; s|/|_|g')
 	log="$logdir/$name.log"
 	bins=$((bins + 1))
 	start=$(date +%s)
-	"$bin" --jobs 1 >"$log" 2>&1 </dev/null
+	BFILL_TEST_ETCD="$mode" "$bin" --jobs 1 >"$log" 2>&1 </dev/null
 	status=$?
 	secs=$(( $(date +%s) - start ))
 	line=$(grep 'Synthesis:' "$log" | tail -n 1)
@@ -40,10 +44,10 @@ for bin in "$@"; do
 	skipped=$((skipped + s))
 	if [ $status -ne 0 ] || [ -z "$line" ]; then
 		badbins="$badbins $bin"
-		echo "FAIL $bin$suffix (${secs}s, exit $status) -- log: $log"
+		echo "FAIL $bin${mode:+@$mode}$suffix (${secs}s, exit $status) -- log: $log"
 		grep -E '\[(FAIL|----)\]|Assertion|ERROR|runtime error|Sanitizer' "$log" | head -n 40
 	else
-		echo "ok   $bin$suffix (${t:-0} tests, ${secs}s)"
+		echo "ok   $bin${mode:+@$mode}$suffix (${t:-0} tests, ${secs}s)"
 	fi
 	grep -E 'SKIP|^ok   fuzz_' "$log" | sed 's/^/     /' | head -n 10
 done

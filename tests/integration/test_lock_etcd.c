@@ -85,8 +85,8 @@ static int64_t wall_ns(void)
 /* Child body: its own client; holds the lock ROUNDS times. Exit 0 = fine. */
 static int contend(const char *endpoints, const char *log_path)
 {
-	bf_lock_opts o = { .endpoints = endpoints, .ttl_s = 3, .timeout_s = 20,
-			   .call_timeout_ms = 1000 };
+	bf_lock_opts o = { .endpoints = endpoints, .etcd_security = t_etcd_security_of(endpoints),
+			   .ttl_s = 3, .timeout_s = 20, .call_timeout_ms = 1000 };
 	bf_lock *lk = NULL;
 	int fd = open(log_path, O_WRONLY | O_APPEND);
 	int status = 0;
@@ -297,7 +297,7 @@ Test(lock_etcd, session_failure_is_an_error_not_a_crash)
 	/* The mutex itself refuses a missing session. */
 	bf_etcd *c = NULL;
 	bf_etcd_mutex *m = NULL;
-	cr_assert_eq(bf_etcd_create(t_etcd_endpoints(e), NULL, &c, &err), 0);
+	c = t_etcd_client(e, 1000);
 	cr_assert_eq(bf_etcd_mutex_create(c, NULL, "/bfill/lock/49265", &m, &err), BF_ESESSION);
 	cr_assert_null(m);
 	bf_etcd_destroy(c);

@@ -63,6 +63,7 @@ static bf_lock *lock_with(const char *endpoints, int ttl_s, int timeout_s, seen 
 {
 	bf_lock_opts o = {
 		.endpoints = endpoints,
+		.etcd_security = t_etcd_security_of(endpoints),
 		.ttl_s = ttl_s,
 		.timeout_s = timeout_s,
 		.call_timeout_ms = 1000,
@@ -258,8 +259,9 @@ static void tell_lease(int64_t lease, void *arg)
  * the parent its lease (on_session) and then that it holds the lock. */
 static void hold_until_killed(const char *endpoints, int fd)
 {
-	bf_lock_opts o = { .endpoints = endpoints, .ttl_s = 30, .timeout_s = 10,
-			   .call_timeout_ms = 1000, .on_session = tell_lease, .on_wait_arg = &fd };
+	bf_lock_opts o = { .endpoints = endpoints, .etcd_security = t_etcd_security_of(endpoints),
+			   .ttl_s = 30, .timeout_s = 10, .call_timeout_ms = 1000,
+			   .on_session = tell_lease, .on_wait_arg = &fd };
 	bf_fence_token token;
 	bf_lock *lk = NULL;
 

@@ -41,6 +41,7 @@ struct t_etcd {
 	int auth_ttl_s;            /* > 0: etcd's --auth-token-ttl (t_etcd_start_auth) */
 	bool auth;                 /* authentication is on */
 	char password_file[PATH_MAX]; /* T_ETCD_PASSWORD in a file, with auth */
+	char *certs_dir; /* owned, removed with e: BFILL_TEST_ETCD=tls's certificates */
 	char *base; /* temp dir holding every member's data and log */
 	char token[48];
 	char initial_cluster[512];
@@ -378,6 +379,20 @@ static t_etcd *start(int n, const t_certs *certs, int auth_ttl_s)
 
 t_etcd *t_etcd_start(int n)
 {
+	const char *mode = getenv("BFILL_TEST_ETCD");
+	static t_certs certs;
+
+	/* The same tests over TLS or as a user (tests/run.sh's BIN@MODE). */
+	if (mode && !strcmp(mode, "auth"))
+		return t_etcd_start_auth(n, 300);
+	if (mode && !strcmp(mode, "tls")) {
+		char *dir = t_tmpdir("etcd-certs");
+		t_certs_make(&certs, dir);
+		t_etcd *e = start(n, &certs, 0);
+		e->certs_dir = dir;
+		return e;
+	}
+	cr_assert(!mode || !*mode, "BFILL_TEST_ETCD=%s: tls, auth or nothing", mode);
 	return start(n, NULL, 0);
 }
 
@@ -440,6 +455,8 @@ void t_etcd_destroy(t_etcd *e)
 		e->m[i].pid = 0;
 	}
 	t_rmdir(e->base);
+	if (e->certs_dir)
+		t_rmdir(e->certs_dir); /* and frees it, as e->base */
 	free(e);
 }
 

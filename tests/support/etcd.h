@@ -25,7 +25,11 @@ typedef struct t_etcd t_etcd;
 bool t_etcd_available(void);
 
 /* Starts a cluster of n members (1..3) and waits until it is healthy;
- * skips the test when etcd is missing, fails it when etcd won't start. */
+ * skips the test when etcd is missing, fails it when etcd won't start.
+ * With BFILL_TEST_ETCD=tls in the environment it is t_etcd_start_tls (a
+ * CA and pairs of its own), with =auth t_etcd_start_auth (token TTL 300
+ * s): tests whose every client takes t_etcd_security_of run unchanged
+ * over TLS or as a user. */
 t_etcd *t_etcd_start(int n);
 /*
  * t_etcd_start with TLS for clients (peers stay plain): each member
