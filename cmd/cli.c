@@ -2,6 +2,7 @@
  * Command-line plumbing shared by the subcommands.
  */
 #include "cmd/cli.h"
+#include "bfill/sst.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -370,6 +371,14 @@ static uint64_t phys_mem(void)
 
 /* A budget beyond the machine's memory is refused here rather than when
  * the job allocates it, after the scan has started. */
+bool cli_compression(const char *opt, const char *val, bf_compression *out)
+{
+	if (bf_compression_parse(val, out) == 0)
+		return true;
+	cli_fail(BF_EXIT_USAGE, "%s must be none, lz4 or zstd, got '%s'", opt, val);
+	return false;
+}
+
 bool cli_mem(const char *opt, const char *val, uint64_t *out)
 {
 	uint64_t phys = phys_mem();

@@ -12,6 +12,7 @@
 
 #include "bfill/error.h"
 #include "bfill/etcd.h"
+#include "bfill/sst.h"
 #include "bfill/tls.h"
 
 enum { BF_EXIT_OK = 0, BF_EXIT_FAIL = 1, BF_EXIT_USAGE = 2 };
@@ -50,6 +51,9 @@ bool cli_u64_in(const char *opt, const char *val, uint64_t lo, uint64_t hi, cons
 bool cli_size(const char *opt, const char *val, uint64_t *out);
 /* A sort memory budget: a size, at least 128M, at most the machine's
  * memory (refused here rather than when a job allocates it). */
+/* A compression name (none, lz4, zstd) for option opt; false after one
+ * usage line. */
+bool cli_compression(const char *opt, const char *val, bf_compression *out);
 bool cli_mem(const char *opt, const char *val, uint64_t *out);
 /* A string that fits a field of `size` bytes (NUL included), so it is
  * stored whole rather than cut. */

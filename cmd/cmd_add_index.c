@@ -297,9 +297,9 @@ int cmd_add_index(int argc, char **argv)
 			break;
 		case 'R':
 		case 'C':
-			if (bf_compression_parse(optarg, &comp))
-				return cli_fail(BF_EXIT_USAGE, "--%s must be none, lz4 or zstd, got '%s'",
-						c == 'R' ? "run-compression" : "target-compression", optarg);
+			if (!cli_compression(c == 'R' ? "--run-compression" : "--target-compression",
+					     optarg, &comp))
+				return BF_EXIT_USAGE;
 			if (c == 'R')
 				o.run_compression = comp;
 			else

@@ -82,9 +82,8 @@ int cmd_gen(int argc, char **argv)
 			o.threads = (int)v;
 			break;
 		case 'c':
-			if (bf_compression_parse(optarg, &o.compression))
-				return cli_fail(BF_EXIT_USAGE, "--compression must be none, lz4 or zstd, got '%s'",
-						optarg);
+			if (!cli_compression("--compression", optarg, &o.compression))
+				return BF_EXIT_USAGE;
 			break;
 		case 'j': json = true; break;
 		case 'q': quiet = true; break;

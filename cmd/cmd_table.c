@@ -138,9 +138,8 @@ int cmd_load(int argc, char **argv)
 				return BF_EXIT_USAGE;
 			break;
 		case 'c':
-			if (bf_compression_parse(optarg, &lo.compression))
-				return cli_fail(BF_EXIT_USAGE, "--compression must be none, lz4 or zstd, got '%s'",
-						optarg);
+			if (!cli_compression("--compression", optarg, &lo.compression))
+				return BF_EXIT_USAGE;
 			break;
 		case 'j': json = true; break;
 		case 'q': quiet = true; break;

@@ -100,10 +100,8 @@ static int parse(int argc, char **argv, args *a)
 						optarg);
 			break;
 		case 'z':
-			if (bf_compression_parse(optarg, &a->sst_compression))
-				return cli_fail(BF_EXIT_USAGE,
-						"--sst-compression must be none, lz4 or zstd, got '%s'",
-						optarg);
+			if (!cli_compression("--sst-compression", optarg, &a->sst_compression))
+				return BF_EXIT_USAGE;
 			break;
 		case 't':
 			if (!cli_u64_in("--upload-ttl", optarg, 1, 30 * 86400, "seconds",

@@ -18,8 +18,6 @@
 
 #include <criterion/criterion.h>
 #include <limits.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,13 +214,7 @@ Test(etcd_auth, a_cluster_whose_etcd_wants_a_user)
 	expect_no_password(r.out, "add-index --json");
 	t_run_free(&r);
 	t_world_expect_exact(&w, "k1", 20000);
-	kill(worker, SIGTERM);
-	int status = 0;
-	cr_assert_eq(waitpid(worker, &status, 0), worker);
-	worker = 0;
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the worker stopped cleanly");
-	char *text = t_read_file(wlog);
-	cr_assert_not_null(strstr(text, "started"), "the worker ran: %s", text);
+	char *text = t_world_stop_worker(&worker, wlog);
 	expect_no_password(text, "the worker's log");
 	free(text);
 	free(wlog);

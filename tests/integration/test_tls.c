@@ -24,12 +24,10 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 static pid_t worker;
 
@@ -332,13 +330,7 @@ Test(tls, a_cluster_of_tls_stores)
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	expect_no_key_text(&k, r.out, "status --json");
 	t_run_free(&r);
-	kill(worker, SIGTERM);
-	int status = 0;
-	cr_assert_eq(waitpid(worker, &status, 0), worker);
-	worker = 0;
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the worker stopped cleanly");
-	char *text = t_read_file(wlog);
-	cr_assert_not_null(strstr(text, "started"), "the worker ran: %s", text);
+	char *text = t_world_stop_worker(&worker, wlog);
 	expect_no_key_text(&k, text, "the worker's log");
 	free(text);
 	free(wlog);

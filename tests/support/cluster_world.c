@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 typedef enum security { PLAIN, TLS, AUTH } security;
@@ -180,4 +182,17 @@ static bool in_state(const cJSON *job, void *arg)
 void t_world_wait_state(const t_world *w, int64_t id, const char *state)
 {
 	wait_for(w, id, in_state, (void *)state, state);
+}
+
+char *t_world_stop_worker(pid_t *pid, const char *log)
+{
+	int status = 0;
+
+	kill(*pid, SIGTERM);
+	cr_assert_eq(waitpid(*pid, &status, 0), *pid);
+	*pid = 0;
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the worker stopped cleanly");
+	char *text = t_read_file(log);
+	cr_assert_not_null(strstr(text, "started"), "the worker ran: %s", text);
+	return text;
 }

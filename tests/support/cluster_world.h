@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "tests/support/certs.h"
 #include "tests/support/etcd.h"
@@ -46,6 +47,10 @@ void t_world_wait_import(const t_world *w, int64_t id);
 int t_world_wait_busy(const t_world *w, int64_t id, const char *worker);
 /* Waits until job id's state is `state`. */
 void t_world_wait_state(const t_world *w, int64_t id, const char *state);
+/* Stops a `bfill worker` started with t_spawn_bfillf(log, ...): SIGTERM,
+ * asserts that it exits 0 and that its log says it started; *pid becomes
+ * 0. Returns the log's text (the caller frees it). */
+char *t_world_stop_worker(pid_t *pid, const char *log);
 /* How many index keys of (table 100, index_id) replica store `id` holds. */
 size_t t_world_index_keys(const t_world *w, int id, int64_t index_id);
 
