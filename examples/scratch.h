@@ -22,8 +22,8 @@ static inline bool scratch_path(char out[PATH_MAX], const char *dir, const char 
 	return n >= 0 && n < PATH_MAX;
 }
 
-/* A fresh directory "<parent>/<tag>-XXXXXX" into out; parent NULL or ""
- * means $TMPDIR, else /tmp. Prints why on stderr (prog: ...) and returns
+/* A fresh directory "<parent>/<tag>-" plus six random characters (made
+ * by mkdtemp) into out; parent NULL or "" means $TMPDIR, else /tmp. Prints why on stderr (prog: ...) and returns
  * false when it cannot be made. */
 static inline bool scratch_make(const char *prog, const char *parent, const char *tag,
 				char out[PATH_MAX])
@@ -34,6 +34,7 @@ static inline bool scratch_make(const char *prog, const char *parent, const char
 		parent = getenv("TMPDIR");
 	if (!parent || !*parent)
 		parent = "/tmp";
+	/* mkdtemp replaces the template's trailing six X's. */
 	snprintf(pattern, sizeof(pattern), "%s-XXXXXX", tag);
 	if (!scratch_path(out, parent, pattern)) {
 		fprintf(stderr, "%s: directory name too long under %s\n", prog, parent);

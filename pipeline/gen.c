@@ -8,6 +8,7 @@
 #include "bfill/gen.h"
 #include "bfill/catalog.h"
 #include "bfill/codec.h"
+#include "pipeline/load_impl.h"
 #include "util/util.h"
 
 #include <dirent.h>
@@ -186,22 +187,59 @@ out:
 	return NULL;
 }
 
-static void remove_stale_tmp(const char *store_dir)
+/*
+ * True for "bfill-gen.<pid>[.<n>].tmp" and "bfill-load.<pid>[.<n>].tmp"
+ * of a process other than this one: a load's scratch directory (see
+ * place_scratch_dir).
+ */
+static bool stale_scratch(const char *name)
 {
-	DIR *d = opendir(store_dir);
+	static const char *const tags[] = { "bfill-gen.", "bfill-load." };
+	size_t n = strlen(name);
+
+	if (n < 4 || strcmp(name + n - 4, ".tmp"))
+		return false;
+	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
+		size_t tl = strlen(tags[i]);
+		if (!strncmp(name, tags[i], tl))
+			return strtol(name + tl, NULL, 10) != (long)getpid();
+	}
+	return false;
+}
+
+static void remove_stale_tmp(const char *parent)
+{
+	DIR *d = opendir(parent);
 	struct dirent *e;
 	char path[PATH_MAX];
 
 	if (!d)
 		return;
 	while ((e = readdir(d))) {
-		size_t n = strlen(e->d_name);
-		if (strncmp(e->d_name, "bfill-gen.", 10) || n < 4 || strcmp(e->d_name + n - 4, ".tmp"))
+		if (!stale_scratch(e->d_name))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", store_dir, e->d_name);
+		snprintf(path, sizeof(path), "%s/%s", parent, e->d_name);
 		bf_rmtree(path, NULL);
 	}
 	closedir(d);
+}
+
+int place_scratch_dir(const bf_gen_place *pl, const char *tag, char *out, size_t cap,
+		      bf_err *err)
+{
+	static atomic_uint made;
+	unsigned n = atomic_fetch_add(&made, 1);
+	int rc;
+
+	if (pl->tmp_parent_is_ours)
+		remove_stale_tmp(pl->tmp_parent);
+	if (n == 0)
+		snprintf(out, cap, "%s/bfill-%s.%d.tmp", pl->tmp_parent, tag, (int)getpid());
+	else
+		snprintf(out, cap, "%s/bfill-%s.%d.%u.tmp", pl->tmp_parent, tag, (int)getpid(), n);
+	/* One left by an earlier process with this pid is stale too. */
+	rc = bf_rmtree(out, err);
+	return rc ? rc : bf_mkdirs(out, err);
 }
 
 static int store_room(void *arg, uint64_t bytes, const char *to_do, bf_err *err)
@@ -270,12 +308,7 @@ int bf_gen_sbtest_in(const bf_gen_place *pl, const bf_gen_opts *opts, bf_gen_sta
 	if ((uint64_t)nthreads > opts->rows)
 		nthreads = opts->rows ? (int)opts->rows : 1;
 
-	if (pl->tmp_parent_is_ours)
-		remove_stale_tmp(pl->tmp_parent);
-	snprintf(sh.tmpdir, sizeof(sh.tmpdir), "%s/bfill-gen.%d.tmp", pl->tmp_parent, (int)getpid());
-	rc = bf_rmtree(sh.tmpdir, err);
-	if (rc == 0)
-		rc = bf_mkdirs(sh.tmpdir, err);
+	rc = place_scratch_dir(pl, "gen", sh.tmpdir, sizeof(sh.tmpdir), err);
 	if (rc)
 		return rc;
 	bf_table_sbtest(&t, name);

@@ -14,7 +14,6 @@
 #include "pipeline/load_impl.h"
 #include "util/util.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -129,10 +128,7 @@ int bf_loader_open(const bf_gen_place *pl, const char *table, const bf_load_opts
 	}
 	if ((rc = table_empty(ld, err)))
 		goto fail;
-	snprintf(ld->dir, sizeof(ld->dir), "%s/bfill-load.XXXXXX", pl->tmp_parent);
-	if (!mkdtemp(ld->dir)) {
-		rc = bf_errf(err, BF_EIO, "load: cannot create a scratch directory in %s: %s",
-			     pl->tmp_parent, strerror(errno));
+	if ((rc = place_scratch_dir(pl, "load", ld->dir, sizeof(ld->dir), err))) {
 		ld->dir[0] = '\0';
 		goto fail;
 	}
