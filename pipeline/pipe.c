@@ -302,8 +302,6 @@ static int decode_row(pipe *p, batch *b, const uint8_t *k, size_t kl, const uint
 	return 0;
 }
 
-/* Copies the row's byte datums into the batch arena (the iterator's memory
- * is gone after the next step). Returns false when the arena is full. */
 /* Where a datum points into the row it was decoded from (strings and
  * decimals), and how many bytes; NULL for one that holds its value. */
 static const uint8_t **borrowed(bf_datum *d, size_t *len)
@@ -325,6 +323,9 @@ static size_t row_bytes(const pipe *p, const batch *b)
 	return need;
 }
 
+/* Copies the row's string and decimal datums into the batch arena (the
+ * iterator's memory is gone after the next step). Returns false when the
+ * arena is full. */
 static bool stash_bytes(pipe *p, batch *b)
 {
 	bf_datum *row = &b->vals[(size_t)b->nrows * (size_t)p->nneed];
