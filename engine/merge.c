@@ -81,7 +81,7 @@ static void load(bf_merge *m, msrc *s)
 	} else {
 		s->valid = s->pos < s->end;
 		if (s->valid) {
-			bf_sortbuf_prefetch(s->buf, s->pos + 24);
+			bf_sortbuf_prefetch(s->buf, s->pos);
 			bf_sortbuf_get(s->buf, s->pos, &s->k, &s->kl, &s->v, &s->vl);
 		}
 	}

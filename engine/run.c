@@ -532,7 +532,7 @@ int run_write(const char *tmp, const char *final, const bf_sortbuf *b, bf_compre
 		const uint8_t *k, *v;
 		size_t kl, vl;
 		/* Entries are scattered over the buffer in sorted order. */
-		bf_sortbuf_prefetch(b, i + 24);
+		bf_sortbuf_prefetch(b, i);
 		bf_sortbuf_get(b, i, &k, &kl, &v, &vl);
 		rc = run_writer_add(rw, k, kl, v, vl, err);
 	}

@@ -261,6 +261,7 @@ int bf_backend_writer_create(bf_backend *b, size_t budget, bf_backend_writer **o
 	pthread_mutex_lock(&b->mu);
 	if (rc == 0 && b->nwriters == MAX_WRITERS)
 		rc = bf_errf(err, BF_EINVAL, "backend: more than %d writers", MAX_WRITERS);
+	w->buf_budget = budget / (size_t)b->n;
 	if (rc == 0)
 		b->writers[b->nwriters++] = w;
 	pthread_mutex_unlock(&b->mu);
@@ -350,6 +351,12 @@ void bf_backend_writer_end(bf_backend_writer *w)
 	w->added = 0;
 	pthread_mutex_unlock(&w->mu);
 	pthread_rwlock_unlock(&w->b->flush_lock);
+}
+
+void bf_backend_writer_stagger(bf_backend_writer *w)
+{
+	for (int i = 0; i < w->b->n; i++)
+		bf_sortbuf_limit(w->bufs[i], w->buf_budget / 2);
 }
 
 void bf_backend_writer_finish(bf_backend_writer *w)

@@ -49,6 +49,7 @@ struct bf_backend_writer {
 	uint64_t gen; /* the generation its buffered entries belong to */
 	atomic_uint_fast64_t flushes;
 	uint64_t added; /* bytes added in the current begin/end span */
+	size_t buf_budget;
 };
 
 struct bf_backend {

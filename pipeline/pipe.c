@@ -61,6 +61,7 @@ typedef struct pipe {
 	int colmap[BF_BACKEND_MAX_INDEXES][BF_MAX_INDEX_COLUMNS]; /* into need[] */
 	task *tasks;
 	size_t ntasks;
+	uint64_t table_bytes;      /* the store's estimate of the scanned range */
 	atomic_size_t next_task;
 	bf_queue pool, full, sink;
 	batch *batches;
@@ -206,6 +207,7 @@ static int make_tasks(pipe *p, bf_err *err)
 	size_t n = 1;
 	if (!empty) {
 		bf_target_approx_size(o->target, start, startlen, end, endlen, &bytes, NULL);
+		p->table_bytes = bytes;
 		n = (size_t)(bytes / TASK_BYTES) + 1;
 		if (n < (size_t)o->readers * TASKS_PER_READER)
 			n = (size_t)o->readers * TASKS_PER_READER;
@@ -840,6 +842,12 @@ int bf_pipe_run(const bf_pipe_opts *o, bf_pipe_stats *stats, bf_err *err)
 					      &p->writers[i], err);
 		if (rc)
 			goto out;
+		/* Rows rarely make smaller index entries than themselves: a
+		 * table larger than the budget will spill, and every other
+		 * writer writing its runs half a buffer out of step keeps one
+		 * writer taking batches while the other writes. */
+		if (i % 2 == 1 && p->table_bytes > o->sort_budget)
+			bf_backend_writer_stagger(p->writers[i]);
 	}
 	if (pthread_create(&p->importer, NULL, importer_main, p)) {
 		rc = bf_errf(err, BF_ENOMEM, "pipeline: cannot start the importer thread");

@@ -44,9 +44,13 @@ void bf_sortbuf_sort(bf_sortbuf *b);
 void bf_sortbuf_get(const bf_sortbuf *b, size_t i, const uint8_t **key,
 		    size_t *klen, const uint8_t **val, size_t *vlen);
 void bf_sortbuf_reset(bf_sortbuf *b);
+/* Lets the current fill use only bytes of the budget (entries already in
+ * stay); the next reset gives the whole budget back. */
+void bf_sortbuf_limit(bf_sortbuf *b, size_t bytes);
 /* First sorted position whose key is >= key (count when none). */
 size_t bf_sortbuf_lower_bound(const bf_sortbuf *b, const void *key, size_t klen);
-/* Hints that entry i (sorted order) will be read soon. */
+/* Hints that the entries after i (sorted order) will be read soon: call
+ * at each step of an in-order read. */
 void bf_sortbuf_prefetch(const bf_sortbuf *b, size_t i);
 
 /* ---- engine ---- */

@@ -115,6 +115,11 @@ void bf_backend_cancel(bf_backend *b);
  * backend is closed. */
 int bf_backend_writer_create(bf_backend *b, size_t budget, bf_backend_writer **out, bf_err *err);
 void bf_backend_writer_destroy(bf_backend_writer *w);
+/* Makes the writer's first run come at half its buffers. Writers fed at
+ * one rate otherwise all stop to write a run at the same moment; for a
+ * build expected to spill (one that fits in memory would pay a run for
+ * nothing). Before the writer's first put. */
+void bf_backend_writer_stagger(bf_backend_writer *w);
 /* Starts adding a batch. When a generation was sealed since the writer's
  * last batch, its buffered entries are written as a run of that
  * generation first, which may fail (I/O); then the writer is not begun. */

@@ -543,6 +543,31 @@ Test(pipeline, import_every_small)
 	world_close(&w);
 }
 
+Test(pipeline, writers_out_of_step)
+{
+	world w;
+	bf_add_index_result res;
+	bf_table t;
+	t_rows rows;
+
+	world_open(&w);
+	t_table_gen_sbtest(w.st, "sbtest1", 200000, 5, &t);
+	bf_add_index_opts o = opts_for(&w, "sbtest1");
+	/* A table larger than the sort budget: the second writer writes its
+	 * first run at half a buffer, and every run after it out of step. */
+	o.workers = 2;
+	o.mem = 32ULL << 20;
+	add_spec(&o, "c_idx", "c", false);
+	build_ok(&w, &o, &res);
+	cr_assert_gt(res.backend.runs, 2, "both writers spilled: %" PRIu64 " runs", res.backend.runs);
+	cr_assert_eq(res.index_keys, 200000);
+	t_rows_sbtest(&rows, &t, 5, 200000);
+	cr_assert_eq(t_table_verify_index(w.st, "sbtest1", "c_idx", &rows), 200000);
+	t_table_expect_exact(w.st, "sbtest1", "c_idx", w.check_dir, 200000);
+	t_rows_free(&rows);
+	world_close(&w);
+}
+
 Test(pipeline, unique_duplicate_across_imports)
 {
 	world w;

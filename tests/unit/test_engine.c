@@ -116,6 +116,18 @@ Test(engine, sortbuf_respects_budget)
 	uint8_t huge[70000] = { 0 };
 	bf_sortbuf_reset(b);
 	cr_assert(!bf_sortbuf_add(b, huge, sizeof(huge), NULL, 0), "keys over 64 KiB are refused");
+	/* A fill cut short takes half as much; the next reset gives the
+	 * whole budget back. */
+	size_t half = 0, again = 0;
+	bf_sortbuf_limit(b, 1u << 19);
+	while (bf_sortbuf_add(b, key, sizeof(key), NULL, 0))
+		half++;
+	cr_assert_leq(half * (4 + 100 + 32), 1u << 19);
+	cr_assert_gt(half * (4 + 100 + 32), (1u << 19) - 200);
+	bf_sortbuf_reset(b);
+	while (bf_sortbuf_add(b, key, sizeof(key), NULL, 0))
+		again++;
+	cr_assert_eq(again, added);
 	bf_sortbuf_destroy(b);
 }
 
