@@ -11,7 +11,7 @@ WERROR   := $(if $(CI),-Werror,)
 CPPFLAGS := -Iinclude -I. -I$(BUILD)/gen -D_GNU_SOURCE -D_LGPL_SOURCE
 # snprintf truncation is how bfill bounds messages and paths, not a bug.
 CFLAGS   := -std=gnu11 -Wall -Wextra -Wno-format-truncation $(WERROR) -g $(OPT) -pthread
-LDLIBS   := -lrocksdb -llz4 -lzstd -lcjson -lurcu-cds -lurcu -lgrpc -lgpr -lprotobuf-c -lpthread -lm
+LDLIBS   := -lrocksdb -llz4 -lxxhash -lzstd -lcjson -lurcu-cds -lurcu -lgrpc -lgpr -lprotobuf-c -lpthread -lm
 TEST_LDLIBS := -lcriterion
 
 PROTOS   := $(wildcard proto/*.proto)

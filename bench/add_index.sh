@@ -7,6 +7,7 @@
 #   bench/add_index.sh [ROWS...]            default: 1000000 10000000
 #   bench/add_index.sh --mem-sweep ROWS
 #   bench/add_index.sh --scaling SIZES...
+#   bench/add_index.sh --reference ROWS
 #
 # The comparison (the first form): for each table size, generate sbtest1 with
 # bfill, dump it once and load the same rows into a throwaway PostgreSQL
@@ -31,7 +32,15 @@
 # smallest first; per size the median time, rows/s, µs per row, the cost
 # per row against the smallest size's, and peak RSS against MEM + 64 MiB.
 #
-# Neither of the last two needs PostgreSQL or SQLite. Settings (env): RUNS
+# --reference ROWS: bfill's c index and bfill-refbuild on one table, back to
+# back and alternating, after one untimed pair: on a virtual machine that
+# hands freed memory back to its host, the first touch of memory freed a
+# while ago runs at a fraction of its usual speed, and in the comparison
+# the reference (1.9 GiB at 10M rows) touches memory other programs freed
+# minutes before. Here both run warm; per run and as medians, bfill's time
+# over the reference's.
+#
+# None of the last three needs PostgreSQL or SQLite. Settings (env): RUNS
 # (3), MEM (512M: bfill --mem and PostgreSQL's maintenance_work_mem),
 # MEM_SWEEP ("32M 128M 512M 2G"), WORKERS (cores: bfill --workers,
 # bfill-refbuild --threads, SQLite's threads, PostgreSQL's parallel
@@ -43,7 +52,7 @@ set -euo pipefail
 shopt -s inherit_errexit
 
 usage() {
-	echo "usage: bench/add_index.sh [ROWS...] | --mem-sweep ROWS | --scaling SIZES..." >&2
+	echo "usage: bench/add_index.sh [ROWS...] | --mem-sweep ROWS | --scaling SIZES... | --reference ROWS" >&2
 	exit 2
 }
 
@@ -51,6 +60,7 @@ MODE=compare
 case "${1:-}" in
 --mem-sweep) MODE='mem-sweep'; shift; [ $# -eq 1 ] || usage ;;
 --scaling) MODE=scaling; shift; [ $# -ge 1 ] || usage ;;
+--reference) MODE=reference; shift; [ $# -eq 1 ] || usage ;;
 -*) usage ;;
 esac
 for n in "$@"; do
@@ -71,7 +81,7 @@ EXTRA=${EXTRA:-}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 case $MODE in
 compare) if [ $# -gt 0 ]; then SIZES=("$@"); else SIZES=(1000000 10000000); fi ;;
-mem-sweep) SIZES=("$1") ;;
+mem-sweep | reference) SIZES=("$1") ;;
 scaling) mapfile -t SIZES < <(printf '%s\n' "$@" | sort -n) ;;
 esac
 
@@ -92,6 +102,9 @@ for mem in $MEM_SWEEP; do size_kib "$mem" >/dev/null; done
 
 [ -x "$BFILL" ] || { echo "no bfill binary at $BFILL (make bin/bfill)" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "GNU time is not installed (make bench-deps)" >&2; exit 1; }
+if [ "$MODE" = compare ] || [ "$MODE" = reference ]; then
+	[ -x "$REFBUILD" ] || { echo "no bfill-refbuild at $REFBUILD (make bin/bfill-refbuild)" >&2; exit 1; }
+fi
 if [ "$MODE" = compare ]; then
 	[ -x "$REFBUILD" ] || { echo "no bfill-refbuild at $REFBUILD (make bin/bfill-refbuild)" >&2; exit 1; }
 	[ -x "$PGBIN/initdb" ] || { echo "PostgreSQL 15 is not installed (make bench-deps)" >&2; exit 1; }
@@ -244,6 +257,28 @@ if [ "$MODE" = scaling ]; then
 			"$(mib "$rss")" "$(mib $(($(size_kib "$MEM") + 65536)))" "$(within "$rss" "$MEM")"
 		rm -rf "$store" "$store.sort"
 	done
+	exit 0
+fi
+
+if [ "$MODE" = reference ]; then
+	rows=${SIZES[0]}
+	store=$BENCH_DIR/store
+	gen_table "$store" "$rows"
+	bfill_index_or_exit "$store" c "$MEM"
+	ref_index "$store"
+	echo "(one untimed pair: bfill $B_SECS s, reference $R_SECS s)"
+	: >"$RESULTS"
+	for run in $(seq 1 "$RUNS"); do
+		bfill_index_or_exit "$store" c "$MEM"
+		ref_index "$store"
+		printf 'run %d  c  bfill %.3f s  %9.0f rows/s  rss %5.0f MiB  |  reference %.3f s (process %.3f s, rss %.0f MiB)  |  bfill/reference %.2fx\n' \
+			"$run" "$B_SECS" "$(calc "$rows / $B_SECS")" "$(mib "$B_RSS")" "$R_SECS" "$R_WALL" \
+			"$(mib "$R_RSS")" "$(calc "$B_SECS / $R_SECS")"
+		echo "c $B_SECS $R_SECS $(calc "$B_SECS / $R_SECS")" >>"$RESULTS"
+	done
+	printf 'median c (%d rows, warm): bfill %.3f s  reference %.3f s  bfill/reference %.2fx (median of the per-run ratios %.2fx)\n' \
+		"$rows" "$(col_stat c 2 median)" "$(col_stat c 3 median)" \
+		"$(calc "$(col_stat c 2 median) / $(col_stat c 3 median)")" "$(col_stat c 4 median)"
 	exit 0
 fi
 

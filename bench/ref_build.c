@@ -325,7 +325,8 @@ static int scan_phase(worker *w, bf_err *err)
 {
 	refbuild *rb = w->rb;
 	const bf_table *t = &rb->table;
-	bf_iter_opts io = { .snap = rb->snap, .readahead = SCAN_READAHEAD, .fill_cache = false };
+	bf_iter_opts io = { .snap = rb->snap, .readahead = SCAN_READAHEAD, .fill_cache = false,
+			    .forward_only = true };
 	bf_store_iter *it = NULL;
 	int rc = bf_store_iter_create(rb->st, w->lo, w->lolen, w->hi, w->hilen, &io, &it, err);
 

@@ -4,16 +4,22 @@
  */
 #include "engine/rdb.h"
 #include "bfill/sst.h"
+#include "engine/sst_direct.h"
 #include "util/util.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 struct bf_store_iter {
-	rocksdb_iterator_t *it;
+	rocksdb_iterator_t *it;    /* NULL while the direct cursor reads */
 	rocksdb_readoptions_t *ro;
+	rocksdb_t *db;
 	char *lo, *hi; /* bounds must outlive the read options */
 	size_t lolen, hilen;
+	sstd_cursor *direct;       /* the files read directly, or NULL */
+	bool direct_valid;
+	int direct_rc;             /* a failure of the direct read, for status */
+	bf_err direct_err;
 };
 
 int bf_rdb_err(char *errptr, bf_err *err, const char *what)
@@ -100,10 +106,47 @@ static char *dup_bytes(const void *p, size_t n)
 	return d;
 }
 
+/* Goes on with RocksDB at the last key the direct cursor returned, or
+ * past it (past: what follows may be anything the files hold), or from
+ * the start when it returned none. */
+static void leave_direct(bf_store_iter *it, bool past)
+{
+	size_t kl = 0;
+	const uint8_t *k = it->direct_valid ? sstd_cursor_key(it->direct, &kl) : NULL;
+	bool started = it->direct_valid;
+	it->it = rocksdb_create_iterator(it->db, it->ro);
+	if (started) {
+		rocksdb_iter_seek(it->it, (const char *)k, kl);
+		size_t l;
+		const char *at = rocksdb_iter_valid(it->it) ? rocksdb_iter_key(it->it, &l) : NULL;
+		if (past && at && l == kl && !memcmp(at, k, kl))
+			rocksdb_iter_next(it->it);
+	} else if (it->lo) {
+		rocksdb_iter_seek(it->it, it->lo, it->lolen);
+	} else {
+		rocksdb_iter_seek_to_first(it->it);
+	}
+	sstd_cursor_close(it->direct);
+	it->direct = NULL;
+	it->direct_valid = false;
+}
+
+static void direct_step(bf_store_iter *it)
+{
+	bool valid;
+	int rc = sstd_cursor_next(it->direct, &valid, &it->direct_err);
+	if (rc == SSTD_STOP) {
+		leave_direct(it, true);
+		return;
+	}
+	it->direct_rc = rc;
+	it->direct_valid = rc == 0 && valid;
+}
+
 int bf_rdb_iter_create(rocksdb_t *db, const rocksdb_snapshot_t *snap,
 		       const void *lo, size_t lolen, const void *hi, size_t hilen,
-		       size_t readahead, bool fill_cache, bf_store_iter **out,
-		       bf_err *err)
+		       size_t readahead, bool fill_cache, const char *const *direct,
+		       size_t ndirect, bf_store_iter **out, bf_err *err)
 {
 	bf_store_iter *it = calloc(1, sizeof(*it));
 	int rc = 0;
@@ -111,6 +154,7 @@ int bf_rdb_iter_create(rocksdb_t *db, const rocksdb_snapshot_t *snap,
 	*out = NULL;
 	if (!it)
 		return bf_errf(err, BF_ENOMEM, "iterator: out of memory");
+	it->db = db;
 	it->ro = rocksdb_readoptions_create();
 	if (lo) {
 		it->lo = dup_bytes(lo, lolen);
@@ -133,11 +177,22 @@ int bf_rdb_iter_create(rocksdb_t *db, const rocksdb_snapshot_t *snap,
 	if (readahead)
 		rocksdb_readoptions_set_readahead_size(it->ro, readahead);
 	rocksdb_readoptions_set_fill_cache(it->ro, fill_cache);
-	it->it = rocksdb_create_iterator(db, it->ro);
-	if (it->lo)
-		rocksdb_iter_seek(it->it, it->lo, it->lolen);
-	else
-		rocksdb_iter_seek_to_first(it->it);
+	if (direct) {
+		rc = sstd_cursor_open(direct, ndirect, it->lo, it->lolen, it->hi, it->hilen,
+				      &it->direct, err);
+		if (rc < 0)
+			goto out;
+		rc = 0;
+	}
+	if (it->direct) {
+		direct_step(it);
+	} else {
+		it->it = rocksdb_create_iterator(db, it->ro);
+		if (it->lo)
+			rocksdb_iter_seek(it->it, it->lo, it->lolen);
+		else
+			rocksdb_iter_seek_to_first(it->it);
+	}
 	rc = bf_store_iter_status(it, err);
 out:
 	if (rc) {
@@ -148,29 +203,65 @@ out:
 	return 0;
 }
 
-bool bf_store_iter_valid(const bf_store_iter *it) { return rocksdb_iter_valid(it->it); }
-void bf_store_iter_next(bf_store_iter *it) { rocksdb_iter_next(it->it); }
+bool bf_rdb_iter_direct(const bf_store_iter *it) { return it->direct != NULL; }
+
+bool bf_store_iter_valid(const bf_store_iter *it)
+{
+	return it->it ? rocksdb_iter_valid(it->it) : it->direct_valid;
+}
+
+void bf_store_iter_next(bf_store_iter *it)
+{
+	if (it->it)
+		rocksdb_iter_next(it->it);
+	else if (it->direct_valid)
+		direct_step(it);
+}
+
+/* The moves a direct read does not make hand over to RocksDB first. */
 void bf_store_iter_seek(bf_store_iter *it, const void *key, size_t klen)
 {
+	if (!it->it)
+		leave_direct(it, false);
 	rocksdb_iter_seek(it->it, key, klen);
 }
 
-void bf_store_iter_seek_last(bf_store_iter *it) { rocksdb_iter_seek_to_last(it->it); }
-void bf_store_iter_prev(bf_store_iter *it) { rocksdb_iter_prev(it->it); }
+void bf_store_iter_seek_last(bf_store_iter *it)
+{
+	if (!it->it)
+		leave_direct(it, false);
+	rocksdb_iter_seek_to_last(it->it);
+}
+
+void bf_store_iter_prev(bf_store_iter *it)
+{
+	if (!it->it)
+		leave_direct(it, false);
+	rocksdb_iter_prev(it->it);
+}
 
 const uint8_t *bf_store_iter_key(const bf_store_iter *it, size_t *len)
 {
+	if (!it->it)
+		return sstd_cursor_key(it->direct, len);
 	return (const uint8_t *)rocksdb_iter_key(it->it, len);
 }
 
 const uint8_t *bf_store_iter_value(const bf_store_iter *it, size_t *len)
 {
+	if (!it->it)
+		return sstd_cursor_value(it->direct, len);
 	return (const uint8_t *)rocksdb_iter_value(it->it, len);
 }
 
 int bf_store_iter_status(const bf_store_iter *it, bf_err *err)
 {
 	char *e = NULL;
+	if (!it->it) {
+		if (it->direct_rc && err)
+			*err = it->direct_err;
+		return it->direct_rc;
+	}
 	rocksdb_iter_get_error(it->it, &e);
 	return bf_rdb_err(e, err, "iterator");
 }
@@ -181,6 +272,7 @@ void bf_store_iter_destroy(bf_store_iter *it)
 		return;
 	if (it->it)
 		rocksdb_iter_destroy(it->it);
+	sstd_cursor_close(it->direct);
 	if (it->ro)
 		rocksdb_readoptions_destroy(it->ro);
 	free(it->lo);

@@ -25,11 +25,18 @@ int bf_rdb_err(char *errptr, bf_err *err, const char *what);
 int bf_rdb_open_err(char *errptr, const char *kind, const char *dir, bf_err *err);
 
 /* Iterator over [lo, hi) of any RocksDB database (the store's or an
- * engine's); see bf_store_iter_create for the contract. */
+ * engine's); see bf_store_iter_create for the contract. direct (may be
+ * NULL): the ndirect table files, disjoint and in key order, that hold
+ * everything the iterator may see at snap; they are read without
+ * RocksDB (engine/sst_direct.h) for as long as they can be, or until
+ * a seek, seek_last or prev. */
 int bf_rdb_iter_create(rocksdb_t *db, const rocksdb_snapshot_t *snap,
 		       const void *lo, size_t lolen, const void *hi, size_t hilen,
-		       size_t readahead, bool fill_cache, bf_store_iter **out,
-		       bf_err *err);
+		       size_t readahead, bool fill_cache, const char *const *direct,
+		       size_t ndirect, bf_store_iter **out, bf_err *err);
+
+/* True while the iterator reads table files directly (for tests). */
+bool bf_rdb_iter_direct(const bf_store_iter *it);
 
 /*
  * Keeps RocksDB's info log (the LOG file in the database directory) from

@@ -69,7 +69,8 @@ out:
 int bf_sst_files_iter(bf_sst_files *f, const void *lo, size_t lolen, const void *hi,
 		      size_t hilen, bf_store_iter **out, bf_err *err)
 {
-	return bf_rdb_iter_create(f->db, NULL, lo, lolen, hi, hilen, READ_AHEAD, false, out, err);
+	return bf_rdb_iter_create(f->db, NULL, lo, lolen, hi, hilen, READ_AHEAD, false, NULL, 0,
+				  out, err);
 }
 
 void bf_sst_files_close(bf_sst_files *f)

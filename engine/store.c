@@ -5,6 +5,7 @@
 #include "bfill/store.h"
 #include "engine/catalog_store.h"
 #include "engine/rdb.h"
+#include "engine/store_impl.h"
 #include "util/util.h"
 
 #include <dirent.h>
@@ -23,18 +24,6 @@
  * the store's share of the job's memory budget small. */
 #define STORE_BLOCK_CACHE (16u << 20)
 
-struct bf_store {
-	rocksdb_t *db;
-	rocksdb_options_t *opts;
-	rocksdb_cache_t *cache;
-	rocksdb_block_based_table_options_t *table_opts;
-	rocksdb_writeoptions_t *wsync;
-	rocksdb_readoptions_t *ro;
-	bool readonly;
-	char path[PATH_MAX];
-	char uuid[BF_UUID_LEN + 1];
-	bf_catalog *catalog; /* the catalog records in this store */
-};
 
 /* 1 when dir is missing or empty, 0 when it has entries, <0 on error. */
 static int dir_is_empty(const char *dir)
@@ -498,24 +487,3 @@ int bf_store_approx_size(bf_store *st, const void *lo, size_t lolen,
 	return bf_rdb_err(e, err, "store size");
 }
 
-bf_store_snap *bf_store_snapshot(bf_store *st)
-{
-	return (bf_store_snap *)rocksdb_create_snapshot(st->db);
-}
-
-void bf_store_snapshot_release(bf_store *st, bf_store_snap *snap)
-{
-	if (snap)
-		rocksdb_release_snapshot(st->db, (const rocksdb_snapshot_t *)snap);
-}
-
-int bf_store_iter_create(bf_store *st, const void *lo, size_t lolen,
-			 const void *hi, size_t hilen, const bf_iter_opts *opts,
-			 bf_store_iter **out, bf_err *err)
-{
-	bf_iter_opts def = { .fill_cache = true };
-	if (!opts)
-		opts = &def;
-	return bf_rdb_iter_create(st->db, (const rocksdb_snapshot_t *)opts->snap, lo, lolen,
-				  hi, hilen, opts->readahead, opts->fill_cache, out, err);
-}

@@ -50,6 +50,7 @@ static int local_scan(void *impl, const void *lo, size_t lolen, const void *hi, 
 		io.snap = (const bf_store_snap *)opts->snap;
 		io.readahead = opts->readahead;
 		io.fill_cache = opts->fill_cache;
+		io.forward_only = opts->forward_only;
 	}
 	rc = bf_store_iter_create(t->st, lo, lolen, hi, hilen, &io, &si, err);
 	if (rc)

@@ -385,7 +385,8 @@ static int add_row(pipe *p, batch **bp, size_t ti, uint32_t *seq, const uint8_t 
 static int scan_task(pipe *p, size_t ti, bf_err *err)
 {
 	task *t = &p->tasks[ti];
-	bf_scan_opts so = { .snap = p->snap, .readahead = SCAN_READAHEAD, .fill_cache = false };
+	bf_scan_opts so = { .snap = p->snap, .readahead = SCAN_READAHEAD, .fill_cache = false,
+			    .forward_only = true };
 	bf_target_iter *it = NULL;
 	uint32_t seq = 0;
 	batch *b = NULL;

@@ -10,6 +10,7 @@ pkg-config:cmd:pkg-config
 librocksdb-dev:pc:rocksdb
 rocksdb-tools:cmd:ldb
 liblz4-dev:pc:liblz4
+libxxhash-dev:pc:libxxhash
 libzstd-dev:pc:libzstd
 liburcu-dev:pc:liburcu-cds
 libgrpc-dev:pc:grpc

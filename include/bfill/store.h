@@ -138,6 +138,10 @@ typedef struct bf_iter_opts {
 	const bf_store_snap *snap; /* NULL: the latest state */
 	size_t readahead;          /* bytes; 0 = RocksDB's default */
 	bool fill_cache;           /* false for one-pass scans */
+	/* The caller mostly steps forward: on a snapshot, the store may then
+	 * read its table files directly, handing over to RocksDB at the
+	 * first seek, seek_last or prev. */
+	bool forward_only;
 } bf_iter_opts;
 
 /*

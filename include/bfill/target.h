@@ -44,6 +44,7 @@ typedef struct bf_scan_opts {
 	const bf_target_snap *snap; /* NULL: the latest state */
 	size_t readahead;           /* bytes; 0 = the implementation's default */
 	bool fill_cache;            /* false for one-pass scans */
+	bool forward_only;          /* mostly next(): see bf_iter_opts */
 } bf_scan_opts;
 
 /* Iterator over a key range, in key order. Keys and values are borrowed
