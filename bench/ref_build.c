@@ -6,7 +6,9 @@
  * encoding, sorting and writing the target SSTs cost on this machine and
  * no more. bench/add_index.sh prints bfill's time over this one.
  *
- *   N threads scan N equal handle ranges of the table and encode each
+ *   N threads scan N equal handle ranges of the table (forward-only scans
+ *   on a snapshot, so the store reads its table files directly when it
+ *   can, as the pipeline's readers do) and encode each
  *   row's entry exactly as pipeline/pipe.c does for a non-unique index,
  *   into an arena of their own, with a sort array of {8 key bytes after
  *   the prefix every key shares, as a big-endian integer; the entry};

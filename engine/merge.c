@@ -3,10 +3,11 @@
  * sorted buffers, in key order, each key once. A binary heap of sources
  * ordered first by 8 key bytes taken as an integer right after the prefix
  * all keys share (the index prefix), so most steps compare integers, not
- * bytes. Depends on engine/run, engine/sortbuf.
+ * bytes. Depends on engine/run, engine/sortbuf and util.
  */
 #include "engine/engine_impl.h"
 #include "engine/run.h"
+#include "util/util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -44,12 +45,6 @@ struct bf_merge {
 	size_t keep_cap;
 };
 
-static int cmp_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
-{
-	int c = memcmp(a, b, an < bn ? an : bn);
-	return c ? c : (an > bn) - (an < bn);
-}
-
 static uint64_t prefix_at(const uint8_t *k, size_t kl, size_t skip)
 {
 	uint64_t w = 0;
@@ -67,7 +62,7 @@ static inline int cmp_src(const msrc *a, const msrc *b, size_t skip)
 {
 	if (a->pfx != b->pfx)
 		return a->pfx < b->pfx ? -1 : 1;
-	return cmp_bytes(a->k + skip, a->kl - skip, b->k + skip, b->kl - skip);
+	return bf_key_cmp(a->k + skip, a->kl - skip, b->k + skip, b->kl - skip);
 }
 
 static void load(bf_merge *m, msrc *s)
@@ -175,11 +170,11 @@ static void set_skip(bf_merge *m)
 		} else {
 			bf_sortbuf_get(s->buf, s->end - 1, &last, &ll, &v, &vl);
 		}
-		if (!lo || cmp_bytes(s->k, s->kl, lo, lolen) < 0) {
+		if (!lo || bf_key_cmp(s->k, s->kl, lo, lolen) < 0) {
 			lo = s->k;
 			lolen = s->kl;
 		}
-		if (!hi || cmp_bytes(last, ll, hi, hilen) > 0) {
+		if (!hi || bf_key_cmp(last, ll, hi, hilen) > 0) {
 			hi = last;
 			hilen = ll;
 		}

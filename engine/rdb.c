@@ -98,14 +98,6 @@ int bf_rdb_compression(int c)
 	}
 }
 
-static char *dup_bytes(const void *p, size_t n)
-{
-	char *d = malloc(n ? n : 1);
-	if (d && n)
-		memcpy(d, p, n);
-	return d;
-}
-
 /* Goes on with RocksDB at the last key the direct cursor returned, or
  * past it (past: what follows may be anything the files hold), or from
  * the start when it returned none. */
@@ -157,11 +149,11 @@ int bf_rdb_iter_create(rocksdb_t *db, const rocksdb_snapshot_t *snap,
 	it->db = db;
 	it->ro = rocksdb_readoptions_create();
 	if (lo) {
-		it->lo = dup_bytes(lo, lolen);
+		it->lo = bf_memdup(lo, lolen);
 		it->lolen = lolen;
 	}
 	if (hi) {
-		it->hi = dup_bytes(hi, hilen);
+		it->hi = bf_memdup(hi, hilen);
 		it->hilen = hilen;
 	}
 	if ((lo && !it->lo) || (hi && !it->hi)) {

@@ -4,7 +4,7 @@
  * format is the plainest that can be checked: blocks of about BLOCK_TARGET
  * bytes of entries with a CRC-32C each (entries are used in place, never
  * copied out), optionally LZ4 or zstd compressed per block.
- * Depends on util (crc32c), liblz4 and libzstd.
+ * Depends on util (crc32c, key order), liblz4 and libzstd.
  */
 #include "engine/run.h"
 #include "bfill/fault.h"
@@ -94,12 +94,6 @@ static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 static size_t get16(const uint8_t *p) { return (size_t)p[0] | ((size_t)p[1] << 8); }
-
-static int cmp_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
-{
-	int c = memcmp(a, b, an < bn ? an : bn);
-	return c ? c : (an > bn) - (an < bn);
-}
 
 static int io_err(bf_err *err, int e, const char *what, const char *path)
 {
@@ -703,11 +697,11 @@ static int plan_blocks(run_cursor *c, const uint8_t *lo, size_t lolen, uint64_t 
 		uint64_t off = get64(idx + at);
 		size_t fl = get16(idx + at + 8);
 		const uint8_t *fk = idx + at + 10;
-		if (lo && cmp_bytes(fk, fl, lo, lolen) <= 0) {
+		if (lo && bf_key_cmp(fk, fl, lo, lolen) <= 0) {
 			*first = b;
 			*first_off = off;
 		}
-		if (c->hi && cmp_bytes(fk, fl, c->hi, c->hilen) >= 0) {
+		if (c->hi && bf_key_cmp(fk, fl, c->hi, c->hilen) >= 0) {
 			c->block_end = b;
 			break;
 		}
@@ -840,7 +834,7 @@ static int step(run_cursor *c, bf_err *err)
 	c->v = c->k + kl;
 	c->vl = vl;
 	c->p = c->v + vl;
-	c->valid = !c->check_hi || cmp_bytes(c->k, kl, c->hi, c->hilen) < 0;
+	c->valid = !c->check_hi || bf_key_cmp(c->k, kl, c->hi, c->hilen) < 0;
 	if (!c->valid)
 		c->block_end = c->block; /* nothing after this is in range */
 	return 0;
@@ -894,7 +888,7 @@ int run_cursor_open(run_cursor *c, const run_info *ri, const void *lo, size_t lo
 	c->valid = true;
 	do
 		rc = step(c, err);
-	while (rc == 0 && c->valid && lo && cmp_bytes(c->k, c->kl, lo, lolen) < 0);
+	while (rc == 0 && c->valid && lo && bf_key_cmp(c->k, c->kl, lo, lolen) < 0);
 out:
 	if (rc) {
 		c->valid = false;

@@ -10,10 +10,11 @@
  * and their count. Data keys are user keys followed by 8 bytes holding the
  * sequence number and the entry type; the index holds one entry per data
  * block, a key at or past the block's last and the block's position.
- * Depends on util (crc32c), liblz4 and libxxhash.
+ * Depends on util (crc32c, key order), liblz4 and libxxhash.
  */
 #include "engine/sst_direct.h"
 #include "util/crc32c.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -136,12 +137,6 @@ static bool reserve(buf *b, size_t n)
 	b->p = p;
 	b->cap = c;
 	return true;
-}
-
-static int cmp_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
-{
-	int c = memcmp(a, b, an < bn ? an : bn);
-	return c ? c : (an > bn) - (an < bn);
 }
 
 static int corrupt(bf_err *err, const sfile *f, uint64_t off, const char *what)
@@ -548,7 +543,7 @@ static int next_block(sstd_cursor *c, bool *more, bf_err *err)
 		/* Before the start, a block whose index key is below lo holds
 		 * only smaller keys (taken whole, an index key holding a
 		 * sequence number only compares higher). */
-		if (!c->started && cmp_bytes(c->sep.p, c->seplen, c->lo, c->lolen) < 0)
+		if (!c->started && bf_key_cmp(c->sep.p, c->seplen, c->lo, c->lolen) < 0)
 			continue;
 		return load_data(c, err);
 	}
@@ -579,11 +574,11 @@ int sstd_cursor_next(sstd_cursor *c, bool *valid, bf_err *err)
 		size_t ul = c->klen - KEY_TRAILER;
 		const uint8_t *uk = c->key.p;
 		if (!c->started) {
-			if (cmp_bytes(uk, ul, c->lo, c->lolen) < 0)
+			if (bf_key_cmp(uk, ul, c->lo, c->lolen) < 0)
 				continue;
 			c->started = true;
 		}
-		if (c->has_hi && cmp_bytes(uk, ul, c->hi, c->hilen) >= 0) {
+		if (c->has_hi && bf_key_cmp(uk, ul, c->hi, c->hilen) >= 0) {
 			c->done = true;
 			return 0;
 		}

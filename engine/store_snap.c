@@ -4,7 +4,7 @@
  * scan on it that only steps forward then reads those files directly
  * (engine/sst_direct.h) rather than through RocksDB's iterators, where a
  * table scan otherwise spends most of its time.
- * Depends on engine/rdb and engine/sst_direct.
+ * Depends on engine/rdb, engine/sst_direct and util.
  */
 #include "engine/rdb.h"
 #include "engine/store_impl.h"
@@ -27,16 +27,10 @@ struct bf_store_snap {
 	bool whole;       /* the files hold everything the snapshot sees */
 };
 
-static int cmp_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
-{
-	int c = memcmp(a, b, an < bn ? an : bn);
-	return c ? c : (an > bn) - (an < bn);
-}
-
 static int cmp_files(const void *x, const void *y)
 {
 	const snap_file *a = x, *b = y;
-	return cmp_bytes(a->lo, a->lolen, b->lo, b->lolen);
+	return bf_key_cmp(a->lo, a->lolen, b->lo, b->lolen);
 }
 
 static void free_files(bf_store_snap *s)
@@ -49,14 +43,6 @@ static void free_files(bf_store_snap *s)
 	free(s->files);
 	s->files = NULL;
 	s->nfiles = 0;
-}
-
-static uint8_t *dup_key(const char *k, size_t n)
-{
-	uint8_t *d = malloc(n ? n : 1);
-	if (d && n)
-		memcpy(d, k, n);
-	return d;
 }
 
 /* Entries in the memtables, or UINT64_MAX when RocksDB does not say. */
@@ -108,8 +94,8 @@ static void note_files(bf_store *st, bf_store_snap *s, uint64_t before)
 		const char *name = rocksdb_livefiles_name(lf, i);
 		size_t plen = strlen(st->path) + strlen(name) + 2;
 		f->path = malloc(plen);
-		f->lo = dup_key(lo, lol);
-		f->hi = dup_key(hi, hil);
+		f->lo = bf_memdup(lo, lol);
+		f->hi = bf_memdup(hi, hil);
 		f->lolen = lol;
 		f->hilen = hil;
 		ok = f->path && f->lo && f->hi;
@@ -160,11 +146,11 @@ static bool pick_files(const bf_store_snap *s, const void *lo, size_t lolen, con
 		return false;
 	for (size_t i = 0; i < s->nfiles; i++) {
 		const snap_file *f = &s->files[i];
-		if (lo && cmp_bytes(f->hi, f->hilen, lo, lolen) < 0)
+		if (lo && bf_key_cmp(f->hi, f->hilen, lo, lolen) < 0)
 			continue;
-		if (hi && cmp_bytes(f->lo, f->lolen, hi, hilen) >= 0)
+		if (hi && bf_key_cmp(f->lo, f->lolen, hi, hilen) >= 0)
 			continue;
-		if (prev && cmp_bytes(prev->hi, prev->hilen, f->lo, f->lolen) >= 0) {
+		if (prev && bf_key_cmp(prev->hi, prev->hilen, f->lo, f->lolen) >= 0) {
 			free(*paths);
 			*paths = NULL;
 			return false;

@@ -73,14 +73,6 @@ static bool stopped(runner *r)
 	return atomic_load(&r->stop) || bf_retry_cancel_set(r->o->retry.cancel);
 }
 
-static uint8_t *dup_key(const void *k, size_t n)
-{
-	uint8_t *d = malloc(n ? n : 1);
-	if (d && n)
-		memcpy(d, k, n);
-	return d;
-}
-
 static void job_free(rjob *j)
 {
 	if (!j)
@@ -95,7 +87,7 @@ static int push_piece(runner *r, const bf_range_piece *p, const bf_retry *rt, bf
 {
 	rjob *j = calloc(1, sizeof(*j));
 
-	if (!j || !(j->lo = dup_key(p->lo, p->lolen)) || (p->hi && !(j->hi = dup_key(p->hi, p->hilen)))) {
+	if (!j || !(j->lo = bf_memdup(p->lo, p->lolen)) || (p->hi && !(j->hi = bf_memdup(p->hi, p->hilen)))) {
 		job_free(j);
 		return bf_errf(err, BF_ENOMEM, "region jobs: out of memory");
 	}
@@ -180,7 +172,7 @@ static int send_keys(runner *r, bf_store_iter *it, bf_tikv_writer *w, round *rd,
 		size_t kl, vl;
 		const uint8_t *k = bf_store_iter_key(it, &kl), *v = bf_store_iter_value(it, &vl);
 		if (rd->keys >= o->write_max_keys || rd->bytes >= o->write_max_bytes) {
-			if (!(rd->next_lo = dup_key(k, kl)))
+			if (!(rd->next_lo = bf_memdup(k, kl)))
 				rc = bf_errf(err, BF_ENOMEM, "region jobs: out of memory");
 			rd->next_lolen = kl;
 			break;
@@ -242,7 +234,7 @@ static int write_round(runner *r, rjob *j, round *rd, bf_tikv_error *re, bf_err 
 	 * as TiDB's does. */
 	bf_store_iter_seek_last(it);
 	first = bf_store_iter_key(it, &lastlen);
-	if (!(last = dup_key(first, lastlen))) {
+	if (!(last = bf_memdup(first, lastlen))) {
 		rc = bf_errf(err, BF_ENOMEM, "region jobs: out of memory");
 		goto out;
 	}

@@ -3,12 +3,13 @@
  * embedded default. Ingest is the store's atomic IngestExternalFile,
  * fenced by a record per lock key in the store's catalog; the table scan
  * is a store iterator on a store snapshot.
- * Depends on engine (store, catalog) and libc.
+ * Depends on engine (store, catalog), util and libc.
  */
 #include "bfill/catalog.h"
 #include "bfill/fault.h"
 #include "bfill/target.h"
 #include "util/trace.h"
+#include "util/util.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -130,12 +131,6 @@ static int local_ingest(void *impl, const char *const *paths, size_t n,
 
 /* ---- exists ---- */
 
-static int cmp_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
-{
-	int c = memcmp(a, b, an < bn ? an : bn);
-	return c ? c : (an > bn) - (an < bn);
-}
-
 /*
  * One iterator bounded by the batch's first and last keys, so nothing
  * outside the batch's own range is ever read; each probe seeks only when
@@ -166,14 +161,14 @@ static int local_exists(void *impl, bf_probe *probes, size_t n, bf_err *err)
 		if (!bf_store_iter_valid(it))
 			continue; /* nothing left up to the last key */
 		k = bf_store_iter_key(it, &kl);
-		if (cmp_bytes(k, kl, p->key, p->klen) < 0) {
+		if (bf_key_cmp(k, kl, p->key, p->klen) < 0) {
 			bf_store_iter_seek(it, p->key, p->klen);
 			if (!bf_store_iter_valid(it))
 				continue;
 			k = bf_store_iter_key(it, &kl);
 		}
 		reads++;
-		if (cmp_bytes(k, kl, p->key, p->klen) != 0)
+		if (bf_key_cmp(k, kl, p->key, p->klen) != 0)
 			continue;
 		const uint8_t *v = bf_store_iter_value(it, &vl);
 		p->result = vl == p->expect_len && !memcmp(v, p->expect, vl) ? BF_PROBE_SAME

@@ -103,12 +103,6 @@ static int fill_engine(bf_target *tg, const bf_target_snap *snap, const bf_table
 	return rc;
 }
 
-static int cmp_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
-{
-	int c = memcmp(a, b, an < bn ? an : bn);
-	return c ? c : (an > bn) - (an < bn);
-}
-
 static int compare(bf_target *tg, const bf_target_snap *snap, const bf_table *t, const bf_index *x,
 		   bf_engine *eng, bf_check_result *res, bf_err *err)
 {
@@ -134,7 +128,7 @@ static int compare(bf_target *tg, const bf_target_snap *snap, const bf_table *t,
 		if (bf_merge_valid(want))
 			bf_merge_get(want, &wkey, &wk, &wval, &wv);
 		const uint8_t *hkey = bf_target_iter_valid(have) ? bf_target_iter_key(have, &hk) : NULL;
-		int c = !wkey ? 1 : !hkey ? -1 : cmp_bytes(wkey, wk, hkey, hk);
+		int c = !wkey ? 1 : !hkey ? -1 : bf_key_cmp(wkey, wk, hkey, hk);
 		if (c < 0) {
 			res->expected++;
 			res->missing++;

@@ -225,6 +225,14 @@ char *bf_printable(const void *s, size_t n, char *buf, size_t cap)
 	return buf;
 }
 
+void *bf_memdup(const void *p, size_t n)
+{
+	void *d = malloc(n ? n : 1);
+	if (d && n)
+		memcpy(d, p, n);
+	return d;
+}
+
 char *bf_fmt_bytes(uint64_t v, char *buf, size_t n)
 {
 	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };

@@ -64,6 +64,10 @@ static inline int bf_key_cmp(const void *a, size_t alen, const void *b, size_t b
 	return (alen > blen) - (alen < blen);
 }
 
+/* A malloc'd copy of n bytes (at least one byte allocated, so an empty
+ * key is not NULL); NULL when out of memory. */
+void *bf_memdup(const void *p, size_t n);
+
 #define BF_UUID_LEN 36
 /* 16 random bytes shaped as a version 4 UUID (TiKV's SST uuids). */
 int bf_uuid_bytes(uint8_t b[16], bf_err *err);
