@@ -59,6 +59,16 @@ static void ingest_file(bf_store *st, int file, bf_compression c)
 	cr_assert_eq(bf_store_ingest(st, paths, 1, &err), 0, "%s", bf_err_text(&err));
 }
 
+/* A new store (its directory in *dir) holding files 0..n-1. */
+static bf_store *store_with_files(char **dir, int n, bf_compression c)
+{
+	*dir = t_path_in(t_scratch_new("sst-direct"), "store");
+	bf_store *st = open_store(*dir);
+	for (int f = 0; f < n; f++)
+		ingest_file(st, f, c);
+	return st;
+}
+
 typedef struct scan_out {
 	char *buf;
 	size_t len;
@@ -131,10 +141,8 @@ static int expect_same_everywhere(bf_store *st, const bf_store_snap *snap, int f
 
 static void files_of(bf_compression c)
 {
-	char *dir = t_path_in(t_scratch_new("sst-direct"), "store");
-	bf_store *st = open_store(dir);
-	for (int f = 0; f < 3; f++)
-		ingest_file(st, f, c);
+	char *dir;
+	bf_store *st = store_with_files(&dir, 3, c);
 	bf_store_snap *snap = bf_store_snapshot(st);
 	int direct = expect_same_everywhere(st, snap, 3);
 	if (c == BF_COMPRESS_ZSTD) {
@@ -158,12 +166,9 @@ Test(sst_direct, zstd_files_left_to_rocksdb) { files_of(BF_COMPRESS_ZSTD); }
 
 Test(sst_direct, writes_deletes_and_range_deletes)
 {
-	char *dir = t_path_in(t_scratch_new("sst-direct"), "store");
-	bf_store *st = open_store(dir);
+	char *dir, k[64];
+	bf_store *st = store_with_files(&dir, 3, BF_COMPRESS_LZ4);
 	bf_err err = { 0 };
-	char k[64];
-	for (int f = 0; f < 3; f++)
-		ingest_file(st, f, BF_COMPRESS_LZ4);
 	/* The store's own records go to a file of their own first. */
 	bf_store_snapshot_release(st, bf_store_snapshot(st));
 
@@ -200,10 +205,9 @@ Test(sst_direct, writes_deletes_and_range_deletes)
 
 Test(sst_direct, seeks_hand_over_to_rocksdb)
 {
-	char *dir = t_path_in(t_scratch_new("sst-direct"), "store");
-	bf_store *st = open_store(dir);
+	char *dir;
+	bf_store *st = store_with_files(&dir, 1, BF_COMPRESS_NONE);
 	bf_err err = { 0 };
-	ingest_file(st, 0, BF_COMPRESS_NONE);
 	bf_store_snap *snap = bf_store_snapshot(st);
 	bf_iter_opts o = { .snap = snap, .forward_only = true };
 	bf_store_iter *it;
@@ -255,10 +259,9 @@ static char *largest_sst(const char *dir)
 
 Test(sst_direct, damaged_block_is_an_error)
 {
-	char *dir = t_path_in(t_scratch_new("sst-direct"), "store");
-	bf_store *st = open_store(dir);
+	char *dir;
+	bf_store *st = store_with_files(&dir, 1, BF_COMPRESS_NONE);
 	bf_err err = { 0 };
-	ingest_file(st, 0, BF_COMPRESS_NONE);
 	char *file = largest_sst(dir);
 	int fd = open(file, O_RDWR);
 	uint8_t b;
