@@ -264,8 +264,9 @@ static bool next_entry(blk *b, buf *key, size_t *klen, bool with_vlen, const uin
 	return true;
 }
 
-/* A property's value, or NULL. Properties are one entry each. */
-static const uint8_t *find_property(const blk *props, buf *key, const char *name,
+/* The value under name in a block of one entry per name (the metaindex,
+ * the properties), or NULL. */
+static const uint8_t *find_entry(const blk *props, buf *key, const char *name,
 				    size_t *len)
 {
 	blk b = *props;
@@ -285,7 +286,7 @@ static bool num_property(const blk *props, buf *key, const char *name, uint64_t 
 			 uint64_t *out)
 {
 	size_t len;
-	const uint8_t *v = find_property(props, key, name, &len);
+	const uint8_t *v = find_entry(props, key, name, &len);
 	*out = def;
 	return !v || varint64(v, v + len, out) != NULL;
 }
@@ -301,7 +302,7 @@ static bool props_checksum_ok(const sfile *f, uint8_t *p, size_t size, const blk
 	size_t len;
 	if (checksum_ok(f, p, size))
 		return true;
-	uint8_t *v = (uint8_t *)find_property(props, key, "rocksdb.external_sst_file.global_seqno",
+	uint8_t *v = (uint8_t *)find_entry(props, key, "rocksdb.external_sst_file.global_seqno",
 					      &len);
 	if (!v || len != 8 || p[size] != COMPRESS_NONE || v < p || v + 8 > p + size)
 		return false;
@@ -356,7 +357,7 @@ static int sfile_open(const char *path, sfile *f, bf_err *err)
 	if (rc)
 		goto out;
 	size_t len;
-	const uint8_t *h = find_property(&meta, &key, "rocksdb.properties", &len);
+	const uint8_t *h = find_entry(&meta, &key, "rocksdb.properties", &len);
 	if (!h || !(h = varint64(h, h + len, &poff)) || !varint64(h, h + len, &psize)) {
 		rc = SSTD_STOP;
 		goto out;
@@ -366,12 +367,12 @@ static int sfile_open(const char *path, sfile *f, bf_err *err)
 		rc = corrupt(err, f, poff, "checksum mismatch");
 	if (rc)
 		goto out;
-	uint64_t ranges, delta, separated;
-	const uint8_t *cmp = find_property(&props, &key, "rocksdb.comparator", &len), *itype;
+	uint64_t ranges = 0, delta = 0, separated = 0;
+	const uint8_t *cmp = find_entry(&props, &key, "rocksdb.comparator", &len), *itype;
 	if (!cmp || len != strlen("leveldb.BytewiseComparator") ||
 	    memcmp(cmp, "leveldb.BytewiseComparator", len))
 		rc = SSTD_STOP;
-	else if (!(itype = find_property(&props, &key, "rocksdb.block.based.table.index.type",
+	else if (!(itype = find_entry(&props, &key, "rocksdb.block.based.table.index.type",
 					 &len)) || len != 4 || get32(itype) != INDEX_BINARY_SEARCH)
 		rc = SSTD_STOP;
 	else if (!num_property(&props, &key, "rocksdb.num.range-deletions", 1, &ranges) || ranges ||

@@ -65,7 +65,6 @@ static uint64_t memtable_entries(rocksdb_t *db)
 static void note_files(bf_store *st, bf_store_snap *s, uint64_t before)
 {
 	const rocksdb_livefiles_t *lf = NULL;
-	bool ok = true;
 
 	if (!st->readonly) {
 		rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
@@ -82,7 +81,7 @@ static void note_files(bf_store *st, bf_store_snap *s, uint64_t before)
 		return;
 	int n = rocksdb_livefiles_count(lf);
 	s->files = calloc((size_t)(n > 0 ? n : 1), sizeof(snap_file));
-	ok = s->files != NULL;
+	bool ok = s->files != NULL;
 	for (int i = 0; ok && i < n; i++) {
 		const char *cf = rocksdb_livefiles_column_family_name(lf, i);
 		if (cf && strcmp(cf, "default"))

@@ -119,7 +119,7 @@ static bool expect_same(bf_store *st, const bf_store_snap *snap, const char *lo,
 }
 
 /* Bounds at, between and around keys and files, and open ones. */
-static int expect_same_everywhere(bf_store *st, const bf_store_snap *snap, int files)
+static int expect_same_everywhere(bf_store *st, const bf_store_snap *snap)
 {
 	static const char *const bounds[] = {
 		NULL, "", "t", "t00", "t00_r000000", "t00_r000001", "t00_r000300", "t00_r004500-",
@@ -128,7 +128,6 @@ static int expect_same_everywhere(bf_store *st, const bf_store_snap *snap, int f
 	};
 	size_t nb = sizeof(bounds) / sizeof(bounds[0]);
 	int direct = 0;
-	(void)files;
 	for (size_t a = 0; a < nb; a++)
 		for (size_t b = 0; b < nb; b++) {
 			const char *lo = bounds[a], *hi = bounds[b];
@@ -144,7 +143,7 @@ static void files_of(bf_compression c)
 	char *dir;
 	bf_store *st = store_with_files(&dir, 3, c);
 	bf_store_snap *snap = bf_store_snapshot(st);
-	int direct = expect_same_everywhere(st, snap, 3);
+	int direct = expect_same_everywhere(st, snap);
 	if (c == BF_COMPRESS_ZSTD) {
 		scan_out all = scan(st, snap, "t", "u", true);
 		cr_assert_not(all.direct, "zstd blocks are RocksDB's to read");
@@ -184,7 +183,7 @@ Test(sst_direct, writes_deletes_and_range_deletes)
 	bf_store_snap *snap = bf_store_snapshot(st);
 	/* Written after the snapshot: seen by neither scan. */
 	cr_assert_eq(bf_store_put(st, "t00_r000001", 11, "late", 4, &err), 0);
-	expect_same_everywhere(st, snap, 3);
+	expect_same_everywhere(st, snap);
 	cr_assert(expect_same(st, snap, "t00", "t01"), "file 0 overlaps nothing: read directly");
 	cr_assert_not(expect_same(st, snap, "t01", "t02"), "file 1 and the flushed writes overlap");
 	bf_store_snapshot_release(st, snap);
@@ -194,7 +193,7 @@ Test(sst_direct, writes_deletes_and_range_deletes)
 	cr_assert_eq(bf_store_delete_range(st, "t02_r001000", 11, "t02_r002000", 11, &err), 0, "%s",
 		     bf_err_text(&err));
 	snap = bf_store_snapshot(st);
-	expect_same_everywhere(st, snap, 3);
+	expect_same_everywhere(st, snap);
 	scan_out all = scan(st, snap, "t02", "t03", true);
 	cr_assert_lt(all.n, (size_t)KEYS_PER_FILE, "the deleted range is gone");
 	free(all.buf);
