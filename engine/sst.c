@@ -1,8 +1,11 @@
 /*
- * SST writer over RocksDB's SstFileWriter. Depends on engine/rdb.
+ * SST writer: bfill's own (engine/sst_build.c) for uncompressed and LZ4
+ * files, RocksDB's SstFileWriter for zstd, which bfill does not link
+ * itself. Depends on engine/rdb and engine/sst_build.
  */
 #include "bfill/sst.h"
 #include "engine/rdb.h"
+#include "engine/sst_build.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -14,8 +17,10 @@
  * bytes_per_sync for an SstFileWriter; writeback is per file, so a
  * second descriptor does it). */
 #define SYNC_EVERY (8u << 20)
+#define DEFAULT_BLOCK (16u << 10)
 
 struct bf_sst_writer {
+	sstb *own;                /* NULL: RocksDB's writer */
 	rocksdb_sstfilewriter_t *w;
 	rocksdb_envoptions_t *env;
 	rocksdb_options_t *opts;
@@ -61,10 +66,16 @@ int bf_sst_writer_open(const char *path, bf_compression c, size_t block_size,
 		return bf_errf(err, BF_ENOMEM, "sst writer: out of memory");
 	}
 	w->sync_fd = -1;
+	if (c != BF_COMPRESS_ZSTD) {
+		rc = sstb_open(path, c == BF_COMPRESS_LZ4, block_size ? block_size : DEFAULT_BLOCK,
+			       &w->own, err);
+		goto out;
+	}
 	w->env = rocksdb_envoptions_create();
 	w->opts = rocksdb_options_create();
 	w->table_opts = rocksdb_block_based_options_create();
-	rocksdb_block_based_options_set_block_size(w->table_opts, block_size ? block_size : 16 << 10);
+	rocksdb_block_based_options_set_block_size(w->table_opts,
+						   block_size ? block_size : DEFAULT_BLOCK);
 	/* Whole-key bloom filters cost time on every key and bfill only scans
 	 * ranges, so none is built. */
 	rocksdb_options_set_block_based_table_factory(w->opts, w->table_opts);
@@ -89,9 +100,15 @@ int bf_sst_writer_put(bf_sst_writer *w, const void *key, size_t klen,
 		      const void *val, size_t vlen, bf_err *err)
 {
 	char *e = NULL;
-	rocksdb_sstfilewriter_put(w->w, key, klen, val, vlen, &e);
+	int rc = 0;
+	if (w->own)
+		rc = sstb_add(w->own, key, klen, val, vlen, err);
+	else
+		rocksdb_sstfilewriter_put(w->w, key, klen, val, vlen, &e);
 	if (e)
 		return bf_rdb_err(e, err, w->path);
+	if (rc)
+		return rc;
 	w->keys++;
 	w->raw_bytes += klen + vlen;
 	if (w->sync_fd >= 0 && w->raw_bytes - w->synced >= SYNC_EVERY) {
@@ -104,6 +121,11 @@ int bf_sst_writer_put(bf_sst_writer *w, const void *key, size_t klen,
 int bf_sst_writer_finish(bf_sst_writer *w, uint64_t *file_size, bf_err *err)
 {
 	char *e = NULL;
+	if (w->own) {
+		int rc = sstb_finish(w->own, file_size, err);
+		w->finished = rc == 0;
+		return rc;
+	}
 	rocksdb_sstfilewriter_finish(w->w, &e);
 	if (e)
 		return bf_rdb_err(e, err, w->path);
@@ -122,6 +144,7 @@ void bf_sst_writer_destroy(bf_sst_writer *w)
 		return;
 	if (w->sync_fd >= 0)
 		close(w->sync_fd);
+	sstb_destroy(w->own);
 	if (w->w)
 		rocksdb_sstfilewriter_destroy(w->w);
 	if (!w->finished && w->path)

@@ -1,10 +1,6 @@
 /*
- * Direct reads of block-based table files (engine/sst_direct.h). The
- * layout, as RocksDB writes it: data blocks one after another from offset
- * 0, then meta blocks, the metaindex, the index and a 53-byte footer
- * (checksum type, the metaindex's and the index's offset and size as
- * varints, the format version, a magic number). Every block is followed by
- * a compression type byte and a 4-byte checksum of both. A block is a run
+ * Direct reads of block-based table files (engine/sst_direct.h; the file
+ * layout is in engine/sst_format.h). A block is a run
  * of entries (shared key bytes, unshared key bytes, value length as
  * varints, then those key bytes and the value) followed by restart offsets
  * and their count. Data keys are user keys followed by 8 bytes holding the
@@ -13,7 +9,7 @@
  * Depends on util (crc32c, key order), liblz4 and libxxhash.
  */
 #include "engine/sst_direct.h"
-#include "util/crc32c.h"
+#include "engine/sst_format.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -24,24 +20,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
-#define FOOTER_LEN 53
-#define FOOTER_HANDLES 40          /* bytes after the checksum type holding two handles */
-#define TABLE_MAGIC 0x88e241b785f4cff7ull
-#define BLOCK_TRAILER 5            /* compression type + checksum */
 #define CHUNK (256u << 10)         /* data read at once: whole blocks, many */
-#define CK_CRC32C 1
-#define CK_XXH3 4
-#define CRC_MASK_DELTA 0xa282ead8u
-#define XXH3_LAST_BYTE_PRIME 0x6b9083d9u
-#define COMPRESS_NONE 0
-#define COMPRESS_LZ4 4
-#define COMPRESS_LZ4HC 5
-#define TYPE_VALUE 1
-#define KEY_TRAILER 8
 #define HASH_INDEX_FLAG 0x80000000u /* a data block with a hash index after its restarts */
-#define INDEX_BINARY_SEARCH 0
 #define MAX_META_BLOCK (64u << 20)
 
 typedef struct sfile {
@@ -166,12 +147,7 @@ static int pread_full(const sfile *f, void *dst, size_t n, uint64_t off, size_t 
 
 static bool checksum_ok(const sfile *f, const uint8_t *p, size_t size)
 {
-	uint32_t want = get32(p + size + 1);
-	if (f->checksum == CK_XXH3)
-		return (((uint32_t)XXH3_64bits(p, size)) ^ ((uint32_t)p[size] * XXH3_LAST_BYTE_PRIME)) ==
-		       want;
-	uint32_t c = bf_crc32c(0, p, size + 1);
-	return ((c >> 15) | (c << 17)) + CRC_MASK_DELTA == want;
+	return sst_block_checksum(f->checksum, p, size) == get32(p + size + 1);
 }
 
 /*
@@ -185,10 +161,10 @@ static int open_block(const sfile *f, uint64_t off, const uint8_t *p, size_t siz
 	if (verify && !checksum_ok(f, p, size))
 		return corrupt(err, f, off, "checksum mismatch");
 	switch (p[size]) {
-	case COMPRESS_NONE:
+	case SST_COMPRESS_NONE:
 		break;
-	case COMPRESS_LZ4:
-	case COMPRESS_LZ4HC: {
+	case SST_COMPRESS_LZ4:
+	case SST_COMPRESS_LZ4HC: {
 		uint32_t n;
 		const uint8_t *src = varint32(p, p + size, &n);
 		if (!src || n > INT32_MAX || size - (size_t)(src - p) > INT32_MAX)
@@ -229,10 +205,10 @@ static int read_block(const sfile *f, uint64_t off, uint64_t size, buf *b, buf *
 	size_t got;
 	if (size > MAX_META_BLOCK)
 		return corrupt(err, f, off, "larger than any index or meta block");
-	if (!reserve(b, (size_t)size + BLOCK_TRAILER))
+	if (!reserve(b, (size_t)size + SST_BLOCK_TRAILER))
 		return bf_errf(err, BF_ENOMEM, "table file %s: out of memory", f->path);
-	int rc = pread_full(f, b->p, (size_t)size + BLOCK_TRAILER, off, &got, err);
-	if (rc == 0 && got != size + BLOCK_TRAILER)
+	int rc = pread_full(f, b->p, (size_t)size + SST_BLOCK_TRAILER, off, &got, err);
+	if (rc == 0 && got != size + SST_BLOCK_TRAILER)
 		rc = corrupt(err, f, off, "past the end of the file");
 	return rc ? rc : open_block(f, off, b->p, (size_t)size, raw, false, verify, out, err);
 }
@@ -302,9 +278,9 @@ static bool props_checksum_ok(const sfile *f, uint8_t *p, size_t size, const blk
 	size_t len;
 	if (checksum_ok(f, p, size))
 		return true;
-	uint8_t *v = (uint8_t *)find_entry(props, key, "rocksdb.external_sst_file.global_seqno",
+	uint8_t *v = (uint8_t *)find_entry(props, key, SST_GLOBAL_SEQNO,
 					      &len);
-	if (!v || len != 8 || p[size] != COMPRESS_NONE || v < p || v + 8 > p + size)
+	if (!v || len != 8 || p[size] != SST_COMPRESS_NONE || v < p || v + 8 > p + size)
 		return false;
 	uint8_t keep[8];
 	memcpy(keep, v, 8);
@@ -321,7 +297,7 @@ static bool props_checksum_ok(const sfile *f, uint8_t *p, size_t size, const blk
  */
 static int sfile_open(const char *path, sfile *f, bf_err *err)
 {
-	uint8_t foot[FOOTER_LEN];
+	uint8_t foot[SST_FOOTER_LEN];
 	buf b = { 0 }, raw = { 0 }, key = { 0 };
 	blk meta, props;
 	struct stat st;
@@ -335,16 +311,16 @@ static int sfile_open(const char *path, sfile *f, bf_err *err)
 		return bf_errf(err, BF_ENOMEM, "table file %s: out of memory", path);
 	if (f->fd < 0) /* gone since it was listed: RocksDB reads on */
 		return SSTD_STOP;
-	if (fstat(f->fd, &st) || st.st_size < FOOTER_LEN)
+	if (fstat(f->fd, &st) || st.st_size < SST_FOOTER_LEN)
 		return SSTD_STOP;
-	rc = pread_full(f, foot, FOOTER_LEN, (uint64_t)st.st_size - FOOTER_LEN, &got, err);
+	rc = pread_full(f, foot, SST_FOOTER_LEN, (uint64_t)st.st_size - SST_FOOTER_LEN, &got, err);
 	if (rc)
 		return rc;
-	uint32_t version = get32(foot + 1 + FOOTER_HANDLES);
+	uint32_t version = get32(foot + 1 + SST_FOOTER_HANDLES);
 	uint64_t moff, msize, poff, psize;
-	const uint8_t *p = foot + 1, *end = foot + 1 + FOOTER_HANDLES;
-	if (got != FOOTER_LEN || get64(foot + FOOTER_LEN - 8) != TABLE_MAGIC || version < 2 ||
-	    version > 5 || (foot[0] != CK_CRC32C && foot[0] != CK_XXH3))
+	const uint8_t *p = foot + 1, *end = foot + 1 + SST_FOOTER_HANDLES;
+	if (got != SST_FOOTER_LEN || get64(foot + SST_FOOTER_LEN - 8) != SST_TABLE_MAGIC ||
+	    version < 2 || version > 5 || (foot[0] != SST_CK_CRC32C && foot[0] != SST_CK_XXH3))
 		return SSTD_STOP;
 	f->checksum = foot[0];
 	p = varint64(p, end, &moff);
@@ -352,12 +328,12 @@ static int sfile_open(const char *path, sfile *f, bf_err *err)
 	p = p ? varint64(p, end, &f->index_off) : NULL;
 	p = p ? varint64(p, end, &f->index_size) : NULL;
 	if (!p)
-		return corrupt(err, f, (uint64_t)st.st_size - FOOTER_LEN, "malformed footer");
+		return corrupt(err, f, (uint64_t)st.st_size - SST_FOOTER_LEN, "malformed footer");
 	rc = read_block(f, moff, msize, &b, &raw, true, &meta, err);
 	if (rc)
 		goto out;
 	size_t len;
-	const uint8_t *h = find_entry(&meta, &key, "rocksdb.properties", &len);
+	const uint8_t *h = find_entry(&meta, &key, SST_PROPERTIES, &len);
 	if (!h || !(h = varint64(h, h + len, &poff)) || !varint64(h, h + len, &psize)) {
 		rc = SSTD_STOP;
 		goto out;
@@ -373,7 +349,7 @@ static int sfile_open(const char *path, sfile *f, bf_err *err)
 	    memcmp(cmp, "leveldb.BytewiseComparator", len))
 		rc = SSTD_STOP;
 	else if (!(itype = find_entry(&props, &key, "rocksdb.block.based.table.index.type",
-					 &len)) || len != 4 || get32(itype) != INDEX_BINARY_SEARCH)
+					 &len)) || len != 4 || get32(itype) != SST_INDEX_BINARY_SEARCH)
 		rc = SSTD_STOP;
 	else if (!num_property(&props, &key, "rocksdb.num.range-deletions", 1, &ranges) || ranges ||
 		 !num_property(&props, &key, "rocksdb.index.value.is.delta.encoded", 0, &delta) ||
@@ -488,7 +464,7 @@ static int next_handle(sstd_cursor *c, bool *more, bf_err *err)
 		uint64_t z = 0;
 		p = varint64(v, end, &z);
 		int64_t change = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
-		c->boff += c->bsize + BLOCK_TRAILER;
+		c->boff += c->bsize + SST_BLOCK_TRAILER;
 		c->bsize = (uint64_t)((int64_t)c->bsize + change);
 	}
 	if (!p)
@@ -505,7 +481,7 @@ static int next_handle(sstd_cursor *c, bool *more, bf_err *err)
 static int load_data(sstd_cursor *c, bf_err *err)
 {
 	const sfile *f = &c->files[c->cur];
-	uint64_t need = c->bsize + BLOCK_TRAILER;
+	uint64_t need = c->bsize + SST_BLOCK_TRAILER;
 	if (c->bsize > INT32_MAX)
 		return corrupt(err, f, c->boff, "larger than any data block");
 	if (c->boff < c->chunk_off || c->boff + need > c->chunk_off + c->chunk_len) {
@@ -570,9 +546,10 @@ int sstd_cursor_next(sstd_cursor *c, bool *valid, bf_err *err)
 		}
 		const uint8_t *v;
 		size_t vlen;
-		if (!next_entry(&c->data, &c->key, &c->klen, true, &v, &vlen) || c->klen < KEY_TRAILER)
+		if (!next_entry(&c->data, &c->key, &c->klen, true, &v, &vlen) ||
+		    c->klen < SST_KEY_TRAILER)
 			return corrupt(err, &c->files[c->cur], c->boff, "malformed entry");
-		size_t ul = c->klen - KEY_TRAILER;
+		size_t ul = c->klen - SST_KEY_TRAILER;
 		const uint8_t *uk = c->key.p;
 		if (!c->started) {
 			if (bf_key_cmp(uk, ul, c->lo, c->lolen) < 0)
@@ -586,7 +563,7 @@ int sstd_cursor_next(sstd_cursor *c, bool *valid, bf_err *err)
 		/* Older versions of the key just returned follow it. */
 		if (c->have_last && ul == c->last_len && !memcmp(uk, c->last.p, ul))
 			continue;
-		if ((get64(uk + ul) & 0xFF) != TYPE_VALUE)
+		if ((get64(uk + ul) & 0xFF) != SST_TYPE_VALUE)
 			return SSTD_STOP;
 		if (!reserve(&c->last, ul ? ul : 1))
 			return bf_errf(err, BF_ENOMEM, "table scan: out of memory");

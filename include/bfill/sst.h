@@ -1,6 +1,6 @@
 /*
- * Sorted-string-table writer (RocksDB SstFileWriter) used by the generator,
- * the sort engine's runs and the import's target files.
+ * Sorted-string-table writer (RocksDB's block-based table format, files an
+ * ingest takes) used by the generator and the import's target files.
  */
 #ifndef BFILL_SST_H
 #define BFILL_SST_H
