@@ -5,7 +5,10 @@
  * with room reserved for the radix sort's scratch array. Sorting is an
  * LSD radix sort on 8 key bytes taken right after the prefix shared by
  * every key in the buffer (table + index id + flag for index keys), then a
- * comparison sort within runs of equal prefixes.
+ * comparison sort within runs of equal prefixes. When every key has the
+ * same length and at most 8 byte positions differ between them (an
+ * integer index: the low bytes of the value and of the handle), the radix
+ * key is those bytes, and the radix sort alone orders the buffer.
  * Depends on libc only.
  */
 #include "bfill/engine.h"
@@ -17,6 +20,8 @@
 #define MIN_BUDGET (1u << 20)
 #define ENTRY_HEADER 4 /* u16 key length, u16 value length */
 #define MAX_PART 65535
+#define DIFF_MAX 64      /* key bytes followed for the varying-position window */
+#define WINDOW 8
 
 typedef struct sort_entry {
 	uint64_t prefix;
@@ -29,7 +34,12 @@ struct bf_sortbuf {
 	size_t limit;        /* what this fill may use: cap but for a first fill cut short */
 	size_t data_used;
 	size_t count;
-	size_t lcp;          /* bytes every key shares with the first key */
+	size_t lcp;          /* bytes every key shares with the first key (!fixed) */
+	/* While fixed, every key is key_len bytes long, and diff has a bit set
+	 * wherever some key's differs from the first key's. */
+	bool fixed;
+	size_t key_len;
+	uint64_t diff[DIFF_MAX / 8];
 	bool sorted;
 	sort_entry *order;   /* sorted view, valid after sort */
 };
@@ -72,6 +82,39 @@ static inline sort_entry *entry_slot(const bf_sortbuf *b, size_t i)
 	return (sort_entry *)(b->mem + b->cap) - (i + 1);
 }
 
+/* Marks where a key of key_len bytes differs from the first key. */
+static inline void note_diff(bf_sortbuf *b, const uint8_t *key)
+{
+	const uint8_t *first = b->mem + ENTRY_HEADER;
+	size_t w = 0;
+	for (; w * 8 + 8 <= b->key_len; w++) {
+		uint64_t x, y;
+		memcpy(&x, first + w * 8, 8);
+		memcpy(&y, key + w * 8, 8);
+		b->diff[w] |= x ^ y;
+	}
+	if (w * 8 < b->key_len) {
+		uint64_t x = 0, y = 0;
+		memcpy(&x, first + w * 8, b->key_len - w * 8);
+		memcpy(&y, key + w * 8, b->key_len - w * 8);
+		b->diff[w] |= x ^ y;
+	}
+}
+
+static inline bool diff_at(const bf_sortbuf *b, size_t i)
+{
+	return ((const uint8_t *)b->diff)[i] != 0;
+}
+
+/* The bytes every key shares with the first, from diff. */
+static size_t diff_lcp(const bf_sortbuf *b)
+{
+	size_t i = 0;
+	while (i < b->key_len && !diff_at(b, i))
+		i++;
+	return i;
+}
+
 bool bf_sortbuf_add(bf_sortbuf *b, const void *key, size_t klen, const void *val, size_t vlen)
 {
 	size_t need = ENTRY_HEADER + klen + vlen;
@@ -91,7 +134,15 @@ bool bf_sortbuf_add(bf_sortbuf *b, const void *key, size_t klen, const void *val
 		memcpy(p + ENTRY_HEADER + klen, val, vlen);
 	if (b->count == 0) {
 		b->lcp = klen;
-	} else if (b->lcp) {
+		b->fixed = klen <= DIFF_MAX;
+		b->key_len = klen;
+		memset(b->diff, 0, sizeof(b->diff));
+	} else if (b->fixed && klen == b->key_len) {
+		note_diff(b, key);
+	} else {
+		if (b->fixed)
+			b->lcp = diff_lcp(b);
+		b->fixed = false;
 		const uint8_t *first = b->mem + ENTRY_HEADER;
 		size_t n = b->lcp < klen ? b->lcp : klen, i = 0;
 		while (i < n && first[i] == ((const uint8_t *)key)[i])
@@ -205,6 +256,31 @@ static void radix_sort(sort_entry *a, sort_entry *tmp, size_t n)
 		memcpy(a, src, n * sizeof(*a));
 }
 
+/*
+ * Sets every entry's radix key to its bytes at the positions where keys
+ * differ, the first of them most significant, when there are at most 8 of
+ * them; false (nothing set) otherwise.
+ */
+static bool varying_window(const bf_sortbuf *b, sort_entry *a, size_t n)
+{
+	size_t pos[WINDOW], np = 0;
+	for (size_t i = 0; i < b->key_len; i++) {
+		if (!diff_at(b, i))
+			continue;
+		if (np == WINDOW)
+			return false;
+		pos[np++] = ENTRY_HEADER + i;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *p = b->mem + a[i].off;
+		uint64_t w = 0;
+		for (size_t k = 0; k < np; k++)
+			w |= (uint64_t)p[pos[k]] << (56 - 8 * k);
+		a[i].prefix = w;
+	}
+	return true;
+}
+
 void bf_sortbuf_sort(bf_sortbuf *b)
 {
 	size_t n = b->count;
@@ -219,6 +295,15 @@ void bf_sortbuf_sort(bf_sortbuf *b)
 		return;
 	}
 	tmp = a - n;
+	if (b->fixed && varying_window(b, a, n)) {
+		/* Keys equal in every byte that varies are equal. */
+		radix_sort(a, tmp, n);
+		b->order = a;
+		b->sorted = true;
+		return;
+	}
+	if (b->fixed)
+		b->lcp = diff_lcp(b);
 	for (size_t i = 0; i < n; i++)
 		a[i].prefix = window_at(b, a[i].off, b->lcp);
 	radix_sort(a, tmp, n);
@@ -258,6 +343,7 @@ void bf_sortbuf_reset(bf_sortbuf *b)
 	b->data_used = 0;
 	b->count = 0;
 	b->lcp = 0;
+	b->fixed = false;
 	b->sorted = false;
 	b->order = NULL;
 }

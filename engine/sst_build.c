@@ -121,7 +121,8 @@ static int write_out(sstb *b, bf_err *err)
 	b->out.len = 0;
 	if (b->written - b->synced >= SYNC_EVERY) {
 		/* Advice only: a failure costs page cache, never data. */
-		posix_fadvise(b->fd, 0, (off_t)b->synced, POSIX_FADV_DONTNEED);
+		if (b->synced)
+			posix_fadvise(b->fd, 0, (off_t)b->synced, POSIX_FADV_DONTNEED);
 		sync_file_range(b->fd, (off_t)b->synced, 0, SYNC_FILE_RANGE_WRITE);
 		b->synced = b->written;
 	}

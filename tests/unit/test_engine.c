@@ -35,7 +35,9 @@ static int cmp_kv(const void *a, const void *b)
 }
 
 /* Shapes: a long shared prefix, prefixes of one another, ties in the
- * first window, random bytes, tiny alphabets. */
+ * first window, random bytes, tiny alphabets; keys of one length where 8
+ * or fewer positions vary (sorted by those bytes alone), 9, and one length
+ * broken now and then. */
 static void make_key(kv *e, int shape)
 {
 	memset(e->k, 0, sizeof(e->k));
@@ -56,17 +58,37 @@ static void make_key(kv *e, int shape)
 		for (size_t i = 0; i < e->kl; i++)
 			e->k[i] = (uint8_t)next_rand();
 		break;
-	default: /* digits after a prefix, like the c index */
+	case 3: /* digits after a prefix, like the c index */
 		memset(e->k, 't', 10);
 		e->kl = 10 + 30;
 		for (size_t i = 10; i < e->kl; i++)
 			e->k[i] = (uint8_t)('0' + next_rand() % 10);
+		break;
+	case 4: /* like the k index: all one length, the low bytes of two ints vary */
+		memset(e->k, 'p', 19);
+		bf_codec_put_int(e->k + 19, (int64_t)(next_rand() % 3000000));
+		bf_codec_put_int(e->k + 28, (int64_t)(next_rand() % 5000000));
+		e->kl = 37;
+		break;
+	case 5: /* one length, exactly 8 (shape 5) or 9 (shape 6) bytes vary, scattered */
+	case 6: {
+		static const size_t at[] = { 0, 3, 7, 8, 15, 16, 28, 29, 31 };
+		memset(e->k, 'q', 32);
+		for (size_t i = 0; i < (shape == 5 ? 8u : 9u); i++)
+			e->k[at[i]] = (uint8_t)('a' + next_rand() % 3);
+		e->kl = 32;
+		break;
+	}
+	default: /* one length, but now and then a key one byte longer */
+		memset(e->k, 'r', 24);
+		bf_codec_put_int(e->k + 16, (int64_t)(next_rand() % 100000));
+		e->kl = next_rand() % 3000 ? 24 : 25;
 	}
 }
 
 Test(engine, sortbuf_orders_like_reference)
 {
-	for (int shape = 0; shape < 4; shape++) {
+	for (int shape = 0; shape < 8; shape++) {
 		size_t n = 20000;
 		kv *ref = calloc(n, sizeof(*ref));
 		bf_sortbuf *b;
