@@ -39,6 +39,7 @@ typedef struct blk {
 	const uint8_t *restarts;   /* u32 offsets from the block start */
 	const uint8_t *base;
 	uint32_t nrestarts;
+	uint32_t shared;           /* the last entry's key bytes taken from the one before */
 } blk;
 
 /* A growable byte buffer. */
@@ -53,6 +54,7 @@ struct sstd_cursor {
 	uint8_t *lo, *hi;
 	size_t lolen, hilen;
 	bool has_hi, started, done, file_open;
+	bool below_hi;             /* every key of the current data block is below hi */
 	buf index, index_raw, chunk, raw, key, last, sep;
 	size_t chunk_len;
 	uint64_t chunk_off;
@@ -232,6 +234,7 @@ static bool next_entry(blk *b, buf *key, size_t *klen, bool with_vlen, const uin
 	    !reserve(key, (size_t)shared + unshared))
 		return false;
 	memcpy(key->p + shared, p, unshared);
+	b->shared = shared;
 	*klen = (size_t)shared + unshared;
 	p += unshared;
 	*v = p;
@@ -522,6 +525,9 @@ static int next_block(sstd_cursor *c, bool *more, bf_err *err)
 		 * sequence number only compares higher). */
 		if (!c->started && bf_key_cmp(c->sep.p, c->seplen, c->lo, c->lolen) < 0)
 			continue;
+		/* Likewise a block whose index key is below hi holds only keys
+		 * below it: its entries need no check against hi. */
+		c->below_hi = c->has_hi && bf_key_cmp(c->sep.p, c->seplen, c->hi, c->hilen) < 0;
 		return load_data(c, err);
 	}
 }
@@ -556,18 +562,25 @@ int sstd_cursor_next(sstd_cursor *c, bool *valid, bf_err *err)
 				continue;
 			c->started = true;
 		}
-		if (c->has_hi && bf_key_cmp(uk, ul, c->hi, c->hilen) >= 0) {
+		if (c->has_hi && !c->below_hi && bf_key_cmp(uk, ul, c->hi, c->hilen) >= 0) {
 			c->done = true;
 			return 0;
 		}
-		/* Older versions of the key just returned follow it. */
-		if (c->have_last && ul == c->last_len && !memcmp(uk, c->last.p, ul))
+		/* Older versions of the key just returned follow it. Every entry
+		 * since was that key, so the user-key bytes this one took from the
+		 * one before are that key's: only the rest are compared (and
+		 * copied below). */
+		size_t same = c->have_last ? c->last_len : 0;
+		same = c->data.shared < same ? c->data.shared : same;
+		same = ul < same ? ul : same;
+		if (c->have_last && ul == c->last_len &&
+		    !memcmp(uk + same, c->last.p + same, ul - same))
 			continue;
 		if ((get64(uk + ul) & 0xFF) != SST_TYPE_VALUE)
 			return SSTD_STOP;
 		if (!reserve(&c->last, ul ? ul : 1))
 			return bf_errf(err, BF_ENOMEM, "table scan: out of memory");
-		memcpy(c->last.p, uk, ul);
+		memcpy(c->last.p + same, uk + same, ul - same);
 		c->last_len = ul;
 		c->have_last = true;
 		c->val = v;

@@ -3,7 +3,8 @@
  * (engine/sst_direct.c): every scan here is checked against RocksDB's own
  * iterator on the same snapshot, over many bounds, on files written plain,
  * with LZ4 and with zstd (which the direct reader leaves to RocksDB), with
- * deletions, overwrites, range deletions and writes after the snapshot;
+ * deletions, overwrites, range deletions and writes after the snapshot,
+ * and older versions of keys kept in one file for an older snapshot;
  * a damaged block is an error, never a silently different scan.
  */
 #include <criterion/criterion.h>
@@ -18,6 +19,7 @@
 #include "bfill/sst.h"
 #include "bfill/store.h"
 #include "engine/rdb.h"
+#include "engine/store_impl.h"
 #include "tests/support/support.h"
 
 TestSuite(sst_direct, .fini = t_scratch_remove);
@@ -227,6 +229,42 @@ Test(sst_direct, seeks_hand_over_to_rocksdb)
 	cr_assert_eq(bf_store_iter_status(it, &err), 0, "%s", bf_err_text(&err));
 	bf_store_iter_destroy(it);
 	bf_store_snapshot_release(st, snap);
+	bf_store_close(st);
+	free(dir);
+}
+
+Test(sst_direct, older_versions_in_one_file_are_read_once)
+{
+	char *dir = t_path_in(t_scratch_new("sst-direct"), "store"), k[32], v[32];
+	bf_store *st = open_store(dir);
+	bf_err err = { 0 };
+
+	for (int i = 0; i < 2000; i++) {
+		int kl = snprintf(k, sizeof(k), "v%06d", i), vl = snprintf(v, sizeof(v), "old-%d", i);
+		cr_assert_eq(bf_store_put(st, k, (size_t)kl, v, (size_t)vl, &err), 0);
+	}
+	bf_store_snap *older = bf_store_snapshot(st);
+	for (int i = 0; i < 2000; i += 3) {
+		int kl = snprintf(k, sizeof(k), "v%06d", i), vl = snprintf(v, sizeof(v), "new-%d", i);
+		cr_assert_eq(bf_store_put(st, k, (size_t)kl, v, (size_t)vl, &err), 0);
+	}
+	bf_store_snap *newer = bf_store_snapshot(st);
+	/* One file with both versions of every third key: the older snapshot
+	 * still needs the old ones. Versions of a key sit side by side, at
+	 * restart points or not, some across blocks. */
+	rocksdb_compact_range(st->db, NULL, 0, NULL, 0);
+	bf_store_snap *after = bf_store_snapshot(st);
+	cr_assert(expect_same(st, after, "v", "w"), "one file: read directly");
+	expect_same_everywhere(st, after);
+	cr_assert_not(expect_same(st, older, "v", "w"), "its files were compacted away");
+	scan_out all = scan(st, after, "v", "w", true);
+	cr_assert_eq(all.n, 2000u, "each key once");
+	cr_assert(strstr(all.buf, "=5:new-0\n") && strstr(all.buf, "=8:new-1998\n") &&
+		  strstr(all.buf, "=8:old-1999\n"), "the newest version of each");
+	free(all.buf);
+	bf_store_snapshot_release(st, after);
+	bf_store_snapshot_release(st, newer);
+	bf_store_snapshot_release(st, older);
 	bf_store_close(st);
 	free(dir);
 }
