@@ -177,6 +177,14 @@ static void watch_once(worker *w, unsigned tick)
 	if (p && lease != w->part_lease && !atomic_exchange(&p->stop, 1))
 		say(w, "job %" PRId64 " subtask %d: this worker's lease is gone; leaving it",
 		    p->sub.job_id, p->sub.seq);
+	/* The part's pipeline looks at the interrupt and at stop only between
+	 * its steps; a target call that retries a store node that is down (for
+	 * minutes) before the first of them — the scan that plans the part's
+	 * tasks — sees only the target's cancel. Set on every look, since the
+	 * part's backend clears it when it starts; the next part's clears it
+	 * again. */
+	if (p && (interrupted(w) || atomic_load(&p->stop)))
+		bf_target_cancel(w->env->target, true);
 	if (!p || atomic_load(&p->stop) || !lease)
 		return;
 	/* The part stays while mu is dropped: the claim loop takes it away

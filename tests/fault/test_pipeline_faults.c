@@ -301,8 +301,10 @@ static job_view wait_for(const char *store, int64_t id, view_pred pred, int time
 	job_view v = { 0 };
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		/* The job record appears once the job has started. */
-		if (try_status(store, id, false, &v) && (pred(&v) || strcmp(v.state, "running") != 0))
+		/* The job record appears once the job has started; it is
+		 * queueing until the job has its lock. */
+		if (try_status(store, id, false, &v) && strcmp(v.state, "queueing") != 0 &&
+		    (pred(&v) || strcmp(v.state, "running") != 0))
 			return v;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		long ms = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
