@@ -384,6 +384,19 @@ static int check_disk(job_run *r, uint64_t rows_left, bf_err *err)
 
 /* ---- hooks called by the pipeline and the lock ---- */
 
+bool job_target_waiting(bf_target *t, char *out, size_t n)
+{
+	char tw[BF_ERR_MSG_MAX];
+
+	if (!bf_target_waiting(t, tw, sizeof(tw))) {
+		if (n)
+			out[0] = '\0';
+		return false;
+	}
+	snprintf(out, n, "waiting for the store nodes: %s", tw);
+	return true;
+}
+
 static void hook_progress(void *arg, uint64_t rows, const char *phase, bool importing)
 {
 	job_run *r = arg;
@@ -398,13 +411,8 @@ static void hook_progress(void *arg, uint64_t rows, const char *phase, bool impo
 		r->job.rows_total = r->job.rows_done;
 	/* Status tells what the store nodes make the job wait for, unless it
 	 * waits for the lock. */
-	if (!r->lock_waiting) {
-		char tw[sizeof(r->job.waiting) - 32];
-		if (bf_target_waiting(r->target, tw, sizeof(tw)))
-			snprintf(r->job.waiting, sizeof(r->job.waiting), "waiting for the store nodes: %s", tw);
-		else
-			r->job.waiting[0] = '\0';
-	}
+	if (!r->lock_waiting)
+		job_target_waiting(r->target, r->job.waiting, sizeof(r->job.waiting));
 	if (!r->job.waiting[0])
 		snprintf(r->job.phase, sizeof(r->job.phase), "%s", phase);
 	/* Rows per second since the snapshot before last: over two to four

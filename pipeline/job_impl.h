@@ -101,6 +101,10 @@ int job_part_imported(void *arg, const uint8_t *key, uint64_t rows, bool final, 
 /* What job_save_locked does for a part: status goes to the part's progress,
  * not the job record. Caller holds r->mu. */
 void job_part_show_locked(job_run *r);
+/* What the store nodes make a run wait for, as status says it ("waiting for
+ * the store nodes: store 2 unreachable"), into out; "" and false when the
+ * target waits for nothing (job.c). */
+bool job_target_waiting(bf_target *t, char *out, size_t n);
 /* Writes the subtasks of a submitted job that has none (job.c). */
 int job_submit_missing(const bf_job_env *env, const bf_job *job, bf_err *err);
 /* Runs one claimed subtask of job_id (opts as for a resume). */

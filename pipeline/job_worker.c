@@ -149,6 +149,13 @@ static void publish(worker *w, job_part *p, int64_t lease)
 	pthread_mutex_lock(&p->mu);
 	shown = p->shown;
 	pthread_mutex_unlock(&p->mu);
+	/* The pipeline shows its waits on its progress ticks; before its first
+	 * (the scan that plans the part's tasks) and while a tick is stuck
+	 * behind a store node that is down, the target's own word is the
+	 * truth. */
+	if (!shown.live_waiting[0] &&
+	    job_target_waiting(w->env->target, shown.live_waiting, sizeof(shown.live_waiting)))
+		shown.live = true;
 	if (!shown.live)
 		return;
 	shown.job_id = p->sub.job_id;

@@ -255,15 +255,19 @@ Test(worker, status_says_a_subtask_waits_for_a_store_node)
 	t_world_wait_import(&w, id);
 	t_stores_kill(w.s, 2);
 	char seen[512] = "";
+	char *last = NULL;
 	int64_t deadline = bf_now_ms() + 60000;
 	while (!seen[0] && bf_now_ms() < deadline) {
 		cJSON *o = t_world_job(&w, id);
 		waits_for_stores(o, seen, sizeof(seen));
+		free(last);
+		last = cJSON_PrintUnformatted(o);
 		cJSON_Delete(o);
 		if (!seen[0])
 			bf_sleep_ms(200);
 	}
-	cr_assert(seen[0], "no subtask said it waits for the store nodes");
+	cr_assert(seen[0], "no subtask said it waits for the store nodes; the last status: %s", last);
+	free(last);
 	cr_log_info("status said: %s", seen);
 	t_stores_restart(w.s, 2, NULL);
 	t_world_wait_state(&w, id, "done");
