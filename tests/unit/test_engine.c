@@ -153,6 +153,40 @@ Test(engine, sortbuf_respects_budget)
 	bf_sortbuf_destroy(b);
 }
 
+/* Filled to the brim, twice, over a budget that is no whole number of the
+ * steps in which the buffer's pages are made ready ahead of the writes
+ * (data from below and sort entries from above meet in one step). */
+Test(engine, sortbuf_full_fills_stay_ordered)
+{
+	size_t cap = (9u << 20) + 4096, n = 0;
+	kv *ref = calloc(cap / 40, sizeof(*ref));
+	bf_sortbuf *b;
+	cr_assert_eq(bf_sortbuf_create(cap, &b, NULL), 0);
+	for (int fill = 0; fill < 2; fill++) {
+		n = 0;
+		for (;;) {
+			make_key(&ref[n], 3);
+			if (!bf_sortbuf_add(b, ref[n].k, ref[n].kl, "v", 1))
+				break;
+			n++;
+		}
+		cr_assert_gt(n * (4 + 40 + 1 + 32), cap - 200, "fill %d used the budget", fill);
+		qsort(ref, n, sizeof(*ref), cmp_kv);
+		bf_sortbuf_sort(b);
+		cr_assert_eq(bf_sortbuf_count(b), n);
+		for (size_t i = 0; i < n; i++) {
+			const uint8_t *k, *v;
+			size_t kl, vl;
+			bf_sortbuf_get(b, i, &k, &kl, &v, &vl);
+			cr_assert(kl == ref[i].kl && memcmp(k, ref[i].k, kl) == 0,
+				  "fill %d entry %zu out of order", fill, i);
+		}
+		bf_sortbuf_reset(b);
+	}
+	bf_sortbuf_destroy(b);
+	free(ref);
+}
+
 static void put_run(bf_engine *e, const char *const *keys, int n)
 {
 	bf_sortbuf *b;
