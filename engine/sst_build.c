@@ -37,10 +37,7 @@
 /* The trailer of every key: sequence number 0, type "value". */
 static const uint8_t key_trailer[SST_KEY_TRAILER] = { SST_TYPE_VALUE };
 
-typedef struct bytes {
-	uint8_t *p;
-	size_t len, cap;
-} bytes;
+typedef sst_bytes bytes;
 
 struct sstb {
 	int fd;
@@ -61,22 +58,7 @@ struct sstb {
 	uint64_t keys, raw_key, raw_value, data_blocks;
 };
 
-static bool reserve(bytes *b, size_t total)
-{
-	if (total <= b->cap)
-		return true;
-	size_t c = b->cap ? b->cap : 4096;
-	while (c < total)
-		c *= 2;
-	uint8_t *p = realloc(b->p, c);
-	if (!p)
-		return false;
-	b->p = p;
-	b->cap = c;
-	return true;
-}
-
-static inline bool grow(bytes *b, size_t need) { return reserve(b, b->len + need); }
+static inline bool grow(bytes *b, size_t need) { return sst_bytes_reserve(b, b->len + need); }
 
 /* The put_* helpers write into room grow made. */
 static inline void put_raw(bytes *b, const void *p, size_t n)
@@ -281,7 +263,7 @@ int sstb_add(sstb *b, const void *key_, size_t klen, const void *val, size_t vle
 		shared = s == b->last_ulen ? shared_past_prefix(b, key, klen, s) : s;
 	}
 	b->since_restart++;
-	if (!grow(&b->blk, 15 + ilen + vlen) || !reserve(&b->last, ilen))
+	if (!grow(&b->blk, 15 + ilen + vlen) || !sst_bytes_reserve(&b->last, ilen))
 		return no_memory(b, err);
 	put_varint(&b->blk, shared);
 	put_varint(&b->blk, ilen - shared);

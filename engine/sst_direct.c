@@ -42,11 +42,7 @@ typedef struct blk {
 	uint32_t shared;           /* the last entry's key bytes taken from the one before */
 } blk;
 
-/* A growable byte buffer. */
-typedef struct buf {
-	uint8_t *p;
-	size_t cap;
-} buf;
+typedef sst_bytes buf;
 
 struct sstd_cursor {
 	sfile *files;
@@ -107,21 +103,6 @@ static const uint8_t *varint32(const uint8_t *p, const uint8_t *end, uint32_t *v
 	return p;
 }
 
-static bool reserve(buf *b, size_t n)
-{
-	if (n <= b->cap)
-		return true;
-	size_t c = b->cap ? b->cap : 256;
-	while (c < n)
-		c *= 2;
-	uint8_t *p = realloc(b->p, c);
-	if (!p)
-		return false;
-	b->p = p;
-	b->cap = c;
-	return true;
-}
-
 static int corrupt(bf_err *err, const sfile *f, uint64_t off, const char *what)
 {
 	return bf_errf(err, BF_ECORRUPT, "table file %s: block at offset %" PRIu64 ": %s", f->path,
@@ -171,7 +152,7 @@ static int open_block(const sfile *f, uint64_t off, const uint8_t *p, size_t siz
 		const uint8_t *src = varint32(p, p + size, &n);
 		if (!src || n > INT32_MAX || size - (size_t)(src - p) > INT32_MAX)
 			return corrupt(err, f, off, "malformed compressed block");
-		if (!reserve(raw, n ? n : 1))
+		if (!sst_bytes_reserve(raw, n ? n : 1))
 			return bf_errf(err, BF_ENOMEM, "table file %s: out of memory", f->path);
 		int got = LZ4_decompress_safe((const char *)src, (char *)raw->p,
 					      (int)(size - (size_t)(src - p)), (int)n);
@@ -207,7 +188,7 @@ static int read_block(const sfile *f, uint64_t off, uint64_t size, buf *b, buf *
 	size_t got;
 	if (size > MAX_META_BLOCK)
 		return corrupt(err, f, off, "larger than any index or meta block");
-	if (!reserve(b, (size_t)size + SST_BLOCK_TRAILER))
+	if (!sst_bytes_reserve(b, (size_t)size + SST_BLOCK_TRAILER))
 		return bf_errf(err, BF_ENOMEM, "table file %s: out of memory", f->path);
 	int rc = pread_full(f, b->p, (size_t)size + SST_BLOCK_TRAILER, off, &got, err);
 	if (rc == 0 && got != size + SST_BLOCK_TRAILER)
@@ -231,7 +212,7 @@ static bool next_entry(blk *b, buf *key, size_t *klen, bool with_vlen, const uin
 	if (p && with_vlen)
 		p = varint32(p, b->end, &vl);
 	if (!p || shared > *klen || (size_t)(b->end - p) < (size_t)unshared + vl ||
-	    !reserve(key, (size_t)shared + unshared))
+	    !sst_bytes_reserve(key, (size_t)shared + unshared))
 		return false;
 	memcpy(key->p + shared, p, unshared);
 	b->shared = shared;
@@ -489,7 +470,7 @@ static int load_data(sstd_cursor *c, bf_err *err)
 		return corrupt(err, f, c->boff, "larger than any data block");
 	if (c->boff < c->chunk_off || c->boff + need > c->chunk_off + c->chunk_len) {
 		size_t want = need > CHUNK ? (size_t)need : CHUNK;
-		if (!reserve(&c->chunk, want))
+		if (!sst_bytes_reserve(&c->chunk, want))
 			return bf_errf(err, BF_ENOMEM, "table file %s: out of memory", f->path);
 		int rc = pread_full(f, c->chunk.p, want, c->boff, &c->chunk_len, err);
 		if (rc)
@@ -578,7 +559,7 @@ int sstd_cursor_next(sstd_cursor *c, bool *valid, bf_err *err)
 			continue;
 		if ((get64(uk + ul) & 0xFF) != SST_TYPE_VALUE)
 			return SSTD_STOP;
-		if (!reserve(&c->last, ul ? ul : 1))
+		if (!sst_bytes_reserve(&c->last, ul ? ul : 1))
 			return bf_errf(err, BF_ENOMEM, "table scan: out of memory");
 		memcpy(c->last.p + same, uk + same, ul - same);
 		c->last_len = ul;

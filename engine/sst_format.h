@@ -12,8 +12,10 @@
 #ifndef BFILL_ENGINE_SST_FORMAT_H
 #define BFILL_ENGINE_SST_FORMAT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -33,6 +35,29 @@
 #define SST_INDEX_BINARY_SEARCH 0
 #define SST_PROPERTIES "rocksdb.properties"
 #define SST_GLOBAL_SEQNO "rocksdb.external_sst_file.global_seqno"
+
+/* A growable byte buffer (len is the writer's; the reader keeps its own). */
+typedef struct sst_bytes {
+	uint8_t *p;
+	size_t len, cap;
+} sst_bytes;
+
+/* Grows b to hold at least total bytes, keeping what it holds; false when
+ * out of memory (b unchanged). */
+static inline bool sst_bytes_reserve(sst_bytes *b, size_t total)
+{
+	if (total <= b->cap)
+		return true;
+	size_t c = b->cap ? b->cap : 256;
+	while (c < total)
+		c *= 2;
+	uint8_t *p = realloc(b->p, c);
+	if (!p)
+		return false;
+	b->p = p;
+	b->cap = c;
+	return true;
+}
 
 /*
  * The checksum stored after a block of size bytes at p, its compression

@@ -86,6 +86,21 @@ static void make_key(kv *e, int shape)
 	}
 }
 
+/* Sorts b and checks it holds ref's n keys (sorted), each with value "v". */
+static void expect_sorted(bf_sortbuf *b, const kv *ref, size_t n, int what)
+{
+	bf_sortbuf_sort(b);
+	cr_assert_eq(bf_sortbuf_count(b), n);
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *k, *v;
+		size_t kl, vl;
+		bf_sortbuf_get(b, i, &k, &kl, &v, &vl);
+		cr_assert(kl == ref[i].kl && memcmp(k, ref[i].k, kl) == 0,
+			  "case %d entry %zu out of order", what, i);
+		cr_assert(vl == 1 && v[0] == 'v', "case %d entry %zu: its value", what, i);
+	}
+}
+
 Test(engine, sortbuf_orders_like_reference)
 {
 	for (int shape = 0; shape < 8; shape++) {
@@ -98,16 +113,7 @@ Test(engine, sortbuf_orders_like_reference)
 			cr_assert(bf_sortbuf_add(b, ref[i].k, ref[i].kl, "v", 1));
 		}
 		qsort(ref, n, sizeof(*ref), cmp_kv);
-		bf_sortbuf_sort(b);
-		cr_assert_eq(bf_sortbuf_count(b), n);
-		for (size_t i = 0; i < n; i++) {
-			const uint8_t *k, *v;
-			size_t kl, vl;
-			bf_sortbuf_get(b, i, &k, &kl, &v, &vl);
-			cr_assert_eq(kl, ref[i].kl, "shape %d entry %zu", shape, i);
-			cr_assert(memcmp(k, ref[i].k, kl) == 0, "shape %d entry %zu out of order", shape, i);
-			cr_assert_eq(vl, 1);
-		}
+		expect_sorted(b, ref, n, shape);
 		/* lower_bound agrees with the reference */
 		for (int t = 0; t < 200; t++) {
 			kv probe;
@@ -172,15 +178,7 @@ Test(engine, sortbuf_full_fills_stay_ordered)
 		}
 		cr_assert_gt(n * (4 + 40 + 1 + 32), cap - 200, "fill %d used the budget", fill);
 		qsort(ref, n, sizeof(*ref), cmp_kv);
-		bf_sortbuf_sort(b);
-		cr_assert_eq(bf_sortbuf_count(b), n);
-		for (size_t i = 0; i < n; i++) {
-			const uint8_t *k, *v;
-			size_t kl, vl;
-			bf_sortbuf_get(b, i, &k, &kl, &v, &vl);
-			cr_assert(kl == ref[i].kl && memcmp(k, ref[i].k, kl) == 0,
-				  "fill %d entry %zu out of order", fill, i);
-		}
+		expect_sorted(b, ref, n, fill);
 		bf_sortbuf_reset(b);
 	}
 	bf_sortbuf_destroy(b);
