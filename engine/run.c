@@ -28,6 +28,7 @@
 #define ENTRY_HEADER 4         /* u16 key len, u16 value len */
 #define MAX_ENTRY (ENTRY_HEADER + 2 * 65535u)
 #define WRITE_CHUNK (1u << 20) /* bytes handed to write() at once */
+#define WRITE_DEPTH 4          /* direct writes of a run in flight at most */
 #define TRAILER 64
 #define RUN_MAGIC 0x3130304e55524642ull /* "BFRUN001" */
 #define ZSTD_LEVEL 1
@@ -145,6 +146,13 @@ static int aio_wait(struct aiocb *cb, bool *inflight, size_t *done)
 
 /* ---- writer ---- */
 
+typedef struct write_slot {
+	uint8_t *buf;
+	size_t cap, len;         /* len: bytes of the write in flight */
+	struct aiocb cb;
+	bool inflight;
+} write_slot;
+
 typedef struct writer {
 	const char *path;
 	int fd;
@@ -158,12 +166,11 @@ typedef struct writer {
 	uint64_t file_off;       /* file offset of out[0] */
 	uint64_t synced;         /* bytes handed to writeback */
 	bool direct;
-	/* Direct writes go out asynchronously from the other buffer while
-	 * blocks are built in this one. */
-	uint8_t *spare;
-	size_t spare_cap, inflight_len;
-	struct aiocb cb;
-	bool inflight;
+	/* Direct writes go out asynchronously from these buffers, oldest
+	 * first, while blocks are built in out: the writer waits only when
+	 * all of them are still on their way to the disk. */
+	write_slot slot[WRITE_DEPTH];
+	int next_slot;           /* the oldest write, the next slot to reuse */
 	uint8_t *index;
 	size_t index_len, index_cap;
 	uint64_t nblocks;
@@ -185,43 +192,58 @@ static int reserve(uint8_t **p, size_t *cap, size_t need)
 	return 0;
 }
 
-/* Waits for the direct write in flight, if any. */
-static int wait_write(writer *w, bf_err *err)
+/* Waits for the direct write from slot s, if one is in flight. */
+static int wait_slot(writer *w, write_slot *s, bf_err *err)
 {
 	size_t done;
-	int e = aio_wait(&w->cb, &w->inflight, &done);
+	int e = aio_wait(&s->cb, &s->inflight, &done);
 	if (e)
 		return io_err(err, e, "cannot write", w->path);
 	/* A short write of a whole aligned chunk: the disk is full. */
-	return done != w->inflight_len ? io_err(err, ENOSPC, "cannot write", w->path) : 0;
+	return done != s->len ? io_err(err, ENOSPC, "cannot write", w->path) : 0;
 }
 
-/* Hands the whole ALIGN units of out to an asynchronous write and goes on
- * in the spare buffer with the rest. */
+/* Waits for every direct write in flight; the first failure is kept. */
+static int wait_writes(writer *w, bf_err *err)
+{
+	int rc = 0;
+	for (int i = 0; i < WRITE_DEPTH; i++) {
+		int r = wait_slot(w, &w->slot[(w->next_slot + i) % WRITE_DEPTH], rc ? NULL : err);
+		if (rc == 0)
+			rc = r;
+	}
+	return rc;
+}
+
+/* Hands the whole ALIGN units of out to an asynchronous write from the
+ * oldest slot (once its own write is over) and goes on in that slot's
+ * buffer with the rest. */
 static int flush_direct(writer *w, bf_err *err)
 {
 	size_t n = w->out_len & ~(size_t)(ALIGN - 1);
-	int rc = wait_write(w, err);
+	write_slot *s = &w->slot[w->next_slot];
+	int rc = wait_slot(w, s, err);
 	if (rc || n == 0)
 		return rc;
-	if (reserve_aligned(&w->spare, &w->spare_cap, 0, w->out_cap))
+	if (reserve_aligned(&s->buf, &s->cap, 0, w->out_cap))
 		return bf_errf(err, BF_ENOMEM, "sort engine: out of memory for a run");
-	memcpy(w->spare, w->out + n, w->out_len - n);
-	memset(&w->cb, 0, sizeof(w->cb));
-	w->cb.aio_fildes = w->fd;
-	w->cb.aio_buf = w->out;
-	w->cb.aio_nbytes = n;
-	w->cb.aio_offset = (off_t)w->file_off;
-	if (aio_write(&w->cb))
-		return io_err(err, errno, "cannot write", w->path);
-	w->inflight = true;
-	w->inflight_len = n;
+	memcpy(s->buf, w->out + n, w->out_len - n);
 	uint8_t *p = w->out;
 	size_t cap = w->out_cap;
-	w->out = w->spare;
-	w->out_cap = w->spare_cap;
-	w->spare = p;
-	w->spare_cap = cap;
+	w->out = s->buf;
+	w->out_cap = s->cap;
+	s->buf = p;
+	s->cap = cap;
+	memset(&s->cb, 0, sizeof(s->cb));
+	s->cb.aio_fildes = w->fd;
+	s->cb.aio_buf = s->buf;
+	s->cb.aio_nbytes = n;
+	s->cb.aio_offset = (off_t)w->file_off;
+	if (aio_write(&s->cb))
+		return io_err(err, errno, "cannot write", w->path);
+	s->inflight = true;
+	s->len = n;
+	w->next_slot = (w->next_slot + 1) % WRITE_DEPTH;
 	w->file_off += n;
 	w->out_len -= n;
 	return 0;
@@ -478,7 +500,7 @@ int run_writer_finish(run_writer *rw, const char *final, run_info *out, bf_err *
 	if (rc == 0)
 		rc = write_tail(w, rw->prev, rw->prevlen, rw->keys, rw->raw_bytes, err);
 	if (rc == 0)
-		rc = wait_write(w, err);
+		rc = wait_writes(w, err);
 	if (rc == 0 && fsync(w->fd))
 		rc = io_err(err, errno, "cannot sync", rw->tmp);
 	if (rc == 0 && close(w->fd))
@@ -498,13 +520,14 @@ void run_writer_abort(run_writer *rw)
 {
 	if (!rw)
 		return;
-	wait_write(&rw->w, NULL); /* its buffer is the write's until it is over */
+	wait_writes(&rw->w, NULL); /* a slot's buffer is its write's until it is over */
 	if (rw->w.fd >= 0) {
 		close(rw->w.fd);
 		unlink(rw->tmp);
 	}
 	io_free(rw->w.out, rw->w.out_cap);
-	io_free(rw->w.spare, rw->w.spare_cap);
+	for (int i = 0; i < WRITE_DEPTH; i++)
+		io_free(rw->w.slot[i].buf, rw->w.slot[i].cap);
 	free(rw->w.blk);
 	free(rw->w.index);
 	free(rw->copy);

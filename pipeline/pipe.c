@@ -63,7 +63,12 @@ typedef struct pipe {
 	size_t ntasks;
 	uint64_t table_bytes;      /* the store's estimate of the scanned range */
 	atomic_size_t next_task;
+	/* Batches go pool -> readers -> full -> writers -> pool. The sink
+	 * queue holds no batch, only the kick below; the last writer closes
+	 * it. Either ends the sink's timed wait at once. */
 	bf_queue pool, full, sink;
+	struct cds_wfcq_node kick; /* in the sink queue while kick_pending */
+	atomic_bool kick_pending;
 	batch *batches;
 	int nbatches;
 	atomic_int stop;
@@ -73,6 +78,12 @@ typedef struct pipe {
 	atomic_int readers_alive, writers_alive;
 	bf_backend_writer **writers;
 	bf_target_snap *snap;
+
+	/* What the writers handed in, per task. Writers recycle their
+	 * batches themselves: a sink held up by a checkpoint's write must
+	 * not leave the readers without batches. */
+	pthread_mutex_t task_mu;
+	uint64_t rows;             /* rows of every batch handed in */
 
 	/* watermarks, sink-thread only */
 	size_t written;            /* tasks [0, written) fully sorted */
@@ -501,6 +512,26 @@ static int encode_batch(pipe *p, bf_backend_writer *w, batch *b, uint8_t **kbuf,
 	return 0;
 }
 
+/* Counts a sorted batch into its task and puts it back in the pool. */
+static void hand_in(pipe *p, batch *b)
+{
+	task *t = &p->tasks[b->task];
+	pthread_mutex_lock(&p->task_mu);
+	t->seen++;
+	t->rows += b->nrows;
+	p->rows += b->nrows;
+	if (b->last)
+		t->total = (int64_t)b->seq + 1;
+	if (b->nrows && b->tag > t->tags[b->writer])
+		t->tags[b->writer] = b->tag;
+	pthread_mutex_unlock(&p->task_mu);
+	bf_queue_push(&p->pool, &b->node);
+	/* An import is due: the sink starts it now, not at its next tick. */
+	if (p->o->import_every && bf_backend_pending_bytes(p->o->backend) >= p->o->import_every &&
+	    !atomic_exchange(&p->kick_pending, true))
+		bf_queue_push(&p->sink, &p->kick);
+}
+
 static void *writer_main(void *arg)
 {
 	writer_arg *wa = arg;
@@ -521,9 +552,11 @@ static void *writer_main(void *arg)
 		}
 		b->writer = wa->id;
 		b->tag = bf_backend_writer_flushes(w) + 1;
-		bf_queue_push(rc ? &p->pool : &p->sink, &b->node);
-		if (rc)
+		if (rc) {
+			bf_queue_push(&p->pool, &b->node);
 			break;
+		}
+		hand_in(p, b);
 	}
 	/* The scan is over for this writer: sort what it holds now, in
 	 * parallel with the other writers; the last import merges it from
@@ -628,6 +661,7 @@ static void wait_import_ended(pipe *p)
 
 static void advance_watermarks(pipe *p)
 {
+	pthread_mutex_lock(&p->task_mu);
 	while (p->written < p->ntasks) {
 		task *t = &p->tasks[p->written];
 		if (t->total < 0 || t->seen != (uint64_t)t->total)
@@ -645,18 +679,15 @@ static void advance_watermarks(pipe *p)
 		p->durable_rows += t->rows;
 		p->durable++;
 	}
+	pthread_mutex_unlock(&p->task_mu);
 }
 
-static void take_batch(pipe *p, batch *b)
+static uint64_t rows_handed_in(pipe *p)
 {
-	task *t = &p->tasks[b->task];
-	t->seen++;
-	t->rows += b->nrows;
-	if (b->last)
-		t->total = (int64_t)b->seq + 1;
-	if (b->nrows && b->tag > t->tags[b->writer])
-		t->tags[b->writer] = b->tag;
-	bf_queue_push(&p->pool, &b->node);
+	pthread_mutex_lock(&p->task_mu);
+	uint64_t rows = p->rows;
+	pthread_mutex_unlock(&p->task_mu);
+	return rows;
 }
 
 static int save_flushed(pipe *p, size_t *saved, bf_err *err)
@@ -672,7 +703,6 @@ static int save_flushed(pipe *p, size_t *saved, bf_err *err)
 static int run_sink(pipe *p, bf_pipe_stats *stats)
 {
 	const bf_pipe_opts *o = p->o;
-	uint64_t rows = 0;
 	int64_t last_tick = bf_now_ms(), last_cp = last_tick, t0 = bf_now_ms();
 	size_t saved = 0;
 	bool done = false, final_requested = false;
@@ -683,9 +713,7 @@ static int run_sink(pipe *p, bf_pipe_stats *stats)
 		bool timed_out = false;
 		struct cds_wfcq_node *n = done ? NULL : bf_queue_pop(&p->sink, &p->stop, TICK_MS, &timed_out);
 		if (n) {
-			batch *b = caa_container_of(n, batch, node);
-			rows += b->nrows;
-			take_batch(p, b);
+			atomic_store(&p->kick_pending, false);
 		} else if (!done && !timed_out) {
 			if (atomic_load(&p->stop))
 				break;
@@ -704,8 +732,8 @@ static int run_sink(pipe *p, bf_pipe_stats *stats)
 				break;
 			}
 			if (o->hooks.progress)
-				o->hooks.progress(o->hooks.arg, o->base_rows + rows, done ? "import" : "scan",
-						  import_busy(p));
+				o->hooks.progress(o->hooks.arg, o->base_rows + rows_handed_in(p),
+						  done ? "import" : "scan", import_busy(p));
 			if (now - last_cp >= CHECKPOINT_MS || (done && !final_requested)) {
 				last_cp = now;
 				rc = save_flushed(p, &saved, &err);
@@ -743,7 +771,7 @@ static int run_sink(pipe *p, bf_pipe_stats *stats)
 			}
 		}
 	}
-	stats->rows = rows;
+	stats->rows = rows_handed_in(p);
 	if (rc)
 		fail(p, rc, &err);
 	/* A failed last import wrote the writers' buffers as runs: record how
@@ -820,6 +848,7 @@ int bf_pipe_run(const bf_pipe_opts *o, bf_pipe_stats *stats, bf_err *err)
 	bf_queue_init(&p->sink);
 	pthread_mutex_init(&p->err_mu, NULL);
 	pthread_mutex_init(&p->imp_mu, NULL);
+	pthread_mutex_init(&p->task_mu, NULL);
 	pthread_cond_init(&p->imp_cv, NULL);
 	p->snap = bf_target_snapshot(o->target);
 
@@ -919,6 +948,7 @@ out:
 	bf_queue_destroy(&p->sink);
 	pthread_mutex_destroy(&p->err_mu);
 	pthread_mutex_destroy(&p->imp_mu);
+	pthread_mutex_destroy(&p->task_mu);
 	pthread_cond_destroy(&p->imp_cv);
 	free(p);
 	return rc;
