@@ -52,6 +52,115 @@ static bool file_exists(const char *dir, const char *name)
 	return stat(p, &sb) == 0;
 }
 
+/*
+ * A read-only open reads the MANIFEST and then replays the write-ahead
+ * logs it finds. A writer that flushes between the two (as every writable
+ * open does with the logs it recovers) deletes a log whose data is not in
+ * the MANIFEST the reader read, and the reader sees a store without it —
+ * without even its marker. Such a writer always deletes a log or a
+ * MANIFEST that was there before the read began, so a reader that lists
+ * both before and after its open knows when to open again. A compaction
+ * that ends during the open appends to the MANIFEST and deletes table
+ * files the reader may have been about to look at: that open fails, and
+ * a MANIFEST that grew or was replaced says the failure was the race,
+ * not the store.
+ */
+#define LOG_SET_MAX 64
+#define READONLY_OPEN_TRIES 20
+
+typedef struct log_set {
+	uint64_t num[LOG_SET_MAX]; /* ascending; the oldest LOG_SET_MAX kept */
+	int n;
+	bool full;
+	uint64_t manifest_num, manifest_size; /* the newest MANIFEST */
+} log_set;
+
+static bool log_file_number(const char *name, uint64_t *num)
+{
+	const char *digits = name, *end;
+	size_t len = strlen(name);
+
+	if (!strncmp(name, "MANIFEST-", 9))
+		digits = name + 9, end = name + len;
+	else if (len > 4 && !strcmp(name + len - 4, ".log"))
+		end = name + len - 4;
+	else
+		return false;
+	if (digits == end)
+		return false;
+	*num = 0;
+	for (const char *c = digits; c < end; c++) {
+		if (*c < '0' || *c > '9')
+			return false;
+		*num = *num * 10 + (uint64_t)(*c - '0');
+	}
+	return true;
+}
+
+/* Logs and MANIFESTs share RocksDB's file numbering, so one number names
+ * either. A directory that cannot be read gives an empty set: nothing
+ * vanishes from it, and the open says what is wrong. */
+static void log_set_scan(const char *dir, log_set *s)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	uint64_t num;
+
+	s->n = 0;
+	s->full = false;
+	s->manifest_num = s->manifest_size = 0;
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (!log_file_number(e->d_name, &num))
+			continue;
+		if (e->d_name[0] == 'M' && num >= s->manifest_num) {
+			char p[PATH_MAX];
+			struct stat sb;
+			snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+			s->manifest_num = num;
+			s->manifest_size = stat(p, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+		}
+		int i = s->n < LOG_SET_MAX ? s->n : LOG_SET_MAX - 1;
+		if (s->n == LOG_SET_MAX) {
+			s->full = true;
+			if (num >= s->num[i])
+				continue;
+		}
+		for (; i > 0 && s->num[i - 1] > num; i--)
+			s->num[i] = s->num[i - 1];
+		s->num[i] = num;
+		if (s->n < LOG_SET_MAX)
+			s->n++;
+	}
+	closedir(d);
+}
+
+/* True when a file of before is gone from after (past a full after, a
+ * number above its last is not known to be gone). */
+static bool log_set_lost(const log_set *before, const log_set *after)
+{
+	int j = 0;
+	for (int i = 0; i < before->n; i++) {
+		uint64_t num = before->num[i];
+		while (j < after->n && after->num[j] < num)
+			j++;
+		if (j < after->n && after->num[j] == num)
+			continue;
+		if (after->full && j == after->n)
+			return false;
+		return true;
+	}
+	return false;
+}
+
+/* True when the newest MANIFEST is another one, or grew. */
+static bool log_set_manifest_moved(const log_set *before, const log_set *after)
+{
+	return before->manifest_num != after->manifest_num ||
+	       before->manifest_size != after->manifest_size;
+}
+
 /* The store-space error, one line, so every caller says it the same way. */
 static int no_room(const char *dir, uint64_t avail, uint64_t want, const char *to_do,
 		   bf_err *err)
@@ -173,11 +282,53 @@ static int open_db(bf_store *st, const char *dir, bool creating, bf_err *err)
 	return rc;
 }
 
+/* Opens the database and checks its marker, writing it first into a
+ * store being created. */
+static int open_marked(bf_store *st, const char *dir, bool creating, bf_err *err)
+{
+	char *marker = NULL;
+	size_t mlen = 0;
+	int rc = open_db(st, dir, creating, err);
+
+	if (rc == 0 && creating)
+		rc = bf_store_put(st, MARKER_KEY, strlen(MARKER_KEY), STORE_FORMAT,
+				  strlen(STORE_FORMAT), err);
+	if (rc == 0)
+		rc = bf_store_get(st, MARKER_KEY, strlen(MARKER_KEY), &marker, &mlen, err);
+	if (rc == BF_ENOTFOUND || (rc == 0 && (mlen != strlen(STORE_FORMAT) ||
+					       memcmp(marker, STORE_FORMAT, mlen))))
+		rc = bf_errf(err, BF_ENOTSTORE, "%s is a RocksDB database but not a bfill store", dir);
+	free(marker);
+	return rc;
+}
+
+/* A read-only open that a writer's flush raced (see log_set) is opened
+ * again, with the failure it may have given, until one sees the files
+ * stay put; a writer flushes seldom, so the first or second try holds. */
+static int open_readonly(bf_store *st, const char *dir, bf_err *err)
+{
+	log_set before, after;
+	int rc;
+
+	for (int tries = 1;; tries++) {
+		log_set_scan(dir, &before);
+		rc = open_marked(st, dir, false, err);
+		log_set_scan(dir, &after);
+		bool raced = log_set_lost(&before, &after) ||
+			     (rc && log_set_manifest_moved(&before, &after));
+		if (!raced || tries == READONLY_OPEN_TRIES)
+			return rc;
+		if (st->db)
+			rocksdb_close(st->db);
+		st->db = NULL;
+		bf_err_clear(err);
+		bf_sleep_ms(tries < 5 ? 1 : 10);
+	}
+}
+
 int bf_store_open(const char *dir, unsigned flags, bf_store **out, bf_err *err)
 {
 	bf_store *st = NULL;
-	char *marker = NULL;
-	size_t mlen = 0;
 	int rc = 0, empty;
 	bool readonly = flags & BF_STORE_READONLY, creating = false;
 
@@ -213,27 +364,14 @@ int bf_store_open(const char *dir, unsigned flags, bf_store **out, bf_err *err)
 		snprintf(st->path, sizeof(st->path), "%s", dir);
 	st->readonly = readonly;
 	store_options(st);
-	rc = open_db(st, dir, creating, err);
-	if (rc)
-		goto out;
-	if (creating) {
-		rc = bf_store_put(st, MARKER_KEY, strlen(MARKER_KEY), STORE_FORMAT,
-				  strlen(STORE_FORMAT), err);
-		if (rc)
-			goto out;
-	}
-	rc = bf_store_get(st, MARKER_KEY, strlen(MARKER_KEY), &marker, &mlen, err);
-	if (rc == BF_ENOTFOUND || (rc == 0 && (mlen != strlen(STORE_FORMAT) ||
-					       memcmp(marker, STORE_FORMAT, mlen)))) {
-		rc = bf_errf(err, BF_ENOTSTORE, "%s is a RocksDB database but not a bfill store", dir);
-		goto out;
-	}
+	if (readonly)
+		rc = open_readonly(st, dir, err);
+	else
+		rc = open_marked(st, dir, creating, err);
 	if (rc == 0)
 		rc = load_uuid(st, err);
 	if (rc == 0)
 		rc = bf_catalog_store_create(st, &st->catalog, err);
-out:
-	free(marker);
 	if (rc) {
 		bf_store_close(st);
 		return rc;
