@@ -1,9 +1,11 @@
 /*
  * Run files of the sort engine: one sorted buffer written as a sequence
- * of checksummed blocks of plain entries ([u16 key len][u16 value len]
- * [key][value]), then an index of each block's first key, the last key and
- * a fixed trailer. Read back in order by a cursor that parses entries in
- * place in its read buffer. Internal to engine/.
+ * of checksummed blocks of entries ([u16 key len][u16 value len][u8 bytes
+ * shared with the key before in the block][the rest of the key][value];
+ * a block's first entry shares none), then an index of each block's first
+ * key, the last key and a fixed trailer. Read back in order by a cursor
+ * that rebuilds each key and leaves values in place in its read buffer.
+ * Internal to engine/.
  */
 #ifndef BFILL_ENGINE_RUN_H
 #define BFILL_ENGINE_RUN_H
@@ -67,6 +69,8 @@ typedef struct run_cursor {
 	bool inflight;
 	uint64_t next_off;        /* file offset of the next chunk */
 	uint8_t *buf, *raw;       /* = mem[cur]; decompressed block (compressed runs) */
+	uint8_t *keys;            /* two key buffers, used in turns */
+	bool block_first;         /* the next entry is its block's first */
 	size_t raw_cap, len, pos; /* buf[pos, len) holds file bytes not yet parsed */
 	uint64_t block, block_end;
 	const uint8_t *p, *pend;  /* next entry, end of the current block's entries */
@@ -83,8 +87,10 @@ typedef struct run_cursor {
  */
 int run_cursor_open(run_cursor *c, const run_info *ri, const void *lo, size_t lolen,
 		    const void *hi, size_t hilen, size_t readahead, bf_err *err);
-/* Steps to the next key; !c->valid at the end. The key and value pointers
- * stay good until the step that loads a new block (see run_cursor_at_edge). */
+/* Steps to the next key; !c->valid at the end. The value pointer stays
+ * good until a step loads a new block (see run_cursor_at_edge); the key
+ * pointer through the next step, unless that step loads a new block (a
+ * rebuilt key goes to the key buffer the key before it does not use). */
 int run_cursor_next(run_cursor *c, bf_err *err);
 /* True when the next step loads a new block, moving the buffer. */
 static inline bool run_cursor_at_edge(const run_cursor *c) { return c->p >= c->pend; }

@@ -14,6 +14,7 @@
 #include "bfill/fault.h"
 #include "bfill/store.h"
 #include "tests/support/support.h"
+#include "util/crc32c.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -564,5 +565,133 @@ Test(engine, reduce_merges_runs_down)
 	cr_assert_eq(collect(e, got, 64), n);
 	bf_sortbuf_destroy(b);
 	cr_assert_eq(bf_engine_remove(e, edir, NULL), 0);
+	t_rmdir(dir);
+}
+
+/*
+ * Runs keep only what a key does not share with the one before it. Long
+ * keys sharing more than a header byte can say (300+ bytes), keys that are
+ * prefixes of their neighbours, blocks cut mid-stream, the same keys in
+ * several runs (dropped by the merge while the key it returned last lives
+ * in a run cursor's key buffer) and a reduce that writes keys rebuilt from
+ * other runs: every key comes back whole, once, in order.
+ */
+#define LONG_KEYS 3000
+#define LONG_RUNS 4
+
+static size_t long_key(uint8_t *k, int i)
+{
+	size_t n = 300 + (size_t)(i % 7) * 60; /* 300..660 bytes */
+	memset(k, 'L', n);
+	/* Positions past 255 vary; every 5th key stops right after them, a
+	 * prefix of the keys that continue. */
+	snprintf((char *)k + 280, 9, "%08d", i / 3);
+	if (i % 5 == 0)
+		return 288;
+	k[n - 1] = (uint8_t)('a' + i % 3);
+	return n;
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+	const uint8_t *x = a, *y = b;
+	size_t xl = (size_t)x[0] << 8 | x[1], yl = (size_t)y[0] << 8 | y[1];
+	int c = memcmp(x + 2, y + 2, xl < yl ? xl : yl);
+	return c ? c : (xl > yl) - (xl < yl);
+}
+
+static void expect_long_keys(bf_engine *e, const uint8_t *ref, size_t n, size_t stride)
+{
+	bf_merge *m;
+	bf_err err = { 0 };
+	size_t i = 0;
+	cr_assert_eq(bf_merge_open(&e, 1, NULL, 0, NULL, 0, NULL, 0, &m, &err), 0, "%s", err.msg);
+	for (; bf_merge_valid(m); step(m), i++) {
+		const uint8_t *k, *v;
+		size_t kl, vl, rl;
+		cr_assert_lt(i, n, "more keys than were written");
+		const uint8_t *r = ref + i * stride;
+		rl = (size_t)r[0] << 8 | r[1];
+		bf_merge_get(m, &k, &kl, &v, &vl);
+		cr_assert(kl == rl && memcmp(k, r + 2, kl) == 0, "key %zu differs", i);
+		cr_assert(vl == 1 && v[0] == 'v', "key %zu: its value", i);
+	}
+	cr_assert_eq(i, n, "every key once");
+	bf_merge_close(m);
+}
+
+Test(engine, runs_store_keys_against_the_key_before)
+{
+	char *dir = t_tmpdir("shared");
+	char edir[512];
+	bf_engine *e;
+	bf_sortbuf *b;
+	bf_err err = { 0 };
+	size_t stride = 2 + 700, n = 0;
+	uint8_t *ref = calloc(LONG_KEYS, stride), k[700];
+
+	snprintf(edir, sizeof(edir), "%s/e", dir);
+	cr_assert_eq(bf_engine_open(edir, NULL, &e, NULL), 0);
+	cr_assert_eq(bf_sortbuf_create(8 << 20, &b, NULL), 0);
+	for (int r = 0; r < LONG_RUNS; r++) {
+		/* Each run holds a window of keys overlapping the next one's. */
+		for (int i = r * LONG_KEYS / 8; i < LONG_KEYS / 2 + r * LONG_KEYS / 8; i++) {
+			size_t kl = long_key(k, i);
+			cr_assert(bf_sortbuf_add(b, k, kl, "v", 1));
+		}
+		cr_assert_eq(bf_engine_write_run(e, b, &err), 0, "%s", err.msg);
+	}
+	/* The reference: every key written, once. */
+	for (int i = 0; i < LONG_KEYS / 2 + (LONG_RUNS - 1) * LONG_KEYS / 8; i++) {
+		size_t kl = long_key(k, i);
+		uint8_t *r = ref + n * stride;
+		r[0] = (uint8_t)(kl >> 8);
+		r[1] = (uint8_t)kl;
+		memcpy(r + 2, k, kl);
+		n++;
+	}
+	qsort(ref, n, stride, cmp_long);
+	size_t u = 0;
+	for (size_t i = 0; i < n; i++)
+		if (u == 0 || cmp_long(ref + (u - 1) * stride, ref + i * stride))
+			memmove(ref + u++ * stride, ref + i * stride, stride);
+	cr_assert_gt(bf_engine_bytes(e), 0);
+	expect_long_keys(e, ref, u, stride);
+	cr_assert_eq(bf_engine_reduce(e, 2, NULL, &err), 0, "%s", err.msg);
+	cr_assert_leq(bf_engine_runs(e), 2);
+	expect_long_keys(e, ref, u, stride);
+	bf_sortbuf_destroy(b);
+	cr_assert_eq(bf_engine_remove(e, edir, NULL), 0);
+	free(ref);
+	t_rmdir(dir);
+}
+
+/* A run of the format before keys were stored against the key before
+ * (a sort dir left by an older bfill) is refused with what to do. */
+Test(engine, runs_of_an_older_format_are_refused)
+{
+	char *dir = t_tmpdir("oldrun");
+	char edir[512], run[1024];
+	bf_engine *e;
+	bf_err err = { 0 };
+	const char *keys[] = { "a", "b" };
+	uint8_t t[64];
+
+	snprintf(edir, sizeof(edir), "%s/e", dir);
+	cr_assert_eq(bf_engine_open(edir, NULL, &e, NULL), 0);
+	put_run(e, keys, 2);
+	bf_engine_close(e);
+	first_run(edir, run, sizeof(run));
+	int fd = open(run, O_RDWR);
+	off_t size = lseek(fd, 0, SEEK_END);
+	cr_assert_eq(pread(fd, t, sizeof(t), size - 64), 64);
+	memcpy(t, "BFRUN001", 8);
+	uint32_t crc = bf_crc32c(0, t, 60);
+	memcpy(t + 60, &crc, 4);
+	cr_assert_eq(pwrite(fd, t, sizeof(t), size - 64), 64);
+	close(fd);
+	cr_assert_eq(bf_engine_open(edir, NULL, &e, &err), BF_ECORRUPT);
+	cr_assert(strstr(err.msg, run) && strstr(err.msg, "older bfill") && strstr(err.msg, "remove"),
+		  "%s", err.msg);
 	t_rmdir(dir);
 }
