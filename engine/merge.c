@@ -40,7 +40,6 @@ struct bf_merge {
 	size_t prevlen;
 	uint64_t prev_pfx;
 	const msrc *prev_src;
-	bool prev_stepped;    /* prev_src has moved once since */
 	bool have_prev;
 	uint8_t *keep;
 	size_t keep_cap;
@@ -85,14 +84,15 @@ static void load(bf_merge *m, msrc *s)
 		s->pfx = prefix_at(s->k, s->kl, m->skip);
 }
 
-/* Moves s on; the key last returned is copied first if s's next step may
- * overwrite it (see run_cursor_next): when s loads a new block, or steps
- * a second time while the key is still s's (which runs, holding no key
- * twice, never make it do today). */
+/* Moves s on; the key last returned is copied first if s is about to load
+ * a new block. A run cursor keeps its last key through one more step
+ * (see run_cursor_next), and that is all the merge needs: a run holds no
+ * key twice, so the source of the key last returned is never stepped
+ * again before another key is returned. */
 static int advance(bf_merge *m, msrc *s, bf_err *err)
 {
 	if (s->c) {
-		if (m->prev_src == s && (m->prev_stepped || run_cursor_at_edge(s->c))) {
+		if (m->prev_src == s && run_cursor_at_edge(s->c)) {
 			if (m->prevlen > m->keep_cap) {
 				uint8_t *k = realloc(m->keep, m->prevlen);
 				if (!k)
@@ -104,8 +104,6 @@ static int advance(bf_merge *m, msrc *s, bf_err *err)
 			m->prev = m->keep;
 			m->prev_src = NULL;
 		}
-		if (m->prev_src == s)
-			m->prev_stepped = true;
 		int rc = run_cursor_next(s->c, err);
 		if (rc)
 			return rc;
@@ -298,7 +296,6 @@ int bf_merge_next(bf_merge *m, bf_err *err)
 	m->prevlen = t->kl;
 	m->prev_pfx = t->pfx;
 	m->prev_src = t;
-	m->prev_stepped = false;
 	m->have_prev = true;
 	rc = advance(m, t, err);
 	if (rc == 0) {
