@@ -30,8 +30,13 @@ for bin in "$@"; do
 	log="$logdir/$name.log"
 	bins=$((bins + 1))
 	start=$(date +%s)
-	BFILL_TEST_ETCD="$mode" "$bin" --jobs 1 >"$log" 2>&1 </dev/null
+	# A temporary directory of its own: what the tests' commands leave
+	# under it (a cluster's live-lock directory outlives the command, by
+	# design) goes with it.
+	tmp=$(mktemp -d /tmp/bft.XXXXXX)
+	TMPDIR=$tmp BFILL_TEST_ETCD="$mode" "$bin" --jobs 1 >"$log" 2>&1 </dev/null
 	status=$?
+	rm -rf "$tmp"
 	secs=$(( $(date +%s) - start ))
 	line=$(grep 'Synthesis:' "$log" | tail -n 1)
 	t=$(echo "$line" | sed -n 's/.*Tested: \([0-9]*\).*/\1/p')

@@ -244,6 +244,8 @@ Test(remote_job, status_on_another_machine_sees_a_running_job_alive)
 	build_in_background(&w, "scan.slow~20", "");
 	/* Another machine: no live lock of this job in its temporary directory. */
 	char *other = t_path_in(t_scratch_dir, "other-machine");
+	const char *was = getenv("TMPDIR");
+	char *mine = was ? strdup(was) : NULL;
 	cr_assert_eq(mkdir(other, 0700), 0);
 	setenv("TMPDIR", other, 1);
 	int64_t deadline = bf_now_ms() + 30000;
@@ -277,6 +279,10 @@ Test(remote_job, status_on_another_machine_sees_a_running_job_alive)
 			bf_sleep_ms(500);
 	}
 	cr_assert_not(alive, "a killed job is not alive 20 s later");
-	unsetenv("TMPDIR");
+	if (mine)
+		setenv("TMPDIR", mine, 1);
+	else
+		unsetenv("TMPDIR");
+	free(mine);
 	free(other);
 }
