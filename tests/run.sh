@@ -33,7 +33,7 @@ for bin in "$@"; do
 	# A temporary directory of its own: what the tests' commands leave
 	# under it (a cluster's live-lock directory outlives the command, by
 	# design) goes with it.
-	tmp=$(mktemp -d /tmp/bft.XXXXXX)
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/bft.XXXXXX")
 	TMPDIR=$tmp BFILL_TEST_ETCD="$mode" "$bin" --jobs 1 >"$log" 2>&1 </dev/null
 	status=$?
 	rm -rf "$tmp"
